@@ -1,0 +1,138 @@
+"""Differential-pair crossbar: analog reads in both directions and the parallel pulse update.
+
+Rows are inputs (the last row is the always-on bias line), columns are outputs. Each weight is a
+pair of devices, w = (G+ - G-) / (Gmax - Gmin), so weights lie in [-1, 1] in "weight units".
+Binary inputs make the forward read a sum of the selected rows: no multiplier, no DAC.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sbp_core.device import DeviceArray, DeviceParams, build_array
+
+DTYPE = np.float32
+
+
+class Crossbar:
+    """An n_rows x n_cols array of differential pairs with SET / RESET pulse counters.
+
+    `pulse_scheme` says how one weight pulse moves the pair: `pair` SETs one device and RESETs
+    the other (two device pulses, both counted); `single` moves only G+ (SET to raise the weight,
+    RESET to lower it) against a G- that stays at its initial value as a reference.
+    """
+
+    def __init__(
+        self,
+        n_rows: int,
+        n_cols: int,
+        params: DeviceParams,
+        rng: np.random.Generator,
+        init_spread: float = 0.1,
+        pulse_scheme: str = "pair",
+    ) -> None:
+        self.params = params
+        self.pulse_scheme = pulse_scheme
+        self.plus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
+        self.minus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
+        self.g_plus = self.plus.initial(init_spread, rng, DTYPE)
+        self.g_minus = self.minus.initial(init_spread, rng, DTYPE)
+        self.scale = DTYPE(1.0 / (1.0 - params.g_min))
+        self.set_pulses = 0
+        self.reset_pulses = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.g_plus.shape
+
+    def weights(self) -> np.ndarray:
+        """Weight matrix in weight units, shape (n_rows, n_cols)."""
+        return (self.g_plus - self.g_minus) * self.scale
+
+    def read_rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Column currents when read pulses drive `rows` (indices of the 1 inputs)."""
+        g_plus, g_minus = self.g_plus[rows], self.g_minus[rows]
+        current = (g_plus.sum(axis=0) - g_minus.sum(axis=0)) * self.scale
+        if self.params.read_noise > 0:
+            # Independent per-device read noise sums to one Gaussian per column.
+            power = (g_plus * g_plus).sum(axis=0) + (g_minus * g_minus).sum(axis=0)
+            sigma = self.params.read_noise * self.scale * np.sqrt(power)
+            current += sigma * rng.standard_normal(current.size, dtype=DTYPE)
+        return current
+
+    def read_columns(self, error: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Row currents when ternary voltages `error` drive the columns (the transposed read)."""
+        active = np.flatnonzero(error)
+        sum_plus = np.zeros(self.shape[0], dtype=DTYPE)
+        sum_minus = np.zeros(self.shape[0], dtype=DTYPE)
+        for k in active:  # column by column: the order the compiled kernel sums in
+            sum_plus += DTYPE(error[k]) * self.g_plus[:, k]
+            sum_minus += DTYPE(error[k]) * self.g_minus[:, k]
+        current = (sum_plus - sum_minus) * self.scale
+        if self.params.read_noise > 0:
+            g_plus, g_minus = self.g_plus[:, active], self.g_minus[:, active]
+            power = (g_plus * g_plus).sum(axis=1) + (g_minus * g_minus).sum(axis=1)
+            sigma = self.params.read_noise * self.scale * np.sqrt(power)
+            current += sigma * rng.standard_normal(current.size, dtype=DTYPE)
+        return current
+
+    def read_batch(self, inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Column currents for a batch of input rows (0/1 or real drive levels), bias included."""
+        weights = self.weights()
+        x = inputs.astype(DTYPE, copy=False)
+        current = x @ weights[:-1] + weights[-1]
+        if self.params.read_noise > 0:
+            power = self.g_plus**2 + self.g_minus**2
+            variance = (x * x) @ power[:-1] + power[-1]
+            sigma = self.params.read_noise * self.scale * np.sqrt(variance)
+            current += sigma * rng.standard_normal(current.shape, dtype=DTYPE)
+        return current
+
+    def pulse(
+        self,
+        rows: np.ndarray,
+        direction: np.ndarray,
+        rng: np.random.Generator,
+        probability: float = 1.0,
+    ) -> None:
+        """One programming pulse at every (row in rows, column with direction != 0), in parallel.
+
+        `direction` is ternary per column: +1 raises the weight, -1 lowers it. With
+        `probability` < 1 each coincident pulse fires independently with that probability.
+        """
+        cols = np.flatnonzero(direction)
+        if rows.size == 0 or cols.size == 0:
+            return
+        index = (rows[:, None] * self.shape[1] + cols[None, :]).ravel()
+        raise_weight = np.broadcast_to(direction[cols] > 0, (rows.size, cols.size)).ravel()
+        if probability < 1.0:
+            fire = rng.random(index.size) < probability
+            index, raise_weight = index[fire], raise_weight[fire]
+        self.apply(index, raise_weight, rng)
+
+    def apply(self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator) -> None:
+        """Pulse the pairs at flat `index`; count the device pulses by kind."""
+        n_raise = int(np.count_nonzero(raise_weight))
+        self.plus.respond(self.g_plus, index, raise_weight, rng)
+        if self.pulse_scheme == "pair":
+            self.minus.respond(self.g_minus, index, ~raise_weight, rng)
+            self.set_pulses += index.size
+            self.reset_pulses += index.size
+        else:
+            self.set_pulses += n_raise
+            self.reset_pulses += index.size - n_raise
+
+    def saturated_fraction(self) -> float:
+        """Fraction of devices within half a nominal step of either conductance bound."""
+        half_step = 0.5 * self.params.step
+        total = 0
+        for g, devices in ((self.g_plus, self.plus), (self.g_minus, self.minus)):
+            at_bound = (g <= devices.g_lo + half_step) | (g >= devices.g_hi - half_step)
+            total += int(np.count_nonzero(at_bound))
+        return total / (2 * self.g_plus.size)
+
+    def take_pulse_counts(self) -> tuple[int, int]:
+        """SET and RESET device pulses since the last call."""
+        counts = (self.set_pulses, self.reset_pulses)
+        self.set_pulses = self.reset_pulses = 0
+        return counts
