@@ -1,0 +1,83 @@
+"""What every crossbar learner shares: two crossbar layers, batched inference, pulse statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sbp_core.crossbar import DTYPE, Crossbar
+from sbp_core.device import DeviceParams, device_for
+from sbp_core.methods.base import EpochStats
+from sbp_core.spec import RunSpec
+
+_EVAL_CHUNK = 8192  # samples per batched read: bounds memory on all of MNIST
+
+
+class CrossbarMLP:
+    """n_in - n_hidden - n_out perceptron whose weights are two differential-pair crossbars.
+
+    Subclasses define the learning rule (`fit_epoch`) and may change the hidden neuron
+    (`hidden_response`): a comparator by default.
+    """
+
+    def __init__(self, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator) -> None:
+        self.spec = spec
+        self.device: DeviceParams = device_for(spec)
+        self.n_in, self.n_hidden, self.n_out = n_in, spec.n_hidden, n_out
+        self.layer1 = self._new_layer(n_in + 1, spec.n_hidden, rng)
+        self.layer2 = self._new_layer(spec.n_hidden + 1, n_out, rng)
+        # Inference reads draw their noise from their own stream so that evaluating never
+        # perturbs the training stream.
+        self._read_rng = np.random.default_rng(rng.integers(2**63))
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator):
+        return cls(spec, n_in, n_out, rng)
+
+    def _new_layer(self, n_rows: int, n_cols: int, rng: np.random.Generator) -> Crossbar:
+        spec = self.spec
+        return Crossbar(n_rows, n_cols, self.device, rng, spec.init_spread, spec.pulse_scheme)
+
+    @property
+    def layers(self) -> tuple[Crossbar, Crossbar]:
+        return self.layer1, self.layer2
+
+    def hidden_response(self, current: np.ndarray) -> np.ndarray:
+        """Comparator neurons: 1 when the column current exceeds theta."""
+        return (current > self.spec.theta).astype(DTYPE)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        scores = np.empty((len(X), self.n_out), dtype=DTYPE)
+        for start in range(0, len(X), _EVAL_CHUNK):
+            chunk = X[start : start + _EVAL_CHUNK]
+            hidden = self.hidden_response(self.layer1.read_batch(chunk, self._read_rng))
+            scores[start : start + len(chunk)] = self.layer2.read_batch(hidden, self._read_rng)
+        return scores
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.decision_function(X).argmax(axis=1)
+
+    def epoch_stats(self, loss: float | None = None) -> EpochStats:
+        """Pulses since the last call and the saturation now."""
+        counts = [layer.take_pulse_counts() for layer in self.layers]
+        saturated = sum(layer.saturated_fraction() * layer.g_plus.size for layer in self.layers)
+        return EpochStats(
+            loss=loss,
+            set_pulses=[c[0] for c in counts],
+            reset_pulses=[c[1] for c in counts],
+            saturated_fraction=saturated / sum(layer.g_plus.size for layer in self.layers),
+        )
+
+    def state(self) -> dict[str, np.ndarray]:
+        arrays = {}
+        for number, layer in enumerate(self.layers, start=1):
+            arrays[f"G_plus_l{number}"] = layer.g_plus
+            arrays[f"G_minus_l{number}"] = layer.g_minus
+        return arrays
+
+
+def active_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR view of binary inputs: rows of sample i are indices[indptr[i]:indptr[i + 1]]."""
+    counts = np.count_nonzero(X, axis=1)
+    indptr = np.zeros(len(X) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, np.nonzero(X)[1].astype(np.int64)
