@@ -1,0 +1,188 @@
+"""Train one RunSpec and write its run folder: spec.json, history.csv, arrays.npz, metrics.json.
+
+metrics.json is written last, so its presence marks a finished run; every file is written
+atomically, so an interrupted run leaves no half-written file behind and a rerun starts clean.
+Training never imports mlflow or plotting libraries: runs only write files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from sbp_core import atomic
+from sbp_core.data import Dataset, binarize, load_dataset, to_unit_float
+from sbp_core.device import device_for
+from sbp_core.methods import CROSSBAR_METHODS, make_learner
+from sbp_core.methods.base import EpochStats, Learner
+from sbp_core.spec import RunSpec
+
+HISTORY_COLUMNS = (
+    "epoch", "train_acc", "val_acc", "test_acc", "loss", "set_pulses", "reset_pulses",
+    "set_pulses_l1", "reset_pulses_l1", "set_pulses_l2", "reset_pulses_l2",
+    "saturated_fraction", "wall_time_s",
+)  # fmt: skip
+
+#: Methods that can take real-valued pixels; every other method sees binary read pulses.
+REAL_INPUT_METHODS = ("float",)
+
+
+def network_inputs(spec: RunSpec, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test inputs as the method sees them: bool pulses or unit floats."""
+    splits = (data.X_train, data.X_val, data.X_test)
+    if spec.real_inputs and spec.method in REAL_INPUT_METHODS:
+        return tuple(to_unit_float(X, data.max_value) for X in splits)
+    return tuple(binarize(X, spec.binarize_threshold, data.max_value) for X in splits)
+
+
+def run(
+    spec: RunSpec,
+    out_dir: str | Path,
+    mnist_dir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Train, evaluate every epoch, write the run folder and return the metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").unlink(missing_ok=True)  # the folder is unfinished until the end
+    atomic.write_json(out / "spec.json", {**spec.to_dict(), "run_id": spec.run_id})
+
+    data = load_dataset(
+        spec.dataset,
+        mnist_dir=mnist_dir,
+        val_fraction=spec.val_fraction,
+        n_train=spec.n_train,
+        seed=spec.seed,
+    )
+    X_train, X_val, X_test = network_inputs(spec, data)
+    init_rng, train_rng = np.random.default_rng(spec.seed).spawn(2)
+    learner = make_learner(spec, X_train.shape[1], data.n_classes, init_rng)
+
+    history: list[dict] = []
+    status, stop_reason = "ok", None
+    start = time.perf_counter()
+    train_time = 0.0
+    for epoch in range(1, spec.epochs + 1):
+        tick = time.perf_counter()
+        stats = learner.fit_epoch(X_train, data.y_train, train_rng)
+        train_time += time.perf_counter() - tick
+        row = _history_row(epoch, learner, stats, (X_train, X_val, X_test), data)
+        row["wall_time_s"] = round(time.perf_counter() - start, 3)
+        history.append(row)
+        atomic.write_text(out / "history.csv", _history_csv(history))
+        if progress:
+            progress(_progress_line(spec, row))
+        stop_reason = _divergence(stats, learner)
+        if stop_reason:
+            status = "diverged"
+            break
+
+    test_pred = learner.predict(X_test)
+    atomic.write_npz(out / "arrays.npz", learner.state())
+    metrics = _metrics(spec, data, history, test_pred, train_time, status, stop_reason)
+    atomic.write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _history_row(epoch: int, learner: Learner, stats: EpochStats, inputs, data: Dataset) -> dict:
+    X_train, X_val, X_test = inputs
+    sets = list(stats.set_pulses) or [0, 0]
+    resets = list(stats.reset_pulses) or [0, 0]
+    return {
+        "epoch": epoch,
+        "train_acc": _accuracy(learner, X_train, data.y_train),
+        "val_acc": _accuracy(learner, X_val, data.y_val),
+        "test_acc": _accuracy(learner, X_test, data.y_test),
+        "loss": stats.loss,
+        "set_pulses": sum(sets),
+        "reset_pulses": sum(resets),
+        "set_pulses_l1": sets[0],
+        "reset_pulses_l1": resets[0],
+        "set_pulses_l2": sets[1],
+        "reset_pulses_l2": resets[1],
+        "saturated_fraction": stats.saturated_fraction,
+    }
+
+
+def _accuracy(learner: Learner, X: np.ndarray, y: np.ndarray) -> float | None:
+    if len(X) == 0:
+        return None
+    return float(np.mean(learner.predict(X) == y))
+
+
+def _divergence(stats: EpochStats, learner: Learner) -> str | None:
+    """Why training must stop, or None: a non-finite loss or non-finite learned state."""
+    if stats.loss is not None and not math.isfinite(stats.loss):
+        return f"training loss became {stats.loss}"
+    for name, array in learner.state().items():
+        if not np.all(np.isfinite(array)):
+            return f"{name} holds non-finite values"
+    return None
+
+
+def _history_csv(history: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({key: "" if value is None else value for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def _progress_line(spec: RunSpec, row: dict) -> str:
+    def pct(value: float | None) -> str:
+        return "  n/a" if value is None else f"{100 * value:5.2f}"
+
+    pulses = row["set_pulses"] + row["reset_pulses"]
+    return (
+        f"{spec.method} epoch {row['epoch']:>3}/{spec.epochs}  train {pct(row['train_acc'])}  "
+        f"val {pct(row['val_acc'])}  test {pct(row['test_acc'])}  "
+        f"pulses {pulses:>11,}  {row['wall_time_s']:.1f} s"
+    )
+
+
+def _metrics(spec, data, history, test_pred, train_time, status, stop_reason) -> dict:
+    last = history[-1]
+    best = max(history, key=lambda row: (row["val_acc"] or 0.0, -row["epoch"]))
+    n_classes = data.n_classes
+    confusion = np.bincount(
+        data.y_test.astype(np.int64) * n_classes + test_pred, minlength=n_classes**2
+    ).reshape(n_classes, n_classes)
+    sets = [sum(row[f"set_pulses_l{k}"] for row in history) for k in (1, 2)]
+    resets = [sum(row[f"reset_pulses_l{k}"] for row in history) for k in (1, 2)]
+    on_chip = spec.method in CROSSBAR_METHODS
+    n_in = data.n_features
+    samples = len(history) * len(data.y_train)
+    return {
+        "run_id": spec.run_id,
+        "method": spec.method,
+        "dataset": spec.dataset,
+        "status": status,
+        "stop_reason": stop_reason,
+        "epochs_run": len(history),
+        "final_train_acc": last["train_acc"],
+        "final_val_acc": last["val_acc"],
+        "final_test_acc": float(np.mean(test_pred == data.y_test)),
+        "best_val_acc": best["val_acc"],
+        "best_epoch": best["epoch"],
+        "test_acc_at_best_val": best["test_acc"],
+        "wall_time_s": last["wall_time_s"],
+        "train_samples_per_s": round(samples / train_time, 1) if train_time > 0 else None,
+        "n_train": len(data.y_train),
+        "n_val": len(data.y_val),
+        "n_test": len(data.y_test),
+        "layers": [[n_in + 1, spec.n_hidden], [spec.n_hidden + 1, n_classes]],
+        "set_pulses_per_layer": sets,
+        "reset_pulses_per_layer": resets,
+        "total_set_pulses": sum(sets),
+        "total_reset_pulses": sum(resets),
+        "saturated_fraction": last["saturated_fraction"],
+        "confusion_matrix": confusion.tolist(),
+        "device": device_for(spec).to_dict() if on_chip else None,
+    }
