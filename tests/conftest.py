@@ -1,0 +1,72 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# --- data fixtures (sbp_core.data / sbp_core.fetch) ------------------------------------------
+
+SHARED_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+"""The read-only reference copy beside the repository clone; SBP_MNIST_DIR overrides it."""
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """Folder with the four official MNIST .gz files; the test is skipped when it is absent."""
+    directory = Path(os.environ.get("SBP_MNIST_DIR") or SHARED_MNIST_DIR)
+    names = ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")
+    if not all((directory / f"{name}-ubyte.gz").is_file() for name in names):
+        pytest.skip(f"MNIST .gz files not found in {directory} (set SBP_MNIST_DIR)")
+    return directory
+
+
+def write_idx_file(
+    path: Path,
+    array: np.ndarray,
+    *,
+    gz: bool = False,
+    magic: int | None = None,
+    dims: tuple[int, ...] | None = None,
+    cut: int = 0,
+    tail: bytes = b"",
+) -> Path:
+    """Write uint8 `array` as IDX; magic, dims, cut (bytes dropped) and tail forge broken files."""
+    magic = (0x800 + array.ndim) if magic is None else magic
+    dims = array.shape if dims is None else dims
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+    payload = array.astype(np.uint8).tobytes()
+    content = header + payload[: len(payload) - cut] + tail
+    path.write_bytes(gzip.compress(content, mtime=0) if gz else content)
+    return path
+
+
+@pytest.fixture
+def write_idx() -> Callable[..., Path]:
+    return write_idx_file
+
+
+def write_fake_mnist(directory: Path, n_train: int = 40, n_test: int = 20, side: int = 4) -> Path:
+    """Four small valid MNIST-layout .gz files with seeded random pixels and labels 0..9."""
+    rng = np.random.default_rng(123)
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, size=(n, side, side), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        write_idx_file(directory / f"{split}-images-idx3-ubyte.gz", images, gz=True)
+        write_idx_file(directory / f"{split}-labels-idx1-ubyte.gz", labels, gz=True)
+    return directory
+
+
+@pytest.fixture
+def fake_mnist_dir(tmp_path: Path) -> Path:
+    """A folder holding a tiny, valid dataset under the four official MNIST .gz names."""
+    return write_fake_mnist(tmp_path / "fake_mnist")
+
+
+# --- end of data fixtures --------------------------------------------------------------------
