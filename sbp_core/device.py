@@ -32,6 +32,7 @@ from sbp_core.errors import ConfigError
 # (it reproduces NeuroSim's tabulated getParamA to 4 digits: NL 0.01 -> 126.27, 1 -> 1.2517,
 # 9 -> 0.02281; see tests/test_device.py).
 _DEVIATION_PER_NL = 0.099
+_MAX_LABEL = 9.0
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,10 @@ def build_array(
     g_lo = np.clip(spread(params.g_min), 0.0, None) if params.g_min > 0 else np.zeros(shape)
     g_lo = np.minimum(g_lo, 0.5 * g_hi)
     pulses = np.clip(spread(float(params.n_states - 1)), 1.0, None)
-    alpha_set, beta_set = _affine(spread(params.nl_ltp), g_lo, g_hi, pulses, +1)
+    alpha_set, beta_set = _affine(_label_spread(spread(params.nl_ltp)), g_lo, g_hi, pulses, +1)
     reset_pulses = pulses / params.reset_step_ratio
-    alpha_reset, beta_reset = _affine(spread(params.nl_ltd), g_lo, g_hi, reset_pulses, -1)
+    nl_ltd = _label_spread(spread(params.nl_ltd))
+    alpha_reset, beta_reset = _affine(nl_ltd, g_lo, g_hi, reset_pulses, -1)
 
     stuck = np.zeros(shape, dtype=np.int8)  # 0 free, 1 stuck at Gmin, 2 stuck at Gmax
     if params.stuck_gmin > 0 or params.stuck_gmax > 0:
@@ -288,6 +290,11 @@ def build_array(
         noise_scale=noise_scale.astype(dtype),
         stuck=stuck,
     )
+
+
+def _label_spread(labels: np.ndarray) -> np.ndarray:
+    """Spread labels kept within NeuroSim's tabulated range, |NL| <= 9."""
+    return np.clip(labels, -_MAX_LABEL, _MAX_LABEL)
 
 
 def _affine(

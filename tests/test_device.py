@@ -1,0 +1,148 @@
+"""Device physics: bounds, monotone saturating response, noise, stuck devices, presets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sbp_core.device import PRESETS, DeviceParams, build_array, nonlinearity_to_a, preset
+from sbp_core.errors import ConfigError
+
+
+def pulse_train(params: DeviceParams, n: int, potentiate: bool, start=None, seed=0):
+    """Conductance trace of one device under n identical pulses."""
+    rng = np.random.default_rng(seed)
+    devices = build_array(params, (1,), rng)
+    g = np.array([params.g_min if start is None else start], dtype=np.float32)
+    trace = [float(g[0])]
+    for _ in range(n):
+        devices.respond(g, np.array([0]), np.array([potentiate]), rng)
+        trace.append(float(g[0]))
+    return np.array(trace)
+
+
+@pytest.mark.parametrize(
+    ("label", "neurosim_a"), [(0.01, 126.268958), (1.0, 1.251653), (4.88, -1), (9.0, 0.022810)]
+)
+def test_nonlinearity_label_matches_neurosim_table(label, neurosim_a):
+    """NeuroSim's getParamA table (formula.cpp), normalised A for labels 0.01, 1 and 9."""
+    a = nonlinearity_to_a(label)
+    if neurosim_a > 0:
+        assert a == pytest.approx(neurosim_a, rel=2e-3)
+    assert nonlinearity_to_a(-label) == pytest.approx(-a)
+    assert nonlinearity_to_a(0.0) == np.inf
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_response_is_monotone_saturating_and_spans_the_range(name):
+    params = PRESETS[name].with_overrides(c2c_sigma=0.0)
+    pmax = params.n_states - 1
+    up = pulse_train(params, pmax, potentiate=True)
+    down = pulse_train(params, pmax, potentiate=False, start=1.0)
+    assert np.all(np.diff(up) >= 0) and np.all(np.diff(down) <= 0)
+    assert up[-1] == pytest.approx(1.0, abs=1e-4)
+    assert down[-1] == pytest.approx(params.g_min, abs=1e-4)
+    beyond = pulse_train(params, 3 * pmax, potentiate=True)
+    assert beyond.max() <= 1.0 and beyond[-1] == pytest.approx(1.0, abs=1e-4)  # saturates
+    steps = np.diff(up)
+    if params.nl_ltp > 0:  # concave LTP: each step smaller than the one before
+        assert np.all(np.diff(steps) <= 1e-7) and steps[0] > steps[-1]
+
+
+def test_linear_device_takes_equal_steps():
+    up = pulse_train(DeviceParams(n_states=11), 10, potentiate=True)
+    np.testing.assert_allclose(np.diff(up), 0.1, atol=1e-6)
+
+
+def test_reset_step_ratio_makes_reset_coarser():
+    params = DeviceParams(n_states=11, reset_step_ratio=2.0)
+    down = pulse_train(params, 5, potentiate=False, start=1.0)
+    assert down[-1] == pytest.approx(0.0, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(sorted(PRESETS)),
+    c2c=st.floats(0.0, 0.5),
+    d2d=st.floats(0.0, 0.5),
+    n_states=st.integers(2, 300),
+    directions=st.lists(st.booleans(), min_size=1, max_size=200),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conductance_never_leaves_its_bounds(name, c2c, d2d, n_states, directions, seed):
+    params = PRESETS[name].with_overrides(c2c_sigma=c2c, d2d_sigma=d2d, n_states=n_states)
+    rng = np.random.default_rng(seed)
+    devices = build_array(params, (8,), rng)
+    g = devices.initial(0.5, rng)
+    index = np.arange(8)
+    for potentiate in directions:
+        devices.respond(g, index, np.full(8, potentiate), rng)
+        assert np.all(g >= devices.g_lo) and np.all(g <= devices.g_hi)
+
+
+def test_c2c_off_is_bit_identical_and_on_has_the_configured_spread():
+    params = DeviceParams(n_states=101)
+    assert np.array_equal(pulse_train(params, 50, True, seed=1), pulse_train(params, 50, True, seed=2))
+    noisy = params.with_overrides(c2c_sigma=0.02)
+    rng = np.random.default_rng(0)
+    devices = build_array(noisy, (20000,), rng)
+    g = np.full(20000, 0.5, dtype=np.float32)
+    devices.respond(g, np.arange(20000), np.ones(20000, bool), rng)
+    steps = g - 0.5
+    assert steps.mean() == pytest.approx(0.01, abs=5e-4)
+    assert steps.std() == pytest.approx(0.02, rel=0.05)
+
+
+def test_d2d_spreads_the_bounds_per_device():
+    params = DeviceParams(on_off=10.0, d2d_sigma=0.1)
+    devices = build_array(params, (20000,), np.random.default_rng(0))
+    assert devices.g_hi.std() == pytest.approx(0.1, rel=0.05)
+    assert devices.g_lo.mean() == pytest.approx(0.1, rel=0.02)
+    assert np.all(devices.g_lo < devices.g_hi)
+
+
+def test_stuck_devices_never_move():
+    params = DeviceParams(stuck_gmin=0.2, stuck_gmax=0.1, c2c_sigma=0.05)
+    rng = np.random.default_rng(3)
+    devices = build_array(params, (5000,), rng)
+    g = devices.initial(0.5, rng)
+    stuck = devices.stuck != 0
+    assert np.mean(devices.stuck == 1) == pytest.approx(0.2, abs=0.02)
+    assert np.mean(devices.stuck == 2) == pytest.approx(0.1, abs=0.02)
+    before = g[stuck].copy()
+    for potentiate in (True, False, True):
+        devices.respond(g, np.arange(5000), np.full(5000, potentiate), rng)
+    assert np.array_equal(g[stuck], before)
+    assert np.all(g[devices.stuck == 2] == devices.g_hi[devices.stuck == 2])
+
+
+def test_open_loop_programming_reaches_the_target_on_the_nominal_curve():
+    params = PRESETS["ag_si"].with_overrides(c2c_sigma=0.0)
+    curve = pulse_train(params, params.n_states - 1, potentiate=True)
+    devices = build_array(params, (len(curve),), np.random.default_rng(0))
+    assert np.array_equal(devices.pulses_to_reach(curve), np.arange(len(curve)))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: preset("nope"), "unknown preset 'nope'"),
+        (lambda: DeviceParams(n_states=-3), "n_states must be >= 2"),
+        (lambda: DeviceParams(on_off=0.5), "on_off must be > 1"),
+        (lambda: DeviceParams(c2c_sigma=-0.1), "c2c_sigma must be >= 0"),
+        (lambda: DeviceParams(stuck_gmin=0.7, stuck_gmax=0.7), "must not exceed 1"),
+    ],
+)
+def test_bad_device_parameters_give_one_line_errors(make, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        make()
+    assert "\n" not in str(caught.value)
+
+
+def test_every_preset_cites_its_source():
+    for name, params in PRESETS.items():
+        assert params.name == name and params.citation
+        if name != "ideal":
+            assert "NeuroSim" in params.citation and params.neurosim_accuracy is not None
