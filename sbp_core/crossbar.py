@@ -52,7 +52,7 @@ class Crossbar:
     def read_rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Column currents when read pulses drive `rows` (indices of the 1 inputs)."""
         g_plus, g_minus = self.g_plus[rows], self.g_minus[rows]
-        current = (g_plus.sum(axis=0) - g_minus.sum(axis=0)) * self.scale
+        current = (_sum_rows_in_order(g_plus) - _sum_rows_in_order(g_minus)) * self.scale
         if self.params.read_noise > 0:
             # Independent per-device read noise sums to one Gaussian per column.
             power = (g_plus * g_plus).sum(axis=0) + (g_minus * g_minus).sum(axis=0)
@@ -136,3 +136,14 @@ class Crossbar:
         counts = (self.set_pulses, self.reset_pulses)
         self.set_pulses = self.reset_pulses = 0
         return counts
+
+
+def _sum_rows_in_order(block: np.ndarray) -> np.ndarray:
+    """Column sums added row after row, the order the compiled kernel uses.
+
+    `block.sum(axis=0)` may regroup the additions (pairwise, by shape), which changes float32
+    rounding; a running sum does not.
+    """
+    if len(block) == 0:
+        return np.zeros(block.shape[1], dtype=block.dtype)
+    return np.add.accumulate(block, axis=0)[-1]

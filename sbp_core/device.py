@@ -52,7 +52,7 @@ class DeviceParams:
     c2c_sigma: float = 0.0
     """Cycle-to-cycle sigma of each pulse's conductance change, fraction of Gmax - Gmin."""
     d2d_sigma: float = 0.0
-    """Device-to-device relative sigma of Gmax, Gmin, the number of pulses across the range and NL."""
+    """Device-to-device relative sigma of Gmax, Gmin, pulses across the range, and NL."""
     stuck_gmin: float = 0.0
     """Fraction of devices stuck at Gmin (they never move)."""
     stuck_gmax: float = 0.0
@@ -119,44 +119,107 @@ _NEUROSIM = "MLP+NeuroSim V3.0 manual (Peng, Chen, Yu), device table and benchma
 PRESETS: dict[str, DeviceParams] = {
     "ideal": DeviceParams(),
     "ag_si": DeviceParams(
-        name="ag_si", n_states=97, nl_ltp=2.4, nl_ltd=-4.88, on_off=12.5, c2c_sigma=0.035,
-        g_max_s=1 / 26e6, v_set=3.2, v_reset=2.8, pulse_width_s=300e-6, neurosim_accuracy=0.72,
+        name="ag_si",
+        n_states=97,
+        nl_ltp=2.4,
+        nl_ltd=-4.88,
+        on_off=12.5,
+        c2c_sigma=0.035,
+        g_max_s=1 / 26e6,
+        v_set=3.2,
+        v_reset=2.8,
+        pulse_width_s=300e-6,
+        neurosim_accuracy=0.72,
         citation=f"Ag:a-Si (Jo et al., Nano Lett. 2010); {_NEUROSIM}",
     ),
     "taox_hfox": DeviceParams(
-        name="taox_hfox", n_states=128, nl_ltp=0.04, nl_ltd=-0.63, on_off=10.0, c2c_sigma=0.037,
-        g_max_s=1 / 100e3, v_set=1.6, v_reset=1.6, pulse_width_s=50e-9, neurosim_accuracy=0.80,
+        name="taox_hfox",
+        n_states=128,
+        nl_ltp=0.04,
+        nl_ltd=-0.63,
+        on_off=10.0,
+        c2c_sigma=0.037,
+        g_max_s=1 / 100e3,
+        v_set=1.6,
+        v_reset=1.6,
+        pulse_width_s=50e-9,
+        neurosim_accuracy=0.80,
         citation=f"TaOx/HfOx (Wu et al., VLSI 2018); {_NEUROSIM}",
     ),
     "pcmo": DeviceParams(
-        name="pcmo", n_states=50, nl_ltp=3.68, nl_ltd=-6.76, on_off=6.84, c2c_sigma=0.005,
-        g_max_s=1 / 23e6, v_set=2.0, v_reset=2.0, pulse_width_s=1e-3, neurosim_accuracy=0.33,
+        name="pcmo",
+        n_states=50,
+        nl_ltp=3.68,
+        nl_ltd=-6.76,
+        on_off=6.84,
+        c2c_sigma=0.005,
+        g_max_s=1 / 23e6,
+        v_set=2.0,
+        v_reset=2.0,
+        pulse_width_s=1e-3,
+        neurosim_accuracy=0.33,
         citation=f"PCMO (Park et al., IEDM 2013); C2C reported as <1 %, 0.5 % used; {_NEUROSIM}",
     ),
     "alox_hfo2": DeviceParams(
-        name="alox_hfo2", n_states=40, nl_ltp=1.94, nl_ltd=-0.61, on_off=4.43, c2c_sigma=0.05,
-        g_max_s=1 / 100e3, v_set=1.0, v_reset=1.0, pulse_width_s=100e-9, neurosim_accuracy=0.20,
+        name="alox_hfo2",
+        n_states=40,
+        nl_ltp=1.94,
+        nl_ltd=-0.61,
+        on_off=4.43,
+        c2c_sigma=0.05,
+        g_max_s=1 / 100e3,
+        v_set=1.0,
+        v_reset=1.0,
+        pulse_width_s=100e-9,
+        neurosim_accuracy=0.20,
         citation=(
             f"AlOx/HfO2 (Woo et al., EDL 2016); {_NEUROSIM}; pulse 1 V, 100 ns and R_on 100 kOhm"
             " assumed (not in the table)"
         ),
     ),
     "gst_pcm": DeviceParams(
-        name="gst_pcm", n_states=100, nl_ltp=0.105, nl_ltd=2.4, on_off=19.8, c2c_sigma=0.015,
-        g_max_s=1 / 100e3, v_set=1.0, v_reset=1.5, pulse_width_s=100e-9, neurosim_accuracy=0.89,
+        name="gst_pcm",
+        n_states=100,
+        nl_ltp=0.105,
+        nl_ltd=2.4,
+        on_off=19.8,
+        c2c_sigma=0.015,
+        g_max_s=1 / 100e3,
+        v_set=1.0,
+        v_reset=1.5,
+        pulse_width_s=100e-9,
+        neurosim_accuracy=0.89,
         citation=(
             f"GST PCM (Kuzum et al., Nano Lett. 2012); {_NEUROSIM}; pulse 1.0/1.5 V, 100 ns and"
             " R_on 100 kOhm assumed (not in the table)"
         ),
     ),
     "epiram": DeviceParams(
-        name="epiram", n_states=64, nl_ltp=0.5, nl_ltd=-0.5, on_off=50.2, c2c_sigma=0.02,
-        g_max_s=1 / 81e3, v_set=5.0, v_reset=3.0, pulse_width_s=5e-6, neurosim_accuracy=0.92,
+        name="epiram",
+        n_states=64,
+        nl_ltp=0.5,
+        nl_ltd=-0.5,
+        on_off=50.2,
+        c2c_sigma=0.02,
+        g_max_s=1 / 81e3,
+        v_set=5.0,
+        v_reset=3.0,
+        pulse_width_s=5e-6,
+        neurosim_accuracy=0.92,
         citation=f"EpiRAM (Choi et al., Nat. Mater. 2018); {_NEUROSIM}",
     ),
     "hzo_fefet": DeviceParams(
-        name="hzo_fefet", n_states=32, nl_ltp=1.75, nl_ltd=1.46, on_off=45.0, c2c_sigma=0.005,
-        g_max_s=1 / 100e3, v_set=3.65, v_reset=3.0, pulse_width_s=75e-9, neurosim_accuracy=0.88,
+        name="hzo_fefet",
+        n_states=32,
+        nl_ltp=1.75,
+        nl_ltd=1.46,
+        on_off=45.0,
+        c2c_sigma=0.005,
+        g_max_s=1 / 100e3,
+        v_set=3.65,
+        v_reset=3.0,
+        pulse_width_s=75e-9,
+        neurosim_accuracy=0.88,
         citation=(
             f"HZO FeFET (Jerry et al., IEDM 2017); C2C reported as <0.5 %, 0.5 % used; {_NEUROSIM};"
             " pulse 3.65/3.0 V, 75 ns and R_on 100 kOhm assumed (not in the table)"
@@ -243,10 +306,8 @@ class DeviceArray:
         g_min, g_max = p.g_min, 1.0
         x = np.clip((target - g_min) / (g_max - g_min), 0.0, 1.0)
         a = nonlinearity_to_a(p.nl_ltp)
-        if math.isinf(a):
-            fraction = x
-        else:  # invert the normalised curve x = (1 - e^(-f/a)) / (1 - e^(-1/a))
-            fraction = -a * np.log1p(x * np.expm1(-1.0 / a))
+        # invert the normalised curve x = (1 - e^(-f/a)) / (1 - e^(-1/a)); linear: f = x
+        fraction = x if math.isinf(a) else -a * np.log1p(x * np.expm1(-1.0 / a))
         return np.rint(fraction * (p.n_states - 1)).astype(np.int64)
 
 

@@ -110,7 +110,9 @@ class RunSpec:
             check.at_least(name, 0.0)
         check.at_least("lr", 0.0, open_=True)
         if self.margin_lo > self.margin_hi:
-            raise ConfigError(f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})")
+            raise ConfigError(
+                f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -188,7 +190,9 @@ class _Checker:
 
     def choice(self, name: str, allowed: tuple[str, ...]) -> None:
         if self._value(name) not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {self._value(name)!r}")
+            raise ConfigError(
+                f"{name} must be one of {', '.join(allowed)}, got {self._value(name)!r}"
+            )
 
     def at_least(self, name: str, low: float, open_: bool = False) -> None:
         value = self._value(name)
@@ -203,4 +207,6 @@ class _Checker:
         if value is None:
             return
         if value != value or not (low <= value <= high) or (low_open and value == low):
-            raise ConfigError(f"{name} must be in {'(' if low_open else '['}{low}, {high}], got {value!r}")
+            raise ConfigError(
+                f"{name} must be in {'(' if low_open else '['}{low}, {high}], got {value!r}"
+            )

@@ -84,7 +84,9 @@ def test_conductance_never_leaves_its_bounds(name, c2c, d2d, n_states, direction
 
 def test_c2c_off_is_bit_identical_and_on_has_the_configured_spread():
     params = DeviceParams(n_states=101)
-    assert np.array_equal(pulse_train(params, 50, True, seed=1), pulse_train(params, 50, True, seed=2))
+    assert np.array_equal(
+        pulse_train(params, 50, True, seed=1), pulse_train(params, 50, True, seed=2)
+    )
     noisy = params.with_overrides(c2c_sigma=0.02)
     rng = np.random.default_rng(0)
     devices = build_array(noisy, (20000,), rng)

@@ -1,4 +1,4 @@
-"""Registry of learning rules: method name -> learner class with `from_spec(spec, n_in, n_out, rng)`."""
+"""Registry of learning rules: method name -> class with `from_spec(spec, n_in, n_out, rng)`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sign backpropagation (Zhang et al., Neural Networks 108, 2018), read as in ALGORITHM.md section 2.
+"""Sign backpropagation (Zhang et al., Neural Networks 108, 2018) as read in ALGORITHM.md, sec. 2.
 
 Per training sample, all in the crossbar's own terms:
 
@@ -46,7 +46,7 @@ class SBPLearner(CrossbarMLP):
                 self.train_sample(rows, int(y[i]), rng)
         return self.epoch_stats()
 
-    def _fit_compiled(self, order, indptr, indices, y, rng) -> None:
+    def _fit_compiled(self, order, indptr, indices, y, rng: np.random.Generator) -> None:
         from sbp_core.methods import sbp_kernel
 
         spec = self.spec
@@ -58,7 +58,7 @@ class SBPLearner(CrossbarMLP):
         counts = sbp_kernel.train_epoch(
             order, indptr, indices, np.asarray(y, dtype=np.int64),
             sbp_kernel.layer_arrays(self.layer1), sbp_kernel.layer_arrays(self.layer2),
-            self.layer1.scale, settings, int(rng.integers(2**31)),
+            self.layer1.scale, settings, rng,
         )  # fmt: skip
         for layer, (n_set, n_reset) in zip(self.layers, counts.reshape(2, 2), strict=True):
             layer.set_pulses += int(n_set)

@@ -1,0 +1,56 @@
+"""`exsitu`: train off-chip, then program the weights into the crossbar and infer there.
+
+The off-chip network is the straight-through (`ste`) one, whose comparator hidden units are the
+same hardware as SBP's, so the two differ only in where learning happens. After every epoch the
+weights are written open-loop into a freshly erased crossbar: each layer is scaled so that its
+largest |w| maps to the full conductance range (comparators and winner-take-all do not care about
+a positive scale), and each device gets the number of SET pulses that the *nominal* device curve
+needs to reach its target. The chip's own device-to-device spread, cycle-to-cycle noise, stuck
+devices and finite states then decide what is really stored: this is the motivation for on-chip
+learning. Pulses counted are the programming pulses of every epoch's write (the erase is not).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sbp_core.crossbar import DTYPE, Crossbar
+from sbp_core.methods.base import EpochStats
+from sbp_core.methods.crossbar_mlp import CrossbarMLP
+from sbp_core.methods.ste import STELearner
+
+
+class ExSituLearner(CrossbarMLP):
+    """An STE network trained in software, evaluated after programming into two crossbars."""
+
+    def __init__(self, spec, n_in, n_out, rng) -> None:
+        super().__init__(spec, n_in, n_out, rng)
+        self.software = STELearner.from_spec(spec, n_in, n_out, rng)
+
+    def hidden_response(self, current: np.ndarray) -> np.ndarray:
+        """The software network's comparator sits at 0, and scaling keeps it there."""
+        return (current > 0).astype(DTYPE)
+
+    def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
+        loss = self.software.fit_epoch(X, y, rng).loss
+        state = self.software.state()
+        program(self.layer1, np.vstack((state["W1"], state["b1"])), rng)
+        program(self.layer2, np.vstack((state["W2"], state["b2"])), rng)
+        return self.epoch_stats(loss=loss)
+
+
+def program(layer: Crossbar, weights: np.ndarray, rng: np.random.Generator) -> None:
+    """Erase both devices of every pair to Gmin, then SET each towards its target open-loop."""
+    peak = float(np.abs(weights).max())
+    normalised = weights / peak if peak > 0 else weights
+    g_min = layer.params.g_min
+    for g, devices, part in (
+        (layer.g_plus, layer.plus, np.maximum(normalised, 0.0)),
+        (layer.g_minus, layer.minus, np.maximum(-normalised, 0.0)),
+    ):
+        g[...] = devices.initial(0.0, rng, DTYPE)  # erased: Gmin, stuck devices where stuck
+        pulses = devices.pulses_to_reach(g_min + part * (1.0 - g_min))
+        for step in range(int(pulses.max(initial=0))):
+            index = np.flatnonzero(pulses > step)
+            devices.respond(g, index, np.ones(index.size, dtype=bool), rng)
+            layer.set_pulses += index.size

@@ -1,0 +1,156 @@
+"""Sign backpropagation: a hand-worked update, engine equivalence, pulse counting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sbp_core.methods.sbp import SBPLearner, output_error, ternarize
+from sbp_core.spec import RunSpec
+
+# A 2-input, 4-hidden, 2-output network on the ideal device with 11 states (one pulse moves a
+# device by 0.1), comparator threshold 0, margins +-0.5, error threshold 0.05, gate window 0.25.
+HAND_SPEC = RunSpec(
+    n_hidden=4, n_states=11, theta=0.0, margin_hi=0.5, margin_lo=-0.5,
+    error_threshold=0.05, gate_window=0.25,
+)  # fmt: skip
+# Layer 1 is the 3x4 crossbar (rows x1, x2, bias); layer 2 is 5x2 (rows h1..h4, bias).
+G1_PLUS = [[0.5, 0.2, 0.3, 0.0], [0.9, 0.9, 0.9, 0.9], [0.1, 0.3, 0.2, 0.5]]
+G1_MINUS = [[0.2, 0.4, 0.3, 0.1], [0.0, 0.0, 0.0, 0.0], [0.1, 0.2, 0.4, 0.1]]
+G2_PLUS = [[0.3, 0.6], [0.5, 0.5], [0.6, 0.1], [0.2, 0.4], [0.1, 0.1]]
+G2_MINUS = [[0.1, 0.2], [0.0, 0.03], [0.0, 0.0], [0.3, 0.1], [0.1, 0.0]]
+
+
+def hand_network(engine: str) -> SBPLearner:
+    learner = SBPLearner(HAND_SPEC, 2, 2, np.random.default_rng(0), engine=engine)
+    for layer, plus, minus in (
+        (learner.layer1, G1_PLUS, G1_MINUS),
+        (learner.layer2, G2_PLUS, G2_MINUS),
+    ):
+        layer.g_plus[...] = np.array(plus, dtype=np.float32)
+        layer.g_minus[...] = np.array(minus, dtype=np.float32)
+    return learner
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_hand_worked_update(engine):
+    """Input x = (1, 0), target class 0.
+
+    Forward: rows x1 and bias are read, a1 = (0.3, -0.1, -0.2, 0.3), so h = (1, 0, 0, 1) and
+    rows h1, h4 and bias of layer 2 are read: a2 = (0.1, 0.8).
+    Output error: class 0 is the target and 0.1 < 0.5 -> +1; class 1 is not and 0.8 > -0.5 -> -1.
+    Hidden error: s = W2^T e over h1..h4 = (0.2-0.4, 0.5-0.47, 0.6-0.1, -0.1-0.3)
+    = (-0.2, 0.03, 0.5, -0.4); the threshold 0.05 drops h2, the gate |a1| < 0.25 drops h1 and h4,
+    so d = (0, 0, +1, 0).
+    Pulses: layer 2 gets 3 rows x 2 columns = 6 pair pulses (column 0 up, column 1 down), layer 1
+    gets 2 rows x 1 column = 2 pair pulses (column 3 up); in the pair scheme each is a SET on one
+    device and a RESET on the other.
+    """
+    learner = hand_network(engine)
+    if engine == "numpy":
+        learner.train_sample(np.array([0, 2]), 0, np.random.default_rng(0))
+        stats = learner.epoch_stats()
+    else:
+        X, y = np.array([[True, False]]), np.array([0])
+        stats = learner.fit_epoch(X, y, np.random.default_rng(0))
+
+    expected_g2_plus = [[0.4, 0.5], [0.5, 0.5], [0.6, 0.1], [0.3, 0.3], [0.2, 0.0]]
+    expected_g2_minus = [[0.0, 0.3], [0.0, 0.03], [0.0, 0.0], [0.2, 0.2], [0.0, 0.1]]
+    expected_g1_plus = [r[:] for r in G1_PLUS]
+    expected_g1_minus = [r[:] for r in G1_MINUS]
+    expected_g1_plus[0][2], expected_g1_plus[2][2] = 0.4, 0.3
+    expected_g1_minus[0][2], expected_g1_minus[2][2] = 0.2, 0.3
+
+    for actual, expected in (
+        (learner.layer1.g_plus, expected_g1_plus),
+        (learner.layer1.g_minus, expected_g1_minus),
+        (learner.layer2.g_plus, expected_g2_plus),
+        (learner.layer2.g_minus, expected_g2_minus),
+    ):
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+    assert stats.set_pulses == [2, 6] and stats.reset_pulses == [2, 6]
+
+
+def test_output_error_and_ternarize():
+    np.testing.assert_array_equal(
+        output_error(np.array([0.1, 0.8, -0.6]), 0, 0.5, -0.5), [1, -1, 0]
+    )
+    np.testing.assert_array_equal(output_error(np.array([0.7, 0.8]), 0, 0.5, -0.5), [0, -1])
+    np.testing.assert_array_equal(ternarize(np.array([-0.2, 0.05, 0.5, 0.0]), 0.05), [-1, 0, 1, 0])
+
+
+def digits_inputs(n: int = 400):
+    from sbp_core.data import binarize, load_dataset
+
+    data = load_dataset("digits", seed=0)
+    return binarize(data.X_train[:n], 0.5, data.max_value), data.y_train[:n]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"device": "ag_si", "c2c_sigma": 0.0},
+        {"device": "pcmo", "c2c_sigma": 0.0, "d2d_sigma": 0.2, "stuck_gmin": 0.05},
+        {"n_states": 16, "pulse_scheme": "single", "gate_window": 0.0},
+    ],
+)
+def test_compiled_kernel_equals_reference_bit_for_bit_without_noise(overrides):
+    X, y = digits_inputs()
+    spec = RunSpec(n_hidden=32, **overrides)
+    states, counts = [], []
+    for engine in ("numpy", "numba"):
+        rng = np.random.default_rng(7)
+        learner = SBPLearner(spec, X.shape[1], 10, rng, engine=engine)
+        for _ in range(2):
+            stats = learner.fit_epoch(X, y, rng)
+        states.append(learner.state())
+        counts.append((stats.set_pulses, stats.reset_pulses))
+    assert counts[0] == counts[1]
+    for name in states[0]:
+        assert np.array_equal(states[0][name], states[1][name]), name
+
+
+def test_compiled_kernel_matches_reference_statistics_with_noise():
+    X, y = digits_inputs(1200)
+    spec = RunSpec(n_hidden=32, c2c_sigma=0.02, read_noise=0.01, pulse_prob=0.7)
+    results = {}
+    for engine in ("numpy", "numba"):
+        pulses, accuracies = [], []
+        for seed in range(3):
+            rng = np.random.default_rng(seed)
+            learner = SBPLearner(spec, X.shape[1], 10, rng, engine=engine)
+            for _ in range(3):
+                stats = learner.fit_epoch(X, y, rng)
+            pulses.append(sum(stats.set_pulses))
+            accuracies.append(np.mean(learner.predict(X) == y))
+        results[engine] = (np.mean(pulses), np.mean(accuracies))
+    (pulses_ref, acc_ref), (pulses_fast, acc_fast) = results["numpy"], results["numba"]
+    assert pulses_fast == pytest.approx(pulses_ref, rel=0.15)
+    assert acc_fast == pytest.approx(acc_ref, abs=0.04)
+    assert acc_ref > 0.8
+
+
+def test_stochastic_pulses_fire_with_the_configured_probability():
+    X, y = digits_inputs(200)
+    full = SBPLearner(RunSpec(n_hidden=32), X.shape[1], 10, np.random.default_rng(1))
+    # one sample from identical states: the coincidences are the same, half of them fire
+    rows = np.append(np.flatnonzero(X[0]), X.shape[1])
+    full.train_sample(rows, int(y[0]), np.random.default_rng(2))
+    n_full = sum(full.epoch_stats().set_pulses)
+    draws = []
+    half_spec = RunSpec(n_hidden=32, pulse_prob=0.5)
+    for seed in range(40):
+        trial = SBPLearner(half_spec, X.shape[1], 10, np.random.default_rng(1))
+        trial.train_sample(rows, int(y[0]), np.random.default_rng(seed))
+        draws.append(sum(trial.epoch_stats().set_pulses))
+    assert n_full > 100
+    assert np.mean(draws) == pytest.approx(0.5 * n_full, rel=0.05)
+
+
+def test_sbp_learns_digits():
+    X, y = digits_inputs(1200)
+    rng = np.random.default_rng(0)
+    learner = SBPLearner(RunSpec(n_hidden=64), X.shape[1], 10, rng)
+    for _ in range(5):
+        learner.fit_epoch(X, y, rng)
+    assert np.mean(learner.predict(X) == y) > 0.85
