@@ -1,0 +1,505 @@
+"""Periphery area and energy of one training sample: SBP versus conventional analog backprop.
+
+The paper's second claim is that SBP's binary forward and 2-bit backward interfaces save periphery.
+A saving is only meaningful if both designs pay for the same array, line switches and programming
+pulses, so this model charges both designs for every part and differs only where the designs do.
+
+One layer is an m x n crossbar (m rows including the always-on bias row, n neuron columns, each
+weight a differential pair of devices). Per training sample, per layer, with the components named
+in `COMPONENTS`:
+
+array          cells' area; read energy V_read^2 G_mid t_read per driven cell and read cycle
+               (G_mid = mean of the device's conductance bounds). SBP reads once forward and once
+               backward; the conventional design reads once per bit-serial input cycle.
+decoders       one switch-matrix line (a flip-flop; NeuroSim pairs it with a transmission gate whose
+               area is left out) per row and column, selected for each read and write phase; the
+               same in both designs.
+input_drivers  SBP: a 1-bit driver (1-bit DAC) per row, and per column for the ternary backward
+               drive. Conventional: a `dac_bits` DAC per row and column, ceil(bits / dac_bits)
+               cycles per read (bit-serial inputs and errors).
+readout        SBP: one comparator per column (neuron) and two per hidden row (ternary error).
+               Conventional: one ADC per `columns_per_adc` columns or rows, E = FOM_W 2^ENOB per
+               conversion, plus a shift-and-add per conversion when inputs are bit-serial.
+storage        SBP: 1 bit per layer input (held for the update) and 2 bits per neuron error.
+               Conventional: input/activation bits and error bits per neuron, in flip-flops.
+error_compute  SBP: two margin comparators per output, two gate comparators per hidden neuron when
+               the gate is on. Conventional: digital output subtraction, two multiplies per hidden
+               neuron (derivative h(1-h) and error), the learning-rate scaling per column, and the
+               outer product x_j * delta_i where the layer input is multi-bit; one multiplier and
+               adder per `columns_per_adc` columns.
+write          programming energy of the pulses actually applied, (V^2 G_mid t_w) per pulse, and
+               the charge of the driven lines (NeuroSim's C V^2 term). SBP pulses every coincident
+               device in one parallel step per polarity (all lines charged once per phase, an upper
+               bound). The conventional multi-bit update writes row by row: each weight receives a
+               pulse train whose length is its quantized update, loaded into a signed counter per
+               column (ceil(log2 n_states) + 1 bits), and every pulse charges its column line.
+
+Assumption on the conventional update's pulse count: a multi-bit update moves each weight by the
+number of levels its full-precision gradient asks for; we take the total number of level changes
+equal to the pulses the same SBP run applied, times `conventional.update_pulse_ratio` (default 1).
+Programming energy is then equal in both designs and the saving comes from the periphery alone.
+Half-selected cells during writes, leakage, control logic and the off-chip input buffer are not
+modelled (they are present in both designs). Every constant is a config value with units and a
+citation (config/cost.yaml); energies are per training sample, areas per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sbp_core.errors import ConfigError
+
+COMPONENTS = (
+    "array",
+    "decoders",
+    "input_drivers",
+    "readout",
+    "storage",
+    "error_compute",
+    "write",
+)
+DESIGNS = ("sbp", "conventional")
+
+# Every constant the model reads, with the kind of value it must hold.
+SCHEMA: dict[str, str] = {
+    "technology.feature_size_m": "positive",
+    "array.cell_area_F2": "positive",
+    "array.devices_per_weight": "count",
+    "array.read_voltage_V": "nonneg",
+    "array.read_pulse_s": "nonneg",
+    "array.wire_capacitance_F_per_m": "nonneg",
+    "comparator.area_um2": "nonneg",
+    "comparator.energy_J": "nonneg",
+    "register.area_um2_per_bit": "nonneg",
+    "register.energy_J_per_bit": "nonneg",
+    "dac.area_um2_1bit": "nonneg",
+    "dac.power_W_1bit": "nonneg",
+    "dac.cycle_s": "nonneg",
+    "adc.walden_fom_J_per_step": "nonneg",
+    "adc.area_um2_per_bit": "nonneg",
+    "adc.area_um2_per_level": "nonneg",
+    "digital.add_energy_J_per_bit": "nonneg",
+    "digital.mult_energy_J_per_bit2": "nonneg",
+    "digital.add_area_um2_per_bit": "nonneg",
+    "digital.mult_area_um2_per_bit2": "nonneg",
+    "conventional.adc_bits": "count",
+    "conventional.columns_per_adc": "count",
+    "conventional.dac_bits": "count",
+    "conventional.input_bits": "count",
+    "conventional.activation_bits": "count",
+    "conventional.error_bits": "count",
+    "conventional.update_pulse_ratio": "nonneg",
+    "workload.input_activity_mnist": "fraction",
+    "workload.input_activity_digits": "fraction",
+    "workload.line_activity": "fraction",
+}
+
+
+@dataclass(frozen=True)
+class Constant:
+    """One model constant as it appears in the config: the number, its unit and its source."""
+
+    value: float
+    unit: str
+    citation: str
+
+
+def load_constants(
+    path: str | Path,
+    override_files: Sequence[str | Path] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Constant]:
+    """Read the constants file, merge override files then config overrides over it, validate.
+
+    Overrides may be nested like the defaults or use dotted keys; a bare number replaces the value
+    and keeps the unit, with the citation marked as a user override naming where it came from.
+    """
+    constants = {
+        key: _entry(key, raw, str(path)) for key, raw in _flatten(_read_yaml(path)).items()
+    }
+    sources = [(str(p), _read_yaml(p)) for p in override_files]
+    if overrides:
+        sources.append(("cost_overrides", dict(overrides)))
+    for source, data in sources:
+        for key, raw in _flatten(data).items():
+            if key not in SCHEMA:
+                raise ConfigError(f"{source}: unknown cost constant {key}")
+            if isinstance(raw, Mapping):
+                constants[key] = _entry(key, raw, source)
+            else:
+                base = constants.get(key, Constant(0.0, "", ""))
+                entry = {"value": raw, "unit": base.unit, "citation": f"user override ({source})"}
+                constants[key] = _entry(key, entry, source)
+    for key, kind in SCHEMA.items():
+        if key not in constants:
+            raise ConfigError(f"{path}: missing cost constant {key}")
+        _check_kind(key, constants[key].value, kind, str(path))
+    return constants
+
+
+def constant_values(constants: Mapping[str, Constant]) -> dict[str, float]:
+    """The plain numbers the model functions take."""
+    return {key: entry.value for key, entry in constants.items()}
+
+
+def _read_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: cost constants file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a cost constants file must hold a mapping")
+    return data
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys down to a leaf: an entry with a `value` key, or a bare scalar."""
+    flat: dict[str, Any] = {}
+    for name, item in data.items():
+        key = f"{prefix}{name}"
+        if isinstance(item, Mapping) and "value" not in item:
+            flat.update(_flatten(item, key + "."))
+        else:
+            flat[key] = item
+    return flat
+
+
+def _entry(key: str, raw: Any, source: str) -> Constant:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: {key} must have value, unit and citation")
+    value = _number(raw.get("value"))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} value must be a finite number, got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{source}: {key} must not be negative, got {value!r}")
+    for part in ("unit", "citation"):
+        text = raw.get(part)
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{source}: {key} has no {part}")
+    return Constant(float(value), raw["unit"], raw["citation"])
+
+
+def _number(value: Any) -> Any:
+    """Numbers given as text (YAML 1.1 reads 1e-8 as a string; so do command-line configs)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _check_kind(key: str, value: float, kind: str, source: str) -> None:
+    if kind == "positive" and value <= 0:
+        raise ConfigError(f"{source}: {key} must be > 0, got {value!r}")
+    if kind == "count" and (value < 1 or not float(value).is_integer()):
+        raise ConfigError(f"{source}: {key} must be a whole number >= 1, got {value!r}")
+    if kind == "fraction" and value > 1:
+        raise ConfigError(f"{source}: {key} must be a fraction in [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class PulseDevice:
+    """What the model needs of a device preset: pulse amplitudes, width, conductance bounds."""
+
+    v_set: float
+    """SET (potentiating) pulse amplitude, volts."""
+    v_reset: float
+    """RESET (depressing) pulse amplitude magnitude, volts."""
+    g_min_s: float
+    """Lowest conductance, siemens."""
+    g_max_s: float
+    """Highest conductance, siemens."""
+    pulse_width_s: float
+    """Programming pulse width, seconds."""
+    n_states: int
+    """Conductance states, sets the width of the conventional pulse counters."""
+
+    @property
+    def g_mid_s(self) -> float:
+        """Mean conductance over a uniform spread of states, for read and write energy."""
+        return (self.g_min_s + self.g_max_s) / 2
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One crossbar layer and what one training sample did to it."""
+
+    rows: int
+    """Input lines including the bias line."""
+    cols: int
+    """Neurons (each a differential pair of device columns)."""
+    set_pulses: float
+    """SET pulses applied per sample (mean over the run)."""
+    reset_pulses: float
+    """RESET pulses applied per sample (mean over the run)."""
+    input_activity: float
+    """Fraction of the non-bias rows driven in one read cycle."""
+    first: bool
+    """First layer: its rows are network inputs, so no error is read back through them."""
+    last: bool
+    """Last layer: the output error is formed at its columns."""
+
+
+@dataclass
+class Cost:
+    """Area (um^2) and energy per training sample (J) by component."""
+
+    area_um2: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
+    energy_J: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
+
+    @property
+    def total_area_um2(self) -> float:
+        return sum(self.area_um2.values())
+
+    @property
+    def total_energy_J(self) -> float:
+        return sum(self.energy_J.values())
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            {k: self.area_um2[k] + other.area_um2[k] for k in COMPONENTS},
+            {k: self.energy_J[k] + other.energy_J[k] for k in COMPONENTS},
+        )
+
+
+def make_layers(
+    shapes: Sequence[Sequence[int]],
+    set_pulses: Sequence[float],
+    reset_pulses: Sequence[float],
+    input_activity: float,
+    line_activity: float,
+) -> list[Layer]:
+    """Layers of an MLP from [[rows, cols], ...] and per-sample pulse counts per layer."""
+    if not (len(shapes) == len(set_pulses) == len(reset_pulses)) or not shapes:
+        raise ConfigError("layers, set pulses and reset pulses must list the same layers")
+    last = len(shapes) - 1
+    return [
+        Layer(
+            rows=int(rows),
+            cols=int(cols),
+            set_pulses=float(set_pulses[i]),
+            reset_pulses=float(reset_pulses[i]),
+            input_activity=input_activity if i == 0 else line_activity,
+            first=i == 0,
+            last=i == last,
+        )
+        for i, (rows, cols) in enumerate(shapes)
+    ]
+
+
+def network_cost(
+    design: str,
+    layers: Sequence[Layer],
+    device: PulseDevice,
+    c: Mapping[str, float],
+    gated: bool = True,
+) -> Cost:
+    """Sum of the per-layer costs of one design; `gated`: SBP's hidden error window is on."""
+    if design == "sbp":
+        parts = [sbp_layer_cost(layer, device, c, gated) for layer in layers]
+    elif design == "conventional":
+        parts = [conventional_layer_cost(layer, device, c) for layer in layers]
+    else:
+        raise ConfigError(f"cost design must be one of {', '.join(DESIGNS)}, got {design!r}")
+    total = Cost()
+    for part in parts:
+        total = total + part
+    return total
+
+
+def sbp_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], gated: bool) -> Cost:
+    """SBP: binary forward drive and comparators, ternary backward, one parallel pulse step."""
+    cost = Cost()
+    hidden_rows = 0 if layer.first else layer.rows - 1
+    back_cols = 0 if layer.first else layer.cols
+    _array(cost, layer, device, c, forward_cycles=1, backward_cycles=1)
+    _decoders(cost, layer, c)
+    drivers = layer.rows + back_cols
+    cost.area_um2["input_drivers"] = drivers * c["dac.area_um2_1bit"]
+    cost.energy_J["input_drivers"] = drivers * _dac_energy(c, 1)
+    comparators = layer.cols + 2 * hidden_rows
+    cost.area_um2["readout"] = comparators * c["comparator.area_um2"]
+    cost.energy_J["readout"] = comparators * c["comparator.energy_J"]
+    _registers(cost, bits=(layer.rows - 1) * 1 + layer.cols * 2, c=c)
+    error_comparators = 2 * layer.cols if (layer.last or gated) else 0
+    cost.area_um2["error_compute"] = error_comparators * c["comparator.area_um2"]
+    cost.energy_J["error_compute"] = error_comparators * c["comparator.energy_J"]
+    v_write = max(device.v_set, device.v_reset)
+    lines_charge = layer.rows * _row_capacitance(layer, c) + (
+        c["array.devices_per_weight"] * layer.cols * _column_capacitance(layer, c)
+    )
+    cost.energy_J["write"] = (
+        _programming_energy(device, layer.set_pulses, layer.reset_pulses)
+        + 2 * lines_charge * v_write**2
+    )
+    return cost
+
+
+def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float]) -> Cost:
+    """Conventional: bit-serial DAC drive, shared ADCs, digital errors, row-wise pulse trains."""
+    cost = Cost()
+    in_bits = c["conventional.input_bits"] if layer.first else c["conventional.activation_bits"]
+    err_bits = c["conventional.error_bits"]
+    dac_bits = c["conventional.dac_bits"]
+    adc_bits = c["conventional.adc_bits"]
+    share = c["conventional.columns_per_adc"]
+    fwd_cycles = math.ceil(in_bits / dac_bits)
+    bwd_cycles = math.ceil(err_bits / dac_bits)
+    hidden_rows = 0 if layer.first else layer.rows - 1
+    back_cols = 0 if layer.first else layer.cols
+    active_rows = 1 + layer.input_activity * (layer.rows - 1)
+
+    _array(cost, layer, device, c, forward_cycles=fwd_cycles, backward_cycles=bwd_cycles)
+    _decoders(cost, layer, c)
+
+    dac_scale = 2 ** (dac_bits - 1)
+    cost.area_um2["input_drivers"] = (layer.rows + back_cols) * c["dac.area_um2_1bit"] * dac_scale
+    cost.energy_J["input_drivers"] = (
+        (layer.rows * fwd_cycles + back_cols * bwd_cycles) * _dac_energy(c, 1) * dac_scale
+    )
+
+    adcs = math.ceil(layer.cols / share) + math.ceil(hidden_rows / share)
+    fwd_conv = layer.cols * fwd_cycles
+    bwd_conv = hidden_rows * bwd_cycles
+    shift_add_width = adc_bits + max(in_bits, err_bits)
+    shift_adds = (fwd_conv if fwd_cycles > 1 else 0) + (bwd_conv if bwd_cycles > 1 else 0)
+    cost.area_um2["readout"] = adcs * (
+        adc_area_um2(adc_bits, c) + shift_add_width * c["digital.add_area_um2_per_bit"]
+    )
+    cost.energy_J["readout"] = (fwd_conv + bwd_conv) * adc_energy_J(adc_bits, c) + (
+        shift_adds * shift_add_width * c["digital.add_energy_J_per_bit"]
+    )
+
+    _registers(cost, bits=(layer.rows - 1) * in_bits + layer.cols * err_bits, c=c)
+
+    width = max(in_bits, err_bits, c["conventional.activation_bits"])
+    subtractions = layer.cols if layer.last else 0
+    multiplies = (0 if layer.last else 2 * layer.cols) + layer.cols
+    if in_bits > 1:
+        multiplies += active_rows * layer.cols
+    units = math.ceil(layer.cols / share)
+    cost.area_um2["error_compute"] = units * (
+        width * c["digital.add_area_um2_per_bit"] + width**2 * c["digital.mult_area_um2_per_bit2"]
+    )
+    cost.energy_J["error_compute"] = (
+        subtractions * width * c["digital.add_energy_J_per_bit"]
+        + multiplies * width**2 * c["digital.mult_energy_J_per_bit2"]
+    )
+
+    ratio = c["conventional.update_pulse_ratio"]
+    pulses = ratio * (layer.set_pulses + layer.reset_pulses)
+    counter_bits = math.ceil(math.log2(max(device.n_states, 2))) + 1
+    v_write = max(device.v_set, device.v_reset)
+    cost.area_um2["write"] = layer.cols * counter_bits * c["register.area_um2_per_bit"]
+    cost.energy_J["write"] = (
+        _programming_energy(device, ratio * layer.set_pulses, ratio * layer.reset_pulses)
+        + 2 * layer.rows * _row_capacitance(layer, c) * v_write**2
+        + pulses * _column_capacitance(layer, c) * v_write**2
+        + active_rows * layer.cols * counter_bits * c["register.energy_J_per_bit"]
+    )
+    return cost
+
+
+def adc_energy_J(bits: float, c: Mapping[str, float]) -> float:
+    """Walden figure of merit: energy per conversion = FOM_W * 2^ENOB."""
+    return c["adc.walden_fom_J_per_step"] * 2.0**bits
+
+
+def adc_area_um2(bits: float, c: Mapping[str, float]) -> float:
+    """SAR ADC area: per-bit logic plus a binary-weighted capacitor array."""
+    return c["adc.area_um2_per_bit"] * bits + c["adc.area_um2_per_level"] * 2.0**bits
+
+
+def _array(
+    cost: Cost,
+    layer: Layer,
+    device: PulseDevice,
+    c: Mapping[str, float],
+    forward_cycles: int,
+    backward_cycles: int,
+) -> None:
+    devices = c["array.devices_per_weight"]
+    cost.area_um2["array"] = devices * layer.rows * layer.cols * _cell_area_um2(c)
+    per_cell = c["array.read_voltage_V"] ** 2 * device.g_mid_s * c["array.read_pulse_s"]
+    driven_rows = 1 + layer.input_activity * (layer.rows - 1)
+    forward = forward_cycles * driven_rows * devices * layer.cols
+    backward = 0.0
+    if not layer.first:
+        driven_cols = c["workload.line_activity"] * layer.cols
+        backward = backward_cycles * driven_cols * devices * (layer.rows - 1)
+    cost.energy_J["array"] = (forward + backward) * per_cell
+
+
+def _decoders(cost: Cost, layer: Layer, c: Mapping[str, float]) -> None:
+    lines = layer.rows + layer.cols
+    selections = layer.rows + (0 if layer.first else layer.cols) + 2 * lines
+    cost.area_um2["decoders"] = lines * c["register.area_um2_per_bit"]
+    cost.energy_J["decoders"] = selections * c["register.energy_J_per_bit"]
+
+
+def _registers(cost: Cost, bits: float, c: Mapping[str, float]) -> None:
+    cost.area_um2["storage"] = bits * c["register.area_um2_per_bit"]
+    cost.energy_J["storage"] = bits * c["register.energy_J_per_bit"]
+
+
+def _dac_energy(c: Mapping[str, float], bits: int) -> float:
+    """Energy of one DAC over one read cycle; multi-bit DACs double per bit (MNSIM 2.0 rule)."""
+    return c["dac.power_W_1bit"] * c["dac.cycle_s"] * 2 ** (bits - 1)
+
+
+def _programming_energy(device: PulseDevice, set_pulses: float, reset_pulses: float) -> float:
+    """V^2 G t per pulse (MLP+NeuroSim Cell.cpp), at the mean conductance of the device."""
+    per_volt2 = device.g_mid_s * device.pulse_width_s
+    return (set_pulses * device.v_set**2 + reset_pulses * device.v_reset**2) * per_volt2
+
+
+def _cell_area_um2(c: Mapping[str, float]) -> float:
+    return c["array.cell_area_F2"] * (c["technology.feature_size_m"] * 1e6) ** 2
+
+
+def _cell_pitch_m(c: Mapping[str, float]) -> float:
+    return math.sqrt(c["array.cell_area_F2"]) * c["technology.feature_size_m"]
+
+
+def _row_capacitance(layer: Layer, c: Mapping[str, float]) -> float:
+    """A row line spans every device of its row (both devices of each pair)."""
+    length = c["array.devices_per_weight"] * layer.cols * _cell_pitch_m(c)
+    return length * c["array.wire_capacitance_F_per_m"]
+
+
+def _column_capacitance(layer: Layer, c: Mapping[str, float]) -> float:
+    """One physical device column spans every row."""
+    return layer.rows * _cell_pitch_m(c) * c["array.wire_capacitance_F_per_m"]
+
+
+def assumptions() -> list[str]:
+    """The modelling choices printed beneath every cost table."""
+    return [
+        "Per training sample and layer; area per layer summed over the network; "
+        "energy per epoch = energy per sample x training samples.",
+        "Both designs pay for the same array, switch matrices (one flip-flop per line) and "
+        "programming pulses; they differ in drivers, readout, storage, error arithmetic and "
+        "the update scheme.",
+        "Conventional update: a row-by-row multi-bit pulse train per weight; its level changes "
+        "equal the pulses of the same SBP run x conventional.update_pulse_ratio (so programming "
+        "energy is equal; the saving is periphery only).",
+        "ADC energy FOM_W x 2^ENOB with ENOB = conventional.adc_bits; ADC area fitted to the "
+        "ISAAC/Kull SAR scaled over 4-10 bits; multi-bit DACs double area and energy per bit.",
+        "Programming energy V^2 x G_mid x t_w per pulse with the device preset's amplitudes, "
+        "width and mean conductance; line charging C V^2 per driven line (0.2 fF/um).",
+        "Not modelled (present in both designs): half-selected cells during writes, leakage, "
+        "control logic, input buffers. SBP's write lines are charged every sample even when no "
+        "pulse fires (an upper bound).",
+        "Where a published range leaves a choice the constant favours the conventional design; "
+        "the exception is digital arithmetic (45 nm figures, not scaled to 32 nm), which "
+        "overstates the conventional design's digital part.",
+    ]
