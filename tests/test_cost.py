@@ -1,0 +1,300 @@
+"""Periphery cost model: totals, monotonicity, linearity in pulses, cited constants, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from sbp_core import cost
+from sbp_core.errors import ConfigError, DataError
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "cost.yaml"
+DEVICE = cost.PulseDevice(
+    v_set=1.6, v_reset=1.6, g_min_s=1e-6, g_max_s=1e-5, pulse_width_s=50e-9, n_states=128
+)
+
+
+@pytest.fixture(scope="module")
+def values() -> dict[str, float]:
+    return cost.constant_values(cost.load_constants(CONFIG))
+
+
+def mnist_layers(values, l1_pulses=2000.0, l2_pulses=100.0, hidden=100, inputs=785):
+    return cost.make_layers(
+        [[inputs, hidden], [hidden + 1, 10]],
+        [l1_pulses, l2_pulses],
+        [l1_pulses, l2_pulses],
+        values["workload.input_activity_mnist"],
+        values["workload.line_activity"],
+    )
+
+
+@pytest.mark.parametrize("design", cost.DESIGNS)
+def test_totals_are_the_sum_of_components(values, design):
+    layers = mnist_layers(values)
+    total = cost.network_cost(design, layers, DEVICE, values)
+    per_layer = [cost.network_cost(design, [layer], DEVICE, values) for layer in layers]
+    assert total.total_energy_J == pytest.approx(sum(total.energy_J.values()), rel=1e-12)
+    assert total.total_area_um2 == pytest.approx(sum(total.area_um2.values()), rel=1e-12)
+    assert total.total_energy_J == pytest.approx(sum(p.total_energy_J for p in per_layer))
+    assert set(total.energy_J) == set(cost.COMPONENTS) == set(total.area_um2)
+    assert all(v >= 0 for v in (*total.energy_J.values(), *total.area_um2.values()))
+
+
+def test_both_designs_pay_the_same_array_and_switches(values):
+    layers = mnist_layers(values)
+    sbp = cost.network_cost("sbp", layers, DEVICE, values)
+    conv = cost.network_cost("conventional", layers, DEVICE, values)
+    for component in ("array", "decoders"):
+        assert sbp.area_um2[component] == conv.area_um2[component] > 0
+    assert conv.energy_J["array"] > sbp.energy_J["array"]  # bit-serial reads of the hidden layer
+
+
+def test_conventional_cost_grows_with_adc_bits(values):
+    layers = mnist_layers(values)
+    energies, areas = [], []
+    for bits in range(1, 13):
+        conv = cost.network_cost(
+            "conventional", layers, DEVICE, {**values, "conventional.adc_bits": bits}
+        )
+        energies.append(conv.total_energy_J)
+        areas.append(conv.total_area_um2)
+    assert all(b > a for a, b in zip(energies, energies[1:], strict=False))
+    assert all(b > a for a, b in zip(areas, areas[1:], strict=False))
+
+
+@pytest.mark.parametrize("design", cost.DESIGNS)
+def test_cost_grows_with_array_size(values, design):
+    previous = None
+    for hidden in (10, 50, 100, 300, 1000):
+        result = cost.network_cost(design, mnist_layers(values, hidden=hidden), DEVICE, values)
+        if previous is not None:
+            assert result.total_area_um2 > previous.total_area_um2
+            assert result.total_energy_J > previous.total_energy_J
+        previous = result
+    small = cost.network_cost(design, mnist_layers(values, inputs=65), DEVICE, values)
+    assert small.total_area_um2 < previous.total_area_um2
+
+
+@pytest.mark.parametrize("design", cost.DESIGNS)
+def test_energy_is_linear_in_pulse_count(values, design):
+    def energy(pulses: float) -> cost.Cost:
+        return cost.network_cost(design, mnist_layers(values, pulses, pulses / 20), DEVICE, values)
+
+    zero, one, three = energy(0.0), energy(1000.0), energy(3000.0)
+    slope = one.total_energy_J - zero.total_energy_J
+    assert slope > 0
+    assert three.total_energy_J - zero.total_energy_J == pytest.approx(3 * slope, rel=1e-9)
+    assert one.total_area_um2 == three.total_area_um2
+    # every component except the update is independent of the pulses
+    for component in set(cost.COMPONENTS) - {"write"}:
+        assert one.energy_J[component] == three.energy_J[component]
+
+
+def test_programming_energy_is_v2_g_t_per_pulse(values):
+    no_lines = {**values, "array.wire_capacitance_F_per_m": 0.0}
+    layer = cost.make_layers([[10, 4]], [7.0], [3.0], 0.5, 0.5)
+    sbp = cost.network_cost("sbp", layer, DEVICE, no_lines)
+    expected = 10 * DEVICE.v_set**2 * DEVICE.g_mid_s * DEVICE.pulse_width_s
+    assert sbp.energy_J["write"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_conventional_update_pulses_follow_the_ratio(values):
+    base = {**values, "array.wire_capacitance_F_per_m": 0.0, "register.energy_J_per_bit": 0.0}
+    layers = mnist_layers(values)
+    once = cost.network_cost("conventional", layers, DEVICE, base)
+    twice = cost.network_cost(
+        "conventional", layers, DEVICE, {**base, "conventional.update_pulse_ratio": 2.0}
+    )
+    sbp = cost.network_cost("sbp", layers, DEVICE, base)
+    assert once.energy_J["write"] == pytest.approx(sbp.energy_J["write"], rel=1e-12)
+    assert twice.energy_J["write"] == pytest.approx(2 * once.energy_J["write"], rel=1e-12)
+
+
+def test_sbp_is_cheaper_than_conventional_at_default_constants(values):
+    layers = mnist_layers(values)
+    sbp = cost.network_cost("sbp", layers, DEVICE, values)
+    conv = cost.network_cost("conventional", layers, DEVICE, values)
+    assert conv.total_area_um2 > sbp.total_area_um2
+    assert conv.total_energy_J > sbp.total_energy_J
+
+
+def test_gate_adds_comparators_on_hidden_layers_only(values):
+    layers = mnist_layers(values)
+    gated = cost.network_cost("sbp", layers, DEVICE, values, gated=True)
+    open_ = cost.network_cost("sbp", layers, DEVICE, values, gated=False)
+    extra = gated.area_um2["error_compute"] - open_.area_um2["error_compute"]
+    assert extra == pytest.approx(2 * 100 * values["comparator.area_um2"])
+
+
+def test_every_constant_has_value_units_and_citation():
+    raw = yaml.safe_load(CONFIG.read_text())
+    leaves = {
+        f"{group}.{name}": entry for group, items in raw.items() for name, entry in items.items()
+    }
+    assert set(leaves) == set(cost.SCHEMA)
+    for key, entry in leaves.items():
+        assert set(entry) == {"value", "unit", "citation"}, key
+        assert isinstance(entry["value"], int | float) and entry["value"] >= 0, key
+        assert entry["unit"].strip() and len(entry["citation"].strip()) > 10, key
+
+
+def _write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "cost.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_negative_constant_is_rejected_with_its_key(tmp_path):
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["adc"]["walden_fom_J_per_step"]["value"] = -1e-15
+    with pytest.raises(ConfigError, match=r"adc\.walden_fom_J_per_step must not be negative"):
+        cost.load_constants(_write(tmp_path, raw))
+
+
+def test_missing_constant_is_rejected_with_its_key(tmp_path):
+    raw = yaml.safe_load(CONFIG.read_text())
+    del raw["comparator"]["energy_J"]
+    with pytest.raises(ConfigError, match=r"missing cost constant comparator\.energy_J"):
+        cost.load_constants(_write(tmp_path, raw))
+
+
+def test_missing_citation_is_rejected_with_its_key(tmp_path):
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["dac"]["cycle_s"]["citation"] = " "
+    with pytest.raises(ConfigError, match=r"dac\.cycle_s has no citation"):
+        cost.load_constants(_write(tmp_path, raw))
+
+
+def test_overrides_merge_over_defaults_and_are_marked(tmp_path):
+    user = tmp_path / "mine.yaml"
+    user.write_text("adc:\n  walden_fom_J_per_step: 50.0e-15\n")
+    constants = cost.load_constants(
+        CONFIG, override_files=[user], overrides={"conventional.adc_bits": 8}
+    )
+    fom = constants["adc.walden_fom_J_per_step"]
+    assert fom.value == 50e-15 and fom.unit == "J per conversion step"
+    assert "user override" in fom.citation and "mine.yaml" in fom.citation
+    assert constants["conventional.adc_bits"].value == 8
+    with pytest.raises(ConfigError, match=r"cost_overrides: unknown cost constant adc\.fom"):
+        cost.load_constants(CONFIG, overrides={"adc.fom": 1.0})
+    with pytest.raises(ConfigError, match=r"conventional\.adc_bits must not be negative"):
+        cost.load_constants(CONFIG, overrides={"conventional.adc_bits": -2})
+    with pytest.raises(ConfigError, match=r"conventional\.adc_bits must be a whole number"):
+        cost.load_constants(CONFIG, overrides={"conventional.adc_bits": 0})
+
+
+def _collected(tmp_path: Path) -> tuple[Path, Path]:
+    """runs.csv and history.csv shaped like the collect rule's: two SBP runs, one float run."""
+    device = {
+        "device.v_set": 1.6,
+        "device.v_reset": 1.6,
+        "device.g_min_s": 1e-6,
+        "device.g_max_s": 1e-5,
+        "device.pulse_width_s": 5e-8,
+        "device.n_states": 128,
+    }
+    runs, history = [], []
+    for run_id, method, seed in (
+        ("a" * 12, "sbp", 0),
+        ("b" * 12, "sbp", 1),
+        ("c" * 12, "float", 0),
+    ):
+        crossbar = method == "sbp"
+        per_epoch = [[300 - 100 * e, 20] for e in range(2)] if crossbar else [[0, 0]] * 2
+        totals = [sum(p[i] for p in per_epoch) for i in range(2)]
+        runs.append(
+            {
+                "run_id": run_id,
+                "method": method,
+                "dataset": "digits",
+                "device": "taox_hfox",
+                "n_hidden": 16,
+                "seed": seed,
+                "n_train": 100,
+                "epochs_run": 2,
+                "gate_window": 1.0,
+                "layers": json.dumps([[65, 16], [17, 10]]),
+                "set_pulses_per_layer": json.dumps(totals),
+                "reset_pulses_per_layer": json.dumps(totals),
+                **(device if crossbar else dict.fromkeys(device)),
+            }
+        )
+        for epoch, (l1, l2) in enumerate(per_epoch, start=1):
+            history.append(
+                {
+                    "run_id": run_id,
+                    "epoch": epoch,
+                    "set_pulses_l1": l1,
+                    "reset_pulses_l1": l1,
+                    "set_pulses_l2": l2,
+                    "reset_pulses_l2": l2,
+                    "method": method,
+                }
+            )
+    runs_csv, history_csv = tmp_path / "runs.csv", tmp_path / "history.csv"
+    pd.DataFrame(runs).to_csv(runs_csv, index=False)
+    pd.DataFrame(history).to_csv(history_csv, index=False)
+    return runs_csv, history_csv
+
+
+def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
+    from sbp_core.report import cost_report
+
+    runs_csv, history_csv = _collected(tmp_path)
+    constants = cost.load_constants(CONFIG)
+    cost_report.write_cost_report(runs_csv, history_csv, constants, tmp_path / "cost")
+    out = tmp_path / "cost"
+    per_run = pd.read_csv(out / "cost_per_run.csv")
+    assert list(per_run["run_id"]) == ["a" * 12, "b" * 12]
+    assert (per_run["energy_saving"] > 1).all() and (per_run["area_saving"] > 1).all()
+    assert per_run["pulses_per_sample"].iloc[0] == pytest.approx((300 + 200 + 20 + 20) * 2 / 200)
+    for name in cost_report.TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (out / "tables" / f"{name}.{ext}").stat().st_size > 0
+        assert "Assumptions:" in (out / "tables" / f"{name}.md").read_text()
+        assert r"\begin{itemize}" in (out / "tables" / f"{name}.tex").read_text()
+    components = pd.read_csv(out / "tables" / "cost_components.csv")
+    total = components[components["component"] == "total"].iloc[0]
+    parts = components[components["component"] != "total"]
+    assert total["energy_sbp_J"] == pytest.approx(parts["energy_sbp_J"].sum())
+    for name in cost_report.FIGURES:
+        assert (out / "figures" / f"{name}.png").stat().st_size > 0
+        assert (out / "figures" / f"{name}.pdf").stat().st_size > 0
+    first_pdf = (out / "figures" / "cost_breakdown.pdf").read_bytes()
+    cost_report.write_cost_report(runs_csv, history_csv, constants, out)
+    assert (out / "figures" / "cost_breakdown.pdf").read_bytes() == first_pdf
+
+
+def test_report_per_epoch_energy_follows_real_pulses(tmp_path):
+    from sbp_core.report import cost_report
+
+    runs_csv, history_csv = _collected(tmp_path)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    runs = cost_report.sbp_runs(pd.read_csv(runs_csv))
+    energies = cost_report.epoch_energies(pd.read_csv(history_csv), runs, values)
+    sbp = energies[(energies["design"] == "SBP") & (energies["run_id"] == "a" * 12)]
+    first, second = sbp.sort_values("epoch")["energy_per_epoch_J"]
+    assert first > second  # epoch 1 applied more pulses than epoch 2
+
+
+def test_report_rejects_runs_without_sbp_or_columns(tmp_path):
+    from sbp_core.report import cost_report
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = pd.read_csv(runs_csv)
+    with pytest.raises(DataError, match="no finished sbp runs"):
+        cost_report.sbp_runs(runs[runs["method"] == "float"])
+    with pytest.raises(DataError, match=r"missing column\(s\) device\.v_set"):
+        cost_report.sbp_runs(runs.drop(columns="device.v_set"))
+
+
+def test_numbers_written_as_text_are_accepted_and_text_is_rejected():
+    constants = cost.load_constants(CONFIG, overrides={"adc.walden_fom_J_per_step": "6.5e-15"})
+    assert constants["adc.walden_fom_J_per_step"].value == 6.5e-15
+    with pytest.raises(ConfigError, match=r"dac\.cycle_s value must be a finite number"):
+        cost.load_constants(CONFIG, overrides={"dac.cycle_s": "fast"})
