@@ -1,7 +1,9 @@
-"""Train one RunSpec and write its run folder: spec.json, history.csv, arrays.npz, metrics.json.
+"""Train one RunSpec and write its run folder.
 
-metrics.json is written last, so its presence marks a finished run; every file is written
-atomically, so an interrupted run leaves no half-written file behind and a rerun starts clean.
+spec.json, history.csv (one row per epoch, rewritten after each), arrays.npz (learned state),
+timing.json (wall time, samples per second) and, last, metrics.json: its presence marks a finished
+run, and it holds only numbers the spec and seed determine, so a rerun reproduces it byte for
+byte. Every file is written atomically, so an interrupted run leaves no half-written file behind.
 Training never imports mlflow or plotting libraries: runs only write files.
 """
 
@@ -85,7 +87,14 @@ def run(
 
     test_pred = learner.predict(X_test)
     atomic.write_npz(out / "arrays.npz", learner.state())
-    metrics = _metrics(spec, data, history, test_pred, train_time, status, stop_reason)
+    samples = len(history) * len(data.y_train)
+    timing = {
+        "wall_time_s": history[-1]["wall_time_s"],
+        "train_time_s": round(train_time, 3),
+        "train_samples_per_s": round(samples / train_time, 1) if train_time > 0 else None,
+    }
+    atomic.write_json(out / "timing.json", timing)
+    metrics = _metrics(spec, data, history, test_pred, status, stop_reason)
     atomic.write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -147,7 +156,7 @@ def _progress_line(spec: RunSpec, row: dict) -> str:
     )
 
 
-def _metrics(spec, data, history, test_pred, train_time, status, stop_reason) -> dict:
+def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
     last = history[-1]
     best = max(history, key=lambda row: (row["val_acc"] or 0.0, -row["epoch"]))
     n_classes = data.n_classes
@@ -158,7 +167,6 @@ def _metrics(spec, data, history, test_pred, train_time, status, stop_reason) ->
     resets = [sum(row[f"reset_pulses_l{k}"] for row in history) for k in (1, 2)]
     on_chip = spec.method in CROSSBAR_METHODS
     n_in = data.n_features
-    samples = len(history) * len(data.y_train)
     return {
         "run_id": spec.run_id,
         "method": spec.method,
@@ -172,8 +180,6 @@ def _metrics(spec, data, history, test_pred, train_time, status, stop_reason) ->
         "best_val_acc": best["val_acc"],
         "best_epoch": best["epoch"],
         "test_acc_at_best_val": best["test_acc"],
-        "wall_time_s": last["wall_time_s"],
-        "train_samples_per_s": round(samples / train_time, 1) if train_time > 0 else None,
         "n_train": len(data.y_train),
         "n_val": len(data.y_val),
         "n_test": len(data.y_test),

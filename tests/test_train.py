@@ -1,0 +1,87 @@
+"""Training runs: reproducible files, the run-folder contract, divergence, every method end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from sbp_core import train
+from sbp_core.spec import METHODS, RunSpec
+
+
+def run_folder(tmp_path, name="run", **fields):
+    spec = RunSpec(**{"epochs": 2, "n_hidden": 24, **fields})
+    out = tmp_path / name
+    metrics = train.run(spec, out)
+    return spec, out, metrics
+
+
+def test_same_spec_and_seed_give_identical_metrics_and_state(tmp_path):
+    fields = dict(device="ag_si", d2d_sigma=0.1, read_noise=0.02)  # every noise source on
+    _, first, _ = run_folder(tmp_path, "a", **fields)
+    _, second, _ = run_folder(tmp_path, "b", **fields)
+    assert (first / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()
+    a, b = np.load(first / "arrays.npz"), np.load(second / "arrays.npz")
+    for name in a.files:
+        assert np.array_equal(a[name], b[name])
+    _, other, _ = run_folder(tmp_path, "c", seed=1, **fields)
+    assert (other / "metrics.json").read_bytes() != (first / "metrics.json").read_bytes()
+
+
+def test_run_folder_follows_the_contract(tmp_path):
+    spec, out, metrics = run_folder(tmp_path, device="taox_hfox")
+    assert json.loads((out / "spec.json").read_text()) == {**spec.to_dict(), "run_id": spec.run_id}
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert list(rows[0]) == list(train.HISTORY_COLUMNS)
+    assert metrics == json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["epochs_run"] == 2
+    assert metrics["layers"] == [[65, 24], [25, 10]]
+    total = sum(int(r["set_pulses"]) for r in rows)
+    assert metrics["total_set_pulses"] == total == sum(metrics["set_pulses_per_layer"]) > 0
+    confusion = np.array(metrics["confusion_matrix"])
+    assert confusion.sum() == metrics["n_test"]
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(metrics["final_test_acc"])
+    assert metrics["device"]["name"] == "taox_hfox" and metrics["device"]["g_max_s"] == 1e-5
+    assert json.loads((out / "timing.json").read_text())["train_samples_per_s"] > 0
+    assert set(np.load(out / "arrays.npz").files) == {
+        "G_plus_l1", "G_minus_l1", "G_plus_l2", "G_minus_l2",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains_above_chance_on_digits(tmp_path, method):
+    _, _, metrics = run_folder(tmp_path, method=method, epochs=3, n_hidden=32)
+    assert metrics["final_test_acc"] > 0.5, metrics["final_test_acc"]
+    assert (metrics["device"] is None) == (method in ("float", "ste", "binarized"))
+
+
+def test_a_diverging_run_stops_with_its_reason_recorded(tmp_path):
+    _, out, metrics = run_folder(tmp_path, method="float", lr=1e38, epochs=5)
+    assert metrics["status"] == "diverged"
+    assert metrics["epochs_run"] < 5
+    assert "non-finite" in metrics["stop_reason"] or "loss" in metrics["stop_reason"]
+    assert (out / "metrics.json").exists()
+
+
+def test_a_rerun_replaces_an_interrupted_folder(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "history.csv").write_text("epoch\n1\n")  # what a killed run may have left
+    (out / "metrics.json").write_text("{}")  # a stale marker from an older spec
+    spec = RunSpec(epochs=1, n_hidden=16)
+    metrics = train.run(spec, out)
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert len(list(csv.DictReader((out / "history.csv").open()))) == 1
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.mnist
+def test_sbp_on_real_mnist_learns(tmp_path, mnist_dir):
+    spec = RunSpec(dataset="mnist", epochs=1, n_train=5000, n_hidden=100)
+    metrics = train.run(spec, tmp_path / "run", mnist_dir=mnist_dir)
+    assert metrics["n_train"] == 5000 and metrics["n_test"] == 10000
+    assert metrics["final_test_acc"] > 0.8
