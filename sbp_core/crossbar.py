@@ -55,26 +55,30 @@ class Crossbar:
         current = (_sum_rows_in_order(g_plus) - _sum_rows_in_order(g_minus)) * self.scale
         if self.params.read_noise > 0:
             # Independent per-device read noise sums to one Gaussian per column.
-            power = (g_plus * g_plus).sum(axis=0) + (g_minus * g_minus).sum(axis=0)
-            sigma = self.params.read_noise * self.scale * np.sqrt(power)
-            current += sigma * rng.standard_normal(current.size, dtype=DTYPE)
+            power = _sum_rows_in_order(g_plus * g_plus) + _sum_rows_in_order(g_minus * g_minus)
+            self._add_read_noise(current, power, rng)
         return current
 
     def read_columns(self, error: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Row currents when ternary voltages `error` drive the columns (the transposed read)."""
-        active = np.flatnonzero(error)
-        sum_plus = np.zeros(self.shape[0], dtype=DTYPE)
-        sum_minus = np.zeros(self.shape[0], dtype=DTYPE)
-        for k in active:  # column by column: the order the compiled kernel sums in
-            sum_plus += DTYPE(error[k]) * self.g_plus[:, k]
-            sum_minus += DTYPE(error[k]) * self.g_minus[:, k]
-        current = (sum_plus - sum_minus) * self.scale
+        sums = np.zeros((4, self.shape[0]), dtype=DTYPE)  # G+, G-, G+^2, G-^2 per row
+        for k in np.flatnonzero(error):  # column by column: the order the kernel sums in
+            g_plus, g_minus = self.g_plus[:, k], self.g_minus[:, k]
+            sums[0] += DTYPE(error[k]) * g_plus
+            sums[1] += DTYPE(error[k]) * g_minus
+            sums[2] += g_plus * g_plus
+            sums[3] += g_minus * g_minus
+        current = (sums[0] - sums[1]) * self.scale
         if self.params.read_noise > 0:
-            g_plus, g_minus = self.g_plus[:, active], self.g_minus[:, active]
-            power = (g_plus * g_plus).sum(axis=1) + (g_minus * g_minus).sum(axis=1)
-            sigma = self.params.read_noise * self.scale * np.sqrt(power)
-            current += sigma * rng.standard_normal(current.size, dtype=DTYPE)
+            self._add_read_noise(current, sums[2] + sums[3], rng)
         return current
+
+    def _add_read_noise(
+        self, current: np.ndarray, power: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Per-device read noise of relative sigma read_noise, summed: sigma ~ sqrt(sum G^2)."""
+        sigma = self.params.read_noise * self.scale * np.sqrt(power)
+        current += sigma * rng.standard_normal(current.size).astype(DTYPE)
 
     def read_batch(self, inputs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Column currents for a batch of input rows (0/1 or real drive levels), bias included."""

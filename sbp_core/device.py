@@ -41,7 +41,7 @@ class DeviceParams:
 
     name: str = "ideal"
     """Preset name."""
-    n_states: int = 100
+    n_states: int = 256
     """Conductance states reachable by SET pulses from Gmin to Gmax (Pmax = n_states - 1)."""
     nl_ltp: float = 0.0
     """Nonlinearity label of potentiation (SET), NeuroSim convention; 0 is linear."""
@@ -71,7 +71,7 @@ class DeviceParams:
     """Programming pulse width, seconds."""
     neurosim_accuracy: float | None = None
     """MNIST accuracy NeuroSim V3 reports for this device with plain SGD (fraction), if any."""
-    citation: str = "ideal device: linear, noise-free, Gmin = 0"
+    citation: str = "ideal device: linear, noise-free, Gmin = 0, 256 states (8 bits)"
     """Where the numbers come from."""
 
     def __post_init__(self) -> None:
@@ -291,7 +291,7 @@ class DeviceArray:
         beta = np.where(potentiate, self.beta_set.flat[index], self.beta_reset.flat[index])
         new = alpha + beta * g.flat[index]
         if self.params.c2c_sigma > 0:
-            new += self.noise_scale.flat[index] * rng.standard_normal(index.size, dtype=g.dtype)
+            new += self.noise_scale.flat[index] * rng.standard_normal(index.size).astype(g.dtype)
         g.flat[index] = np.clip(new, self.g_lo.flat[index], self.g_hi.flat[index])
 
     def initial(self, spread: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:

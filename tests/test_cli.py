@@ -54,7 +54,10 @@ def test_bad_spec_files_name_the_file_and_key(tmp_path, capsys):
     broken.write_text("{not json")
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps({"learning_rate": 0.1}))
-    for path, message in ((broken, "not valid JSON"), (unknown, "unknown spec key(s) learning_rate")):
+    for path, message in (
+        (broken, "not valid JSON"),
+        (unknown, "unknown spec key(s) learning_rate"),
+    ):
         assert main(["train", "--spec", str(path), "--out", str(tmp_path / "run")]) == 2
         err = capsys.readouterr().err
         assert str(path) in err and message in err

@@ -92,9 +92,13 @@ def digits_inputs(n: int = 400):
         {"device": "ag_si", "c2c_sigma": 0.0},
         {"device": "pcmo", "c2c_sigma": 0.0, "d2d_sigma": 0.2, "stuck_gmin": 0.05},
         {"n_states": 16, "pulse_scheme": "single", "gate_window": 0.0},
+        {"device": "ag_si", "d2d_sigma": 0.1, "read_noise": 0.02, "pulse_prob": 0.7},
+        {"device": "epiram", "pulse_scheme": "single", "read_noise": 0.05, "error_threshold": 0.1},
     ],
 )
-def test_compiled_kernel_equals_reference_bit_for_bit_without_noise(overrides):
+def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):
+    """Noise off, and with every noise source on: the kernel draws from the run's Generator in
+    the reference's order, so even noisy runs agree to the last bit."""
     X, y = digits_inputs()
     spec = RunSpec(n_hidden=32, **overrides)
     states, counts = [], []
@@ -110,24 +114,16 @@ def test_compiled_kernel_equals_reference_bit_for_bit_without_noise(overrides):
         assert np.array_equal(states[0][name], states[1][name]), name
 
 
-def test_compiled_kernel_matches_reference_statistics_with_noise():
-    X, y = digits_inputs(1200)
-    spec = RunSpec(n_hidden=32, c2c_sigma=0.02, read_noise=0.01, pulse_prob=0.7)
-    results = {}
-    for engine in ("numpy", "numba"):
-        pulses, accuracies = [], []
-        for seed in range(3):
-            rng = np.random.default_rng(seed)
-            learner = SBPLearner(spec, X.shape[1], 10, rng, engine=engine)
-            for _ in range(3):
-                stats = learner.fit_epoch(X, y, rng)
-            pulses.append(sum(stats.set_pulses))
-            accuracies.append(np.mean(learner.predict(X) == y))
-        results[engine] = (np.mean(pulses), np.mean(accuracies))
-    (pulses_ref, acc_ref), (pulses_fast, acc_fast) = results["numpy"], results["numba"]
-    assert pulses_fast == pytest.approx(pulses_ref, rel=0.15)
-    assert acc_fast == pytest.approx(acc_ref, abs=0.04)
-    assert acc_ref > 0.8
+def test_noise_sources_change_the_outcome():
+    X, y = digits_inputs()
+    outcomes = []
+    for overrides in ({}, {"c2c_sigma": 0.02}, {"read_noise": 0.02}, {"pulse_prob": 0.7}):
+        rng = np.random.default_rng(7)
+        learner = SBPLearner(RunSpec(n_hidden=32, **overrides), X.shape[1], 10, rng)
+        learner.fit_epoch(X, y, rng)
+        outcomes.append(learner.layer1.g_plus.copy())
+    for noisy in outcomes[1:]:
+        assert not np.array_equal(outcomes[0], noisy)
 
 
 def test_stochastic_pulses_fire_with_the_configured_probability():

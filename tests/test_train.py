@@ -1,4 +1,4 @@
-"""Training runs: reproducible files, the run-folder contract, divergence, every method end to end."""
+"""Training runs: reproducible files, the run-folder contract, divergence, every method."""
 
 from __future__ import annotations
 

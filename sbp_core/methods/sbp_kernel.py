@@ -2,10 +2,9 @@
 
 It performs, sample by sample, exactly the float32 operations of the readable numpy path in
 `sbp.py` (same summation order, same affine device response, same clipping), so with noise off
-both give bit-identical conductances (tests/test_sbp.py checks this). Noise draws come from the
-run's own numpy Generator (numba compiles its methods), so runs are reproducible bit for bit;
-the draws come in another order than on the reference path, so with noise on the two agree in
-distribution, not number for number.
+both give bit-identical conductances. Noise comes from the run's own numpy Generator (numba
+compiles its methods to the same algorithms) drawn in the reference's order, so the two paths
+stay bit-identical with every noise source on too (tests/test_sbp.py checks both).
 """
 
 from __future__ import annotations
@@ -38,8 +37,13 @@ def train_epoch(
 
     settings = (theta, margin_hi, margin_lo, error_threshold, gate_window, pulse_prob,
     pair_scheme, c2c_on, read_noise) as float64; rng is the run's numpy Generator.
+    Thresholds are compared in float32, as numpy compares a float32 array with a Python float.
     """
-    theta, margin_hi, margin_lo, threshold, window, prob, pair, c2c, read_noise = settings
+    theta, margin_hi, margin_lo, threshold, window = (
+        np.float32(settings[0]), np.float32(settings[1]), np.float32(settings[2]),
+        np.float32(settings[3]), np.float32(settings[4]),
+    )  # fmt: skip
+    prob, pair, c2c, read_noise = settings[5], settings[6], settings[7], np.float32(settings[8])
     n_in = layer1[0].shape[0] - 1
     n_hidden = layer1[0].shape[1]
     n_out = layer2[0].shape[1]
@@ -48,6 +52,7 @@ def train_epoch(
     rows2 = np.empty(n_hidden + 1, dtype=np.int64)
     error = np.zeros(n_out, dtype=np.int8)
     hidden_error = np.zeros(n_hidden, dtype=np.int8)
+    fired = np.empty((layer1[0].size, 3), dtype=np.int64)  # (row, column, raise) of each pulse
     for sample in order:
         k1 = 0
         for t in range(indptr[sample], indptr[sample + 1]):
@@ -75,7 +80,7 @@ def train_epoch(
             any_error = any_error or error[k] != 0
         if not any_error:
             continue
-        s = _read_columns(layer2, error, scale, read_noise, rng)
+        s = _read_columns(layer2, error, scale, read_noise, rng)  # last entry: the bias row
         for j in range(n_hidden):
             d = 0
             if s[j] > threshold:
@@ -85,13 +90,14 @@ def train_epoch(
             if window > 0 and abs(a1[j] - theta) >= window:
                 d = 0
             hidden_error[j] = d
-        _pulse(layer2, rows2[:k2], error, prob, pair, c2c, counts, 2, rng)
-        _pulse(layer1, rows1[:k1], hidden_error, prob, pair, c2c, counts, 0, rng)
+        _pulse(layer2, rows2[:k2], error, prob, pair, c2c, counts, 2, rng, fired)
+        _pulse(layer1, rows1[:k1], hidden_error, prob, pair, c2c, counts, 0, rng, fired)
     return counts
 
 
 @njit(cache=True, nogil=True)
 def _read_rows(layer, rows, scale, read_noise, rng):  # pragma: no cover - compiled
+    """Column currents for read pulses on `rows`; noise as in Crossbar.read_rows."""
     g_plus, g_minus = layer[0], layer[1]
     n = g_plus.shape[1]
     sum_plus = np.zeros(n, dtype=np.float32)
@@ -102,55 +108,72 @@ def _read_rows(layer, rows, scale, read_noise, rng):  # pragma: no cover - compi
             sum_minus[j] += g_minus[r, j]
     current = (sum_plus - sum_minus) * scale
     if read_noise > 0:
-        for j in range(n):
-            power = np.float32(0.0)
-            for r in rows:
-                power += g_plus[r, j] * g_plus[r, j] + g_minus[r, j] * g_minus[r, j]
-            current[j] += np.float32(read_noise * scale * np.sqrt(power) * rng.standard_normal())
+        power_plus = np.zeros(n, dtype=np.float32)
+        power_minus = np.zeros(n, dtype=np.float32)
+        for r in rows:
+            for j in range(n):
+                power_plus[j] += g_plus[r, j] * g_plus[r, j]
+                power_minus[j] += g_minus[r, j] * g_minus[r, j]
+        _add_read_noise(current, power_plus + power_minus, scale, read_noise, rng)
     return current
 
 
 @njit(cache=True, nogil=True)
 def _read_columns(layer, error, scale, read_noise, rng):  # pragma: no cover - compiled
+    """Row currents for ternary voltages `error` on the columns; as in Crossbar.read_columns."""
     g_plus, g_minus = layer[0], layer[1]
-    n_rows = g_plus.shape[0] - 1  # the bias row has no neuron behind it
-    sum_plus = np.zeros(n_rows, dtype=np.float32)
-    sum_minus = np.zeros(n_rows, dtype=np.float32)
+    n = g_plus.shape[0]
+    sum_plus = np.zeros(n, dtype=np.float32)
+    sum_minus = np.zeros(n, dtype=np.float32)
+    power_plus = np.zeros(n, dtype=np.float32)
+    power_minus = np.zeros(n, dtype=np.float32)
     for k in range(error.size):
         if error[k] == 0:
             continue
         sign = np.float32(error[k])
-        for r in range(n_rows):
+        for r in range(n):
             sum_plus[r] += sign * g_plus[r, k]
             sum_minus[r] += sign * g_minus[r, k]
+            power_plus[r] += g_plus[r, k] * g_plus[r, k]
+            power_minus[r] += g_minus[r, k] * g_minus[r, k]
     current = (sum_plus - sum_minus) * scale
     if read_noise > 0:
-        for r in range(n_rows):
-            power = np.float32(0.0)
-            for k in range(error.size):
-                if error[k] != 0:
-                    power += g_plus[r, k] * g_plus[r, k] + g_minus[r, k] * g_minus[r, k]
-            current[r] += np.float32(read_noise * scale * np.sqrt(power) * rng.standard_normal())
+        _add_read_noise(current, power_plus + power_minus, scale, read_noise, rng)
     return current
 
 
 @njit(cache=True, nogil=True)
-def _pulse(layer, rows, direction, prob, pair, c2c, counts, slot, rng):  # pragma: no cover
-    g_plus, g_minus = layer[0], layer[1]
+def _add_read_noise(current, power, scale, read_noise, rng):  # pragma: no cover - compiled
+    for j in range(current.size):
+        sigma = read_noise * scale * np.sqrt(power[j])
+        current[j] += sigma * np.float32(rng.standard_normal())
+
+
+@njit(cache=True, nogil=True)
+def _pulse(layer, rows, direction, prob, pair, c2c, counts, slot, rng, fired):  # pragma: no cover
+    """Pulses at the coincidences of `rows` and non-zero `direction`, drawn and applied in the
+    reference's order: which pulses fire, then every G+ response, then every G- response."""
+    g_plus, g_minus, coef = layer[0], layer[1], layer[2]
+    n_fired = 0
     for r in rows:
         for k in range(direction.size):
             if direction[k] == 0 or (prob < 1.0 and rng.random() >= prob):
                 continue
-            up = direction[k] > 0
-            _respond(g_plus, layer[2], 0, r, k, up, c2c, rng)
-            if pair:
-                _respond(g_minus, layer[2], 7, r, k, not up, c2c, rng)
-                counts[slot] += 1
-                counts[slot + 1] += 1
-            elif up:
-                counts[slot] += 1
-            else:
-                counts[slot + 1] += 1
+            fired[n_fired, 0], fired[n_fired, 1] = r, k
+            fired[n_fired, 2] = 1 if direction[k] > 0 else 0
+            n_fired += 1
+    n_raise = 0
+    for p in range(n_fired):
+        n_raise += fired[p, 2]
+        _respond(g_plus, coef, 0, fired[p, 0], fired[p, 1], fired[p, 2] == 1, c2c, rng)
+    if pair:
+        for p in range(n_fired):
+            _respond(g_minus, coef, 7, fired[p, 0], fired[p, 1], fired[p, 2] == 0, c2c, rng)
+        counts[slot] += n_fired
+        counts[slot + 1] += n_fired
+    else:
+        counts[slot] += n_raise
+        counts[slot + 1] += n_fired - n_raise
 
 
 @njit(cache=True, nogil=True)
