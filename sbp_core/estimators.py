@@ -1,0 +1,185 @@
+"""scikit-learn classifiers on top of the learners, one per method, so every learning rule plugs
+into `cross_val_score`, `GridSearchCV` and pipelines.
+
+Hyper-parameters are the RunSpec fields (minus method, dataset, n_train and val_fraction, which
+describe an experiment rather than a model) with RunSpec's defaults; `fit` builds a RunSpec, which
+validates them. Arbitrary real features are min-max scaled per feature with bounds learned in `fit`,
+then binarized at `binarize_threshold` into read pulses, or kept as unit floats when `real_inputs`
+(float only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sbp_core.methods import make_learner
+from sbp_core.spec import RunSpec
+
+EXPERIMENT_FIELDS = ("method", "dataset", "n_train", "val_fraction")
+"""RunSpec fields that are not estimator hyper-parameters."""
+
+_DEFAULT = {f.name: f.default for f in fields(RunSpec)}
+
+
+class _BenchClassifier(ClassifierMixin, BaseEstimator):
+    """Shared fit/predict of the six methods; a subclass only names its method.
+
+    Learned in `fit`: `classes_`, `n_features_in_`, the scaler bounds `data_min_` and `data_max_`,
+    the trained `learner_` and `loss_curve_` (mean training loss per epoch; None where the rule
+    defines no loss).
+    """
+
+    _method: str
+
+    def __init__(
+        self,
+        *,
+        binarize_threshold: float = _DEFAULT["binarize_threshold"],
+        real_inputs: bool = _DEFAULT["real_inputs"],
+        n_hidden: int = _DEFAULT["n_hidden"],
+        epochs: int = _DEFAULT["epochs"],
+        seed: int = _DEFAULT["seed"],
+        device: str = _DEFAULT["device"],
+        n_states: int | None = _DEFAULT["n_states"],
+        nl_ltp: float | None = _DEFAULT["nl_ltp"],
+        nl_ltd: float | None = _DEFAULT["nl_ltd"],
+        c2c_sigma: float | None = _DEFAULT["c2c_sigma"],
+        d2d_sigma: float | None = _DEFAULT["d2d_sigma"],
+        stuck_gmin: float | None = _DEFAULT["stuck_gmin"],
+        stuck_gmax: float | None = _DEFAULT["stuck_gmax"],
+        read_noise: float | None = _DEFAULT["read_noise"],
+        theta: float = _DEFAULT["theta"],
+        margin_hi: float = _DEFAULT["margin_hi"],
+        margin_lo: float = _DEFAULT["margin_lo"],
+        error_threshold: float = _DEFAULT["error_threshold"],
+        gate_window: float = _DEFAULT["gate_window"],
+        pulse_scheme: str = _DEFAULT["pulse_scheme"],
+        pulse_prob: float = _DEFAULT["pulse_prob"],
+        init_spread: float = _DEFAULT["init_spread"],
+        lr: float = _DEFAULT["lr"],
+        batch_size: int = _DEFAULT["batch_size"],
+        activation: str = _DEFAULT["activation"],
+    ) -> None:
+        self.binarize_threshold = binarize_threshold
+        self.real_inputs = real_inputs
+        self.n_hidden = n_hidden
+        self.epochs = epochs
+        self.seed = seed
+        self.device = device
+        self.n_states = n_states
+        self.nl_ltp = nl_ltp
+        self.nl_ltd = nl_ltd
+        self.c2c_sigma = c2c_sigma
+        self.d2d_sigma = d2d_sigma
+        self.stuck_gmin = stuck_gmin
+        self.stuck_gmax = stuck_gmax
+        self.read_noise = read_noise
+        self.theta = theta
+        self.margin_hi = margin_hi
+        self.margin_lo = margin_lo
+        self.error_threshold = error_threshold
+        self.gate_window = gate_window
+        self.pulse_scheme = pulse_scheme
+        self.pulse_prob = pulse_prob
+        self.init_spread = init_spread
+        self.lr = lr
+        self.batch_size = batch_size
+        self.activation = activation
+
+    def run_spec(self) -> RunSpec:
+        """The validated RunSpec these hyper-parameters describe (ConfigError names a bad one)."""
+        return RunSpec(method=self._method, **self.get_params())
+
+    def fit(self, X, y):
+        """Learn the scaler bounds, then train `epochs` epochs seeded by `seed`."""
+        spec = self.run_spec()
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        self.data_min_ = X.min(axis=0)
+        self.data_max_ = X.max(axis=0)
+        inputs = self._encode(X)
+        rng = np.random.default_rng(spec.seed)
+        self.learner_ = make_learner(spec, self.n_features_in_, len(self.classes_), rng)
+        self.loss_curve_ = [
+            self.learner_.fit_epoch(inputs, y_index, rng).loss for _ in range(spec.epochs)
+        ]
+        return self
+
+    def _encode(self, X: np.ndarray) -> np.ndarray:
+        """Scale each feature to [0, 1] by the training bounds, then binarize unless real_inputs
+        (which RunSpec allows for `float` only, as in training runs)."""
+        span = self.data_max_ - self.data_min_
+        unit = (X - self.data_min_) / np.where(span > 0, span, 1)
+        if self.real_inputs:
+            return np.clip(unit, 0, 1).astype(np.float32)
+        return unit > self.binarize_threshold
+
+    def _checked_inputs(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        return self._encode(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Output scores per class; for two classes the second minus the first (sklearn's shape)."""
+        inputs = self._checked_inputs(X)
+        scores = self.learner_.decision_function(inputs)
+        if len(self.classes_) == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def predict(self, X) -> np.ndarray:
+        """Winner-take-all over the output scores, mapped back to the training labels."""
+        inputs = self._checked_inputs(X)
+        return self.classes_[self.learner_.predict(inputs)]
+
+
+class SBPClassifier(_BenchClassifier):
+    """Sign backpropagation on a simulated RRAM crossbar."""
+
+    _method = "sbp"
+
+
+class FloatMLPClassifier(_BenchClassifier):
+    """Float MLP (sigmoid or ReLU), the software upper bound."""
+
+    _method = "float"
+
+
+class STEClassifier(_BenchClassifier):
+    """Binary hidden units trained with the straight-through estimator."""
+
+    _method = "ste"
+
+
+class BinarizedClassifier(_BenchClassifier):
+    """Binary weights and activations with latent float weights (BinaryConnect/BNN)."""
+
+    _method = "binarized"
+
+
+class ExSituClassifier(_BenchClassifier):
+    """Trained off-chip, then programmed into the simulated crossbar."""
+
+    _method = "exsitu"
+
+
+class ManhattanClassifier(_BenchClassifier):
+    """Sign of the full-precision gradient applied as pulses (Manhattan rule)."""
+
+    _method = "manhattan"
+
+
+__all__ = [
+    "BinarizedClassifier",
+    "ExSituClassifier",
+    "FloatMLPClassifier",
+    "ManhattanClassifier",
+    "SBPClassifier",
+    "STEClassifier",
+]
