@@ -34,7 +34,7 @@ class RunSpec:
     binarize_threshold: float = 0.5
     """Input pixel is 1 when above this fraction of the maximum pixel value."""
     real_inputs: bool = False
-    """Software methods only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
+    """Method float only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
     n_hidden: int = 100
     """Hidden width of the n_in - n_hidden - n_out perceptron."""
     epochs: int = 20
@@ -81,10 +81,10 @@ class RunSpec:
     """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair."""
 
     # --- software baselines ---
-    lr: float = 0.1
-    """SGD learning rate of the float-weight methods."""
-    batch_size: int = 32
-    """Minibatch size of the float-weight methods (SBP and the pulse rules are per sample)."""
+    lr: float | None = None
+    """SGD learning rate of the float-weight methods; None takes the method's own default."""
+    batch_size: int | None = None
+    """Minibatch size of float / ste / binarized / manhattan (SBP is per sample); None: default."""
     activation: str = "sigmoid"
     """Hidden activation of `float`: sigmoid or relu."""
 
@@ -109,6 +109,8 @@ class RunSpec:
         for name in ("c2c_sigma", "d2d_sigma", "read_noise", "error_threshold", "gate_window"):
             check.at_least(name, 0.0)
         check.at_least("lr", 0.0, open_=True)
+        if self.real_inputs and self.method != "float":
+            raise ConfigError(f"real_inputs applies to method float only, not {self.method!r}")
         if self.margin_lo > self.margin_hi:
             raise ConfigError(
                 f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"

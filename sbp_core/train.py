@@ -31,14 +31,11 @@ HISTORY_COLUMNS = (
     "saturated_fraction", "wall_time_s",
 )  # fmt: skip
 
-#: Methods that can take real-valued pixels; every other method sees binary read pulses.
-REAL_INPUT_METHODS = ("float",)
-
 
 def network_inputs(spec: RunSpec, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, validation and test inputs as the method sees them: bool pulses or unit floats."""
     splits = (data.X_train, data.X_val, data.X_test)
-    if spec.real_inputs and spec.method in REAL_INPUT_METHODS:
+    if spec.real_inputs:
         return tuple(to_unit_float(X, data.max_value) for X in splits)
     return tuple(binarize(X, spec.binarize_threshold, data.max_value) for X in splits)
 

@@ -19,12 +19,15 @@ from sbp_core.methods.crossbar_mlp import CrossbarMLP
 class ManhattanLearner(CrossbarMLP):
     """Minibatch Manhattan rule on two crossbars with sigmoid hidden neurons."""
 
+    default_batch_size = 32
+    """Applies where the spec leaves batch_size at None."""
+
     def hidden_response(self, current: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-current))
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
         order = rng.permutation(len(X))
-        batch = self.spec.batch_size
+        batch = self.spec.batch_size or self.default_batch_size
         losses = []
         for start in range(0, len(X), batch):
             chosen = order[start : start + batch]
