@@ -23,7 +23,8 @@ class ManhattanLearner(CrossbarMLP):
     """Applies where the spec leaves batch_size at None."""
 
     def hidden_response(self, current: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-current))
+        """Sigmoid, written with tanh so that large currents cannot overflow."""
+        return 0.5 + 0.5 * np.tanh(0.5 * current)
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
         order = rng.permutation(len(X))
