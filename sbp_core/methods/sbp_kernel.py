@@ -18,7 +18,9 @@ from sbp_core.crossbar import Crossbar
 def layer_arrays(layer: Crossbar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(G+, G-, coefficients[row, col, 14]) of one crossbar: G+ uses planes 0-6, G- 7-13.
 
-    Device-major layout, so one pulse touches one or two cache lines.
+    Device-major, so one pulse touches one cache line; when every device responds alike (no
+    device-to-device spread, no stuck devices) the coefficients shrink to one device, [1, 1, 14],
+    and stay in the L1 cache.
     """
     planes = []
     for devices in (layer.plus, layer.minus):
@@ -26,7 +28,10 @@ def layer_arrays(layer: Crossbar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             devices.alpha_set, devices.beta_set, devices.alpha_reset, devices.beta_reset,
             devices.noise_scale, devices.g_lo, devices.g_hi,
         ]  # fmt: skip
-    return layer.g_plus, layer.g_minus, np.stack(planes, axis=-1)
+    coef = np.stack(planes, axis=-1)
+    if np.all(coef == coef[:1, :1]):
+        coef = np.ascontiguousarray(coef[:1, :1])
+    return layer.g_plus, layer.g_minus, coef
 
 
 @njit(cache=True, nogil=True)
@@ -178,11 +183,11 @@ def _pulse(layer, rows, direction, prob, pair, c2c, counts, slot, rng, fired):  
 
 @njit(cache=True, nogil=True)
 def _respond(g, coef, first, r, k, up, c2c, rng):  # pragma: no cover - compiled
-    """One pulse on device (r, k); its coefficients start at coef[r, k, first]."""
-    if up:
-        new = coef[r, k, first] + coef[r, k, first + 1] * g[r, k]
-    else:
-        new = coef[r, k, first + 2] + coef[r, k, first + 3] * g[r, k]
+    """One pulse on device (r, k); its coefficients start at coef[r, k, first] (or at
+    coef[0, 0, first] when all devices share them)."""
+    c = coef[r, k] if coef.shape[0] > 1 else coef[0, 0]
+    at = first if up else first + 2  # SET coefficients, or RESET ones two places later
+    new = c[at] + c[at + 1] * g[r, k]
     if c2c:
-        new += coef[r, k, first + 4] * np.float32(rng.standard_normal())
-    g[r, k] = min(max(new, coef[r, k, first + 5]), coef[r, k, first + 6])
+        new += c[first + 4] * np.float32(rng.standard_normal())
+    g[r, k] = min(max(new, c[first + 5]), c[first + 6])
