@@ -52,7 +52,7 @@ class Crossbar:
     def read_rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Column currents when read pulses drive `rows` (indices of the 1 inputs)."""
         g_plus, g_minus = self.g_plus[rows], self.g_minus[rows]
-        current = (_sum_rows_in_order(g_plus) - _sum_rows_in_order(g_minus)) * self.scale
+        current = _sum_rows_in_order(g_plus - g_minus) * self.scale
         if self.params.read_noise > 0:
             # Independent per-device read noise sums to one Gaussian per column.
             power = _sum_rows_in_order(g_plus * g_plus) + _sum_rows_in_order(g_minus * g_minus)
@@ -61,16 +61,15 @@ class Crossbar:
 
     def read_columns(self, error: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Row currents when ternary voltages `error` drive the columns (the transposed read)."""
-        sums = np.zeros((4, self.shape[0]), dtype=DTYPE)  # G+, G-, G+^2, G-^2 per row
+        sums = np.zeros((3, self.shape[0]), dtype=DTYPE)  # G+ - G-, G+^2, G-^2 per row
         for k in np.flatnonzero(error):  # column by column: the order the kernel sums in
             g_plus, g_minus = self.g_plus[:, k], self.g_minus[:, k]
-            sums[0] += DTYPE(error[k]) * g_plus
-            sums[1] += DTYPE(error[k]) * g_minus
-            sums[2] += g_plus * g_plus
-            sums[3] += g_minus * g_minus
-        current = (sums[0] - sums[1]) * self.scale
+            sums[0] += DTYPE(error[k]) * (g_plus - g_minus)
+            sums[1] += g_plus * g_plus
+            sums[2] += g_minus * g_minus
+        current = sums[0] * self.scale
         if self.params.read_noise > 0:
-            self._add_read_noise(current, sums[2] + sums[3], rng)
+            self._add_read_noise(current, sums[1] + sums[2], rng)
         return current
 
     def _add_read_noise(

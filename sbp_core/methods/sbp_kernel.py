@@ -15,12 +15,13 @@ from numba import njit
 from sbp_core.crossbar import Crossbar
 
 
-def layer_arrays(layer: Crossbar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(G+, G-, coefficients[row, col, 14]) of one crossbar: G+ uses planes 0-6, G- 7-13.
+def layer_arrays(layer: Crossbar) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(G+, G-, coefficients[device, 14], G+ - G-) of one crossbar.
 
-    Device-major, so one pulse touches one cache line; when every device responds alike (no
-    device-to-device spread, no stuck devices) the coefficients shrink to one device, [1, 1, 14],
-    and stay in the L1 cache.
+    Coefficients: G+ uses 0-6, G- 7-13, device-major so one pulse touches one cache line; when
+    every device responds alike (no device-to-device spread, no stuck devices) they shrink to one
+    row, [1, 14]. The pair differences are kept up to date by every pulse so that a read sums one
+    array, not two.
     """
     planes = []
     for devices in (layer.plus, layer.minus):
@@ -28,10 +29,10 @@ def layer_arrays(layer: Crossbar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             devices.alpha_set, devices.beta_set, devices.alpha_reset, devices.beta_reset,
             devices.noise_scale, devices.g_lo, devices.g_hi,
         ]  # fmt: skip
-    coef = np.stack(planes, axis=-1)
-    if np.all(coef == coef[:1, :1]):
-        coef = np.ascontiguousarray(coef[:1, :1])
-    return layer.g_plus, layer.g_minus, coef
+    coef = np.stack(planes, axis=-1).reshape(-1, len(planes))
+    if np.all(coef == coef[:1]):
+        coef = np.ascontiguousarray(coef[:1])
+    return layer.g_plus, layer.g_minus, coef, layer.g_plus - layer.g_minus
 
 
 @njit(cache=True, nogil=True)
@@ -57,7 +58,7 @@ def train_epoch(
     rows2 = np.empty(n_hidden + 1, dtype=np.int64)
     error = np.zeros(n_out, dtype=np.int8)
     hidden_error = np.zeros(n_hidden, dtype=np.int8)
-    fired = np.empty((layer1[0].size, 3), dtype=np.int64)  # (row, column, raise) of each pulse
+    fired = np.empty(layer1[0].size, dtype=np.int64)  # flat device index of each pulse
     for sample in order:
         k1 = 0
         for t in range(indptr[sample], indptr[sample + 1]):
@@ -102,16 +103,14 @@ def train_epoch(
 
 @njit(cache=True, nogil=True)
 def _read_rows(layer, rows, scale, read_noise, rng):  # pragma: no cover - compiled
-    """Column currents for read pulses on `rows`; noise as in Crossbar.read_rows."""
-    g_plus, g_minus = layer[0], layer[1]
-    n = g_plus.shape[1]
-    sum_plus = np.zeros(n, dtype=np.float32)
-    sum_minus = np.zeros(n, dtype=np.float32)
+    """Column currents for read pulses on `rows`; as in Crossbar.read_rows."""
+    g_plus, g_minus, diff = layer[0], layer[1], layer[3]
+    n = diff.shape[1]
+    total = np.zeros(n, dtype=np.float32)
     for r in rows:
         for j in range(n):
-            sum_plus[j] += g_plus[r, j]
-            sum_minus[j] += g_minus[r, j]
-    current = (sum_plus - sum_minus) * scale
+            total[j] += diff[r, j]
+    current = total * scale
     if read_noise > 0:
         power_plus = np.zeros(n, dtype=np.float32)
         power_minus = np.zeros(n, dtype=np.float32)
@@ -126,22 +125,20 @@ def _read_rows(layer, rows, scale, read_noise, rng):  # pragma: no cover - compi
 @njit(cache=True, nogil=True)
 def _read_columns(layer, error, scale, read_noise, rng):  # pragma: no cover - compiled
     """Row currents for ternary voltages `error` on the columns; as in Crossbar.read_columns."""
-    g_plus, g_minus = layer[0], layer[1]
-    n = g_plus.shape[0]
-    sum_plus = np.zeros(n, dtype=np.float32)
-    sum_minus = np.zeros(n, dtype=np.float32)
+    g_plus, g_minus, diff = layer[0], layer[1], layer[3]
+    n = diff.shape[0]
+    total = np.zeros(n, dtype=np.float32)
     power_plus = np.zeros(n, dtype=np.float32)
     power_minus = np.zeros(n, dtype=np.float32)
-    for k in range(error.size):
-        if error[k] == 0:
-            continue
+    for k in np.flatnonzero(error):
         sign = np.float32(error[k])
         for r in range(n):
-            sum_plus[r] += sign * g_plus[r, k]
-            sum_minus[r] += sign * g_minus[r, k]
-            power_plus[r] += g_plus[r, k] * g_plus[r, k]
-            power_minus[r] += g_minus[r, k] * g_minus[r, k]
-    current = (sum_plus - sum_minus) * scale
+            total[r] += sign * diff[r, k]
+        if read_noise > 0:
+            for r in range(n):
+                power_plus[r] += g_plus[r, k] * g_plus[r, k]
+                power_minus[r] += g_minus[r, k] * g_minus[r, k]
+    current = total * scale
     if read_noise > 0:
         _add_read_noise(current, power_plus + power_minus, scale, read_noise, rng)
     return current
@@ -158,22 +155,26 @@ def _add_read_noise(current, power, scale, read_noise, rng):  # pragma: no cover
 def _pulse(layer, rows, direction, prob, pair, c2c, counts, slot, rng, fired):  # pragma: no cover
     """Pulses at the coincidences of `rows` and non-zero `direction`, drawn and applied in the
     reference's order: which pulses fire, then every G+ response, then every G- response."""
-    g_plus, g_minus, coef = layer[0], layer[1], layer[2]
+    n_cols = direction.size
+    columns = np.flatnonzero(direction)
     n_fired = 0
     for r in rows:
-        for k in range(direction.size):
-            if direction[k] == 0 or (prob < 1.0 and rng.random() >= prob):
+        for k in columns:
+            if prob < 1.0 and rng.random() >= prob:
                 continue
-            fired[n_fired, 0], fired[n_fired, 1] = r, k
-            fired[n_fired, 2] = 1 if direction[k] > 0 else 0
+            fired[n_fired] = r * n_cols + k
             n_fired += 1
+    fired_now = fired[:n_fired]
+    _respond(layer[0].reshape(-1), layer[2], 0, fired_now, direction, 1, c2c, rng)
     n_raise = 0
-    for p in range(n_fired):
-        n_raise += fired[p, 2]
-        _respond(g_plus, coef, 0, fired[p, 0], fired[p, 1], fired[p, 2] == 1, c2c, rng)
+    for index in fired_now:
+        n_raise += direction[index % n_cols] > 0
     if pair:
-        for p in range(n_fired):
-            _respond(g_minus, coef, 7, fired[p, 0], fired[p, 1], fired[p, 2] == 0, c2c, rng)
+        _respond(layer[1].reshape(-1), layer[2], 7, fired_now, direction, -1, c2c, rng)
+    g_plus, g_minus, diff = layer[0].reshape(-1), layer[1].reshape(-1), layer[3].reshape(-1)
+    for index in fired_now:
+        diff[index] = g_plus[index] - g_minus[index]
+    if pair:
         counts[slot] += n_fired
         counts[slot + 1] += n_fired
     else:
@@ -182,12 +183,18 @@ def _pulse(layer, rows, direction, prob, pair, c2c, counts, slot, rng, fired):  
 
 
 @njit(cache=True, nogil=True)
-def _respond(g, coef, first, r, k, up, c2c, rng):  # pragma: no cover - compiled
-    """One pulse on device (r, k); its coefficients start at coef[r, k, first] (or at
-    coef[0, 0, first] when all devices share them)."""
-    c = coef[r, k] if coef.shape[0] > 1 else coef[0, 0]
-    at = first if up else first + 2  # SET coefficients, or RESET ones two places later
-    new = c[at] + c[at + 1] * g[r, k]
-    if c2c:
-        new += c[first + 4] * np.float32(rng.standard_normal())
-    g[r, k] = min(max(new, c[first + 5]), c[first + 6])
+def _respond(g, coef, first, fired, direction, sense, c2c, rng):  # pragma: no cover - compiled
+    """One pulse on each device g[i], i in fired: SET where sense * direction > 0, else RESET.
+
+    coef[i, first:first + 7] are its coefficients (alpha, beta SET; alpha, beta RESET; noise
+    scale; Gmin; Gmax), or coef[0, ...] for every device when all devices share them.
+    """
+    n_cols = direction.size
+    shared = coef.shape[0] == 1
+    for i in fired:
+        c = 0 if shared else i
+        at = first if sense * direction[i % n_cols] > 0 else first + 2
+        new = coef[c, at] + coef[c, at + 1] * g[i]
+        if c2c:
+            new += coef[c, first + 4] * np.float32(rng.standard_normal())
+        g[i] = min(max(new, coef[c, first + 5]), coef[c, first + 6])
