@@ -1,0 +1,197 @@
+"""Config grids -> RunSpecs: the only place that knows how a profile's sweeps become runs.
+
+A sweep is a base spec, axes whose values are crossed, and the methods run at every point. Runs are
+keyed by `RunSpec.run_id`, so a grid point shared by two sweeps runs once and belongs to both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from sbp_core.device import preset
+from sbp_core.errors import ConfigError
+from sbp_core.methods import CROSSBAR_METHODS
+from sbp_core.spec import RunSpec
+
+FIGURES_BY_AXES = {0: ("methods", "curves"), 1: ("axis",), 2: ("heatmap",)}
+"""Figures a sweep gets, by its number of axes (more than two axes: tables only)."""
+FIGURE_KINDS = ("methods", "curves", "pulses", "axis", "presets", "heatmap")
+"""Every figure kind; a device-preset sweep gets `presets`, a comparison with crossbars `pulses`."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One named sweep after expansion: what varies, over which methods and seeds."""
+
+    name: str
+    description: str
+    methods: tuple[str, ...]
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+    seeds: tuple[int, ...]
+    run_ids: tuple[str, ...]
+
+    @property
+    def axis_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.axes)
+
+    @property
+    def figures(self) -> tuple[str, ...]:
+        """Figure kinds this sweep has data for; pulses only when a crossbar method ran."""
+        kinds = FIGURES_BY_AXES.get(len(self.axes), ())
+        if self.axis_names == ("device",):
+            kinds = ("presets",)
+        if kinds == FIGURES_BY_AXES[0] and set(self.methods) & set(CROSSBAR_METHODS):
+            kinds += ("pulses",)
+        return kinds
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form for Snakemake params and MLflow."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "methods": list(self.methods),
+            "axes": {name: list(values) for name, values in self.axes},
+            "seeds": list(self.seeds),
+        }
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Every run of a profile, deduplicated, with the sweeps each belongs to."""
+
+    profile: str
+    sweeps: dict[str, Sweep]
+    runs: dict[str, RunSpec]
+    memberships: dict[str, tuple[str, ...]]
+
+
+def load_config(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
+    """Read a YAML config and validate it (defaults filled in)."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    return validate_config(config or {}, schema_path)
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Check `config` against the JSON Schema, fill defaults in place, and return it.
+
+    Raises ConfigError with one line naming the first offending key.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _defaulting_validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(_describe(error))
+    return config
+
+
+def _defaulting_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    """A Draft 2020-12 validator that also writes each property's `default` into the instance."""
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = json.loads(json.dumps(sub["default"]))
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties})(schema)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        if extra and allowed:
+            key = ".".join(filter(None, [where, extra[0]]))
+            return f"config key {key}: unknown key (allowed: {', '.join(allowed)})"
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return f"config key {'.'.join(filter(None, [where, missing[0]]))}: required but missing"
+    if "propertyNames" in error.absolute_schema_path:
+        key = ".".join(filter(None, [where, str(error.instance)]))
+        allowed = error.validator_value if error.validator == "enum" else None
+        reason = f"allowed: {', '.join(allowed)}" if allowed else " ".join(error.message.split())
+        return f"config key {key}: not an allowed name ({reason})"
+    return f"config key {where or '(top level)'}: {' '.join(error.message.split())}"
+
+
+def expand(config: Mapping[str, Any]) -> Grid:
+    """Expand a validated config into deduplicated RunSpecs and sweep memberships."""
+    runs: dict[str, RunSpec] = {}
+    memberships: dict[str, list[str]] = {}
+    sweeps = {}
+    for name, sweep_config in config["sweeps"].items():
+        sweep = _expand_sweep(name, sweep_config, config, runs)
+        sweeps[name] = sweep
+        for run_id in sweep.run_ids:
+            memberships.setdefault(run_id, []).append(name)
+    return Grid(
+        profile=config["profile"],
+        sweeps=sweeps,
+        runs=runs,
+        memberships={run_id: tuple(names) for run_id, names in memberships.items()},
+    )
+
+
+def _expand_sweep(
+    name: str, sweep: Mapping[str, Any], config: Mapping[str, Any], runs: dict[str, RunSpec]
+) -> Sweep:
+    axes = tuple((axis, tuple(values)) for axis, values in sweep.get("axes", {}).items())
+    seeds = tuple(sweep.get("seeds") or config["seeds"])
+    base = {**config.get("base", {}), **sweep.get("base", {})}
+    source = f"config sweeps.{name}"
+    names = [axis for axis, _ in axes]
+    run_ids = []
+    for method, point, seed in itertools.product(
+        sweep["methods"], itertools.product(*(values for _, values in axes)), seeds
+    ):
+        fields = {**base, "method": method, "seed": seed, **dict(zip(names, point, strict=True))}
+        spec = _spec(fields, source)
+        runs.setdefault(spec.run_id, spec)
+        if spec.run_id not in run_ids:
+            run_ids.append(spec.run_id)
+    return Sweep(
+        name=name,
+        description=sweep.get("description", ""),
+        methods=tuple(sweep["methods"]),
+        axes=axes,
+        seeds=seeds,
+        run_ids=tuple(run_ids),
+    )
+
+
+def _spec(fields: dict[str, Any], source: str) -> RunSpec:
+    """A RunSpec whose errors name the sweep, with the device preset name checked."""
+    try:
+        spec = RunSpec.from_dict(fields, source=source)
+        preset(spec.device)
+    except ConfigError as err:
+        message = str(err)
+        raise ConfigError(
+            message if message.startswith(source) else f"{source}: {message}"
+        ) from None
+    return spec
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Short hash of the validated config, tagged on every MLflow run for provenance."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

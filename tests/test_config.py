@@ -1,0 +1,119 @@
+"""Config validation: shipped profiles pass, and every bad key or value is named in one line."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sbp_core.errors import ConfigError
+from sbp_core.grid import expand, load_config, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+MINIMAL = {"sweeps": {"methods": {"methods": ["sbp", "float"]}}}
+
+
+def config_with(**changes) -> dict:
+    config = copy.deepcopy(MINIMAL)
+    config.update(changes)
+    return config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_profiles_are_valid(name):
+    config = load_config(ROOT / "config" / name, SCHEMA)
+    assert expand(config).runs
+
+
+def test_defaults_are_filled_in():
+    config = validate_config(copy.deepcopy(MINIMAL), SCHEMA)
+    assert config["profile"] == "default"
+    assert config["seeds"] == [0]
+    assert config["mnist_dir"] is None
+    assert config["mnist"]["checksums"] == "official"
+    assert config["mnist"]["mirrors"][0].startswith("https://")
+    assert config["train"]["mem_mb"] >= 100
+    assert config["sweeps"]["methods"]["axes"] == {}
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        (config_with(sweepz={}), "sweepz"),
+        (config_with(seeds=[-1]), "seeds.0"),
+        (config_with(seeds="0"), "seeds"),
+        (config_with(profile="a/b"), "profile"),
+        (config_with(base={"n_hidden": "wide"}), "base.n_hidden"),
+        (config_with(base={"hidden": 100}), "base.hidden"),
+        (config_with(base={"dataset": "cifar"}), "base.dataset"),
+        (config_with(mnist={"mirrors": ["ftp://x"]}), "mnist.mirrors.0"),
+        (config_with(train={"mem_mb": 1}), "train.mem_mb"),
+        ({"sweeps": {"s": {"methods": ["sgd"]}}}, "sweeps.s.methods.0"),
+        (
+            {"sweeps": {"s": {"methods": ["sbp"], "axes": {"n_statez": [2]}}}},
+            "sweeps.s.axes.n_statez",
+        ),
+        (
+            {"sweeps": {"s": {"methods": ["sbp"], "axes": {"n_states": []}}}},
+            "sweeps.s.axes.n_states",
+        ),
+        ({"sweeps": {"s": {"methods": ["sbp"], "colour": 1}}}, "sweeps.s.colour"),
+        ({"sweeps": {"s": {"axes": {}}}}, "sweeps.s.methods"),
+        ({"sweeps": {}}, "sweeps"),
+        ({}, "sweeps"),
+    ],
+)
+def test_bad_key_or_value_is_named(config, key):
+    with pytest.raises(ConfigError) as caught:
+        validate_config(config, SCHEMA)
+    message = str(caught.value)
+    assert message.startswith(f"config key {key}:"), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("sweep", "named"),
+    [
+        ({"methods": ["sbp"], "axes": {"n_states": [1]}}, "n_states"),
+        ({"methods": ["sbp"], "axes": {"device": ["unobtainium"]}}, "unobtainium"),
+        ({"methods": ["sbp"], "base": {"margin_lo": 1.0, "margin_hi": 0.0}}, "margin_lo"),
+    ],
+)
+def test_values_only_the_spec_can_judge_name_the_sweep(sweep, named):
+    config = validate_config({"sweeps": {"bad": sweep}}, SCHEMA)
+    with pytest.raises(ConfigError, match=rf"^config sweeps\.bad: .*{named}"):
+        expand(config)
+
+
+def test_unreadable_config_file_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sweeps: [unclosed\n")
+    with pytest.raises(ConfigError, match="c.yaml: not valid YAML"):
+        load_config(path, SCHEMA)
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        load_config(tmp_path / "missing.yaml", SCHEMA)
+
+
+def test_schema_spec_lists_every_runspec_field_with_a_type_and_description():
+    from dataclasses import fields
+
+    from sbp_core.spec import RunSpec
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    properties = schema["$defs"]["spec"]["properties"]
+    assert set(properties) == {field.name for field in fields(RunSpec)}
+    axis_fields = set(schema["$defs"]["axis_field"]["enum"])
+    assert axis_fields == set(properties) - {"method", "seed"}
+    for name, prop in properties.items():
+        assert prop.get("description"), name
+        assert "type" in prop or "enum" in prop, name
+
+
+def test_every_top_level_key_is_documented_with_a_default():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    for name, prop in schema["properties"].items():
+        assert prop.get("description"), name
+        assert "default" in prop or name in schema["required"], name

@@ -1,0 +1,119 @@
+"""Grid expansion: counts, deduplication across sweeps, stable run ids, the shipped profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sbp_core.device import PRESETS
+from sbp_core.grid import expand, load_config, validate_config
+from sbp_core.spec import RunSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+
+
+def grid_of(config: dict):
+    return expand(validate_config(config, SCHEMA))
+
+
+CONFIG = {
+    "profile": "t",
+    "base": {"epochs": 3},
+    "seeds": [0, 1],
+    "sweeps": {
+        "methods": {"methods": ["sbp", "float", "exsitu"]},
+        "states": {"methods": ["sbp", "exsitu"], "axes": {"n_states": [4, 16, 64]}},
+        "grid": {
+            "methods": ["sbp"],
+            "base": {"d2d_sigma": 0.0},
+            "axes": {"c2c_sigma": [0.0, 0.1], "d2d_sigma": [0.0, 0.2]},
+        },
+        "c2c": {"methods": ["sbp"], "base": {"d2d_sigma": 0.0}, "axes": {"c2c_sigma": [0.0, 0.1]}},
+        "one_seed": {"methods": ["sbp"], "seeds": [7], "axes": {"n_hidden": [10]}},
+    },
+}
+
+
+def test_each_sweep_is_methods_times_points_times_seeds():
+    grid = grid_of(CONFIG)
+    sizes = {name: len(sweep.run_ids) for name, sweep in grid.sweeps.items()}
+    assert sizes == {"methods": 6, "states": 12, "grid": 8, "c2c": 4, "one_seed": 1}
+
+
+def test_a_run_shared_by_two_sweeps_runs_once_and_belongs_to_both():
+    grid = grid_of(CONFIG)
+    # c2c is the d2d_sigma = 0 column of grid: all 4 of its runs are shared.
+    assert len(grid.runs) == 6 + 12 + 8 + 1
+    shared = [run_id for run_id, names in grid.memberships.items() if len(names) > 1]
+    assert len(shared) == 4
+    assert all(grid.memberships[run_id] == ("grid", "c2c") for run_id in shared)
+    assert set(grid.memberships) == set(grid.runs)
+
+
+def test_specs_combine_profile_base_sweep_base_axes_method_and_seed():
+    grid = grid_of(CONFIG)
+    specs = [grid.runs[run_id] for run_id in grid.sweeps["grid"].run_ids]
+    assert {(s.c2c_sigma, s.d2d_sigma) for s in specs} == {(0, 0), (0, 0.2), (0.1, 0), (0.1, 0.2)}
+    assert {s.seed for s in specs} == {0, 1}
+    assert all(s.epochs == 3 and s.method == "sbp" for s in specs)
+    assert [grid.runs[r].seed for r in grid.sweeps["one_seed"].run_ids] == [7]
+
+
+def test_run_ids_are_stable_and_equal_to_the_specs_own():
+    first, second = grid_of(CONFIG), grid_of(CONFIG)
+    assert list(first.runs) == list(second.runs)
+    for run_id, spec in first.runs.items():
+        assert spec.run_id == run_id
+    expected = RunSpec(method="sbp", epochs=3, n_states=16, seed=1).run_id
+    assert expected in first.sweeps["states"].run_ids
+
+
+def test_axis_values_are_coerced_like_spec_fields():
+    grid = grid_of({"sweeps": {"s": {"methods": ["sbp"], "axes": {"n_states": ["8"]}}}})
+    (spec,) = grid.runs.values()
+    assert spec.n_states == 8
+
+
+@pytest.mark.parametrize(
+    ("axes", "methods", "figures"),
+    [
+        ({}, ["sbp", "float"], ("methods", "curves", "pulses")),
+        ({}, ["float", "ste"], ("methods", "curves")),
+        ({"n_states": [2, 4]}, ["sbp"], ("axis",)),
+        ({"device": ["ideal"]}, ["sbp"], ("presets",)),
+        ({"c2c_sigma": [0.0], "d2d_sigma": [0.0]}, ["sbp", "exsitu"], ("heatmap",)),
+        ({"c2c_sigma": [0.0], "d2d_sigma": [0.0], "read_noise": [0.0]}, ["sbp"], ()),
+    ],
+)
+def test_figures_follow_from_the_sweeps_present(axes, methods, figures):
+    grid = grid_of({"sweeps": {"s": {"methods": methods, "axes": axes}}})
+    assert grid.sweeps["s"].figures == figures
+
+
+def test_default_profile_is_small_and_offline():
+    grid = expand(load_config(ROOT / "config" / "config.yaml", SCHEMA))
+    assert grid.profile == "default"
+    assert 30 <= len(grid.runs) <= 80
+    assert {spec.dataset for spec in grid.runs.values()} == {"digits"}
+    assert {spec.method for spec in grid.runs.values()} == {
+        "sbp", "float", "ste", "binarized", "exsitu", "manhattan",
+    }  # fmt: skip
+
+
+def test_paper_profile_covers_the_reproduction():
+    grid = expand(load_config(ROOT / "config" / "paper.yaml", SCHEMA))
+    specs = list(grid.runs.values())
+    assert grid.profile == "paper"
+    assert {s.dataset for s in specs} == {"mnist"}
+    assert {s.n_train for s in specs} == {0}  # all 60,000 training images (minus validation)
+    assert len({s.epochs for s in specs}) == 1 and specs[0].epochs <= 20
+    assert {s.seed for s in specs} == {0, 1, 2}
+    assert {s.device for s in specs} == set(PRESETS)
+    assert {s.n_states for s in specs} >= {2, 4, 8, 16, 32, 64, 128, 256}
+    assert {s.n_hidden for s in specs} == {100, 200, 500}
+    heatmap = [n for n, sweep in grid.sweeps.items() if "heatmap" in sweep.figures]
+    assert heatmap and grid.sweeps[heatmap[0]].methods[:2] == ("sbp", "exsitu")
+    axes = {axis for sweep in grid.sweeps.values() for axis in sweep.axis_names}
+    assert axes >= {"c2c_sigma", "d2d_sigma", "stuck_gmin", "read_noise", "device", "n_hidden"}
