@@ -36,5 +36,7 @@ rule cost_report:
     threads: 1
     params:
         overrides=config.get("cost_overrides", {}),
+    conda:
+        "../envs/sbp-bench.yaml"
     script:
         "../scripts/cost_report.py"

@@ -1,0 +1,124 @@
+# Everything that is not a rule: config validation, the expanded grid, and input functions.
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+from sbp_core.errors import ConfigError
+from sbp_core.grid import FIGURE_KINDS, config_hash, validate_config
+from sbp_core.grid import expand as expand_grid
+from sbp_core.spec import RunSpec
+
+try:
+    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    GRID = expand_grid(config)
+except ConfigError as error:
+    sys.exit(f"sbp-bench: error: {error}")  # one line naming the key, no traceback
+RESULTS = f"results/{GRID.profile}"
+RUNS = f"{RESULTS}/runs"
+MNIST_DOWNLOAD = "resources/mnist"
+DEFAULT_SPEC = RunSpec()
+
+
+def sbp_bench_command():
+    """`sbp-bench` of the job's conda env, else of the environment Snakemake itself runs in."""
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+        return "sbp-bench"
+    return str(Path(sys.executable).with_name("sbp-bench"))
+
+
+wildcard_constraints:
+    run_id="[0-9a-f]{12}",
+    sweep="[A-Za-z0-9_-]+",
+
+
+def spec_options(wildcards):
+    """`sbp-bench train` options for the fields of the run's spec that differ from the defaults.
+
+    The CLI rebuilds the same RunSpec from them, so its run id is this job's run id.
+    """
+    spec = GRID.runs[wildcards.run_id]
+    options = []
+    for field, value in spec.to_dict().items():
+        if value != getattr(DEFAULT_SPEC, field):
+            options += [f"--{field.replace('_', '-')}", str(value)]
+    return options
+
+
+def mnist_input(wildcards):
+    """The downloaded MNIST files, for MNIST runs when no local mnist_dir is configured."""
+    needs_download = (
+        GRID.runs[wildcards.run_id].dataset == "mnist" and not config["mnist_dir"]
+    )
+    return rules.fetch_mnist.output if needs_download else []
+
+
+def mnist_option(wildcards):
+    """The --mnist-dir option of an MNIST run (local folder or download), empty otherwise."""
+    if GRID.runs[wildcards.run_id].dataset != "mnist":
+        return []
+    return ["--mnist-dir", config["mnist_dir"] or MNIST_DOWNLOAD]
+
+
+def run_metrics():
+    """metrics.json of every run in the grid: written last, so present means finished."""
+    return [f"{RUNS}/{run_id}/metrics.json" for run_id in GRID.runs]
+
+
+def sweep_of(wildcards):
+    return GRID.sweeps[wildcards.sweep].to_dict()
+
+
+def figure_files(ext="png"):
+    """One file per figure the sweeps present call for (see sbp_core.grid.FIGURES_BY_AXES)."""
+    return [
+        f"{RESULTS}/figures/{name}.{kind}.{ext}"
+        for name, sweep in GRID.sweeps.items()
+        for kind in sweep.figures
+    ]
+
+
+def table_files():
+    return [
+        f"{RESULTS}/tables/{name}.{ext}"
+        for name in GRID.sweeps
+        for ext in ("csv", "md", "tex")
+    ]
+
+
+def mlflow_provenance(wildcards):
+    """Tags every MLflow run carries: the code version and the config it came from."""
+    describe = ["git", "describe", "--always", "--dirty", "--abbrev=40"]
+    result = subprocess.run(
+        describe, cwd=workflow.basedir, capture_output=True, text=True
+    )
+    commit = result.stdout.strip() if result.returncode == 0 else "unknown"
+    return {
+        "git_commit": commit,
+        "config_hash": config_hash(config),
+        "profile": GRID.profile,
+    }
+
+
+def final_outputs():
+    return [
+        *run_metrics(),
+        f"{RESULTS}/collected/runs.csv",
+        *table_files(),
+        *figure_files("png"),
+        *figure_files("pdf"),
+        f"{RESULTS}/mlflow/logged.json",
+        *cost_outputs(),
+    ]
+
+
+def cost_outputs():
+    """Everything the periphery cost rule (workflow/rules/cost.smk) writes."""
+    return list(rules.cost_report.output)
+
+
+def mlflow_cost_input():
+    """The per-run cost table, so MLflow runs carry the cost metrics too."""
+    return rules.cost_report.output.per_run

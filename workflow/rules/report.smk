@@ -1,0 +1,88 @@
+# From finished runs to tidy tables, tables per sweep, seaborn figures, and the MLflow store.
+
+
+rule collect:
+    input:
+        run_metrics(),
+    output:
+        runs=f"{RESULTS}/collected/runs.csv",
+        history=f"{RESULTS}/collected/history.csv",
+    log:
+        f"{RESULTS}/logs/collect.log",
+    conda:
+        "../envs/sbp-bench.yaml"
+    params:
+        memberships=GRID.memberships,
+    script:
+        "../scripts/collect.py"
+
+
+rule table:
+    input:
+        runs=rules.collect.output.runs,
+    output:
+        csv=report(
+            f"{RESULTS}/tables/{{sweep}}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
+        md=f"{RESULTS}/tables/{{sweep}}.md",
+        tex=f"{RESULTS}/tables/{{sweep}}.tex",
+    log:
+        f"{RESULTS}/logs/table/{{sweep}}.log",
+    conda:
+        "../envs/sbp-bench.yaml"
+    params:
+        sweep=sweep_of,
+    script:
+        "../scripts/table.py"
+
+
+for kind in FIGURE_KINDS:
+
+    rule:
+        name:
+            f"figure_{kind}"
+        input:
+            runs=rules.collect.output.runs,
+            history=rules.collect.output.history,
+        output:
+            png=report(
+                f"{RESULTS}/figures/{{sweep}}.{kind}.png",
+                caption=f"../report/{kind}.rst",
+                category="Figures",
+                subcategory="{sweep}",
+            ),
+            pdf=f"{RESULTS}/figures/{{sweep}}.{kind}.pdf",
+        log:
+            f"{RESULTS}/logs/figure/{{sweep}}.{kind}.log",
+        conda:
+            "../envs/sbp-bench.yaml"
+        params:
+            sweep=sweep_of,
+            kind=kind,
+        script:
+            "../scripts/figure.py"
+
+
+rule log_mlflow:
+    input:
+        metrics=run_metrics(),
+        cost=mlflow_cost_input(),
+    output:
+        f"{RESULTS}/mlflow/logged.json",
+    log:
+        f"{RESULTS}/logs/log_mlflow.log",
+    localrule: True
+    conda:
+        "../envs/sbp-bench.yaml"
+    params:
+        sweeps={name: sweep.to_dict() for name, sweep in GRID.sweeps.items()},
+        memberships=GRID.memberships,
+        tracking_uri=config["mlflow"]["tracking_uri"]
+        or f"sqlite:///{RESULTS}/mlflow.db",
+        artifact_root=f"{RESULTS}/mlartifacts",
+        experiment=config["mlflow"]["experiment"] or f"sbp-bench/{GRID.profile}",
+        provenance=mlflow_provenance,
+    script:
+        "../scripts/log_mlflow.py"
