@@ -1,0 +1,295 @@
+"""Finished run folders -> MLflow, from one process, idempotently.
+
+Training jobs only write files (importing mlflow costs seconds and racing writers corrupt a SQLite
+store). This module reads those files afterwards and logs them: one experiment per profile, one
+parent run per sweep, one child run per grid point and sweep. A child is looked up by its tags
+before logging, so running again logs nothing twice; a child left unfinished by an interrupted
+logger is deleted and logged again, so retries leave no orphans.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from sbp_core.report.collect import read_json  # noqa: E402
+
+ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
+"""Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
+MAX_METRICS, MAX_PARAMS = 1000, 100
+"""MLflow's per-call limits of log_batch."""
+RUN_FILES = ("spec.json", "metrics.json", "history.csv")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """What one finished run folder says, read once."""
+
+    path: Path
+    spec: dict[str, Any]
+    metrics: dict[str, Any]
+    history: pd.DataFrame
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunFolder:
+        path = Path(path)
+        return cls(
+            path=path,
+            spec=read_json(path / "spec.json"),
+            metrics=read_json(path / "metrics.json"),
+            history=pd.read_csv(path / "history.csv"),
+        )
+
+    @property
+    def run_id(self) -> str:
+        return self.spec["run_id"]
+
+    @property
+    def timestamp_ms(self) -> int:
+        """When the run finished (metrics.json is written last), as MLflow metric timestamps."""
+        return int((self.path / "metrics.json").stat().st_mtime * 1000)
+
+
+def log_runs(
+    run_dirs: Iterable[str | Path],
+    sweeps: Mapping[str, Mapping[str, Any]],
+    memberships: Mapping[str, Sequence[str]],
+    tracking_uri: str,
+    experiment: str,
+    artifact_root: str | Path | None = None,
+    provenance: Mapping[str, str] | None = None,
+    cost: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, Any]:
+    """Log every run folder under each sweep it belongs to; returns counts of what was done."""
+    client = MlflowClient(tracking_uri=_prepare(tracking_uri))
+    experiment_id = ensure_experiment(client, experiment, artifact_root)
+    tags = {f"sbp.{key}": str(value) for key, value in (provenance or {}).items()}
+    parents = {
+        name: ensure_parent(client, experiment_id, name, sweep, tags)
+        for name, sweep in sweeps.items()
+    }
+    existing = {
+        (run.data.tags[SWEEP], run.data.tags[RUN_ID]): run
+        for run in _children(client, experiment_id)
+    }
+    counts = {"logged": 0, "skipped": 0, "replaced": 0}
+    for run_dir in run_dirs:
+        folder = RunFolder.read(run_dir)
+        pending = []
+        for sweep in memberships.get(folder.run_id, ()):
+            previous = existing.get((sweep, folder.run_id))
+            if previous is not None and previous.info.status == "FINISHED":
+                counts["skipped"] += 1
+                continue
+            if previous is not None:
+                client.delete_run(previous.info.run_id)
+                counts["replaced"] += 1
+            pending.append(sweep)
+        if not pending:
+            continue
+        with tempfile.TemporaryDirectory() as artifacts:
+            write_artifacts(folder, Path(artifacts))
+            for sweep in pending:
+                log_child(
+                    client, experiment_id, parents[sweep], sweep, folder, Path(artifacts),
+                    tags, (cost or {}).get(folder.run_id, {}),
+                )  # fmt: skip
+                counts["logged"] += 1
+    return {"tracking_uri": tracking_uri, "experiment_id": experiment_id, **counts}
+
+
+def _prepare(tracking_uri: str) -> str:
+    """Create the folder of a SQLite store; MLflow creates the file and schema on first use."""
+    if tracking_uri.startswith("sqlite:///"):
+        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return tracking_uri
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | Path | None) -> str:
+    """The experiment's id, created (or restored) first; workers get ids, never names."""
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        location = Path(artifact_root).resolve().as_uri() if artifact_root else None
+        return client.create_experiment(name, artifact_location=location)
+    if found.lifecycle_stage == "deleted":
+        client.restore_experiment(found.experiment_id)
+    return found.experiment_id
+
+
+def ensure_parent(
+    client: MlflowClient,
+    experiment_id: str,
+    name: str,
+    sweep: Mapping[str, Any],
+    tags: Mapping[str, str],
+) -> str:
+    """The id of the sweep's parent run, created once with the sweep's definition as params."""
+    found = _search(client, experiment_id, f"tags.`{ROLE}` = 'sweep' and tags.`{SWEEP}` = '{name}'")
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=name,
+        tags={**tags, ROLE: "sweep", SWEEP: name, "mlflow.note.content": sweep["description"]},
+    )
+    params = [Param(key, json.dumps(sweep[key])) for key in ("methods", "axes", "seeds")]
+    client.log_batch(run.info.run_id, params=params)
+    client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run.info.run_id
+
+
+def _children(client: MlflowClient, experiment_id: str) -> list:
+    return _search(client, experiment_id, f"tags.`{ROLE}` = 'run'")
+
+
+def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list:
+    found, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], filter_string, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def log_child(
+    client: MlflowClient,
+    experiment_id: str,
+    parent_id: str,
+    sweep: str,
+    folder: RunFolder,
+    artifacts: Path,
+    tags: Mapping[str, str],
+    cost: Mapping[str, float],
+) -> str:
+    """One grid point under one sweep: params, per-epoch and final metrics, tags, artifacts."""
+    run_tags = {
+        **tags,
+        ROLE: "run",
+        SWEEP: sweep,
+        RUN_ID: folder.run_id,
+        "sbp.status": str(folder.metrics.get("status")),
+        "mlflow.parentRunId": parent_id,
+    }
+    run = client.create_run(experiment_id, run_name=child_name(folder), tags=run_tags)
+    run_id = run.info.run_id
+    for chunk in _chunks(list(params_of(folder)), MAX_PARAMS):
+        client.log_batch(run_id, params=chunk)
+    for chunk in _chunks(list(metrics_of(folder, cost)), MAX_METRICS):
+        client.log_batch(run_id, metrics=chunk)
+    client.log_artifacts(run_id, str(artifacts))
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return run_id
+
+
+def child_name(folder: RunFolder) -> str:
+    spec = folder.spec
+    return f"{spec['method']} {spec['device']} seed={spec['seed']} {folder.run_id}"
+
+
+def params_of(folder: RunFolder) -> Iterator[Param]:
+    """Every spec field, and the device parameters the run resolved (`device.<key>`)."""
+    for key, value in folder.spec.items():
+        yield Param(key, str(value))
+    for key, value in (folder.metrics.get("device") or {}).items():
+        yield Param(f"device.{key}", str(value))
+
+
+def metrics_of(folder: RunFolder, cost: Mapping[str, float]) -> Iterator[Metric]:
+    """History columns per epoch (step = epoch), then final scalars and cost at the last step."""
+    stamp = folder.timestamp_ms
+    history = folder.history
+    for column in history.columns.drop("epoch"):
+        if not pd.api.types.is_numeric_dtype(history[column]):
+            continue
+        for epoch, value in zip(history["epoch"], history[column], strict=True):
+            if math.isfinite(value):
+                yield Metric(column, float(value), stamp, int(epoch))
+    last = int(folder.metrics.get("epochs_run") or len(history))
+    finals = {k: v for k, v in folder.metrics.items() if k not in history.columns}
+    for key, value in {**finals, **{f"cost.{k}": v for k, v in cost.items()}}.items():
+        if _is_number(value):
+            yield Metric(key, float(value), stamp, last)
+
+
+def _is_number(value: Any) -> bool:
+    is_real = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+    return is_real and math.isfinite(value)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def write_artifacts(folder: RunFolder, target: Path) -> None:
+    """The run's files plus a confusion-matrix and a conductance (or weight) histogram figure."""
+    for name in RUN_FILES:
+        shutil.copyfile(folder.path / name, target / name)
+    confusion_figure(folder.metrics["confusion_matrix"], target / "confusion_matrix.png")
+    arrays = folder.path / "arrays.npz"
+    if arrays.exists():
+        with np.load(arrays) as state:
+            histogram_figure(dict(state), target / "state_histogram.png")
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], path: Path) -> None:
+    counts = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    fig.subplots_adjust(left=0.14, right=0.95, bottom=0.12, top=0.92)
+    ax.imshow(counts, cmap="Blues")
+    for (row, col), value in np.ndenumerate(counts):
+        color = "white" if value > counts.max() / 2 else "black"
+        ax.text(col, row, str(value), ha="center", va="center", fontsize=7, color=color)
+    ax.set(xlabel="predicted class", ylabel="true class", title="test-set confusion matrix")
+    ax.set_xticks(range(counts.shape[1]))
+    ax.set_yticks(range(counts.shape[0]))
+    ax.grid(False)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def histogram_figure(arrays: Mapping[str, np.ndarray], path: Path) -> None:
+    """One step histogram per saved array: conductances (siemens) or software weights."""
+    conductances = any(name.startswith("G") for name in arrays)
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.15, top=0.9)
+    for name, values in arrays.items():
+        ax.hist(np.ravel(values), bins=60, histtype="step", label=name)
+    ax.set(
+        xlabel="conductance (S)" if conductances else "weight",
+        ylabel="count",
+        title="final conductances" if conductances else "final weights",
+    )
+    ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def read_cost(path: str | Path | None) -> dict[str, dict[str, float]]:
+    """run_id -> numeric cost columns of cost_per_run.csv (empty when there is no cost table)."""
+    if not path:
+        return {}
+    table = pd.read_csv(path).set_index("run_id")
+    return table.select_dtypes("number").to_dict(orient="index")
