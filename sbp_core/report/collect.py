@@ -1,0 +1,83 @@
+"""Finished run folders -> tidy `runs` (a row per run) and `history` (a row per run and epoch)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sbp_core.errors import DataError
+from sbp_core.report import SWEEP_SEPARATOR
+
+JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "confusion_matrix")
+"""metrics.json lists kept as JSON text, one cell each."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (the run is unfinished or was not run)") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return data
+
+
+def run_row(spec: Mapping[str, Any], metrics: Mapping[str, Any], sweeps: str) -> dict[str, Any]:
+    """Every spec field, every scalar metric, JSON-text lists, `device.<key>` fields, `sweeps`."""
+    row: dict[str, Any] = dict(spec)
+    for key, value in metrics.items():
+        if key in JSON_COLUMNS:
+            row[key] = json.dumps(value, separators=(",", ":"))
+        elif key == "device":
+            row.update({f"device.{name}": item for name, item in (value or {}).items()})
+        elif not isinstance(value, list | dict):
+            row[key] = value
+    row["sweeps"] = sweeps
+    return row
+
+
+def history_rows(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
+    """A run's history.csv with its spec fields (and sweeps) joined onto every epoch."""
+    try:
+        history = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing (the run is unfinished)") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{path}: unreadable ({' '.join(str(err).split())})") from None
+    for key, value in spec.items():
+        if key not in history.columns:
+            history[key] = value
+    return history
+
+
+def collect(
+    run_dirs: Iterable[str | Path], memberships: Mapping[str, Iterable[str]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs, history) tidy tables of the given run folders, in the order given."""
+    rows, histories = [], []
+    for run_dir in map(Path, run_dirs):
+        spec = read_json(run_dir / "spec.json")
+        if spec.get("run_id") != run_dir.name:
+            raise DataError(
+                f"{run_dir / 'spec.json'}: run_id {spec.get('run_id')!r} != folder name"
+            )
+        sweeps = SWEEP_SEPARATOR.join(memberships.get(run_dir.name, ()))
+        rows.append(run_row(spec, read_json(run_dir / "metrics.json"), sweeps))
+        histories.append(history_rows(run_dir / "history.csv", {**spec, "sweeps": sweeps}))
+    runs = pd.DataFrame(rows)
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    return runs, history
+
+
+def in_sweep(table: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    """Rows of the runs that belong to `sweep` (a run may belong to several)."""
+    if table.empty:
+        return table
+    members = table["sweeps"].fillna("").str.split(SWEEP_SEPARATOR)
+    return table[members.apply(lambda names: sweep in names)].copy()

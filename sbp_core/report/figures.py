@@ -1,0 +1,182 @@
+"""Seaborn figures from the tidy tables; one function per figure kind, chosen by the sweep's axes.
+
+Accuracies are plotted in percent; bands and error bars are one standard deviation over seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from sbp_core.methods import CROSSBAR_METHODS  # noqa: E402
+from sbp_core.report import ACCURACY  # noqa: E402
+from sbp_core.report.collect import in_sweep  # noqa: E402
+from sbp_core.report.tables import neurosim_accuracy  # noqa: E402
+
+ACCURACY_LABEL = "test accuracy (%)"
+SIZE = (6.4, 3.6)
+
+
+def draw(kind: str, runs: pd.DataFrame, history: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
+    """The figure of `kind` for `sweep`; a labelled empty figure when the sweep has no runs."""
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.2)
+    table = history if kind in ("curves", "pulses") else runs
+    data = in_sweep(table, sweep["name"])
+    if kind == "pulses":
+        data = data[data["method"].isin(CROSSBAR_METHODS)]
+    if data.empty:
+        return _no_data(sweep["name"])
+    fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
+    DRAWERS[kind](ax, data, sweep)
+    return fig
+
+
+def save(fig: Figure, png: str, pdf: str) -> None:
+    fig.savefig(png, dpi=200)
+    fig.savefig(pdf)
+    plt.close(fig)
+
+
+def _percent(data: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    data = data.copy()
+    for column in columns:
+        data[column] = 100 * data[column]
+    return data
+
+
+def _methods(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
+    data = _percent(runs, ACCURACY)
+    order = [m for m in sweep["methods"] if m in set(data["method"])]
+    sns.barplot(data, x="method", y=ACCURACY, order=order, errorbar="sd", color="0.8", ax=ax)
+    sns.stripplot(data, x="method", y=ACCURACY, order=order, color="black", size=4, ax=ax)
+    ax.set(xlabel="", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: final test accuracy")
+
+
+def _curves(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
+    long = history.melt(
+        id_vars=["method", "seed", "epoch"],
+        value_vars=["train_acc", "test_acc"],
+        var_name="split",
+        value_name="accuracy",
+    )
+    long["split"] = long["split"].str.removesuffix("_acc")
+    long["accuracy"] *= 100
+    sns.lineplot(
+        long, x="epoch", y="accuracy", hue="method", style="split",
+        hue_order=_present(sweep["methods"], long["method"]), errorbar="sd", ax=ax,
+    )  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(ylabel="accuracy (%)", title=f"{sweep['name']}: learning curves")
+    _legend_outside(ax)
+
+
+def _pulses(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
+    long = history.melt(
+        id_vars=["method", "seed", "epoch"],
+        value_vars=["set_pulses", "reset_pulses"],
+        var_name="pulse",
+        value_name="pulses",
+    )
+    long["pulse"] = long["pulse"].map({"set_pulses": "SET", "reset_pulses": "RESET"})
+    sns.lineplot(
+        long, x="epoch", y="pulses", hue="method", style="pulse",
+        hue_order=_present(sweep["methods"], long["method"]), errorbar="sd", ax=ax,
+    )  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if (long["pulses"] > 0).any():
+        ax.set_yscale("log")
+    ax.set(ylabel="programming pulses per epoch", title=f"{sweep['name']}: pulses per epoch")
+    _legend_outside(ax)
+
+
+def _axis(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
+    (axis,) = sweep["axes"]
+    data = _percent(runs, ACCURACY)
+    hue_order = _present(sweep["methods"], data["method"])
+    if pd.api.types.is_numeric_dtype(data[axis]) and not pd.api.types.is_bool_dtype(data[axis]):
+        sns.lineplot(
+            data, x=axis, y=ACCURACY, hue="method", hue_order=hue_order,
+            errorbar="sd", marker="o", ax=ax,
+        )  # fmt: skip
+        values = data[axis].dropna()
+        if (values > 0).all() and values.max() >= 16 * values.min():
+            ax.set_xscale("log", base=2)
+    else:
+        data[axis] = data[axis].astype(str)
+        sns.barplot(
+            data, x=axis, y=ACCURACY, hue="method", hue_order=hue_order, errorbar="sd", ax=ax
+        )
+    ax.set(ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: accuracy versus {axis}")
+    _legend_outside(ax)
+
+
+def _presets(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
+    data = _percent(runs, ACCURACY)
+    order = _present(sweep["axes"]["device"], data["device"])
+    sns.barplot(
+        data, x="device", y=ACCURACY, hue="method", order=order,
+        hue_order=_present(sweep["methods"], data["method"]), errorbar="sd", ax=ax,
+    )  # fmt: skip
+    reference = [100 * neurosim_accuracy(device) for device in order]
+    ax.scatter(
+        range(len(order)), reference, marker="D", color="black", zorder=3,
+        label="NeuroSim V3 (MNIST)",
+    )  # fmt: skip
+    ax.tick_params(axis="x", labelrotation=35)
+    ax.set(xlabel="", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: device presets")
+    _legend_outside(ax)
+
+
+def _heatmap(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
+    rows, columns = sweep["axes"]
+    means = _percent(runs, ACCURACY).groupby(["method", rows, columns])[ACCURACY].mean()
+    methods = _present(sweep["methods"], runs["method"])
+    grid = means.loc[methods[0]].unstack(columns)
+    if len(methods) > 1:
+        grid = grid - means.loc[methods[1]].unstack(columns)
+        title = f"{methods[0]} minus {methods[1]}"
+        options = {"center": 0.0, "cmap": "vlag", "cbar_kws": {"label": "percentage points"}}
+    else:
+        title = f"{methods[0]}"
+        options = {"cmap": "viridis", "cbar_kws": {"label": ACCURACY_LABEL}}
+    sns.heatmap(grid, annot=True, fmt=".1f", ax=ax, **options)
+    ax.invert_yaxis()
+    ax.set_title(f"{sweep['name']}: {title}")
+
+
+def _legend_outside(ax) -> None:
+    """Legend right of the axes, so it never hides a curve or a bar."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize="small")
+
+
+def _present(order: list[Any], values: pd.Series) -> list[Any]:
+    """The config's order, restricted to values that occur in the data."""
+    seen = set(values)
+    return [value for value in order if value in seen]
+
+
+def _no_data(name: str) -> Figure:
+    fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
+    ax.text(0.5, 0.5, f"no finished runs in sweep {name!r}", ha="center", va="center")
+    ax.set_axis_off()
+    return fig
+
+
+DRAWERS: dict[str, Callable[[Any, pd.DataFrame, Mapping[str, Any]], None]] = {
+    "methods": _methods,
+    "curves": _curves,
+    "pulses": _pulses,
+    "axis": _axis,
+    "presets": _presets,
+    "heatmap": _heatmap,
+}

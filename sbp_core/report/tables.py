@@ -1,0 +1,155 @@
+"""Per-sweep summary tables: mean and standard deviation over seeds, as CSV, Markdown and LaTeX."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sbp_core.report import ACCURACY
+from sbp_core.report.collect import in_sweep
+
+SUMMARY_METRICS = (ACCURACY, "test_acc_at_best_val", "best_val_acc", "epochs_run", "total_pulses")
+"""Columns averaged over seeds (`total_pulses` = SET + RESET over the whole run)."""
+NEUROSIM_COLUMN = "neurosim_accuracy"
+"""Accuracy MLP+NeuroSim V3.0 reports for the preset (MNIST, 400-100-10); from sbp_core.device."""
+
+
+def summarize(runs: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per method and grid point of `sweep`, in the config's order."""
+    keys = ["method", *sweep["axes"]]
+    data = in_sweep(runs, sweep["name"])
+    data["total_pulses"] = data["total_set_pulses"] + data["total_reset_pulses"]
+    aggregations = {"n_seeds": ("seed", "nunique"), "diverged": ("status", _count_diverged)}
+    for metric in SUMMARY_METRICS:
+        aggregations[f"{metric}_mean"] = (metric, "mean")
+        aggregations[f"{metric}_std"] = (metric, "std")
+    summary = data.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
+    if "device" in sweep["axes"]:
+        summary.insert(len(keys), NEUROSIM_COLUMN, summary["device"].map(neurosim_accuracy))
+    return sort_like_config(summary, sweep)
+
+
+def _count_diverged(status: pd.Series) -> int:
+    return int((status == "diverged").sum())
+
+
+def neurosim_accuracy(device: str) -> float:
+    """The preset's published MNIST accuracy in MLP+NeuroSim V3.0 (NaN when it has none)."""
+    from sbp_core.device import PRESETS
+
+    value = getattr(PRESETS.get(device), NEUROSIM_COLUMN, None)
+    return math.nan if value is None else value
+
+
+def sort_like_config(table: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
+    """Rows ordered by the sweep's method list, then by each axis's value list."""
+    orders = {"method": sweep["methods"], **sweep["axes"]}
+    columns = [column for column in orders if column in table.columns]
+    return table.sort_values(
+        columns, key=lambda col: col.map(lambda v: _position(v, orders[col.name])), kind="stable"
+    ).reset_index(drop=True)
+
+
+def _position(value: Any, values: Sequence[Any]) -> int:
+    for index, candidate in enumerate(values):
+        if candidate == value or (_missing(candidate) and _missing(value)):
+            return index
+    return len(values)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def display(summary: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
+    """Human-readable columns: accuracies in percent as `mean ± sd`, pulses in engineering form."""
+    shown = pd.DataFrame({"method": summary["method"]})
+    for axis in sweep["axes"]:
+        shown[axis] = summary[axis].map(_plain)
+    shown["seeds"] = summary["n_seeds"]
+    if NEUROSIM_COLUMN in summary:
+        shown["NeuroSim V3 (%)"] = summary[NEUROSIM_COLUMN].map(lambda v: _plain(100 * v, ".0f"))
+    shown["test acc. (%)"] = _mean_sd(summary, ACCURACY, 100, ".1f")
+    shown["test acc. at best val. (%)"] = _mean_sd(summary, "test_acc_at_best_val", 100, ".1f")
+    shown["pulses"] = _mean_sd(summary, "total_pulses", 1, ".3g")
+    if summary["diverged"].any():
+        shown["diverged"] = summary["diverged"]
+    return shown
+
+
+def _mean_sd(summary: pd.DataFrame, metric: str, scale: float, fmt: str) -> pd.Series:
+    def cell(row: pd.Series) -> str:
+        mean, sd = row[f"{metric}_mean"] * scale, row[f"{metric}_std"] * scale
+        return _plain(mean, fmt) if _missing(sd) else f"{mean:{fmt}} ± {sd:{fmt}}"
+
+    return summary.apply(cell, axis=1)
+
+
+def _plain(value: Any, fmt: str = "g") -> str:
+    if _missing(value):
+        return "–"
+    return format(value, fmt) if isinstance(value, int | float) else str(value)
+
+
+def write_tables(runs: pd.DataFrame, sweep: Mapping[str, Any], csv: str, md: str, tex: str) -> None:
+    """The sweep's summary as numeric CSV plus Markdown and LaTeX for reading and pasting."""
+    summary = summarize(runs, sweep)
+    summary.to_csv(csv, index=False)
+    shown = display(summary, sweep)
+    title = f"{sweep['name']}: {sweep['description']}".rstrip(": ")
+    Path(md).write_text(to_markdown(shown, title))
+    Path(tex).write_text(to_latex(shown, title, sweep["name"], 1 + len(sweep["axes"])))
+
+
+def to_markdown(shown: pd.DataFrame, title: str) -> str:
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join([f"**{title}**", "", header, rule, *body]) + "\n"
+
+
+def to_latex(shown: pd.DataFrame, caption: str, label: str, n_key_columns: int) -> str:
+    """A booktabs table (keys left, numbers right); text is escaped to print as written."""
+    align = "l" * n_key_columns + "r" * (len(shown.columns) - n_key_columns)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_latex(caption)}}}",
+        rf"\label{{tab:{label}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(_latex(str(c)) for c in shown.columns) + r" \\",
+        r"\midrule",
+        *(
+            " & ".join(_latex(str(v)) for v in row) + r" \\"
+            for row in shown.itertuples(index=False)
+        ),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "–": "--",
+}
+
+
+def _latex(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(char, char) for char in text)
