@@ -1,0 +1,200 @@
+"""The Snakemake workflow end to end, in a temporary copy of the checkout."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sbp_core.grid import expand, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))
+
+TINY = {
+    "profile": "tiny",
+    "base": {"dataset": "digits", "epochs": 3},
+    "seeds": [0],
+    "sweeps": {
+        "methods": {"methods": ["sbp", "float"]},
+        "states": {"methods": ["sbp"], "axes": {"n_states": [4, 16]}},
+        "devices": {"methods": ["sbp"], "axes": {"device": ["ideal", "ag_si"]}},
+        "grid": {
+            "methods": ["sbp", "exsitu"],
+            "axes": {"c2c_sigma": [0.0, 0.05], "d2d_sigma": [0.1]},
+        },
+    },
+}
+
+
+def workflow_copy(tmp_path: Path, config: dict) -> Path:
+    """A fresh copy of the workflow (as in a new clone) with `config` as config/test.yaml."""
+    for name in ("Snakefile", "workflow", "config"):
+        source = ROOT / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, tmp_path / name)
+    (tmp_path / "config" / "test.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, *args, "--configfile", "config/test.yaml"]  # it takes several values
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+def test_paper_profile_dry_run_prints_the_job_count():
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", "--configfile", "config/paper.yaml"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "fetch_mnist" in result.stdout
+    train = [line.split() for line in result.stdout.splitlines() if line.startswith("train ")]
+    assert train and int(train[0][1]) > 300
+
+
+MNIST_PROFILE = {
+    "profile": "m",
+    "base": {"dataset": "mnist"},
+    "sweeps": {"s": {"methods": ["sbp"]}},
+}
+
+
+def test_local_mnist_dir_skips_the_download(tmp_path):
+    local = {**MNIST_PROFILE, "mnist_dir": "/data/mnist"}
+    result = snakemake(workflow_copy(tmp_path, local), "-n", "-p")
+    assert "fetch_mnist" not in result.stdout
+    assert "--mnist-dir /data/mnist" in result.stdout
+
+
+@pytest.mark.mnist
+def test_fetch_mnist_rule_downloads_and_verifies_from_a_mirror(tmp_path, mnist_dir):
+    mirror = {**MNIST_PROFILE, "mnist": {"mirrors": [mnist_dir.as_uri()]}}
+    workdir = workflow_copy(tmp_path, mirror)
+    dry = snakemake(workdir, "-n", "-p")
+    assert "--mnist-dir resources/mnist" in dry.stdout
+    snakemake(workdir, "resources/mnist/t10k-labels-idx1-ubyte.gz", "--cores", "1")
+    for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        fetched = workdir / "resources" / "mnist" / name
+        assert fetched.read_bytes() == (mnist_dir / name).read_bytes()
+
+
+def test_bad_config_stops_snakemake_with_one_line_naming_the_key(tmp_path):
+    bad = {**TINY, "sweeps": {"s": {"methods": ["sbp"], "axes": {"n_statez": [4]}}}}
+    result = snakemake(workflow_copy(tmp_path, bad), "-n", check=False)
+    assert result.returncode != 0
+    assert "sbp-bench: error: config key sweeps.s.axes.n_statez:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_tiny_profile_produces_every_output(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    workdir = workflow_copy(tmp_path, TINY)
+    snakemake(workdir, "--cores", "2")
+    results = workdir / "results" / "tiny"
+    expected = [f"tables/{sweep}.{ext}" for sweep in TINY["sweeps"] for ext in ("csv", "md", "tex")]
+    kinds = {"methods": ["methods", "curves", "pulses"], "states": ["axis"]}
+    kinds |= {"devices": ["presets"], "grid": ["heatmap"]}
+    expected += [
+        f"figures/{sweep}.{kind}.{ext}"
+        for sweep, names in kinds.items()
+        for kind in names
+        for ext in ("png", "pdf")
+    ]
+    expected += ["collected/runs.csv", "collected/history.csv", "mlflow/logged.json"]
+    expected += ["cost/cost_per_run.csv"]
+    missing = [name for name in expected if not (results / name).is_file()]
+    assert not missing
+    runs = (results / "collected" / "runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 9  # header + runs (sbp/ideal shared by methods and devices)
+
+    logged = json.loads((results / "mlflow" / "logged.json").read_text())
+    assert logged["logged"] == 9 + 1  # the shared run appears under both sweeps
+    client = MlflowClient(f"sqlite:///{results / 'mlflow.db'}")
+    assert len(client.search_runs([logged["experiment_id"]], max_results=100)) == 10 + 4
+
+    again = snakemake(workdir, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    snakemake(workdir, "--report", "results/tiny/report.html")
+    assert (results / "report.html").stat().st_size > 10_000
+
+
+KILL = {
+    "profile": "kill",
+    "base": {"dataset": "digits", "epochs": 60},
+    "seeds": [0],
+    "sweeps": {"only": {"methods": ["sbp"]}},
+}
+
+
+def train_processes(workdir: Path) -> list[int]:
+    """Ids of `sbp-bench train` processes running in `workdir` (ours only, found via /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            in_workdir = (proc / "cwd").resolve() == workdir.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if (
+            in_workdir
+            and any(part.endswith(b"sbp-bench") for part in cmdline)
+            and b"train" in cmdline
+        ):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc to find the job")
+def test_killed_train_job_reruns_to_complete_correct_outputs(tmp_path):
+    workdir = workflow_copy(tmp_path, KILL)
+    (run_id,) = expand(validate_config(copy.deepcopy(KILL), ROOT / "config" / "schema.yaml")).runs
+    target = f"results/kill/runs/{run_id}/metrics.json"
+    first = subprocess.Popen(
+        [SNAKEMAKE, "--configfile", "config/test.yaml", "--cores", "1", target],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    pids: list[int] = []
+    while not pids and time.monotonic() < deadline and first.poll() is None:
+        pids = train_processes(workdir)
+        time.sleep(0.05)
+    assert pids, "no train job started"
+    time.sleep(0.2)  # let it get going
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode != 0, "the job finished before it could be killed"
+    run_dir = (workdir / target).parent
+    assert not (run_dir / "metrics.json").exists()
+
+    snakemake(workdir, "--cores", "1", target)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert metrics["epochs_run"] == len(history) - 1 == KILL["base"]["epochs"]
+
+    reference = tmp_path / "reference_run"
+    spec = run_dir / "spec.json"
+    subprocess.run(
+        [SBP_BENCH, "train", "--spec", str(spec), "--out", str(reference), "--quiet"], check=True
+    )
+    expected = json.loads((reference / "metrics.json").read_text())
+    timing = {"wall_time_s", "train_samples_per_s"}
+    assert {k: v for k, v in metrics.items() if k not in timing} == {
+        k: v for k, v in expected.items() if k not in timing
+    }

@@ -1,0 +1,210 @@
+"""Collect, tables and figures from synthetic run folders in the run-folder contract format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sbp_core.device import PRESETS
+from sbp_core.errors import DataError
+from sbp_core.report.collect import collect, in_sweep
+from sbp_core.report.figures import draw, save
+from sbp_core.report.tables import summarize, write_tables
+from sbp_core.spec import RunSpec
+
+EPOCHS = 3
+
+
+def write_run_folder(root: Path, spec: RunSpec, accuracy: float) -> Path:
+    """A finished run folder as `sbp-bench train` writes it, with made-up numbers."""
+    folder = root / spec.run_id
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps({**spec.to_dict(), "run_id": spec.run_id}))
+    crossbar = spec.method in ("sbp", "exsitu", "manhattan")
+    pulses = 1000 if crossbar else 0
+    history = pd.DataFrame(
+        {
+            "epoch": range(1, EPOCHS + 1),
+            "train_acc": [accuracy - 0.1 + 0.05 * e for e in range(EPOCHS)],
+            "val_acc": accuracy - 0.01,
+            "test_acc": [accuracy - 0.1 + 0.05 * e for e in range(EPOCHS)],
+            "loss": None if crossbar else 0.5,
+            "set_pulses": pulses,
+            "reset_pulses": pulses // 2,
+            "set_pulses_l1": pulses // 2,
+            "reset_pulses_l1": pulses // 4,
+            "set_pulses_l2": pulses // 2,
+            "reset_pulses_l2": pulses // 4,
+            "saturated_fraction": 0.01 if crossbar else None,
+            "wall_time_s": [0.1 * e for e in range(1, EPOCHS + 1)],
+        }
+    )
+    history.to_csv(folder / "history.csv", index=False)
+    device = {"name": spec.device, "n_states": spec.n_states or 100, "g_max_s": 1e-6}
+    metrics = {
+        "run_id": spec.run_id,
+        "method": spec.method,
+        "dataset": spec.dataset,
+        "status": "ok",
+        "stop_reason": None,
+        "epochs_run": EPOCHS,
+        "final_train_acc": accuracy,
+        "final_val_acc": accuracy - 0.01,
+        "final_test_acc": accuracy,
+        "best_val_acc": accuracy - 0.01,
+        "best_epoch": EPOCHS,
+        "test_acc_at_best_val": accuracy,
+        "wall_time_s": 0.3,
+        "n_train": 100,
+        "n_val": 10,
+        "n_test": 50,
+        "layers": [[65, 4], [5, 10]],
+        "set_pulses_per_layer": [pulses * EPOCHS // 2] * 2,
+        "reset_pulses_per_layer": [pulses * EPOCHS // 4] * 2,
+        "total_set_pulses": pulses * EPOCHS,
+        "total_reset_pulses": pulses * EPOCHS // 2,
+        "saturated_fraction": 0.01 if crossbar else None,
+        "confusion_matrix": np.eye(10, dtype=int).tolist(),
+        "device": device if crossbar else None,
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    state = {"G_plus_l1": np.full((65, 4), 1e-7)} if crossbar else {"W1": np.zeros((64, 4))}
+    np.savez(folder / "arrays.npz", **state)
+    return folder
+
+
+def sweep(name: str, methods: list[str], **axes: list) -> dict:
+    """A sweep as sbp_core.grid.Sweep.to_dict() gives it to the scripts."""
+    return {"name": name, "description": "", "methods": methods, "axes": axes, "seeds": [0, 1]}
+
+
+SWEEPS = {
+    "methods": sweep("methods", ["sbp", "float"]),
+    "states": sweep("states", ["sbp"], n_states=[16, 4]),
+    "devices": sweep("devices", ["sbp"], device=["ideal", "pcmo"]),
+    "grid": sweep("grid", ["sbp", "exsitu"], c2c_sigma=[0.0, 0.1], d2d_sigma=[0.0, 0.2]),
+}
+
+
+def synthetic_runs(root: Path) -> tuple[list[Path], dict[str, list[str]]]:
+    """Two seeds of every grid point of SWEEPS; accuracy = 0.8 + seed/100 (+ 0.1 for float)."""
+    folders, memberships = [], {}
+
+    def add(sweep: str, **fields) -> None:
+        for seed in (0, 1):
+            spec = RunSpec(epochs=EPOCHS, seed=seed, **fields)
+            if spec.run_id not in memberships:
+                accuracy = 0.8 + seed / 100 + (0.1 if fields["method"] == "float" else 0.0)
+                accuracy -= fields.get("c2c_sigma") or 0.0
+                folders.append(write_run_folder(root, spec, accuracy))
+            memberships.setdefault(spec.run_id, []).append(sweep)
+
+    for method in ("sbp", "float"):
+        add("methods", method=method)
+    for n_states in (4, 16):
+        add("states", method="sbp", n_states=n_states)
+    for device in ("ideal", "pcmo"):
+        add("devices", method="sbp", device=device)
+    for method in ("sbp", "exsitu"):
+        for c2c in (0.0, 0.1):
+            for d2d in (0.0, 0.2):
+                add("grid", method=method, c2c_sigma=c2c, d2d_sigma=d2d)
+    return folders, memberships
+
+
+@pytest.fixture
+def tidy(tmp_path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    folders, memberships = synthetic_runs(tmp_path / "runs")
+    runs, history = collect(folders, memberships)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    return pd.read_csv(tmp_path / "runs.csv"), pd.read_csv(tmp_path / "history.csv")
+
+
+def test_collect_makes_one_row_per_run_with_every_field(tidy):
+    runs, history = tidy
+    assert len(runs) == runs["run_id"].nunique() == 2 * (2 + 2 + 1 + 8)  # ideal sbp is shared
+    for column in ("method", "n_states", "seed", "final_test_acc", "total_set_pulses", "sweeps"):
+        assert column in runs
+    assert {"device.n_states", "device.g_max_s"} <= set(runs.columns)
+    assert json.loads(runs["layers"].iloc[0]) == [[65, 4], [5, 10]]
+    assert len(json.loads(runs["confusion_matrix"].iloc[0])) == 10
+    shared = runs[runs["sweeps"].str.contains(";")]
+    assert set(shared["sweeps"]) == {"methods;devices"}
+    assert len(history) == EPOCHS * len(runs)
+    assert {"epoch", "test_acc", "method", "c2c_sigma", "sweeps"} <= set(history.columns)
+
+
+def test_in_sweep_selects_members_only(tidy):
+    runs, _ = tidy
+    assert len(in_sweep(runs, "devices")) == 4
+    assert len(in_sweep(runs, "grid")) == 16
+    assert in_sweep(runs, "nothing").empty
+
+
+def test_collect_names_an_unfinished_run(tmp_path):
+    folder = write_run_folder(tmp_path, RunSpec(epochs=EPOCHS), 0.5)
+    (folder / "metrics.json").unlink()
+    with pytest.raises(DataError, match=r"metrics\.json: missing"):
+        collect([folder], {})
+
+
+def test_summary_is_mean_and_sd_over_seeds_in_config_order(tidy):
+    runs, _ = tidy
+    summary = summarize(runs, SWEEPS["states"])
+    assert list(summary["n_states"]) == [16, 4]
+    assert summary["n_seeds"].tolist() == [2, 2]
+    assert summary["final_test_acc_mean"].tolist() == pytest.approx([0.805, 0.805])
+    assert summary["final_test_acc_std"].tolist() == pytest.approx([0.00707107] * 2)
+    grid = summarize(runs, SWEEPS["grid"])
+    assert len(grid) == 8 and list(grid["method"][:4]) == ["sbp"] * 4
+
+
+def test_device_table_sits_beside_the_neurosim_figures(tidy):
+    runs, _ = tidy
+    summary = summarize(runs, SWEEPS["devices"])
+    pcmo = summary.set_index("device").loc["pcmo", "neurosim_accuracy"]
+    assert pcmo == PRESETS["pcmo"].neurosim_accuracy
+    assert np.isnan(summary.set_index("device").loc["ideal", "neurosim_accuracy"])
+
+
+def test_tables_are_written_as_csv_markdown_and_latex(tidy, tmp_path):
+    runs, _ = tidy
+    paths = [tmp_path / f"devices.{ext}" for ext in ("csv", "md", "tex")]
+    write_tables(runs, SWEEPS["devices"], *map(str, paths))
+    assert len(pd.read_csv(paths[0])) == 2
+    markdown = paths[1].read_text()
+    assert "| sbp | pcmo | 2 | 33 | 80.5 ± 0.7 |" in markdown
+    latex = paths[2].read_text()
+    assert r"\begin{tabular}{llrrrrr}" in latex
+    assert r"80.5 $\pm$ 0.7" in latex and r"test acc. (\%)" in latex
+
+
+@pytest.mark.parametrize(
+    ("kind", "sweep"),
+    [
+        ("methods", "methods"),
+        ("curves", "methods"),
+        ("pulses", "methods"),
+        ("axis", "states"),
+        ("presets", "devices"),
+        ("heatmap", "grid"),
+    ],
+)
+def test_every_figure_kind_draws_png_and_pdf(tidy, tmp_path, kind, sweep):
+    runs, history = tidy
+    png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"
+    save(draw(kind, runs, history, SWEEPS[sweep]), str(png), str(pdf))
+    assert png.read_bytes().startswith(b"\x89PNG") and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_a_sweep_without_runs_gets_a_labelled_empty_figure(tidy):
+    runs, history = tidy
+    empty = {**SWEEPS["states"], "name": "absent"}
+    figure = draw("axis", runs, history, empty)
+    texts = [text.get_text() for ax in figure.axes for text in ax.texts]
+    assert texts == ["no finished runs in sweep 'absent'"]

@@ -1,0 +1,122 @@
+"""MLflow logging: structure, contents, idempotency, and that training never imports it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+from test_report import EPOCHS, SWEEPS, synthetic_runs
+
+from sbp_core.tracking import RUN_ID, SWEEP, log_runs
+
+LOGGED_SWEEPS = {name: SWEEPS[name] for name in ("methods", "devices")}
+"""Two sweeps that share a run (sbp on the ideal device) keep the store small but telling."""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Synthetic runs logged once to a fresh SQLite store: arguments, memberships, summary."""
+    tmp_path = tmp_path_factory.mktemp("tracking")
+    folders, memberships = synthetic_runs(tmp_path / "runs")
+    memberships = {
+        run_id: [name for name in names if name in LOGGED_SWEEPS]
+        for run_id, names in memberships.items()
+        if set(names) & set(LOGGED_SWEEPS)
+    }
+    folders = [folder for folder in folders if folder.name in memberships]
+    arguments = {
+        "run_dirs": folders,
+        "sweeps": LOGGED_SWEEPS,
+        "memberships": memberships,
+        "tracking_uri": f"sqlite:///{tmp_path}/store/mlflow.db",
+        "experiment": "sbp-bench/test",
+        "artifact_root": tmp_path / "artifacts",
+        "provenance": {"git_commit": "abc123", "config_hash": "f00d"},
+        "cost": {folders[0].name: {"energy_j": 1.5e-3, "area_um2": 42.0}},
+    }
+    return arguments, memberships, log_runs(**arguments)
+
+
+def child_runs(client, experiment_id):
+    return client.search_runs([experiment_id], "tags.`sbp.role` = 'run'", max_results=1000)
+
+
+def test_one_child_per_run_and_sweep_under_one_parent_per_sweep(store):
+    arguments, memberships, summary = store
+    expected = sum(len(names) for names in memberships.values())
+    assert summary["logged"] == expected
+    client = MlflowClient(arguments["tracking_uri"])
+    experiment_id = summary["experiment_id"]
+    parents = client.search_runs([experiment_id], "tags.`sbp.role` = 'sweep'")
+    assert sorted(p.data.tags[SWEEP] for p in parents) == sorted(LOGGED_SWEEPS)
+    parent_of = {p.info.run_id: p.data.tags[SWEEP] for p in parents}
+    children = child_runs(client, experiment_id)
+    assert len(children) == expected
+    for child in children:
+        assert parent_of[child.data.tags["mlflow.parentRunId"]] == child.data.tags[SWEEP]
+        assert child.info.status == "FINISHED"
+    shared = [r for r, names in memberships.items() if len(names) > 1]
+    assert shared and all(
+        sum(c.data.tags[RUN_ID] == run_id for c in children) == 2 for run_id in shared
+    )
+
+
+def test_child_has_params_metrics_tags_and_artifacts(store):
+    arguments, _, summary = store
+    client = MlflowClient(arguments["tracking_uri"])
+    run_id = arguments["run_dirs"][0].name
+    child = next(
+        c for c in child_runs(client, summary["experiment_id"]) if c.data.tags[RUN_ID] == run_id
+    )
+    assert child.data.params["method"] == "sbp" and child.data.params["epochs"] == str(EPOCHS)
+    assert child.data.params["device.n_states"] == "100"
+    assert child.data.tags["sbp.git_commit"] == "abc123"
+    assert child.data.tags["sbp.config_hash"] == "f00d"
+    assert child.data.metrics["final_test_acc"] == pytest.approx(0.8)
+    assert child.data.metrics["cost.energy_j"] == pytest.approx(1.5e-3)
+    curve = client.get_metric_history(child.info.run_id, "test_acc")
+    assert sorted(m.step for m in curve) == list(range(1, EPOCHS + 1))
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert artifacts == {
+        "spec.json", "metrics.json", "history.csv", "confusion_matrix.png", "state_histogram.png",
+    }  # fmt: skip
+
+
+def test_logging_again_logs_nothing_twice(store):
+    arguments, _, first = store
+    second = log_runs(**arguments)
+    assert second["logged"] == 0 and second["skipped"] == first["logged"]
+    client = MlflowClient(arguments["tracking_uri"])
+    assert len(child_runs(client, first["experiment_id"])) == first["logged"]
+    parents = client.search_runs([first["experiment_id"]], "tags.`sbp.role` = 'sweep'")
+    assert len(parents) == len(LOGGED_SWEEPS)
+
+
+def test_an_unfinished_child_is_replaced_not_duplicated(store):
+    arguments, _, first = store
+    client = MlflowClient(arguments["tracking_uri"])
+    victim = child_runs(client, first["experiment_id"])[0]
+    client.update_run(victim.info.run_id, status="RUNNING")  # as if the logger died mid-run
+    again = log_runs(**arguments)
+    assert again["replaced"] == 1 and again["logged"] == 1
+    children = child_runs(client, first["experiment_id"])
+    assert len(children) == first["logged"]
+    assert victim.info.run_id not in {c.info.run_id for c in children}
+
+
+def test_training_never_imports_mlflow_or_plotting(tmp_path):
+    """A train job is the CLI's train path: it must stay free of the heavy reporting imports."""
+    code = (
+        "import sys\n"
+        "from sbp_core import cli\n"
+        f"cli.main(['train', '--out', r'{tmp_path / 'run'}', '--epochs', '1', '--quiet'])\n"
+        "heavy = sorted(m for m in ('mlflow', 'matplotlib', 'seaborn') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "run" / "metrics.json").exists()
