@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` (the default profile, offline, a few minutes) and
+# `make test`. Both create .venv and install the package into it first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default
+
+.PHONY: install run report paper mlflow-ui test lint clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(SNAKEMAKE) --cores $(CORES)
+	$(SNAKEMAKE) --report results/default/report.html
+
+report: install
+	$(SNAKEMAKE) --report results/default/report.html
+
+paper: install
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/paper.yaml
+	$(SNAKEMAKE) --configfile config/paper.yaml --report results/paper/report.html
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/default/mlflow.db --host 127.0.0.1 --port 5000
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf results .snakemake
