@@ -1,0 +1,95 @@
+"""Training speed on MNIST 784-100-10, one core, measured in one run (not a test: prints numbers).
+
+    python benchmarks/bench_train.py [--mnist-dir DIR] [--samples N] [--reference-samples N]
+
+Prints samples per second of the SBP production path (compiled kernel) and of the readable numpy
+reference path with C2C noise on, their ratio, the speed of every baseline at the batch size it
+is defined with, and the peak memory of one `sbp-bench train` process on MNIST.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from sbp_core.data import binarize, load_dataset
+from sbp_core.methods import make_learner
+from sbp_core.methods.sbp import SBPLearner
+from sbp_core.spec import RunSpec
+
+DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def samples_per_second(learner, X, y, rng, repeats: int = 1) -> float:
+    """Best of `repeats` timed epochs over (X, y)."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        learner.fit_epoch(X, y, rng)
+        best = max(best, len(X) / (time.perf_counter() - start))
+    return best
+
+
+def sbp_speeds(X, y, n_reference: int) -> tuple[float, float]:
+    spec = RunSpec(method="sbp", dataset="mnist", c2c_sigma=0.02)
+    fast = SBPLearner(spec, X.shape[1], 10, np.random.default_rng(0), engine="numba")
+    fast.fit_epoch(X[:200], y[:200], np.random.default_rng(1))  # compile (or load the cache)
+    production = samples_per_second(fast, X, y, np.random.default_rng(2), repeats=2)
+    slow = SBPLearner(spec, X.shape[1], 10, np.random.default_rng(0), engine="numpy")
+    slow.fit_epoch(X[:200], y[:200], np.random.default_rng(1))  # same warm-up as above
+    reference = samples_per_second(
+        slow, X[:n_reference], y[:n_reference], np.random.default_rng(2), repeats=2
+    )
+    return production, reference
+
+
+def baseline_speed(method: str, X, y) -> float:
+    spec = RunSpec(method=method, dataset="mnist")
+    learner = make_learner(spec, X.shape[1], 10, np.random.default_rng(0))
+    learner.fit_epoch(X[:512], y[:512], np.random.default_rng(1))
+    return samples_per_second(learner, X, y, np.random.default_rng(2))
+
+
+def peak_memory_mb(mnist_dir: Path) -> float:
+    """Max resident set of one `sbp-bench train` process on all of MNIST (one epoch)."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [
+            sys.executable, "-m", "sbp_core.cli", "train", "--dataset", "mnist", "--epochs", "1",
+            "--mnist-dir", str(mnist_dir), "--out", out, "--quiet",
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mnist-dir", type=Path, default=os.environ.get("SBP_MNIST_DIR", DEFAULT_MNIST)
+    )
+    parser.add_argument("--samples", type=int, default=54000, help="production samples per epoch")
+    parser.add_argument("--reference-samples", type=int, default=5000)
+    args = parser.parse_args()
+
+    data = load_dataset("mnist", mnist_dir=args.mnist_dir, n_train=args.samples)
+    X, y = binarize(data.X_train, 0.5, data.max_value), data.y_train
+    with threadpool_limits(limits=1):
+        production, reference = sbp_speeds(X, y, args.reference_samples)
+        print(f"sbp production (numba kernel): {production:12,.0f} samples/s")
+        print(f"sbp reference (numpy loop):    {reference:12,.0f} samples/s")
+        print(f"ratio production / reference:  {production / reference:12.1f}x")
+        for method in ("float", "ste", "binarized", "manhattan", "exsitu"):
+            print(f"{method + ':':<31}{baseline_speed(method, X, y):12,.0f} samples/s")
+    print(f"peak memory of one sbp-bench train on MNIST: {peak_memory_mb(args.mnist_dir):,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
