@@ -19,7 +19,7 @@ class Crossbar:
 
     `pulse_scheme` says how one weight pulse moves the pair: `pair` SETs one device and RESETs
     the other (two device pulses, both counted); `single` moves only G+ (SET to raise the weight,
-    RESET to lower it) against a G- that stays at its initial value as a reference.
+    RESET to lower it) against a G- fixed at mid-range as a reference, and starts G+ around it.
     """
 
     def __init__(
@@ -35,8 +35,12 @@ class Crossbar:
         self.pulse_scheme = pulse_scheme
         self.plus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
         self.minus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
-        self.g_plus = self.plus.initial(init_spread, rng, DTYPE)
-        self.g_minus = self.minus.initial(init_spread, rng, DTYPE)
+        if pulse_scheme == "pair":
+            self.g_plus = self.plus.initial(init_spread, rng, DTYPE)
+            self.g_minus = self.minus.initial(init_spread, rng, DTYPE)
+        else:  # G- is a fixed reference at mid-range, so G+ can move the weight either way
+            self.g_plus = self.plus.initial(init_spread, rng, DTYPE, start=0.5 - init_spread / 2)
+            self.g_minus = self.minus.initial(0.0, rng, DTYPE, start=0.5)
         self.scale = DTYPE(1.0 / (1.0 - params.g_min))
         self.set_pulses = 0
         self.reset_pulses = 0

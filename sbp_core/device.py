@@ -294,9 +294,13 @@ class DeviceArray:
             new += self.noise_scale.flat[index] * rng.standard_normal(index.size).astype(g.dtype)
         g.flat[index] = np.clip(new, self.g_lo.flat[index], self.g_hi.flat[index])
 
-    def initial(self, spread: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
-        """Conductances uniform in [Gmin, Gmin + spread * range]; stuck devices at their bound."""
-        g = self.g_lo + spread * (self.g_hi - self.g_lo) * rng.random(self.g_lo.shape)
+    def initial(
+        self, spread: float, rng: np.random.Generator, dtype=np.float32, start: float = 0.0
+    ) -> np.ndarray:
+        """Conductances uniform in Gmin + range * [start, start + spread]; stuck devices at their
+        bound. `start` is a fraction of each device's range."""
+        span = self.g_hi - self.g_lo
+        g = self.g_lo + span * (start + spread * rng.random(self.g_lo.shape))
         g = np.where(self.stuck == 1, self.g_lo, np.where(self.stuck == 2, self.g_hi, g))
         return g.astype(dtype)
 

@@ -74,7 +74,8 @@ class RunSpec:
     gate_window: float = 1.0
     """Hidden error only where |a1 - theta| < gate_window; 0 disables the gate."""
     pulse_scheme: str = "pair"
-    """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: one device per pulse."""
+    """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: only G+ moves, against
+    a G- fixed at mid-range."""
     pulse_prob: float = 1.0
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
     init_spread: float = 0.1
