@@ -76,8 +76,16 @@ class CrossbarMLP:
 
 
 def active_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR view of binary inputs: rows of sample i are indices[indptr[i]:indptr[i + 1]]."""
+    """CSR view of binary inputs: rows of sample i are indices[indptr[i]:indptr[i + 1]].
+
+    Built chunk by chunk with int32 indices: np.nonzero on all of MNIST at once would hold two
+    int64 index arrays of ~45 MB each.
+    """
     counts = np.count_nonzero(X, axis=1)
     indptr = np.zeros(len(X) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return indptr, np.nonzero(X)[1].astype(np.int64)
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    for start in range(0, len(X), _EVAL_CHUNK):
+        stop = min(start + _EVAL_CHUNK, len(X))
+        indices[indptr[start] : indptr[stop]] = np.nonzero(X[start:stop])[1]
+    return indptr, indices
