@@ -44,6 +44,7 @@ class Crossbar:
         self.scale = DTYPE(1.0 / (1.0 - params.g_min))
         self.set_pulses = 0
         self.reset_pulses = 0
+        self.kernel_coefficients: np.ndarray | None = None  # built by sbp_kernel when used
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -118,7 +119,7 @@ class Crossbar:
         self.apply(index, raise_weight, rng)
 
     def apply(self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator) -> None:
-        """Pulse the pairs at flat `index`; count the device pulses by kind."""
+        """Pulse the pairs at flat `index`; count the device pulses by kind (numpy reference)."""
         n_raise = int(np.count_nonzero(raise_weight))
         self.plus.respond(self.g_plus, index, raise_weight, rng)
         if self.pulse_scheme == "pair":
@@ -128,6 +129,19 @@ class Crossbar:
         else:
             self.set_pulses += n_raise
             self.reset_pulses += index.size - n_raise
+
+    def apply_compiled(
+        self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """`apply` through the compiled kernel: the same arithmetic and draws, bit for bit."""
+        from sbp_core.methods import sbp_kernel
+
+        n_set, n_reset = sbp_kernel.apply_pulses(
+            self.g_plus, self.g_minus, sbp_kernel.coefficients(self), index, raise_weight,
+            self.pulse_scheme == "pair", self.params.c2c_sigma > 0, rng,
+        )  # fmt: skip
+        self.set_pulses += n_set
+        self.reset_pulses += n_reset
 
     def saturated_fraction(self) -> float:
         """Fraction of devices within half a nominal step of either conductance bound."""

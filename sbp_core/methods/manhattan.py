@@ -59,4 +59,4 @@ class ManhattanLearner(CrossbarMLP):
         index = np.flatnonzero(gradient)
         if self.spec.pulse_prob < 1.0:
             index = index[rng.random(index.size) < self.spec.pulse_prob]
-        layer.apply(index, gradient.flat[index] < 0, rng)
+        layer.apply_compiled(index, gradient.flat[index] < 0, rng)

@@ -16,23 +16,32 @@ from sbp_core.crossbar import Crossbar
 
 
 def layer_arrays(layer: Crossbar) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(G+, G-, coefficients[device, 14], G+ - G-) of one crossbar.
+    """(G+, G-, coefficients, G+ - G-) of one crossbar (see `coefficients`).
 
-    Coefficients: G+ uses 0-6, G- 7-13, device-major so one pulse touches one cache line; when
-    every device responds alike (no device-to-device spread, no stuck devices) they shrink to one
-    row, [1, 14]. The pair differences are kept up to date by every pulse so that a read sums one
-    array, not two.
+    The pair differences are kept up to date by every pulse so that a read sums one array, not
+    two.
     """
-    planes = []
-    for devices in (layer.plus, layer.minus):
-        planes += [
-            devices.alpha_set, devices.beta_set, devices.alpha_reset, devices.beta_reset,
-            devices.noise_scale, devices.g_lo, devices.g_hi,
-        ]  # fmt: skip
-    coef = np.stack(planes, axis=-1).reshape(-1, len(planes))
-    if np.all(coef == coef[:1]):
-        coef = np.ascontiguousarray(coef[:1])
-    return layer.g_plus, layer.g_minus, coef, layer.g_plus - layer.g_minus
+    return layer.g_plus, layer.g_minus, coefficients(layer), layer.g_plus - layer.g_minus
+
+
+def coefficients(layer: Crossbar) -> np.ndarray:
+    """Per-device response coefficients [device, 14]: G+ uses 0-6, G- 7-13, built once per layer.
+
+    Device-major, so one pulse touches one cache line; when every device responds alike (no
+    device-to-device spread, no stuck devices) they shrink to one row, [1, 14].
+    """
+    if layer.kernel_coefficients is None:
+        planes = []
+        for devices in (layer.plus, layer.minus):
+            planes += [
+                devices.alpha_set, devices.beta_set, devices.alpha_reset, devices.beta_reset,
+                devices.noise_scale, devices.g_lo, devices.g_hi,
+            ]  # fmt: skip
+        coef = np.stack(planes, axis=-1).reshape(-1, len(planes))
+        if np.all(coef == coef[:1]):
+            coef = np.ascontiguousarray(coef[:1])
+        layer.kernel_coefficients = coef
+    return layer.kernel_coefficients
 
 
 @njit(cache=True, nogil=True)
@@ -165,35 +174,44 @@ def _pulse(layer, rows, direction, prob, pair, c2c, counts, slot, rng, fired):  
             fired[n_fired] = r * n_cols + k
             n_fired += 1
     fired_now = fired[:n_fired]
-    _respond(layer[0].reshape(-1), layer[2], 0, fired_now, direction, 1, c2c, rng)
-    n_raise = 0
-    for index in fired_now:
-        n_raise += direction[index % n_cols] > 0
-    if pair:
-        _respond(layer[1].reshape(-1), layer[2], 7, fired_now, direction, -1, c2c, rng)
+    raise_weight = np.empty(n_fired, dtype=np.bool_)
+    for p in range(n_fired):
+        raise_weight[p] = direction[fired_now[p] % n_cols] > 0
+    n_set, n_reset = apply_pulses(
+        layer[0], layer[1], layer[2], fired_now, raise_weight, pair, c2c, rng
+    )
     g_plus, g_minus, diff = layer[0].reshape(-1), layer[1].reshape(-1), layer[3].reshape(-1)
     for index in fired_now:
         diff[index] = g_plus[index] - g_minus[index]
-    if pair:
-        counts[slot] += n_fired
-        counts[slot + 1] += n_fired
-    else:
-        counts[slot] += n_raise
-        counts[slot + 1] += n_fired - n_raise
+    counts[slot] += n_set
+    counts[slot + 1] += n_reset
 
 
 @njit(cache=True, nogil=True)
-def _respond(g, coef, first, fired, direction, sense, c2c, rng):  # pragma: no cover - compiled
-    """One pulse on each device g[i], i in fired: SET where sense * direction > 0, else RESET.
+def apply_pulses(g_plus, g_minus, coef, index, raise_weight, pair, c2c, rng):  # pragma: no cover
+    """Crossbar.apply compiled: pulse the pairs at flat `index`, every G+ response first, then
+    every G- response (the reference's draw order); return the SET and RESET device pulses."""
+    _respond(g_plus.reshape(-1), coef, 0, index, raise_weight, True, c2c, rng)
+    n_raise = np.count_nonzero(raise_weight)
+    if pair:
+        _respond(g_minus.reshape(-1), coef, 7, index, raise_weight, False, c2c, rng)
+        return index.size, index.size
+    return n_raise, index.size - n_raise
+
+
+@njit(cache=True, nogil=True)
+def _respond(g, coef, first, index, raise_weight, raise_is_set, c2c, rng):  # pragma: no cover
+    """One pulse on each device g[i], i in index: SET where raise_weight == raise_is_set, else
+    RESET.
 
     coef[i, first:first + 7] are its coefficients (alpha, beta SET; alpha, beta RESET; noise
     scale; Gmin; Gmax), or coef[0, ...] for every device when all devices share them.
     """
-    n_cols = direction.size
     shared = coef.shape[0] == 1
-    for i in fired:
+    for p in range(index.size):
+        i = index[p]
         c = 0 if shared else i
-        at = first if sense * direction[i % n_cols] > 0 else first + 2
+        at = first if raise_weight[p] == raise_is_set else first + 2
         new = coef[c, at] + coef[c, at + 1] * g[i]
         if c2c:
             new += coef[c, first + 4] * np.float32(rng.standard_normal())
