@@ -64,3 +64,15 @@ def test_saturated_fraction_counts_devices_at_their_bounds():
     for _ in range(10):
         bar.pulse(rows, up, np.random.default_rng(0))
     assert bar.saturated_fraction() == 1.0  # every G+ at Gmax, every G- at Gmin
+
+
+def test_compiled_set_pulses_equal_device_respond():
+    from sbp_core.methods import sbp_kernel
+
+    bar = crossbar(PRESETS["gst_pcm"].with_overrides(d2d_sigma=0.2), seed=5, shape=(30, 20))
+    index = np.arange(0, 600, 3)
+    expected = bar.g_minus.copy()
+    bar.minus.respond(expected, index, np.ones(index.size, dtype=bool), np.random.default_rng(6))
+    coef = sbp_kernel.coefficients(bar)
+    sbp_kernel.set_pulses(bar.g_minus, coef, 7, index, True, np.random.default_rng(6))
+    assert np.array_equal(bar.g_minus, expected)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from sbp_core.crossbar import DTYPE, Crossbar
+from sbp_core.methods import sbp_kernel
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
@@ -44,13 +45,14 @@ def program(layer: Crossbar, weights: np.ndarray, rng: np.random.Generator) -> N
     peak = float(np.abs(weights).max())
     normalised = weights / peak if peak > 0 else weights
     g_min = layer.params.g_min
-    for g, devices, part in (
-        (layer.g_plus, layer.plus, np.maximum(normalised, 0.0)),
-        (layer.g_minus, layer.minus, np.maximum(-normalised, 0.0)),
+    coef, noisy = sbp_kernel.coefficients(layer), layer.params.c2c_sigma > 0
+    for g, devices, part, first in (
+        (layer.g_plus, layer.plus, np.maximum(normalised, 0.0), 0),
+        (layer.g_minus, layer.minus, np.maximum(-normalised, 0.0), 7),
     ):
         g[...] = devices.initial(0.0, rng, DTYPE)  # erased: Gmin, stuck devices where stuck
         pulses = devices.pulses_to_reach(g_min + part * (1.0 - g_min))
-        for step in range(int(pulses.max(initial=0))):
+        for step in range(int(pulses.max(initial=0))):  # one parallel SET pulse per step
             index = np.flatnonzero(pulses > step)
-            devices.respond(g, index, np.ones(index.size, dtype=bool), rng)
+            sbp_kernel.set_pulses(g, coef, first, index, noisy, rng)  # = devices.respond, compiled
             layer.set_pulses += index.size

@@ -200,6 +200,13 @@ def apply_pulses(g_plus, g_minus, coef, index, raise_weight, pair, c2c, rng):  #
 
 
 @njit(cache=True, nogil=True)
+def set_pulses(g, coef, first, index, c2c, rng):  # pragma: no cover - compiled
+    """DeviceArray.respond compiled for SET pulses on one device of each pair (first = 0 for
+    G+, 7 for G-): the same arithmetic and draws, bit for bit."""
+    _respond(g.reshape(-1), coef, first, index, np.ones(index.size, dtype=np.bool_), True, c2c, rng)
+
+
+@njit(cache=True, nogil=True)
 def _respond(g, coef, first, index, raise_weight, raise_is_set, c2c, rng):  # pragma: no cover
     """One pulse on each device g[i], i in index: SET where raise_weight == raise_is_set, else
     RESET.
