@@ -218,6 +218,7 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
                 "n_train": 100,
                 "epochs_run": 2,
                 "gate_window": 1.0,
+                "pulse_prob": 1.0,
                 "layers": json.dumps([[65, 16], [17, 10]]),
                 "set_pulses_per_layer": json.dumps(totals),
                 "reset_pulses_per_layer": json.dumps(totals),

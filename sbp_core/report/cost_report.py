@@ -30,7 +30,7 @@ TABLES = ("cost_components", "cost_summary")
 FIGURES = ("cost_breakdown", "cost_saving_vs_adc_bits", "cost_energy_per_epoch")
 ASSUMPTIONS_FILE = "cost_assumptions.md"
 PER_RUN_FILE = "cost_per_run.csv"
-GROUP = ["dataset", "device", "n_hidden", "device.n_states"]
+GROUP = ["dataset", "device", "n_hidden", "device.n_states", "pulse_prob"]
 """SBP runs that share these columns share one hardware configuration in the tables."""
 DEVICE_COLUMNS = {
     "v_set": "device.v_set",
@@ -292,6 +292,7 @@ def _label(frame: pd.DataFrame) -> pd.Series:
         + frame["n_hidden"].astype(int).astype(str)
         + " N"
         + frame["device.n_states"].astype(int).astype(str)
+        + np.where(frame["pulse_prob"] < 1, " p" + frame["pulse_prob"].astype(str), "")
     )
 
 
