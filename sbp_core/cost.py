@@ -51,8 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
 
 COMPONENTS = (
@@ -149,12 +148,7 @@ def constant_values(constants: Mapping[str, Constant]) -> dict[str, float]:
 
 
 def _read_yaml(path: str | Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: cost constants file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    data = read_document(path, "cost constants file not found")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a cost constants file must hold a mapping")
     return data

@@ -18,6 +18,7 @@ import jsonschema
 import yaml
 
 from sbp_core.device import preset
+from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
 from sbp_core.methods import CROSSBAR_METHODS
 from sbp_core.spec import RunSpec
@@ -76,13 +77,7 @@ class Grid:
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
     """Read a YAML config and validate it (defaults filled in)."""
-    path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    config = read_document(path, "config file not found")
     return validate_config(config or {}, schema_path)
 
 

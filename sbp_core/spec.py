@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
 
 METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan")
@@ -142,13 +143,7 @@ class RunSpec:
 
     @classmethod
     def from_json(cls, path: str | Path) -> RunSpec:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: spec file not found") from None
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        data = read_document(path, "spec file not found")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a spec file must hold a JSON object")
         return cls.from_dict(data, source=str(path))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from sbp_core.documents import read_document
 from sbp_core.errors import DataError
 from sbp_core.report import SWEEP_SEPARATOR
 
@@ -17,12 +18,7 @@ JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "con
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing (the run is unfinished or was not run)") from None
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    data = read_document(path, "missing (the run is unfinished or was not run)", DataError)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object")
     return data
