@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="run folder to write")
     train.add_argument("--spec", type=Path, help="JSON spec file; options below override it")
     train.add_argument("--mnist-dir", type=Path, help="folder with the four MNIST IDX files")
+    train.add_argument(
+        "--offchip-run",
+        type=Path,
+        help="exsitu only: finished ste run folder whose network to program (else trained here)",
+    )
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     docs = _field_docs()
     spec_options = train.add_argument_group("run spec (defaults: sbp_core.spec.RunSpec)")
@@ -77,7 +82,9 @@ def _train(args: argparse.Namespace) -> int:
     mnist_dir = args.mnist_dir or os.environ.get("SBP_MNIST_DIR")
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     with threadpool_limits(limits=1):  # one core per job: grids scale with --cores, not BLAS
-        metrics = train.run(spec, args.out, mnist_dir=mnist_dir, progress=progress)
+        metrics = train.run(
+            spec, args.out, mnist_dir=mnist_dir, progress=progress, offchip_run=args.offchip_run
+        )
     print(
         f"{spec.run_id} {metrics['status']}: test accuracy {metrics['final_test_acc']:.4f} "
         f"after {metrics['epochs_run']} epochs -> {args.out}"

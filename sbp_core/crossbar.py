@@ -91,7 +91,8 @@ class Crossbar:
         current = x @ weights[:-1] + weights[-1]
         if self.params.read_noise > 0:
             power = self.g_plus**2 + self.g_minus**2
-            variance = (x * x) @ power[:-1] + power[-1]
+            squares = x if inputs.dtype == bool else x * x  # 0/1 pulses are their own squares
+            variance = squares @ power[:-1] + power[-1]
             sigma = self.params.read_noise * self.scale * np.sqrt(variance)
             current += sigma * rng.standard_normal(current.shape, dtype=DTYPE)
         return current

@@ -242,7 +242,10 @@ def stratified_split(
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train / validation / test arrays: uint8 pixels (n, n_features) and uint8 labels (n,)."""
+    """Train / validation / test arrays: uint8 pixels (n, n_features) and uint8 labels (n,).
+
+    `sbp_core.train.network_inputs` swaps the pixels for what a method reads (bool or float32).
+    """
 
     name: str
     X_train: np.ndarray

@@ -67,7 +67,11 @@ class Sweep:
 
 @dataclass(frozen=True)
 class Grid:
-    """Every run of a profile, deduplicated, with the sweeps each belongs to."""
+    """Every run of a profile, deduplicated, with the sweeps each belongs to.
+
+    `runs` also holds the off-chip `ste` run of every `exsitu` run; one no sweep names has no
+    sweeps in `memberships`.
+    """
 
     profile: str
     sweeps: dict[str, Sweep]
@@ -138,11 +142,14 @@ def expand(config: Mapping[str, Any]) -> Grid:
         sweeps[name] = sweep
         for run_id in sweep.run_ids:
             memberships.setdefault(run_id, []).append(name)
+    for spec in list(runs.values()):
+        if spec.method == "exsitu":  # its off-chip network is a run too, in a sweep or not
+            runs.setdefault(spec.offchip_spec().run_id, spec.offchip_spec())
     return Grid(
         profile=config["profile"],
         sweeps=sweeps,
         runs=runs,
-        memberships={run_id: tuple(names) for run_id, names in memberships.items()},
+        memberships={run_id: tuple(memberships.get(run_id, ())) for run_id in runs},
     )
 
 

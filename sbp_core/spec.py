@@ -18,6 +18,11 @@ from sbp_core.errors import ConfigError
 
 METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan")
 DATASETS = ("digits", "mnist")
+OFFCHIP_FIELDS = (
+    "dataset", "n_train", "val_fraction", "binarize_threshold", "n_hidden", "epochs", "seed",
+    "lr", "batch_size",
+)  # fmt: skip
+"""The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,14 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def offchip_spec(self) -> RunSpec:
+        """The `ste` run whose per-epoch weights an `exsitu` run writes into its crossbars.
+
+        Off-chip training sees no device, so every exsitu run with the same data, seed, width
+        and training settings programs the same network: train it once, as this run.
+        """
+        return RunSpec(method="ste", **{name: getattr(self, name) for name in OFFCHIP_FIELDS})
 
     @property
     def run_id(self) -> str:

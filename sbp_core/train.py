@@ -1,15 +1,17 @@
 """Train one RunSpec and write its run folder.
 
 spec.json, history.csv (one row per epoch, rewritten after each), arrays.npz (learned state),
-timing.json (wall time, samples per second) and, last, metrics.json: its presence marks a finished
-run, and it holds only numbers the spec and seed determine, so a rerun reproduces it byte for
-byte. Every file is written atomically, so an interrupted run leaves no half-written file behind.
-Training never imports mlflow or plotting libraries: runs only write files.
+timing.json (wall time, samples per second), for `ste` runs epochs.npz (the weights after every
+epoch, which exsitu runs program: sbp_core.offchip) and, last, metrics.json: its presence marks
+a finished run, and it holds only numbers the spec and seed determine, so a rerun reproduces it
+byte for byte. Every file is written atomically, so an interrupted run leaves no half-written
+file behind. Training never imports mlflow or plotting libraries: runs only write files.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -18,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sbp_core import atomic
+from sbp_core import atomic, offchip
 from sbp_core.data import Dataset, binarize, load_dataset, to_unit_float
 from sbp_core.device import device_for
+from sbp_core.errors import ConfigError
 from sbp_core.methods import CROSSBAR_METHODS, make_learner
 from sbp_core.methods.base import EpochStats, Learner
 from sbp_core.spec import RunSpec
@@ -37,12 +40,19 @@ HISTORY_COLUMNS = (
 TRAIN_ACC_SAMPLES = 10_000
 
 
-def network_inputs(spec: RunSpec, data: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train, validation and test inputs as the method sees them: bool pulses or unit floats."""
-    splits = (data.X_train, data.X_val, data.X_test)
-    if spec.real_inputs:
-        return tuple(to_unit_float(X, data.max_value) for X in splits)
-    return tuple(binarize(X, spec.binarize_threshold, data.max_value) for X in splits)
+def network_inputs(spec: RunSpec, data: Dataset) -> Dataset:
+    """The dataset as the method sees it: bool read pulses or unit floats in place of pixels.
+
+    The pixels are not kept: a train job holds one copy of the images, not two.
+    """
+    convert = (
+        (lambda X: to_unit_float(X, data.max_value))
+        if spec.real_inputs
+        else (lambda X: binarize(X, spec.binarize_threshold, data.max_value))
+    )
+    return dataclasses.replace(
+        data, X_train=convert(data.X_train), X_val=convert(data.X_val), X_test=convert(data.X_test)
+    )
 
 
 def run(
@@ -50,23 +60,35 @@ def run(
     out_dir: str | Path,
     mnist_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    offchip_run: str | Path | None = None,
 ) -> dict:
-    """Train, evaluate every epoch, write the run folder and return the metrics."""
+    """Train, evaluate every epoch, write the run folder and return the metrics.
+
+    An exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
+    network instead of training it again; the numbers are the same either way.
+    """
+    if offchip_run is not None and spec.method != "exsitu":
+        raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").unlink(missing_ok=True)  # the folder is unfinished until the end
     atomic.write_json(out / "spec.json", {**spec.to_dict(), "run_id": spec.run_id})
 
-    data = load_dataset(
-        spec.dataset,
-        mnist_dir=mnist_dir,
-        val_fraction=spec.val_fraction,
-        n_train=spec.n_train,
-        seed=spec.seed,
+    data = network_inputs(
+        spec,
+        load_dataset(
+            spec.dataset,
+            mnist_dir=mnist_dir,
+            val_fraction=spec.val_fraction,
+            n_train=spec.n_train,
+            seed=spec.seed,
+        ),
     )
-    X_train, X_val, X_test = network_inputs(spec, data)
     init_rng, train_rng = np.random.default_rng(spec.seed).spawn(2)
-    learner = make_learner(spec, X_train.shape[1], data.n_classes, init_rng)
+    learner = make_learner(spec, data.n_features, data.n_classes, init_rng)
+    if offchip_run is not None:
+        learner.replay(offchip.read_run(offchip_run, spec))
+    snapshots: list[offchip.Snapshot] | None = [] if spec.method == offchip.KEEPS_EPOCHS else None
 
     history: list[dict] = []
     status, stop_reason = "ok", None
@@ -74,9 +96,11 @@ def run(
     train_time = 0.0
     for epoch in range(1, spec.epochs + 1):
         tick = time.perf_counter()
-        stats = learner.fit_epoch(X_train, data.y_train, train_rng)
+        stats = learner.fit_epoch(data.X_train, data.y_train, train_rng)
         train_time += time.perf_counter() - tick
-        row = _history_row(epoch, learner, stats, (X_train, X_val, X_test), data)
+        if snapshots is not None:
+            snapshots.append((learner.state(), stats.loss))
+        row = _history_row(epoch, learner, stats, data)
         row["wall_time_s"] = round(time.perf_counter() - start, 3)
         history.append(row)
         atomic.write_text(out / "history.csv", _history_csv(history))
@@ -87,13 +111,17 @@ def run(
             status = "diverged"
             break
 
-    test_pred = learner.predict(X_test)
+    test_pred = learner.predict(data.X_test)
     atomic.write_npz(out / "arrays.npz", learner.state())
+    if snapshots is not None:
+        offchip.write_epochs(out, snapshots)
     samples = len(history) * len(data.y_train)
     timing = {
         "wall_time_s": history[-1]["wall_time_s"],
         "train_time_s": round(train_time, 3),
         "train_samples_per_s": round(samples / train_time, 1) if train_time > 0 else None,
+        # a replaying exsitu run programs and reads, it does not train: say so beside its speed
+        "replayed_offchip_run": None if offchip_run is None else spec.offchip_spec().run_id,
     }
     atomic.write_json(out / "timing.json", timing)
     metrics = _metrics(spec, data, history, test_pred, status, stop_reason)
@@ -101,17 +129,16 @@ def run(
     return metrics
 
 
-def _history_row(epoch: int, learner: Learner, stats: EpochStats, inputs, data: Dataset) -> dict:
-    X_train, X_val, X_test = inputs
+def _history_row(epoch: int, learner: Learner, stats: EpochStats, data: Dataset) -> dict:
     sets = list(stats.set_pulses) or [0, 0]
     resets = list(stats.reset_pulses) or [0, 0]
     return {
         "epoch": epoch,
         "train_acc": _accuracy(
-            learner, X_train[:TRAIN_ACC_SAMPLES], data.y_train[:TRAIN_ACC_SAMPLES]
+            learner, data.X_train[:TRAIN_ACC_SAMPLES], data.y_train[:TRAIN_ACC_SAMPLES]
         ),
-        "val_acc": _accuracy(learner, X_val, data.y_val),
-        "test_acc": _accuracy(learner, X_test, data.y_test),
+        "val_acc": _accuracy(learner, data.X_val, data.y_val),
+        "test_acc": _accuracy(learner, data.X_test, data.y_test),
         "loss": stats.loss,
         "set_pulses": sum(sets),
         "reset_pulses": sum(resets),

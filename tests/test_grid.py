@@ -44,12 +44,25 @@ def test_each_sweep_is_methods_times_points_times_seeds():
 
 def test_a_run_shared_by_two_sweeps_runs_once_and_belongs_to_both():
     grid = grid_of(CONFIG)
-    # c2c is the d2d_sigma = 0 column of grid: all 4 of its runs are shared.
-    assert len(grid.runs) == 6 + 12 + 8 + 1
+    # c2c is the d2d_sigma = 0 column of grid: all 4 of its runs are shared; 2 off-chip runs.
+    assert len(grid.runs) == 6 + 12 + 8 + 1 + 2
     shared = [run_id for run_id, names in grid.memberships.items() if len(names) > 1]
     assert len(shared) == 4
     assert all(grid.memberships[run_id] == ("grid", "c2c") for run_id in shared)
     assert set(grid.memberships) == set(grid.runs)
+
+
+def test_every_exsitu_run_has_its_offchip_ste_run_in_the_grid():
+    grid = grid_of(CONFIG)
+    exsitu = [spec for spec in grid.runs.values() if spec.method == "exsitu"]
+    offchip = {spec.offchip_spec().run_id for spec in exsitu}
+    assert len(exsitu) == 8 and len(offchip) == 2  # one network per seed serves 4 chips each
+    for run_id in offchip:
+        assert grid.runs[run_id].method == "ste" and grid.memberships[run_id] == ()
+    with_ste = {**CONFIG, "sweeps": {"m": {"methods": ["exsitu", "ste"]}}}
+    grid = grid_of(with_ste)
+    assert len(grid.runs) == 4  # the sweep's own ste runs are the off-chip runs
+    assert all(grid.memberships[run_id] == ("m",) for run_id in grid.runs)
 
 
 def test_specs_combine_profile_base_sweep_base_axes_method_and_seed():

@@ -55,10 +55,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-def test_paper_profile_dry_run_prints_the_job_count():
+def test_paper_profile_dry_run_prints_the_job_count(tmp_path):
     result = subprocess.run(
         [SNAKEMAKE, "-n", "--configfile", "config/paper.yaml"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=workflow_copy(tmp_path, {}), capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "fetch_mnist" in result.stdout
     train = [line.split() for line in result.stdout.splitlines() if line.startswith("train ")]
@@ -70,6 +70,18 @@ MNIST_PROFILE = {
     "base": {"dataset": "mnist"},
     "sweeps": {"s": {"methods": ["sbp"]}},
 }
+
+
+def test_exsitu_jobs_wait_for_and_program_their_offchip_run(tmp_path):
+    config = {**TINY, "sweeps": {"grid": TINY["sweeps"]["grid"]}}
+    result = snakemake(workflow_copy(tmp_path, config), "-n", "-p")
+    grid = expand(validate_config(copy.deepcopy(config), ROOT / "config" / "schema.yaml"))
+    (offchip,) = {
+        spec.offchip_spec().run_id for spec in grid.runs.values() if spec.method == "exsitu"
+    }
+    commands = [line for line in result.stdout.splitlines() if "sbp-bench train" in line]
+    assert sum(f"--offchip-run results/tiny/runs/{offchip}" in c for c in commands) == 2
+    assert sum("--method ste" in c for c in commands) == 1  # trained once, an input of both
 
 
 def test_local_mnist_dir_skips_the_download(tmp_path):
@@ -120,7 +132,10 @@ def test_tiny_profile_produces_every_output(tmp_path):
     missing = [name for name in expected if not (results / name).is_file()]
     assert not missing
     runs = (results / "collected" / "runs.csv").read_text().splitlines()
-    assert len(runs) == 1 + 9  # header + runs (sbp/ideal shared by methods and devices)
+    # header + runs (sbp/ideal shared by methods and devices) + the off-chip ste run of exsitu,
+    # trained once for both of its chips (the grid holds no other ste run)
+    assert len(runs) == 1 + 9 + 1
+    assert sum(",ste," in line for line in runs) == 1
 
     logged = json.loads((results / "mlflow" / "logged.json").read_text())
     assert logged["logged"] == 9 + 1  # the shared run appears under both sweeps

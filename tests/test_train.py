@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sbp_core import train
+from sbp_core.errors import ConfigError
 from sbp_core.spec import METHODS, RunSpec
 
 
@@ -50,6 +51,40 @@ def test_run_folder_follows_the_contract(tmp_path):
     assert set(np.load(out / "arrays.npz").files) == {
         "G_plus_l1", "G_minus_l1", "G_plus_l2", "G_minus_l2",
     }  # fmt: skip
+
+
+def test_exsitu_replaying_its_offchip_run_gives_the_same_numbers_as_training_it(tmp_path):
+    fields = dict(method="exsitu", device="taox_hfox", c2c_sigma=0.02, d2d_sigma=0.1)
+    spec, trained, metrics = run_folder(tmp_path, "trained", **fields)
+    offchip = tmp_path / "ste"
+    train.run(spec.offchip_spec(), offchip)
+    replayed = tmp_path / "replayed"
+    assert train.run(spec, replayed, offchip_run=offchip) == metrics
+    a, b = np.load(trained / "arrays.npz"), np.load(replayed / "arrays.npz")
+    assert all(np.array_equal(a[name], b[name]) for name in a.files)
+    without_time = [
+        [{k: v for k, v in row.items() if k != "wall_time_s"} for row in csv.DictReader(f.open())]
+        for f in (trained / "history.csv", replayed / "history.csv")
+    ]
+    assert without_time[0] == without_time[1]
+    epochs, final = np.load(offchip / "epochs.npz"), np.load(offchip / "arrays.npz")
+    assert epochs["W1"].shape == (2, 64, 24) and np.array_equal(epochs["W1"][-1], final["W1"])
+    assert [float(x) for x in epochs["loss"]] == [float(r["loss"]) for r in without_time[0]]
+
+
+def test_a_wrong_or_unfinished_offchip_run_is_refused_by_name(tmp_path):
+    spec = RunSpec(method="exsitu", epochs=2, n_hidden=24)
+    other = tmp_path / "other_seed"
+    train.run(RunSpec(method="ste", epochs=2, n_hidden=24, seed=1), other)
+    with pytest.raises(ConfigError, match=f"{other}: not the off-chip run"):
+        train.run(spec, tmp_path / "a", offchip_run=other)
+    unfinished = tmp_path / "unfinished"
+    train.run(spec.offchip_spec(), unfinished)
+    (unfinished / "metrics.json").unlink()
+    with pytest.raises(ConfigError, match="unfinished"):
+        train.run(spec, tmp_path / "b", offchip_run=unfinished)
+    with pytest.raises(ConfigError, match="method exsitu only"):
+        train.run(RunSpec(epochs=2), tmp_path / "c", offchip_run=unfinished)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -9,7 +9,7 @@ from sbp_core.device import DeviceParams, device_for
 from sbp_core.methods.base import EpochStats
 from sbp_core.spec import RunSpec
 
-_EVAL_CHUNK = 8192  # samples per batched read: bounds memory on all of MNIST
+_EVAL_CHUNK = 2048  # samples per batched read: bounds memory on all of MNIST
 
 
 class CrossbarMLP:

@@ -8,35 +8,56 @@ a positive scale), and each device gets the number of SET pulses that the *nomin
 needs to reach its target. The chip's own device-to-device spread, cycle-to-cycle noise, stuck
 devices and finite states then decide what is really stored: this is the motivation for on-chip
 learning. Pulses counted are the programming pulses of every epoch's write (the erase is not).
+
+Off-chip training sees no device, so the software network is exactly the `ste` run that
+`RunSpec.offchip_spec` names (same draws from the same streams; the chip has streams of its own).
+A pipeline trains that network once and every exsitu run of a device sweep replays its per-epoch
+weights (`replay`): the same numbers as training in-process, without repeating the training, and
+every device is programmed from the same network, so a sweep compares devices and nothing else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
 from sbp_core.crossbar import DTYPE, Crossbar
+from sbp_core.errors import ConfigError
 from sbp_core.methods import sbp_kernel
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
+from sbp_core.offchip import Snapshot
 
 
 class ExSituLearner(CrossbarMLP):
     """An STE network trained in software, evaluated after programming into two crossbars."""
 
     def __init__(self, spec, n_in, n_out, rng) -> None:
-        super().__init__(spec, n_in, n_out, rng)
-        self.software = STELearner.from_spec(spec, n_in, n_out, rng)
+        chip_rng, self._program_rng = rng.spawn(2)  # leaves rng's own draws to the software
+        self.software = STELearner.from_spec(spec.offchip_spec(), n_in, n_out, rng)
+        super().__init__(spec, n_in, n_out, chip_rng)
+        self._replayed: Iterator[Snapshot] | None = None
+
+    def replay(self, epochs: Iterable[Snapshot]) -> None:
+        """Take each epoch's software weights and loss from the finished off-chip run."""
+        self._replayed = iter(epochs)
 
     def hidden_response(self, current: np.ndarray) -> np.ndarray:
         """The software network's comparator sits at 0, and scaling keeps it there."""
         return (current > 0).astype(DTYPE)
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
-        loss = self.software.fit_epoch(X, y, rng).loss
-        state = self.software.state()
-        program(self.layer1, np.vstack((state["W1"], state["b1"])), rng)
-        program(self.layer2, np.vstack((state["W2"], state["b2"])), rng)
+        if self._replayed is None:
+            loss = self.software.fit_epoch(X, y, rng).loss
+            state = self.software.state()
+        else:
+            state, loss = next(self._replayed, (None, None))
+            if state is None:
+                raise ConfigError("the off-chip run holds fewer epochs than this exsitu run")
+        program(self.layer1, np.vstack((state["W1"], state["b1"])), self._program_rng)
+        program(self.layer2, np.vstack((state["W2"], state["b2"])), self._program_rng)
         return self.epoch_stats(loss=loss)
 
 

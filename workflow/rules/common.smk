@@ -62,6 +62,23 @@ def mnist_option(wildcards):
     return ["--mnist-dir", config["mnist_dir"] or MNIST_DOWNLOAD]
 
 
+def offchip_input(wildcards):
+    """An exsitu run programs the network of its finished off-chip ste run."""
+    spec = GRID.runs[wildcards.run_id]
+    if spec.method != "exsitu":
+        return []
+    return [f"{RUNS}/{spec.offchip_spec().run_id}/metrics.json"]
+
+
+def offchip_option(wildcards, input):
+    """--offchip-run for an exsitu run: replay that network instead of training it again."""
+    return [
+        option
+        for metrics in input.offchip
+        for option in ("--offchip-run", str(Path(metrics).parent))
+    ]
+
+
 def run_metrics():
     """metrics.json of every run in the grid: written last, so present means finished."""
     return [f"{RUNS}/{run_id}/metrics.json" for run_id in GRID.runs]

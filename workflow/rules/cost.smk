@@ -33,10 +33,10 @@ rule cost_report:
         per_epoch_pdf=f"{COST}/figures/cost_energy_per_epoch.pdf",
     log:
         f"{RESULTS}/logs/cost_report.log",
+    conda:
+        "../envs/sbp-bench.yaml"
     threads: 1
     params:
         overrides=config.get("cost_overrides", {}),
-    conda:
-        "../envs/sbp-bench.yaml"
     script:
         "../scripts/cost_report.py"

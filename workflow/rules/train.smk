@@ -3,7 +3,8 @@
 
 rule train:
     input:
-        mnist_input,
+        mnist=mnist_input,
+        offchip=offchip_input,
     output:
         spec=f"{RUNS}/{{run_id}}/spec.json",
         history=f"{RUNS}/{{run_id}}/history.csv",
@@ -24,7 +25,9 @@ rule train:
         spec_options=spec_options,
         out=lambda wildcards, output: Path(output.metrics).parent,
         mnist=mnist_option,
+        offchip=offchip_option,
     shell:
         "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1"
-        " {params.cli} train {params.spec_options:q} --out {params.out} {params.mnist:q} --quiet"
+        " {params.cli} train {params.spec_options:q} --out {params.out} {params.mnist:q} {params.offchip:q}"
+        " --quiet"
         " > {log} 2>&1"
