@@ -240,18 +240,21 @@ def nonlinearity_to_a(nl: float | np.ndarray) -> float | np.ndarray:
     """NeuroSim's curvature parameter A, normalised to Pmax, for nonlinearity labels (inf at 0).
 
     Vectorised bisection (in log A) on the curve's largest deviation from the straight line,
-    which falls monotonically as A grows.
+    which falls monotonically as A grows, once per distinct label: an array of identical devices
+    costs one bisection, not one per device.
     """
     nl = np.asarray(nl, dtype=float)
-    target = np.abs(nl) * _DEVIATION_PER_NL
+    labels, where = np.unique(nl, return_inverse=True)
+    target = np.abs(labels) * _DEVIATION_PER_NL
     if np.any(target >= 1):
         raise ConfigError(f"nonlinearity label beyond the NeuroSim range (|NL| < 10.1): {nl.max()}")
-    low, high = np.full(nl.shape, -14.0), np.full(nl.shape, 14.0)  # log A
+    low, high = np.full(labels.shape, -14.0), np.full(labels.shape, 14.0)  # log A
     for _ in range(64):
         mid = 0.5 * (low + high)
         too_curved = _max_deviation(np.exp(mid)) > target
         low, high = np.where(too_curved, mid, low), np.where(too_curved, high, mid)
-    a = np.where(nl == 0, np.inf, np.copysign(np.exp(0.5 * (low + high)), nl))
+    a = np.where(labels == 0, np.inf, np.copysign(np.exp(0.5 * (low + high)), labels))
+    a = a[where].reshape(nl.shape)
     return float(a) if a.ndim == 0 else a
 
 
