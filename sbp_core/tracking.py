@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,8 +81,12 @@ def log_runs(
     artifact_root: str | Path | None = None,
     provenance: Mapping[str, str] | None = None,
     cost: Mapping[str, Mapping[str, float]] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Log every run folder under each sweep it belongs to; returns counts of what was done."""
+    """Log every run folder under each sweep it belongs to; returns counts of what was done.
+
+    `workers` > 1 draws the artifact figures in that many processes beside the logging.
+    """
     client = MlflowClient(tracking_uri=_prepare(tracking_uri))
     experiment_id = ensure_experiment(client, experiment, artifact_root)
     tags = {f"sbp.{key}": str(value) for key, value in (provenance or {}).items()}
@@ -92,6 +99,7 @@ def log_runs(
         for run in _children(client, experiment_id)
     }
     counts = {"logged": 0, "skipped": 0, "replaced": 0}
+    todo: list[tuple[RunFolder, list[str]]] = []
     for run_dir in run_dirs:
         folder = RunFolder.read(run_dir)
         pending = []
@@ -104,17 +112,35 @@ def log_runs(
                 client.delete_run(previous.info.run_id)
                 counts["replaced"] += 1
             pending.append(sweep)
-        if not pending:
-            continue
-        with tempfile.TemporaryDirectory() as artifacts:
-            write_artifacts(folder, Path(artifacts))
+        if pending:
+            todo.append((folder, pending))
+    with tempfile.TemporaryDirectory() as scratch, _mapper(workers) as map_:
+        folders = [folder for folder, _ in todo]
+        rendered = map_(write_artifacts, folders, [Path(scratch, f.run_id) for f in folders])
+        for (folder, pending), artifacts in zip(todo, rendered, strict=True):
             for sweep in pending:
                 log_child(
-                    client, experiment_id, parents[sweep], sweep, folder, Path(artifacts),
+                    client, experiment_id, parents[sweep], sweep, folder, artifacts,
                     tags, (cost or {}).get(folder.run_id, {}),
                 )  # fmt: skip
                 counts["logged"] += 1
+            shutil.rmtree(artifacts)
     return {"tracking_uri": tracking_uri, "experiment_id": experiment_id, **counts}
+
+
+@contextmanager
+def _mapper(workers: int) -> Iterator[Callable]:
+    """`map`, or a process pool's ordered map when workers > 1.
+
+    Drawing the figures takes two thirds of logging, and MLflow's calls go through one SQLite
+    store, so the figures are drawn in workers while this process logs. Workers are forked:
+    a spawned worker would re-run the Snakemake script that imported this module.
+    """
+    if workers <= 1:
+        yield map
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield pool.map
 
 
 def _prepare(tracking_uri: str) -> str:
@@ -243,8 +269,10 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def write_artifacts(folder: RunFolder, target: Path) -> None:
-    """The run's files plus a confusion-matrix and a conductance (or weight) histogram figure."""
+def write_artifacts(folder: RunFolder, target: Path) -> Path:
+    """The run's files plus a confusion-matrix and a conductance (or weight) histogram figure,
+    written into a new folder `target`, which is returned."""
+    target.mkdir()
     for name in RUN_FILES:
         shutil.copyfile(folder.path / name, target / name)
     confusion_figure(folder.metrics["confusion_matrix"], target / "confusion_matrix.png")
@@ -252,6 +280,7 @@ def write_artifacts(folder: RunFolder, target: Path) -> None:
     if arrays.exists():
         with np.load(arrays) as state:
             histogram_figure(dict(state), target / "state_histogram.png")
+    return target
 
 
 def confusion_figure(matrix: Sequence[Sequence[int]], path: Path) -> None:

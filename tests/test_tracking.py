@@ -106,6 +106,31 @@ def test_an_unfinished_child_is_replaced_not_duplicated(store):
     assert victim.info.run_id not in {c.info.run_id for c in children}
 
 
+def test_figures_drawn_in_worker_processes_give_the_same_store(store, tmp_path):
+    arguments, _, first = store
+    parallel = {
+        **arguments,
+        "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+        "artifact_root": tmp_path / "artifacts",
+        "workers": 2,
+    }
+    summary = log_runs(**parallel)
+    assert summary["logged"] == first["logged"]
+
+    def logged(uri, experiment_id):
+        client = MlflowClient(uri)
+        return {
+            (c.data.tags[SWEEP], c.data.tags[RUN_ID]): (
+                c.data.metrics,
+                sorted(a.path for a in client.list_artifacts(c.info.run_id)),
+            )
+            for c in child_runs(client, experiment_id)
+        }
+
+    expected = logged(arguments["tracking_uri"], first["experiment_id"])
+    assert logged(parallel["tracking_uri"], summary["experiment_id"]) == expected
+
+
 def test_training_never_imports_mlflow_or_plotting(tmp_path):
     """A train job is the CLI's train path: it must stay free of the heavy reporting imports."""
     code = (

@@ -76,6 +76,7 @@ rule log_mlflow:
     localrule: True
     conda:
         "../envs/sbp-bench.yaml"
+    threads: 2  # the figures are drawn in worker processes while the job logs
     params:
         sweeps={name: sweep.to_dict() for name, sweep in GRID.sweeps.items()},
         memberships=GRID.memberships,

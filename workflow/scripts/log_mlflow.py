@@ -18,6 +18,7 @@ def main(smk) -> None:
         artifact_root=params.artifact_root,
         provenance=params.provenance,
         cost=read_cost(smk.input.cost),
+        workers=smk.threads,
     )
     Path(smk.output[0]).write_text(json.dumps(summary, indent=2) + "\n")
 
