@@ -76,3 +76,16 @@ def test_compiled_set_pulses_equal_device_respond():
     coef = sbp_kernel.coefficients(bar)
     sbp_kernel.set_pulses(bar.g_minus, coef, 7, index, True, np.random.default_rng(6))
     assert np.array_equal(bar.g_minus, expected)
+
+
+def test_open_loop_programming_lands_within_half_a_state_of_each_target():
+    """Ideal linear device, 256 states: G+ takes rint(255 w) SET pulses for w > 0, G- for w < 0."""
+    from sbp_core.methods.exsitu import program
+
+    bar = crossbar(shape=(30, 20))
+    weights = np.random.default_rng(1).normal(size=bar.shape)
+    program(bar, weights, np.random.default_rng(2))
+    target = weights / np.abs(weights).max()
+    assert np.abs((bar.g_plus - bar.g_minus) - target).max() <= 0.5 / 255 + 1e-5
+    assert bar.set_pulses == np.rint(np.abs(target) * 255).sum()
+    assert bar.reset_pulses == 0  # programming only SETs from the erased state

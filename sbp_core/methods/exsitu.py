@@ -72,8 +72,11 @@ def program(layer: Crossbar, weights: np.ndarray, rng: np.random.Generator) -> N
         (layer.g_minus, layer.minus, np.maximum(-normalised, 0.0), 7),
     ):
         g[...] = devices.initial(0.0, rng, DTYPE)  # erased: Gmin, stuck devices where stuck
-        pulses = devices.pulses_to_reach(g_min + part * (1.0 - g_min))
-        for step in range(int(pulses.max(initial=0))):  # one parallel SET pulse per step
-            index = np.flatnonzero(pulses > step)
+        pulses = devices.pulses_to_reach(g_min + part * (1.0 - g_min)).ravel()
+        most_first = np.argsort(-pulses, kind="stable")
+        # one parallel SET pulse per step, to the devices that need more than `step` pulses: a
+        # prefix of most_first, found by counting rather than by scanning the array every step
+        for pulsed in pulses.size - np.cumsum(np.bincount(pulses))[:-1]:
+            index = most_first[:pulsed]
             sbp_kernel.set_pulses(g, coef, first, index, noisy, rng)  # = devices.respond, compiled
             layer.set_pulses += index.size
