@@ -1,6 +1,7 @@
 """Training speed on MNIST 784-100-10, one core, measured in one run (not a test: prints numbers).
 
     python benchmarks/bench_train.py [--mnist-dir DIR] [--samples N] [--reference-samples N]
+                                     [--job-epochs N]
 
 Prints samples per second of the SBP production path (compiled kernel) and of the readable numpy
 reference path with C2C noise on, their ratio, the speed of every baseline at the batch size it
