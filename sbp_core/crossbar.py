@@ -3,12 +3,17 @@
 Rows are inputs (the last row is the always-on bias line), columns are outputs. Each weight is a
 pair of devices, w = (G+ - G-) / (Gmax - Gmin), so weights lie in [-1, 1] in "weight units".
 Binary inputs make the forward read a sum of the selected rows: no multiplier, no DAC.
+
+`read_rows`, `read_columns` and `apply` are the readable numpy references of the compiled engine
+(`sbp_core.engine`), kept on purpose beside it: they state the arithmetic, and the tests hold the
+compiled functions bit-identical to them. Training runs go through the engine (`arrays`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sbp_core import engine
 from sbp_core.device import DeviceArray, DeviceParams, build_array
 
 DTYPE = np.float32
@@ -44,7 +49,7 @@ class Crossbar:
         self.scale = DTYPE(1.0 / (1.0 - params.g_min))
         self.set_pulses = 0
         self.reset_pulses = 0
-        self.kernel_coefficients: np.ndarray | None = None  # built by sbp_kernel when used
+        self._responses: tuple[np.ndarray, np.ndarray] | None = None  # packed on first use
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -134,15 +139,31 @@ class Crossbar:
     def apply_compiled(
         self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator
     ) -> None:
-        """`apply` through the compiled kernel: the same arithmetic and draws, bit for bit."""
-        from sbp_core.methods import sbp_kernel
+        """`apply` through the compiled engine: the same arithmetic and draws, bit for bit."""
+        n_set, n_reset = engine.apply_pulses(self.arrays(), index, raise_weight, rng)
+        self.count_pulses(n_set, n_reset)
 
-        n_set, n_reset = sbp_kernel.apply_pulses(
-            self.g_plus, self.g_minus, sbp_kernel.coefficients(self), index, raise_weight,
-            self.pulse_scheme == "pair", self.params.c2c_sigma > 0, rng,
-        )  # fmt: skip
-        self.set_pulses += n_set
-        self.reset_pulses += n_reset
+    def count_pulses(self, n_set: int, n_reset: int) -> None:
+        """Add device pulses applied through the engine to this crossbar's counters."""
+        self.set_pulses += int(n_set)
+        self.reset_pulses += int(n_reset)
+
+    def arrays(self) -> engine.CrossbarArrays:
+        """This crossbar as the engine sees it: the conductance arrays themselves (pulses move
+        them in place), a fresh G+ - G-, the devices' responses (packed once) and its settings."""
+        if self._responses is None:
+            self._responses = (self.plus.responses(), self.minus.responses())
+        return engine.CrossbarArrays(
+            g_plus=self.g_plus,
+            g_minus=self.g_minus,
+            diff=self.g_plus - self.g_minus,
+            plus=self._responses[0],
+            minus=self._responses[1],
+            scale=self.scale,
+            pair=self.pulse_scheme == "pair",
+            c2c=self.params.c2c_sigma > 0,
+            read_noise=DTYPE(self.params.read_noise),
+        )
 
     def saturated_fraction(self) -> float:
         """Fraction of devices within half a nominal step of either conductance bound."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sbp_core.engine import RESPONSE
 from sbp_core.errors import ConfigError
 
 # NeuroSim normalises A to Pmax and defines the nonlinearity label NL through the largest
@@ -280,7 +281,7 @@ class DeviceArray:
     beta_set: np.ndarray
     alpha_reset: np.ndarray
     beta_reset: np.ndarray
-    noise_scale: np.ndarray
+    noise_sigma: np.ndarray
     stuck: np.ndarray
 
     def respond(
@@ -288,14 +289,27 @@ class DeviceArray:
     ) -> None:
         """Apply one pulse to each device g.flat[index] in place: SET where potentiate, else RESET.
 
-        One Gaussian draw per pulsed device when C2C noise is on, none otherwise.
+        One Gaussian draw per pulsed device when C2C noise is on, none otherwise. The readable
+        reference of the engine's compiled response (`sbp_core.engine`), tested bit-identical.
         """
         alpha = np.where(potentiate, self.alpha_set.flat[index], self.alpha_reset.flat[index])
         beta = np.where(potentiate, self.beta_set.flat[index], self.beta_reset.flat[index])
         new = alpha + beta * g.flat[index]
         if self.params.c2c_sigma > 0:
-            new += self.noise_scale.flat[index] * rng.standard_normal(index.size).astype(g.dtype)
+            new += self.noise_sigma.flat[index] * rng.standard_normal(index.size).astype(g.dtype)
         g.flat[index] = np.clip(new, self.g_lo.flat[index], self.g_hi.flat[index])
+
+    def responses(self) -> np.ndarray:
+        """The devices' coefficients as flat `engine.RESPONSE` records for the compiled engine;
+        one record when every device responds alike (no D2D spread, no stuck devices)."""
+        records = np.empty(self.g_lo.size, dtype=RESPONSE)
+        for name, values in (
+            ("alpha_set", self.alpha_set), ("beta_set", self.beta_set),
+            ("alpha_reset", self.alpha_reset), ("beta_reset", self.beta_reset),
+            ("noise_sigma", self.noise_sigma), ("g_lo", self.g_lo), ("g_hi", self.g_hi),
+        ):  # fmt: skip
+            records[name] = values.ravel()
+        return records[:1].copy() if np.all(records == records[0]) else records
 
     def initial(
         self, spread: float, rng: np.random.Generator, dtype=np.float32, start: float = 0.0
@@ -346,7 +360,7 @@ def build_array(
     free = stuck == 0
     alpha_set, alpha_reset = np.where(free, alpha_set, 0.0), np.where(free, alpha_reset, 0.0)
     beta_set, beta_reset = np.where(free, beta_set, 1.0), np.where(free, beta_reset, 1.0)
-    noise_scale = np.where(free, params.c2c_sigma * (g_hi - g_lo), 0.0)
+    noise_sigma = np.where(free, params.c2c_sigma * (g_hi - g_lo), 0.0)
     return DeviceArray(
         params=params,
         g_lo=g_lo.astype(dtype),
@@ -355,7 +369,7 @@ def build_array(
         beta_set=beta_set.astype(dtype),
         alpha_reset=alpha_reset.astype(dtype),
         beta_reset=beta_reset.astype(dtype),
-        noise_scale=noise_scale.astype(dtype),
+        noise_sigma=noise_sigma.astype(dtype),
         stuck=stuck,
     )
 

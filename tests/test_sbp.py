@@ -150,3 +150,22 @@ def test_sbp_learns_digits():
     for _ in range(5):
         learner.fit_epoch(X, y, rng)
     assert np.mean(learner.predict(X) == y) > 0.85
+
+
+@pytest.mark.parametrize(("n_in", "n_hidden", "n_out"), [(2, 2, 3), (3, 8, 10), (16, 1, 4)])
+def test_compiled_kernel_equals_the_reference_on_odd_shapes(n_in, n_hidden, n_out):
+    """n_out > n_hidden, n_in < n_hidden, n_hidden = 1: each layer's pulses need scratch space
+    of their own layer's size (layer 2 can be the larger one)."""
+    data = np.random.default_rng(3)
+    X, y = data.random((300, n_in)) < 0.5, data.integers(0, n_out, 300)
+    spec = RunSpec(n_hidden=n_hidden, c2c_sigma=0.02, read_noise=0.02, pulse_prob=0.8)
+    results = []
+    for engine in ("numpy", "numba"):
+        rng = np.random.default_rng(11)
+        learner = SBPLearner(spec, n_in, n_out, rng, engine=engine)
+        stats = learner.fit_epoch(X, y, rng)
+        results.append((learner.state(), stats.set_pulses, stats.reset_pulses))
+    (state_a, *counts_a), (state_b, *counts_b) = results
+    assert counts_a == counts_b and sum(counts_a[0]) > 0
+    for name in state_a:
+        assert np.array_equal(state_a[name], state_b[name]), name

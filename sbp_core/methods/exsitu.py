@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from sbp_core import engine
 from sbp_core.crossbar import DTYPE, Crossbar
 from sbp_core.errors import ConfigError
-from sbp_core.methods import sbp_kernel
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
@@ -66,10 +66,10 @@ def program(layer: Crossbar, weights: np.ndarray, rng: np.random.Generator) -> N
     peak = float(np.abs(weights).max())
     normalised = weights / peak if peak > 0 else weights
     g_min = layer.params.g_min
-    coef, noisy = sbp_kernel.coefficients(layer), layer.params.c2c_sigma > 0
-    for g, devices, part, first in (
-        (layer.g_plus, layer.plus, np.maximum(normalised, 0.0), 0),
-        (layer.g_minus, layer.minus, np.maximum(-normalised, 0.0), 7),
+    bar = layer.arrays()
+    for g, devices, responses, part in (
+        (layer.g_plus, layer.plus, bar.plus, np.maximum(normalised, 0.0)),
+        (layer.g_minus, layer.minus, bar.minus, np.maximum(-normalised, 0.0)),
     ):
         g[...] = devices.initial(0.0, rng, DTYPE)  # erased: Gmin, stuck devices where stuck
         pulses = devices.pulses_to_reach(g_min + part * (1.0 - g_min)).ravel()
@@ -78,5 +78,5 @@ def program(layer: Crossbar, weights: np.ndarray, rng: np.random.Generator) -> N
         # prefix of most_first, found by counting rather than by scanning the array every step
         for pulsed in pulses.size - np.cumsum(np.bincount(pulses))[:-1]:
             index = most_first[:pulsed]
-            sbp_kernel.set_pulses(g, coef, first, index, noisy, rng)  # = devices.respond, compiled
+            engine.set_pulses(g, responses, index, bar.c2c, rng)  # = devices.respond, compiled
             layer.set_pulses += index.size

@@ -1,4 +1,4 @@
-"""Sign backpropagation (Zhang et al., Neural Networks 108, 2018) as read in ALGORITHM.md, sec. 2.
+"""Sign backpropagation (Zhang et al., Neural Networks 108, 2018) as read in the README, "Method".
 
 Per training sample, all in the crossbar's own terms:
 
@@ -25,9 +25,9 @@ from sbp_core.methods.crossbar_mlp import CrossbarMLP, active_rows
 class SBPLearner(CrossbarMLP):
     """Sign backpropagation on two crossbars; per-sample updates in the order drawn from rng.
 
-    `engine="numba"` (the default, used by every run) trains through the compiled kernel in
-    `sbp_kernel.py`; `engine="numpy"` is the readable reference loop below, kept for tests and
-    the speed benchmark. Both perform the same float32 operations.
+    `engine="numba"` (the default, used by every run) trains through the compiled loop in
+    `sbp_kernel.py`; `engine="numpy"` is the readable reference below (`train_sample`), kept
+    for tests and the speed benchmark. Both perform the same float32 operations.
     """
 
     def __init__(self, spec, n_in, n_out, rng, engine: str = "numba") -> None:
@@ -54,22 +54,15 @@ class SBPLearner(CrossbarMLP):
         return self._rows_cache[1:]
 
     def _fit_compiled(self, order, indptr, indices, y, rng: np.random.Generator) -> None:
-        from sbp_core.methods import sbp_kernel
+        from sbp_core.methods import sbp_kernel  # numba's cache loads only when SBP runs
 
-        spec = self.spec
-        settings = (
-            spec.theta, spec.margin_hi, spec.margin_lo, spec.error_threshold, spec.gate_window,
-            spec.pulse_prob, float(spec.pulse_scheme == "pair"), float(self.device.c2c_sigma > 0),
-            self.device.read_noise,
-        )  # fmt: skip
         counts = sbp_kernel.train_epoch(
             order, indptr, indices, np.asarray(y, dtype=np.int64),
-            sbp_kernel.layer_arrays(self.layer1), sbp_kernel.layer_arrays(self.layer2),
-            self.layer1.scale, settings, rng,
+            self.layer1.arrays(), self.layer2.arrays(), sbp_kernel.SBPSettings.from_spec(self.spec),
+            rng,
         )  # fmt: skip
-        for layer, (n_set, n_reset) in zip(self.layers, counts.reshape(2, 2), strict=True):
-            layer.set_pulses += int(n_set)
-            layer.reset_pulses += int(n_reset)
+        for layer, layer_counts in zip(self.layers, counts, strict=True):
+            layer.count_pulses(layer_counts[sbp_kernel.SET], layer_counts[sbp_kernel.RESET])
 
     def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:
         """One forward pass, ternary errors and one parallel pulse update for one sample."""

@@ -1,0 +1,200 @@
+"""The pulse engine: compiled (numba) array-level primitives that every crossbar learner shares.
+
+Three things happen to a crossbar, and this module does each at array level:
+
+- reads: column currents for read pulses on a set of rows, and row currents for ternary
+  voltages on the columns (the transposed read), with optional per-device read noise;
+- pulse responses: one device moved by one SET or RESET pulse, `g' = alpha + beta g`, plus
+  cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device");
+- pulse application: a set of pairs pulsed in parallel, in the pair or single scheme, counted.
+
+It sits below `device.py` and `crossbar.py` and imports nothing from sbp_core: `Crossbar.arrays`
+packs a crossbar into a `CrossbarArrays`, learners call these functions with it. Each function
+performs the same float32 operations, in the same order, as its readable numpy twin
+(`Crossbar.read_rows`, `Crossbar.read_columns`, `Crossbar.apply`, `DeviceArray.respond`), and draws
+noise from the run's own numpy Generator in the twin's order (numba compiles Generator methods to
+the same algorithms), so the two paths agree bit for bit with every noise source on
+(tests/test_engine.py).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+RESPONSE = np.dtype(
+    [
+        ("alpha_set", np.float32),
+        ("beta_set", np.float32),
+        ("alpha_reset", np.float32),
+        ("beta_reset", np.float32),
+        ("noise_sigma", np.float32),
+        ("g_lo", np.float32),
+        ("g_hi", np.float32),
+    ]
+)
+"""How one device responds to one pulse; every conductance is normalised, g = G / Gmax.
+
+- `alpha_set`, `beta_set`: after a SET pulse g' = alpha_set + beta_set * g (alpha in units of g,
+  beta dimensionless);
+- `alpha_reset`, `beta_reset`: the same after a RESET pulse;
+- `noise_sigma`: sigma of the Gaussian cycle-to-cycle noise added to each pulse (units of g);
+- `g_lo`, `g_hi`: the device's own bounds Gmin / Gmax and Gmax / Gmax (after D2D spread).
+
+A stuck device has alpha = 0, beta = 1 and no noise: it never moves. One record per device,
+so one pulse reads one 28-byte record; an array whose devices all respond alike stores one.
+"""
+
+
+class CrossbarArrays(NamedTuple):
+    """One differential-pair crossbar as the compiled code sees it (arrays shared, not copied)."""
+
+    g_plus: np.ndarray
+    """G+ conductances, float32 (n_rows, n_cols), normalised to Gmax; updated in place."""
+    g_minus: np.ndarray
+    """G- conductances, likewise."""
+    diff: np.ndarray
+    """G+ - G-, float32 (n_rows, n_cols): kept current by every pulse, so a read sums one array."""
+    plus: np.ndarray
+    """RESPONSE records of the G+ devices, flat (n_rows * n_cols,) or one shared record."""
+    minus: np.ndarray
+    """RESPONSE records of the G- devices, likewise."""
+    scale: np.float32
+    """Weight units per unit of g: w = (G+ - G-) scale = (G+ - G-) / (Gmax - Gmin)."""
+    pair: bool
+    """True: a weight pulse SETs one device of the pair and RESETs the other; False: only G+
+    moves (SET raises the weight, RESET lowers it) against a fixed G-."""
+    c2c: bool
+    """True when pulses carry cycle-to-cycle noise (one Gaussian draw per device pulse)."""
+    read_noise: np.float32
+    """Relative sigma of each device's conductance in every analog read; 0 disables it."""
+
+
+@njit(cache=True, nogil=True)
+def read_rows(bar, rows, rng):  # pragma: no cover - compiled
+    """Column currents for read pulses on `rows` (the inputs that are 1, bias row included):
+    a = scale * sum_r (G+ - G-)[r], plus read noise of sigma read_noise * scale * sqrt(sum G^2)."""
+    n = bar.diff.shape[1]
+    total = np.zeros(n, dtype=np.float32)
+    _add_rows(total, bar.diff, rows)
+    current = total * bar.scale
+    if bar.read_noise > 0:
+        power_plus = np.zeros(n, dtype=np.float32)
+        power_minus = np.zeros(n, dtype=np.float32)
+        for r in rows:
+            for j in range(n):
+                power_plus[j] += bar.g_plus[r, j] * bar.g_plus[r, j]
+                power_minus[j] += bar.g_minus[r, j] * bar.g_minus[r, j]
+        _add_read_noise(current, power_plus + power_minus, bar.scale, bar.read_noise, rng)
+    return current
+
+
+@njit(cache=True, nogil=True)
+def _add_rows(total, block, rows):  # pragma: no cover - compiled
+    """total += block[r] for r in rows, in that order: four rows per pass over total (each
+    element still gets its additions one after another, so the rounding is unchanged)."""
+    k = 0
+    while k + 4 <= rows.size:
+        r0, r1, r2, r3 = rows[k], rows[k + 1], rows[k + 2], rows[k + 3]
+        for j in range(total.size):
+            total[j] = (((total[j] + block[r0, j]) + block[r1, j]) + block[r2, j]) + block[r3, j]
+        k += 4
+    for r in rows[k:]:
+        for j in range(total.size):
+            total[j] += block[r, j]
+
+
+@njit(cache=True, nogil=True)
+def read_columns(bar, error, rng):  # pragma: no cover - compiled
+    """Row currents when ternary voltages `error` drive the columns: s = scale (G+ - G-) error,
+    column by column, plus read noise; the last entry is the bias row."""
+    n = bar.diff.shape[0]
+    total = np.zeros(n, dtype=np.float32)
+    power_plus = np.zeros(n, dtype=np.float32)
+    power_minus = np.zeros(n, dtype=np.float32)
+    for k in np.flatnonzero(error):
+        sign = np.float32(error[k])
+        for r in range(n):
+            total[r] += sign * bar.diff[r, k]
+        if bar.read_noise > 0:
+            for r in range(n):
+                power_plus[r] += bar.g_plus[r, k] * bar.g_plus[r, k]
+                power_minus[r] += bar.g_minus[r, k] * bar.g_minus[r, k]
+    current = total * bar.scale
+    if bar.read_noise > 0:
+        _add_read_noise(current, power_plus + power_minus, bar.scale, bar.read_noise, rng)
+    return current
+
+
+@njit(cache=True, nogil=True)
+def _add_read_noise(current, power, scale, read_noise, rng):  # pragma: no cover - compiled
+    """Independent per-device read noise summed: one Gaussian per line, sigma ~ sqrt(sum G^2)."""
+    for j in range(current.size):
+        sigma = read_noise * scale * np.sqrt(power[j])
+        current[j] += sigma * np.float32(rng.standard_normal())
+
+
+@njit(cache=True, nogil=True)
+def pulse_coincidences(bar, rows, direction, prob, rng, fired, raise_weight):  # pragma: no cover
+    """One pulse at every (row in `rows`, column with direction != 0), each firing with
+    probability `prob`; returns (SET, RESET) device pulses. As `Crossbar.pulse`: which pulses
+    fire is drawn first, then every G+ response, then every G- response.
+
+    `fired` and `raise_weight` are scratch space of at least n_rows * n_cols entries, for the
+    flat index of each fired pair and whether its pulse raises the weight.
+    """
+    n_cols = direction.size
+    columns = np.flatnonzero(direction)
+    n_fired = 0
+    for r in rows:
+        for k in columns:
+            if prob < 1.0 and rng.random() >= prob:
+                continue
+            fired[n_fired] = r * n_cols + k
+            raise_weight[n_fired] = direction[k] > 0
+            n_fired += 1
+    return apply_pulses(bar, fired[:n_fired], raise_weight[:n_fired], rng)
+
+
+@njit(cache=True, nogil=True)
+def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
+    """Pulse the pairs at flat `index` (raise or lower each weight), every G+ response first,
+    then every G- response; keep `diff` current; return (SET, RESET) device pulses."""
+    _respond(bar.g_plus.reshape(-1), bar.plus, index, raise_weight, True, bar.c2c, rng)
+    if bar.pair:
+        _respond(bar.g_minus.reshape(-1), bar.minus, index, raise_weight, False, bar.c2c, rng)
+        n_set = n_reset = index.size
+    else:
+        n_set = np.count_nonzero(raise_weight)
+        n_reset = index.size - n_set
+    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
+    for i in index:
+        diff[i] = g_plus[i] - g_minus[i]
+    return n_set, n_reset
+
+
+@njit(cache=True, nogil=True)
+def set_pulses(g, response, index, c2c, rng):  # pragma: no cover - compiled
+    """One SET pulse on each device g.flat[i], i in index (one device array, no pair): the
+    open-loop write of exsitu, as `DeviceArray.respond` with every pulse a SET."""
+    raise_weight = np.ones(index.size, dtype=np.bool_)
+    _respond(g.reshape(-1), response, index, raise_weight, True, c2c, rng)
+
+
+@njit(cache=True, nogil=True)
+def _respond(g, response, index, raise_weight, raise_is_set, c2c, rng):  # pragma: no cover
+    """One pulse on each device g[i], i in index: a SET where raise_weight == raise_is_set (G+
+    raises the weight by a SET, G- by a RESET), else a RESET; then noise, then the bounds."""
+    shared = response.size == 1
+    for p in range(index.size):
+        i = index[p]
+        device = response[0] if shared else response[i]
+        if raise_weight[p] == raise_is_set:
+            new = device.alpha_set + device.beta_set * g[i]
+        else:
+            new = device.alpha_reset + device.beta_reset * g[i]
+        if c2c:
+            new += device.noise_sigma * np.float32(rng.standard_normal())
+        g[i] = min(max(new, device.g_lo), device.g_hi)

@@ -1,0 +1,81 @@
+"""The compiled pulse engine equals its readable numpy twins bit for bit, noise included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sbp_core import engine
+from sbp_core.crossbar import Crossbar
+from sbp_core.device import PRESETS
+
+
+def crossbar(params, scheme="pair", seed=3, shape=(30, 20)):
+    return Crossbar(*shape, params, np.random.default_rng(seed), 0.5, scheme)
+
+
+NOISY = PRESETS["ag_si"].with_overrides(d2d_sigma=0.1, stuck_gmax=0.05, read_noise=0.05)
+
+
+@pytest.mark.parametrize("scheme", ["pair", "single"])
+def test_compiled_apply_equals_the_numpy_reference(scheme):
+    bars = [crossbar(NOISY, scheme) for _ in range(2)]
+    index = np.random.default_rng(1).choice(600, 250, replace=False)
+    raise_weight = np.random.default_rng(2).random(250) < 0.5
+    bars[0].apply(index, raise_weight, np.random.default_rng(4))
+    bars[1].apply_compiled(index, raise_weight, np.random.default_rng(4))
+    assert np.array_equal(bars[0].g_plus, bars[1].g_plus)
+    assert np.array_equal(bars[0].g_minus, bars[1].g_minus)
+    assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
+
+
+@pytest.mark.parametrize("scheme", ["pair", "single"])
+def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(scheme):
+    bars = [crossbar(NOISY, scheme) for _ in range(2)]
+    rows = np.array([0, 4, 7, 29])
+    direction = np.zeros(20, dtype=np.int8)
+    direction[[1, 5, 6, 19]] = [1, -1, -1, 1]
+    bars[0].pulse(rows, direction, np.random.default_rng(5), probability=0.6)
+    arrays = bars[1].arrays()
+    scratch = np.empty(600, dtype=np.int64), np.empty(600, dtype=np.bool_)
+    counts = engine.pulse_coincidences(
+        arrays, rows, direction, 0.6, np.random.default_rng(5), *scratch
+    )
+    bars[1].count_pulses(*counts)
+    assert np.array_equal(bars[0].g_plus, bars[1].g_plus)
+    assert np.array_equal(bars[0].g_minus, bars[1].g_minus)
+    assert np.array_equal(arrays.diff, bars[1].g_plus - bars[1].g_minus)
+    assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
+
+
+def test_compiled_reads_equal_the_numpy_reads_with_read_noise():
+    bar = crossbar(NOISY)
+    rows = np.array([0, 2, 3, 5, 8, 13, 21, 29])  # 8 rows: the four-at-a-time path and the tail
+    error = np.zeros(20, dtype=np.int8)
+    error[[0, 3, 4, 17]] = [1, -1, 1, -1]
+    for compiled, reference, argument in (
+        (engine.read_rows, bar.read_rows, rows),
+        (engine.read_columns, bar.read_columns, error),
+    ):
+        expected = reference(argument, np.random.default_rng(8))
+        actual = compiled(bar.arrays(), argument, np.random.default_rng(8))
+        assert actual.dtype == np.float32
+        assert np.array_equal(actual, expected)
+
+
+def test_compiled_set_pulses_equal_device_respond():
+    bar = crossbar(PRESETS["gst_pcm"].with_overrides(d2d_sigma=0.2), seed=5)
+    index = np.arange(0, 600, 3)
+    expected = bar.g_minus.copy()
+    bar.minus.respond(expected, index, np.ones(index.size, dtype=bool), np.random.default_rng(6))
+    engine.set_pulses(bar.g_minus, bar.arrays().minus, index, True, np.random.default_rng(6))
+    assert np.array_equal(bar.g_minus, expected)
+
+
+def test_devices_that_respond_alike_share_one_record():
+    ideal, spread = crossbar(PRESETS["ideal"]), crossbar(NOISY)
+    assert ideal.arrays().plus.shape == (1,) and ideal.arrays().plus.dtype == engine.RESPONSE
+    assert spread.arrays().plus.shape == (600,)
+    record = spread.arrays().minus[37]
+    assert record["g_hi"] == spread.minus.g_hi.flat[37]
+    assert record["noise_sigma"] == spread.minus.noise_sigma.flat[37]
