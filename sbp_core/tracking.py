@@ -24,17 +24,13 @@ from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
 from sbp_core.report.collect import read_json  # noqa: E402
+from sbp_core.report.run_figures import confusion_figure, histogram_figure  # noqa: E402
 
 ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
@@ -281,39 +277,6 @@ def write_artifacts(folder: RunFolder, target: Path) -> Path:
         with np.load(arrays) as state:
             histogram_figure(dict(state), target / "state_histogram.png")
     return target
-
-
-def confusion_figure(matrix: Sequence[Sequence[int]], path: Path) -> None:
-    counts = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(4.8, 4.2))
-    fig.subplots_adjust(left=0.14, right=0.95, bottom=0.12, top=0.92)
-    ax.imshow(counts, cmap="Blues")
-    for (row, col), value in np.ndenumerate(counts):
-        color = "white" if value > counts.max() / 2 else "black"
-        ax.text(col, row, str(value), ha="center", va="center", fontsize=7, color=color)
-    ax.set(xlabel="predicted class", ylabel="true class", title="test-set confusion matrix")
-    ax.set_xticks(range(counts.shape[1]))
-    ax.set_yticks(range(counts.shape[0]))
-    ax.grid(False)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def histogram_figure(arrays: Mapping[str, np.ndarray], path: Path) -> None:
-    """One step histogram per saved array: conductances (siemens) or software weights."""
-    conductances = any(name.startswith("G") for name in arrays)
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.15, top=0.9)
-    for name, values in arrays.items():
-        ax.hist(np.ravel(values), bins=60, histtype="step", label=name)
-    ax.set(
-        xlabel="conductance (S)" if conductances else "weight",
-        ylabel="count",
-        title="final conductances" if conductances else "final weights",
-    )
-    ax.legend(fontsize="small")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def read_cost(path: str | Path | None) -> dict[str, dict[str, float]]:

@@ -244,7 +244,7 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
-    from sbp_core.report import cost_report
+    from sbp_core.report import cost_figures, cost_report, cost_tables
 
     runs_csv, history_csv = _collected(tmp_path)
     constants = cost.load_constants(CONFIG)
@@ -254,7 +254,7 @@ def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
     assert list(per_run["run_id"]) == ["a" * 12, "b" * 12]
     assert (per_run["energy_saving"] > 1).all() and (per_run["area_saving"] > 1).all()
     assert per_run["pulses_per_sample"].iloc[0] == pytest.approx((300 + 200 + 20 + 20) * 2 / 200)
-    for name in cost_report.TABLES:
+    for name in cost_tables.TABLES:
         for ext in ("csv", "md", "tex"):
             assert (out / "tables" / f"{name}.{ext}").stat().st_size > 0
         assert "Assumptions:" in (out / "tables" / f"{name}.md").read_text()
@@ -263,7 +263,7 @@ def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
     total = components[components["component"] == "total"].iloc[0]
     parts = components[components["component"] != "total"]
     assert total["energy_sbp_J"] == pytest.approx(parts["energy_sbp_J"].sum())
-    for name in cost_report.FIGURES:
+    for name in cost_figures.FIGURES:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
         assert (out / "figures" / f"{name}.pdf").stat().st_size > 0
     first_pdf = (out / "figures" / "cost_breakdown.pdf").read_bytes()
@@ -272,26 +272,26 @@ def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
 
 
 def test_report_per_epoch_energy_follows_real_pulses(tmp_path):
-    from sbp_core.report import cost_report
+    from sbp_core.report import cost_tables
 
     runs_csv, history_csv = _collected(tmp_path)
     values = cost.constant_values(cost.load_constants(CONFIG))
-    runs = cost_report.sbp_runs(pd.read_csv(runs_csv))
-    energies = cost_report.epoch_energies(pd.read_csv(history_csv), runs, values)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    energies = cost_tables.epoch_energies(pd.read_csv(history_csv), runs, values)
     sbp = energies[(energies["design"] == "SBP") & (energies["run_id"] == "a" * 12)]
     first, second = sbp.sort_values("epoch")["energy_per_epoch_J"]
     assert first > second  # epoch 1 applied more pulses than epoch 2
 
 
 def test_report_rejects_runs_without_sbp_or_columns(tmp_path):
-    from sbp_core.report import cost_report
+    from sbp_core.report import cost_tables
 
     runs_csv, _ = _collected(tmp_path)
     runs = pd.read_csv(runs_csv)
     with pytest.raises(DataError, match="no finished sbp runs"):
-        cost_report.sbp_runs(runs[runs["method"] == "float"])
+        cost_tables.sbp_runs(runs[runs["method"] == "float"])
     with pytest.raises(DataError, match=r"missing column\(s\) device\.v_set"):
-        cost_report.sbp_runs(runs.drop(columns="device.v_set"))
+        cost_tables.sbp_runs(runs.drop(columns="device.v_set"))
 
 
 def test_numbers_written_as_text_are_accepted_and_text_is_rejected():

@@ -38,14 +38,20 @@ def run_row(spec: Mapping[str, Any], metrics: Mapping[str, Any], sweeps: str) ->
     return row
 
 
-def history_rows(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
-    """A run's history.csv with its spec fields (and sweeps) joined onto every epoch."""
+def read_csv(path: str | Path, missing: str) -> pd.DataFrame:
+    """A CSV file as a frame; a missing or unreadable file is a one-line DataError naming it
+    (`missing` says why it could be absent)."""
     try:
-        history = pd.read_csv(path)
+        return pd.read_csv(path)
     except FileNotFoundError:
-        raise DataError(f"{path}: missing (the run is unfinished)") from None
+        raise DataError(f"{path}: {missing}") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{path}: unreadable ({' '.join(str(err).split())})") from None
+
+
+def history_rows(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
+    """A run's history.csv with its spec fields (and sweeps) joined onto every epoch."""
+    history = read_csv(path, "missing (the run is unfinished)")
     for key, value in spec.items():
         if key not in history.columns:
             history[key] = value

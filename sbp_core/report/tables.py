@@ -11,6 +11,7 @@ import pandas as pd
 
 from sbp_core.report import ACCURACY
 from sbp_core.report.collect import in_sweep
+from sbp_core.report.formats import to_latex, to_markdown
 
 SUMMARY_METRICS = (ACCURACY, "test_acc_at_best_val", "best_val_acc", "epochs_run", "total_pulses")
 """Columns averaged over seeds (`total_pulses` = SET + RESET over the whole run)."""
@@ -103,53 +104,3 @@ def write_tables(runs: pd.DataFrame, sweep: Mapping[str, Any], csv: str, md: str
     title = f"{sweep['name']}: {sweep['description']}".rstrip(": ")
     Path(md).write_text(to_markdown(shown, title))
     Path(tex).write_text(to_latex(shown, title, sweep["name"], 1 + len(sweep["axes"])))
-
-
-def to_markdown(shown: pd.DataFrame, title: str) -> str:
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
-    body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join([f"**{title}**", "", header, rule, *body]) + "\n"
-
-
-def to_latex(shown: pd.DataFrame, caption: str, label: str, n_key_columns: int) -> str:
-    """A booktabs table (keys left, numbers right); text is escaped to print as written."""
-    align = "l" * n_key_columns + "r" * (len(shown.columns) - n_key_columns)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{_latex(caption)}}}",
-        rf"\label{{tab:{label}}}",
-        rf"\begin{{tabular}}{{{align}}}",
-        r"\toprule",
-        " & ".join(_latex(str(c)) for c in shown.columns) + r" \\",
-        r"\midrule",
-        *(
-            " & ".join(_latex(str(v)) for v in row) + r" \\"
-            for row in shown.itertuples(index=False)
-        ),
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-_LATEX_ESCAPES = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "±": r"$\pm$",
-    "–": "--",
-}
-
-
-def _latex(text: str) -> str:
-    return "".join(_LATEX_ESCAPES.get(char, char) for char in text)

@@ -1,0 +1,283 @@
+"""The periphery cost of the collected SBP runs, as tables: per run, per component, per design.
+
+Joins each finished SBP run's pulse counts (runs.csv, history.csv of `collect`) with the analytical
+model of `sbp_core.cost`, so every energy figure comes from pulses a run actually applied. The
+frames built here feed the cost figures (`cost_figures`) and MLflow (`cost_per_run.csv`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sbp_core import cost
+from sbp_core.errors import ConfigError, DataError
+from sbp_core.report.formats import latex_escape, to_latex, to_markdown
+
+TABLES = ("cost_components", "cost_summary")
+ASSUMPTIONS_FILE = "cost_assumptions.md"
+PER_RUN_FILE = "cost_per_run.csv"
+GROUP = ["dataset", "device", "n_hidden", "device.n_states", "pulse_prob"]
+"""SBP runs that share these columns share one hardware configuration in the tables."""
+DEVICE_COLUMNS = {
+    "v_set": "device.v_set",
+    "v_reset": "device.v_reset",
+    "g_min_s": "device.g_min_s",
+    "g_max_s": "device.g_max_s",
+    "pulse_width_s": "device.pulse_width_s",
+    "n_states": "device.n_states",
+}
+ADC_BITS_SWEPT = range(1, 11)
+DESIGN_LABELS = {"sbp": "SBP", "conventional": "conventional"}
+
+
+def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The finished SBP runs, with the columns the model needs checked."""
+    needed = [
+        "run_id",
+        "method",
+        "dataset",
+        "device",
+        "n_hidden",
+        "n_train",
+        "epochs_run",
+        "gate_window",
+        "layers",
+        "set_pulses_per_layer",
+        "reset_pulses_per_layer",
+        *DEVICE_COLUMNS.values(),
+    ]
+    missing = [column for column in needed if column not in runs.columns]
+    if missing:
+        raise DataError(f"runs.csv: missing column(s) {', '.join(missing)}")
+    selected = runs[runs["method"] == "sbp"].reset_index(drop=True)
+    if selected.empty:
+        raise DataError("runs.csv: no finished sbp runs to cost")
+    bad = selected[(selected["n_train"] <= 0) | (selected["epochs_run"] <= 0)]
+    if not bad.empty:
+        raise DataError(f"runs.csv: run {bad['run_id'].iloc[0]} has no training samples counted")
+    return selected
+
+
+def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[cost.Layer]:
+    """The run's layers with pulses per sample = run totals * scale."""
+    shapes = json.loads(row["layers"])
+    sets = [scale * p for p in json.loads(row["set_pulses_per_layer"])]
+    resets = [scale * p for p in json.loads(row["reset_pulses_per_layer"])]
+    return cost.make_layers(
+        shapes,
+        sets,
+        resets,
+        _input_activity(row["dataset"], values),
+        values["workload.line_activity"],
+    )
+
+
+def _input_activity(dataset: str, values: Mapping[str, float]) -> float:
+    key = f"workload.input_activity_{dataset}"
+    if key not in values:
+        raise ConfigError(f"cost constants: missing {key} for dataset {dataset!r}")
+    return values[key]
+
+
+def _device(row: pd.Series) -> cost.PulseDevice:
+    return cost.PulseDevice(**{name: float(row[column]) for name, column in DEVICE_COLUMNS.items()})
+
+
+def _samples(row: pd.Series) -> float:
+    return float(row["n_train"]) * float(row["epochs_run"])
+
+
+def run_costs(
+    row: pd.Series, values: Mapping[str, float], scale: float | None = None
+) -> dict[str, cost.Cost]:
+    """Both designs' cost per sample for one run (pulses averaged over the run by default)."""
+    layers = _layers(row, values, 1.0 / _samples(row) if scale is None else scale)
+    device, gated = _device(row), float(row["gate_window"]) > 0
+    return {d: cost.network_cost(d, layers, device, values, gated) for d in cost.DESIGNS}
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """run_id and numeric cost columns, one row per SBP run (the metrics MLflow logs)."""
+    rows = []
+    for _, row in runs.iterrows():
+        costs = run_costs(row, values)
+        sbp, conv = costs["sbp"], costs["conventional"]
+        pulses = sum(json.loads(row["set_pulses_per_layer"])) + sum(
+            json.loads(row["reset_pulses_per_layer"])
+        )
+        samples, n_train = _samples(row), float(row["n_train"])
+        rows.append(
+            {
+                "run_id": row["run_id"],
+                "pulses_per_sample": pulses / samples,
+                "energy_per_sample_sbp_J": sbp.total_energy_J,
+                "energy_per_sample_conv_J": conv.total_energy_J,
+                "energy_saving": _ratio(conv.total_energy_J, sbp.total_energy_J),
+                "area_sbp_um2": sbp.total_area_um2,
+                "area_conv_um2": conv.total_area_um2,
+                "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
+                "energy_per_epoch_sbp_J": sbp.total_energy_J * n_train,
+                "energy_per_epoch_conv_J": conv.total_energy_J * n_train,
+                "training_energy_sbp_J": sbp.total_energy_J * samples,
+                "training_energy_conv_J": conv.total_energy_J * samples,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
+    """One row per hardware configuration: pulses per sample (n_train = epochs = 1), run mean."""
+    groups = []
+    for key, members in runs.groupby(GROUP, sort=True):
+        first = members.iloc[0].copy()
+        for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
+            per_sample = [
+                np.asarray(json.loads(row[column]), dtype=float) / _samples(row)
+                for _, row in members.iterrows()
+            ]
+            first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        first["n_train"], first["epochs_run"] = 1, 1
+        groups.append((dict(zip(GROUP, key, strict=True)), first))
+    return groups
+
+
+def component_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """Area and energy per sample by component, SBP beside conventional, with saving factors."""
+    rows = []
+    for key, row in group_rows(runs):
+        costs = run_costs(row, values, scale=1.0)
+        sbp, conv = costs["sbp"], costs["conventional"]
+        parts = [
+            (c, sbp.area_um2[c], conv.area_um2[c], sbp.energy_J[c], conv.energy_J[c])
+            for c in cost.COMPONENTS
+        ]
+        parts.append(
+            (
+                "total",
+                sbp.total_area_um2,
+                conv.total_area_um2,
+                sbp.total_energy_J,
+                conv.total_energy_J,
+            )
+        )
+        for component, a_sbp, a_conv, e_sbp, e_conv in parts:
+            rows.append(
+                {
+                    **key,
+                    "component": component,
+                    "area_sbp_um2": a_sbp,
+                    "area_conv_um2": a_conv,
+                    "area_saving": _ratio(a_conv, a_sbp),
+                    "energy_sbp_J": e_sbp,
+                    "energy_conv_J": e_conv,
+                    "energy_saving": _ratio(e_conv, e_sbp),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def summary_table(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
+    """Per hardware configuration: totals over seeds (mean), saving factors, energy per epoch."""
+    joined = runs[[*GROUP, "run_id"]].merge(per_run, on="run_id")
+    numeric = [c for c in per_run.columns if c != "run_id"]
+    summary = joined.groupby(GROUP, sort=True)[numeric].mean().reset_index()
+    summary.insert(len(GROUP), "n_runs", joined.groupby(GROUP, sort=True).size().to_numpy())
+    return summary
+
+
+def notes_lines(constants: Mapping[str, cost.Constant]) -> list[str]:
+    """Assumptions and every constant used, as Markdown lines."""
+    lines = ["Assumptions:", ""]
+    lines += [f"- {text}" for text in cost.assumptions()]
+    lines += ["", "Constants (config/cost.yaml and overrides):", ""]
+    lines += [
+        f"- {key} = {entry.value:g} {entry.unit} -- {entry.citation}"
+        for key, entry in sorted(constants.items())
+    ]
+    return lines
+
+
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    shown = table.copy()
+    for column in shown.columns:
+        if shown[column].dtype.kind == "f":
+            shown[column] = shown[column].map(lambda v: "n/a" if math.isnan(v) else f"{v:.3g}")
+    return shown
+
+
+def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
+    table.to_csv(stem.with_suffix(".csv"), index=False)
+    shown = _display(table)
+    title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
+    stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
+    items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
+    latex_notes = [
+        r"\begin{itemize}\footnotesize",
+        *items,
+        r"\end{itemize}",
+    ]
+    n_keys = len(GROUP) + (1 if "component" in table.columns else 0)
+    stem.with_suffix(".tex").write_text(
+        to_latex(shown, title, stem.name, n_keys) + "\n".join(latex_notes) + "\n"
+    )
+
+
+def adc_sweep(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """Saving factors of every configuration as the conventional ADC resolution varies."""
+    rows = []
+    for key, row in group_rows(runs):
+        for bits in ADC_BITS_SWEPT:
+            swept = {**values, "conventional.adc_bits": float(bits)}
+            costs = run_costs(row, swept, scale=1.0)
+            sbp, conv = costs["sbp"], costs["conventional"]
+            rows.append(
+                {
+                    **key,
+                    "adc_bits": bits,
+                    "energy_saving": _ratio(conv.total_energy_J, sbp.total_energy_J),
+                    "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def epoch_energies(
+    history: pd.DataFrame, runs: pd.DataFrame, values: Mapping[str, float]
+) -> pd.DataFrame:
+    """Energy per epoch of both designs from each epoch's real pulse counts (SBP runs only)."""
+    rows = []
+    by_id = runs.set_index("run_id")
+    for _, epoch in history[history["run_id"].isin(by_id.index)].iterrows():
+        run = by_id.loc[epoch["run_id"]].copy()
+        n_layers = len(json.loads(run["layers"]))
+        for kind in ("set", "reset"):
+            columns = [f"{kind}_pulses_l{i}" for i in range(1, n_layers + 1)]
+            missing = [c for c in columns if c not in epoch.index]
+            if missing:
+                raise DataError(f"history.csv: missing column(s) {', '.join(missing)}")
+            run[f"{kind}_pulses_per_layer"] = json.dumps([float(epoch[c]) for c in columns])
+        n_train = float(run["n_train"])
+        costs = run_costs(run, values, scale=1.0 / n_train)
+        for design, result in costs.items():
+            rows.append(
+                {
+                    "run_id": epoch["run_id"],
+                    "epoch": int(epoch["epoch"]),
+                    "device": run["device"],
+                    "dataset": run["dataset"],
+                    "design": DESIGN_LABELS[design],
+                    "energy_per_epoch_J": result.total_energy_J * n_train,
+                }
+            )
+    return pd.DataFrame(rows)
