@@ -7,16 +7,13 @@ a spec file (`--spec FILE.json`) may give the rest. Errors print as one line and
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
 import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 
-from sbp_core import spec as spec_module
 from sbp_core.errors import SbpBenchError
-from sbp_core.spec import RunSpec
+from sbp_core.spec import RunSpec, field_docs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         help="exsitu only: finished ste run folder whose network to program (else trained here)",
     )
     train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    docs = _field_docs()
+    docs = field_docs()
     spec_options = train.add_argument_group("run spec (defaults: sbp_core.spec.RunSpec)")
     for field in fields(RunSpec):
         spec_options.add_argument(
@@ -104,21 +101,6 @@ def _fetch(args: argparse.Namespace) -> int:
     for item in fetched:
         print(f"{item.path}: {'kept (verified)' if item.source is None else item.source}")
     return 0
-
-
-def _field_docs() -> dict[str, str]:
-    """RunSpec's attribute docstrings (the string under each field), for --help."""
-    tree = ast.parse(inspect.getsource(spec_module))
-    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RunSpec").body
-    docs = {}
-    for node, following in zip(body, body[1:], strict=False):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-        ):
-            docs[node.target.id] = following.value.value
-    return docs
 
 
 if __name__ == "__main__":

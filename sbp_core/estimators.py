@@ -10,6 +10,7 @@ then binarized at `binarize_threshold` into read pulses, or kept as unit floats 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import fields
 
 import numpy as np
@@ -23,7 +24,8 @@ from sbp_core.spec import RunSpec
 EXPERIMENT_FIELDS = ("method", "dataset", "n_train", "val_fraction")
 """RunSpec fields that are not estimator hyper-parameters."""
 
-_DEFAULT = {f.name: f.default for f in fields(RunSpec)}
+HYPERPARAMETERS = {f.name: f.default for f in fields(RunSpec) if f.name not in EXPERIMENT_FIELDS}
+"""Every other RunSpec field, with RunSpec's default: the estimators' parameters."""
 
 
 class _BenchClassifier(ClassifierMixin, BaseEstimator):
@@ -36,60 +38,23 @@ class _BenchClassifier(ClassifierMixin, BaseEstimator):
 
     _method: str
 
-    def __init__(
-        self,
-        *,
-        binarize_threshold: float = _DEFAULT["binarize_threshold"],
-        real_inputs: bool = _DEFAULT["real_inputs"],
-        n_hidden: int = _DEFAULT["n_hidden"],
-        epochs: int = _DEFAULT["epochs"],
-        seed: int = _DEFAULT["seed"],
-        device: str = _DEFAULT["device"],
-        n_states: int | None = _DEFAULT["n_states"],
-        nl_ltp: float | None = _DEFAULT["nl_ltp"],
-        nl_ltd: float | None = _DEFAULT["nl_ltd"],
-        c2c_sigma: float | None = _DEFAULT["c2c_sigma"],
-        d2d_sigma: float | None = _DEFAULT["d2d_sigma"],
-        stuck_gmin: float | None = _DEFAULT["stuck_gmin"],
-        stuck_gmax: float | None = _DEFAULT["stuck_gmax"],
-        read_noise: float | None = _DEFAULT["read_noise"],
-        theta: float = _DEFAULT["theta"],
-        margin_hi: float = _DEFAULT["margin_hi"],
-        margin_lo: float = _DEFAULT["margin_lo"],
-        error_threshold: float = _DEFAULT["error_threshold"],
-        gate_window: float = _DEFAULT["gate_window"],
-        pulse_scheme: str = _DEFAULT["pulse_scheme"],
-        pulse_prob: float = _DEFAULT["pulse_prob"],
-        init_spread: float = _DEFAULT["init_spread"],
-        lr: float = _DEFAULT["lr"],
-        batch_size: int = _DEFAULT["batch_size"],
-        activation: str = _DEFAULT["activation"],
-    ) -> None:
-        self.binarize_threshold = binarize_threshold
-        self.real_inputs = real_inputs
-        self.n_hidden = n_hidden
-        self.epochs = epochs
-        self.seed = seed
-        self.device = device
-        self.n_states = n_states
-        self.nl_ltp = nl_ltp
-        self.nl_ltd = nl_ltd
-        self.c2c_sigma = c2c_sigma
-        self.d2d_sigma = d2d_sigma
-        self.stuck_gmin = stuck_gmin
-        self.stuck_gmax = stuck_gmax
-        self.read_noise = read_noise
-        self.theta = theta
-        self.margin_hi = margin_hi
-        self.margin_lo = margin_lo
-        self.error_threshold = error_threshold
-        self.gate_window = gate_window
-        self.pulse_scheme = pulse_scheme
-        self.pulse_prob = pulse_prob
-        self.init_spread = init_spread
-        self.lr = lr
-        self.batch_size = batch_size
-        self.activation = activation
+    def __init__(self, **params) -> None:
+        unknown = sorted(set(params) - set(HYPERPARAMETERS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown parameter(s) {', '.join(unknown)}")
+        for name, default in HYPERPARAMETERS.items():
+            setattr(self, name, params.get(name, default))
+
+    # scikit-learn reads the hyper-parameters from the signature of __init__
+    __init__.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+                for name, default in HYPERPARAMETERS.items()
+            ),
+        ]
+    )
 
     def run_spec(self) -> RunSpec:
         """The validated RunSpec these hyper-parameters describe (ConfigError names a bad one)."""

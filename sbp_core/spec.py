@@ -6,9 +6,14 @@ results folder and a changed spec never overwrites another run.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
+import inspect
 import json
+import math
+import numbers
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,97 +30,105 @@ OFFCHIP_FIELDS = (
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
 
 
+def choice(default: str, options: tuple[str, ...]) -> Any:
+    """A text field that takes one of `options`."""
+    return dataclasses.field(default=default, metadata={"choices": options})
+
+
+def number(
+    default: float | None,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """A numeric field in range: >= low (or > above) and <= high, each bound optional."""
+    bounds = {"low": low, "above": above, "high": high}
+    return dataclasses.field(
+        default=default, metadata={k: v for k, v in bounds.items() if v is not None}
+    )
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """One run. Device fields left as None take the value of the named device preset."""
+    """One run. Device fields left as None take the value of the named device preset.
 
-    method: str = "sbp"
-    """Learning rule: one of METHODS."""
-    dataset: str = "digits"
+    Each field is declared once, here: its type (the annotation), its default, its range or
+    choices (`number` / `choice`) and its docstring (the line under it). Validation below, the
+    CLI options and their help, the scikit-learn estimators' parameters and the run-spec part of
+    config/schema.yaml (tested equal to `spec_schema()`) all follow from these declarations.
+    """
+
+    method: str = choice("sbp", METHODS)
+    """Learning rule, one module each in sbp_core.methods."""
+    dataset: str = choice("digits", DATASETS)
     """`digits` (UCI 8x8, ships with scikit-learn) or `mnist` (official IDX files)."""
-    n_train: int = 0
+    n_train: int = number(0, low=0)
     """Training images used after the validation split; 0 means all of them."""
-    val_fraction: float = 0.1
+    val_fraction: float = number(0.1, low=0.0, high=0.9)
     """Fraction of the training set held out (seeded) for choosing settings; never the test set."""
-    binarize_threshold: float = 0.5
+    binarize_threshold: float = number(0.5, low=0.0, high=1.0)
     """Input pixel is 1 when above this fraction of the maximum pixel value."""
     real_inputs: bool = False
     """Method float only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
-    n_hidden: int = 100
+    n_hidden: int = number(100, low=1)
     """Hidden width of the n_in - n_hidden - n_out perceptron."""
-    epochs: int = 20
-    """Passes over the training set."""
-    seed: int = 0
+    epochs: int = number(20, low=1)
+    """Passes over the training set (the same budget for every method)."""
+    seed: int = number(0, low=0)
     """Seeds the split, the initial conductances, the sample order and every noise draw."""
 
     # --- device (sbp_core.device); None = take the preset's value ---
     device: str = "ideal"
     """Device preset name (see sbp_core.device.PRESETS)."""
-    n_states: int | None = None
+    n_states: int | None = number(None, low=2)
     """Conductance states per device (pulses from Gmin to Gmax plus one)."""
     nl_ltp: float | None = None
     """Nonlinearity label of potentiation, NeuroSim convention (0 = linear)."""
     nl_ltd: float | None = None
     """Nonlinearity label of depression, NeuroSim convention (0 = linear)."""
-    c2c_sigma: float | None = None
+    c2c_sigma: float | None = number(None, low=0.0)
     """Cycle-to-cycle noise: sigma of each pulse's step, as a fraction of the conductance range."""
-    d2d_sigma: float | None = None
+    d2d_sigma: float | None = number(None, low=0.0)
     """Device-to-device spread of bounds, step and nonlinearity (relative sigma)."""
-    stuck_gmin: float | None = None
+    stuck_gmin: float | None = number(None, low=0.0, high=1.0)
     """Fraction of devices stuck at Gmin."""
-    stuck_gmax: float | None = None
+    stuck_gmax: float | None = number(None, low=0.0, high=1.0)
     """Fraction of devices stuck at Gmax."""
-    read_noise: float | None = None
+    read_noise: float | None = number(None, low=0.0)
     """Gaussian noise on every analog read, relative sigma of each device's conductance."""
 
-    # --- sign backpropagation (ALGORITHM.md section 2) ---
+    # --- sign backpropagation (README, "Method") ---
     theta: float = 0.0
     """Hidden comparator threshold h = 1[a > theta], in weight units."""
     margin_hi: float = 0.5
     """Output error +1 when the target column's current is below this margin."""
     margin_lo: float = -0.5
     """Output error -1 when a non-target column's current is above this margin."""
-    error_threshold: float = 0.05
+    error_threshold: float = number(0.05, low=0.0)
     """Hidden error d = sign(s) 1[|s| > error_threshold] with s = W2^T e."""
-    gate_window: float = 1.0
+    gate_window: float = number(1.0, low=0.0)
     """Hidden error only where |a1 - theta| < gate_window; 0 disables the gate."""
-    pulse_scheme: str = "pair"
+    pulse_scheme: str = choice("pair", ("pair", "single"))
     """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: only G+ moves, against
     a G- fixed at mid-range."""
-    pulse_prob: float = 1.0
+    pulse_prob: float = number(1.0, above=0.0, high=1.0)
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
-    init_spread: float = 0.1
+    init_spread: float = number(0.1, low=0.0, high=1.0)
     """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair."""
 
     # --- software baselines ---
-    lr: float | None = None
-    """SGD learning rate of the float-weight methods; None takes the method's own default."""
-    batch_size: int | None = None
+    lr: float | None = number(None, above=0.0)
+    """SGD learning rate of the float-weight methods; None takes each method's measured value."""
+    batch_size: int | None = number(None, low=1)
     """Minibatch size of float / ste / binarized / manhattan (SBP is per sample); None: default."""
-    activation: str = "sigmoid"
+    activation: str = choice("sigmoid", ("sigmoid", "relu"))
     """Hidden activation of `float`: sigmoid or relu."""
 
     def __post_init__(self) -> None:
-        check = _Checker(self)
-        check.choice("method", METHODS)
-        check.choice("dataset", DATASETS)
-        check.choice("pulse_scheme", ("pair", "single"))
-        check.choice("activation", ("sigmoid", "relu"))
-        check.at_least("n_train", 0)
-        check.at_least("n_hidden", 1)
-        check.at_least("epochs", 1)
-        check.at_least("seed", 0)
-        check.at_least("batch_size", 1)
-        check.at_least("n_states", 2)
-        check.between("val_fraction", 0.0, 0.9)
-        check.between("binarize_threshold", 0.0, 1.0)
-        check.between("pulse_prob", 0.0, 1.0, low_open=True)
-        check.between("init_spread", 0.0, 1.0)
-        check.between("stuck_gmin", 0.0, 1.0)
-        check.between("stuck_gmax", 0.0, 1.0)
-        for name in ("c2c_sigma", "d2d_sigma", "read_noise", "error_threshold", "gate_window"):
-            check.at_least(name, 0.0)
-        check.at_least("lr", 0.0, open_=True)
+        for spec_field in fields(self):
+            value = _checked(spec_field, getattr(self, spec_field.name))
+            object.__setattr__(self, spec_field.name, value)  # 1 -> 1.0: one canonical run id
         if self.real_inputs and self.method != "float":
             raise ConfigError(f"real_inputs applies to method float only, not {self.method!r}")
         if self.margin_lo > self.margin_hi:
@@ -151,7 +164,7 @@ class RunSpec:
         for name, value in data.items():
             if name == "run_id":
                 continue
-            values[name] = _coerce(name, value, known[name].type, source)
+            values[name] = _coerce(known[name], value, source)
         return cls(**values)
 
     @classmethod
@@ -162,14 +175,96 @@ class RunSpec:
         return cls.from_dict(data, source=str(path))
 
 
-def _coerce(name: str, value: Any, annotation: str, source: str) -> Any:
-    """Accept JSON/YAML/CLI values for a field of the given (string) annotation."""
-    optional = "None" in annotation
+def _annotation(spec_field: dataclasses.Field) -> tuple[str, bool]:
+    """(base type name, whether None is allowed) of a field's string annotation."""
+    annotation = str(spec_field.type)
+    return annotation.replace("| None", "").strip(), "None" in annotation
+
+
+_KINDS = {
+    "int": (numbers.Integral, int, "an integer"),
+    "float": (numbers.Real, float, "a number"),
+    "bool": (bool, bool, "true or false"),
+    "str": (str, str, "text"),
+}
+"""Annotation -> (accepted values, the plain type stored, how an error describes it)."""
+
+
+def _checked(spec_field: dataclasses.Field, value: Any) -> Any:
+    """One field's value as its plain Python type, after checking its type, finiteness, range
+    and choices; a one-line ConfigError naming the field otherwise."""
+    name, meta = spec_field.name, spec_field.metadata
+    base, optional = _annotation(spec_field)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name} must not be empty")
+    accepted, plain, described = _KINDS[base]
+    if not isinstance(value, accepted) or (base != "bool" and isinstance(value, bool)):
+        raise ConfigError(f"{name} must be {described}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if base == "float" and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    low, above, high = (meta.get(key) for key in ("low", "above", "high"))
+    too_low = (low is not None and value < low) or (above is not None and value <= above)
+    if too_low or (high is not None and value > high):
+        raise ConfigError(f"{name} must be {_range_text(low, above, high)}, got {value!r}")
+    return plain(value)
+
+
+def _range_text(low: float | None, above: float | None, high: float | None) -> str:
+    if high is None:
+        return f">= {low}" if low is not None else f"> {above}"
+    return f"in [{low}, {high}]" if low is not None else f"in ({above}, {high}]"
+
+
+def field_docs() -> dict[str, str]:
+    """RunSpec's attribute docstrings (the string under each field), whitespace folded."""
+    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RunSpec").body
+    docs = {}
+    for node, following in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+        ):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+_JSON_TYPES = {"int": "integer", "float": "number", "bool": "boolean", "str": "string"}
+_JSON_BOUNDS = {"low": "minimum", "above": "exclusiveMinimum", "high": "maximum"}
+
+
+def spec_schema() -> dict[str, dict[str, Any]]:
+    """The JSON Schema properties of a run spec, from the field declarations (what
+    config/schema.yaml's `$defs/spec` must say; tests/test_config.py holds them equal)."""
+    docs = field_docs()
+    properties = {}
+    for spec_field in fields(RunSpec):
+        base, optional = _annotation(spec_field)
+        entry: dict[str, Any] = {"description": docs[spec_field.name]}
+        if "choices" in spec_field.metadata:
+            entry["enum"] = list(spec_field.metadata["choices"])
+        else:
+            entry["type"] = [_JSON_TYPES[base], "null"] if optional else _JSON_TYPES[base]
+        for key, schema_key in _JSON_BOUNDS.items():
+            if key in spec_field.metadata:
+                entry[schema_key] = spec_field.metadata[key]
+        properties[spec_field.name] = entry
+    return properties
+
+
+def _coerce(spec_field: dataclasses.Field, value: Any, source: str) -> Any:
+    """Accept JSON/YAML/CLI values (text included) for a field; `source` names the input."""
+    name = spec_field.name
+    base, optional = _annotation(spec_field)
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
         if optional:
             return None
         raise ConfigError(f"{source}: {name} must not be empty")
-    base = annotation.replace("| None", "").strip()
     try:
         if base == "bool":
             if isinstance(value, bool):
@@ -187,37 +282,4 @@ def _coerce(name: str, value: Any, annotation: str, source: str) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{source}: {name} must be {base}, got {value!r}") from None
-
-
-class _Checker:
-    """Range checks that name the offending field in a one-line ConfigError."""
-
-    def __init__(self, spec: RunSpec) -> None:
-        self.spec = spec
-
-    def _value(self, name: str) -> Any:
-        return getattr(self.spec, name)
-
-    def choice(self, name: str, allowed: tuple[str, ...]) -> None:
-        if self._value(name) not in allowed:
-            raise ConfigError(
-                f"{name} must be one of {', '.join(allowed)}, got {self._value(name)!r}"
-            )
-
-    def at_least(self, name: str, low: float, open_: bool = False) -> None:
-        value = self._value(name)
-        if value is None:
-            return
-        if value != value or value < low or (open_ and value == low):  # value != value: NaN
-            bound = ">" if open_ else ">="
-            raise ConfigError(f"{name} must be {bound} {low}, got {value!r}")
-
-    def between(self, name: str, low: float, high: float, low_open: bool = False) -> None:
-        value = self._value(name)
-        if value is None:
-            return
-        if value != value or not (low <= value <= high) or (low_open and value == low):
-            raise ConfigError(
-                f"{name} must be in {'(' if low_open else '['}{low}, {high}], got {value!r}"
-            )
+        raise ConfigError(f"{source}: {name} must be {_KINDS[base][2]}, got {value!r}") from None

@@ -30,7 +30,7 @@ def test_train_writes_a_run_folder_and_options_override_the_spec_file(tmp_path, 
     [
         (["--device", "nope"], "unknown preset 'nope'"),
         (["--n-states", "-3"], "n_states must be >= 2"),
-        (["--epochs", "two"], "epochs must be int"),
+        (["--epochs", "two"], "epochs must be an integer"),
         (["--method", "adam"], "method must be one of"),
         (["--dataset", "mnist", "--mnist-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
     ],

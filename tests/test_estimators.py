@@ -69,6 +69,11 @@ def test_hyper_parameters_are_the_model_fields_of_run_spec(cls):
     assert cls().get_params() == model_fields
 
 
+def test_an_unknown_hyper_parameter_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="SBPClassifier: unknown parameter"):
+        estimators.SBPClassifier(n_hiden=10)
+
+
 def test_bad_hyper_parameter_raises_config_error_naming_it_at_fit(digits):
     X, y = digits
     model = estimators.FloatMLPClassifier(n_hidden=0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sbp_core.device import PRESETS
+from sbp_core.errors import ConfigError
 from sbp_core.grid import expand, load_config, validate_config
 from sbp_core.spec import RunSpec
 
@@ -130,3 +131,22 @@ def test_paper_profile_covers_the_reproduction():
     assert heatmap and grid.sweeps[heatmap[0]].methods[:2] == ("sbp", "exsitu")
     axes = {axis for sweep in grid.sweeps.values() for axis in sweep.axis_names}
     assert axes >= {"c2c_sigma", "d2d_sigma", "stuck_gmin", "read_noise", "device", "n_hidden"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"theta": float("nan")}, "theta must be a finite number, got nan"),
+        ({"margin_hi": float("inf")}, "margin_hi must be a finite number"),
+        ({"c2c_sigma": float("inf")}, "c2c_sigma must be a finite number"),
+        ({"lr": 0.0}, r"lr must be > 0.0, got 0.0"),
+        ({"pulse_prob": 0.0}, r"pulse_prob must be in \(0.0, 1.0\]"),
+        ({"val_fraction": 0.95}, r"val_fraction must be in \[0.0, 0.9\]"),
+        ({"n_hidden": 2.5}, "n_hidden must be an integer, got 2.5"),
+        ({"epochs": None}, "epochs must not be empty"),
+        ({"pulse_scheme": "both"}, "pulse_scheme must be one of pair, single"),
+    ],
+)
+def test_run_spec_rejects_a_bad_field_in_one_line_naming_it(fields, message):
+    with pytest.raises(ConfigError, match=message):
+        RunSpec(**fields)
