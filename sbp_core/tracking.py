@@ -29,6 +29,7 @@ import pandas as pd  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from sbp_core.report import rule_log  # noqa: E402
 from sbp_core.report.collect import read_json  # noqa: E402
 from sbp_core.report.run_figures import confusion_figure, histogram_figure  # noqa: E402
 
@@ -285,3 +286,21 @@ def read_cost(path: str | Path | None) -> dict[str, dict[str, float]]:
         return {}
     table = pd.read_csv(path).set_index("run_id")
     return table.select_dtypes("number").to_dict(orient="index")
+
+
+def from_snakemake(smk: Any) -> None:
+    """Rule `log_mlflow`: every finished run into MLflow; what was done into logged.json."""
+    params = smk.params
+    with rule_log(smk):
+        summary = log_runs(
+            run_dirs=[Path(metrics).parent for metrics in smk.input.metrics],
+            sweeps=params.sweeps,
+            memberships=params.memberships,
+            tracking_uri=params.tracking_uri,
+            experiment=params.experiment,
+            artifact_root=params.artifact_root,
+            provenance=params.provenance,
+            cost=read_cost(smk.input.cost),
+            workers=smk.threads,
+        )
+    Path(smk.output[0]).write_text(json.dumps(summary, indent=2) + "\n")

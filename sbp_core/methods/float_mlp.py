@@ -1,4 +1,4 @@
-"""`float`: the software upper bound, a float MLP with sigmoid or ReLU hidden units (ALGORITHM 4).
+"""`float`: the software upper bound, a float MLP with sigmoid or ReLU hidden units (README).
 
 Works on real-valued pixels (float32 in [0, 1]) and on binary read pulses (bool) alike.
 """

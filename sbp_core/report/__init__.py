@@ -2,10 +2,22 @@
 
 `collect` turns run folders into two tidy tables (one row per run, one row per run and epoch);
 `tables` and `figures` read only those tables, so every number traces back to a run folder.
+Each module a Snakemake rule runs has a `from_snakemake(smk)`; workflow/scripts/ only call it.
 """
+
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
+from typing import Any, TextIO
 
 SWEEP_SEPARATOR = ";"
 """Joins the names of the sweeps a run belongs to in the `sweeps` column."""
 
 ACCURACY = "final_test_acc"
 """The accuracy every table and figure leads with: test accuracy after the last epoch."""
+
+
+@contextmanager
+def rule_log(smk: Any) -> Iterator[TextIO]:
+    """The job's stderr (warnings included) into its rule's log file, which is yielded."""
+    with open(smk.log[0], "w") as log, redirect_stderr(log):
+        yield log

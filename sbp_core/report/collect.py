@@ -11,7 +11,7 @@ import pandas as pd
 
 from sbp_core.documents import read_document
 from sbp_core.errors import DataError
-from sbp_core.report import SWEEP_SEPARATOR
+from sbp_core.report import SWEEP_SEPARATOR, rule_log
 
 JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "confusion_matrix")
 """metrics.json lists kept as JSON text, one cell each."""
@@ -83,3 +83,11 @@ def in_sweep(table: pd.DataFrame, sweep: str) -> pd.DataFrame:
         return table
     members = table["sweeps"].fillna("").str.split(SWEEP_SEPARATOR)
     return table[members.apply(lambda names: sweep in names)].copy()
+
+
+def from_snakemake(smk: Any) -> None:
+    """Rule `collect`: every finished run folder -> runs.csv and history.csv."""
+    with rule_log(smk):
+        runs, history = collect([Path(m).parent for m in smk.input], smk.params.memberships)
+        runs.to_csv(smk.output.runs, index=False)
+        history.to_csv(smk.output.history, index=False)

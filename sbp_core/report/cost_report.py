@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from sbp_core import cost
-from sbp_core.report import cost_figures, cost_tables
+from sbp_core.report import cost_figures, cost_tables, rule_log
 from sbp_core.report.collect import read_csv
 
 MISSING = "missing (run the collect rule first)"
@@ -58,17 +58,18 @@ def write_cost_report(
 
 
 def from_snakemake(smk: Any) -> None:
-    """Entry point of workflow/scripts/cost_report.py; logs the headline saving factors."""
-    constants = cost.load_constants(
-        smk.input.constants,
-        override_files=list(smk.input.override_files),
-        overrides=smk.params.overrides,
-    )
-    out_dir = Path(smk.output.per_run).parent
-    write_cost_report(smk.input.runs, smk.input.history, constants, out_dir)
-    per_run = pd.read_csv(smk.output.per_run)
-    Path(smk.log[0]).write_text(
-        f"{len(per_run)} SBP runs costed; median energy saving "
-        f"{per_run['energy_saving'].median():.3g}, median area saving "
-        f"{per_run['area_saving'].median():.3g}\n"
-    )
+    """Rule `cost_report`: every cost output; the log gets the headline saving factors."""
+    with rule_log(smk) as log:
+        constants = cost.load_constants(
+            smk.input.constants,
+            override_files=list(smk.input.override_files),
+            overrides=smk.params.overrides,
+        )
+        out_dir = Path(smk.output.per_run).parent
+        write_cost_report(smk.input.runs, smk.input.history, constants, out_dir)
+        per_run = pd.read_csv(smk.output.per_run)
+        log.write(
+            f"{len(per_run)} SBP runs costed; median energy saving "
+            f"{per_run['energy_saving'].median():.3g}, median area saving "
+            f"{per_run['area_saving'].median():.3g}\n"
+        )

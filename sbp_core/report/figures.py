@@ -19,7 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sbp_core.methods import CROSSBAR_METHODS  # noqa: E402
-from sbp_core.report import ACCURACY  # noqa: E402
+from sbp_core.report import ACCURACY, rule_log  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.tables import neurosim_accuracy  # noqa: E402
 
@@ -180,3 +180,11 @@ DRAWERS: dict[str, Callable[[Any, pd.DataFrame, Mapping[str, Any]], None]] = {
     "presets": _presets,
     "heatmap": _heatmap,
 }
+
+
+def from_snakemake(smk: Any) -> None:
+    """Rules `figure_<kind>`: one figure of one sweep from the tidy tables."""
+    with rule_log(smk):
+        runs, history = pd.read_csv(smk.input.runs), pd.read_csv(smk.input.history)
+        fig = draw(smk.params.kind, runs, history, smk.params.sweep)
+        save(fig, smk.output.png, smk.output.pdf)

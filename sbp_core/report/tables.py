@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from sbp_core.report import ACCURACY
+from sbp_core.report import ACCURACY, rule_log
 from sbp_core.report.collect import in_sweep
 from sbp_core.report.formats import to_latex, to_markdown
 
@@ -104,3 +104,10 @@ def write_tables(runs: pd.DataFrame, sweep: Mapping[str, Any], csv: str, md: str
     title = f"{sweep['name']}: {sweep['description']}".rstrip(": ")
     Path(md).write_text(to_markdown(shown, title))
     Path(tex).write_text(to_latex(shown, title, sweep["name"], 1 + len(sweep["axes"])))
+
+
+def from_snakemake(smk: Any) -> None:
+    """Rule `table`: one sweep's summary from runs.csv."""
+    with rule_log(smk):
+        out = smk.output
+        write_tables(pd.read_csv(smk.input.runs), smk.params.sweep, out.csv, out.md, out.tex)

@@ -1,4 +1,4 @@
-"""Snakemake script: periphery cost tables and figures (logic in sbp_core.report.cost_report)."""
+"""Snakemake script: periphery cost tables and figures."""
 
 from sbp_core.report.cost_report import from_snakemake
 
