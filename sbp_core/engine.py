@@ -8,13 +8,13 @@ Three things happen to a crossbar, and this module does each at array level:
   cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device");
 - pulse application: a set of pairs pulsed in parallel, in the pair or single scheme, counted.
 
-It sits below `device.py` and `crossbar.py` and imports nothing from sbp_core: `Crossbar.arrays`
-packs a crossbar into a `CrossbarArrays`, learners call these functions with it. Each function
-performs the same float32 operations, in the same order, as its readable numpy twin
-(`Crossbar.read_rows`, `Crossbar.read_columns`, `Crossbar.apply`, `DeviceArray.respond`), and draws
-noise from the run's own numpy Generator in the twin's order (numba compiles Generator methods to
-the same algorithms), so the two paths agree bit for bit with every noise source on
-(tests/test_engine.py).
+It sits below `device.py` and `crossbar.py` and imports nothing from sbp_core but its compile
+settings (`sbp_core.jit`): `Crossbar.arrays` packs a crossbar into a `CrossbarArrays`, learners
+call these functions with it. Each function performs the same float32 operations, in the same
+order, as its readable numpy twin (`Crossbar.read_rows`, `Crossbar.read_columns`,
+`Crossbar.apply`, `DeviceArray.respond`), and draws noise from the run's own numpy Generator in
+the twin's order (numba compiles Generator methods to the same algorithms), so the two paths
+agree bit for bit with every noise source on (tests/test_engine.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+
+from sbp_core.jit import compiled
 
 RESPONSE = np.dtype(
     [
@@ -56,7 +57,8 @@ class CrossbarArrays(NamedTuple):
     g_minus: np.ndarray
     """G- conductances, likewise."""
     diff: np.ndarray
-    """G+ - G-, float32 (n_rows, n_cols): kept current by every pulse, so a read sums one array."""
+    """G+ - G-, float32 (n_rows, n_cols), so a read sums one array: `pulse_coincidences` keeps
+    it current, `apply_pulses` does not touch it."""
     plus: np.ndarray
     """RESPONSE records of the G+ devices, flat (n_rows * n_cols,) or one shared record."""
     minus: np.ndarray
@@ -72,7 +74,7 @@ class CrossbarArrays(NamedTuple):
     """Relative sigma of each device's conductance in every analog read; 0 disables it."""
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def read_rows(bar, rows, rng):  # pragma: no cover - compiled
     """Column currents for read pulses on `rows` (the inputs that are 1, bias row included):
     a = scale * sum_r (G+ - G-)[r], plus read noise of sigma read_noise * scale * sqrt(sum G^2)."""
@@ -91,7 +93,7 @@ def read_rows(bar, rows, rng):  # pragma: no cover - compiled
     return current
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add_rows(total, block, rows):  # pragma: no cover - compiled
     """total += block[r] for r in rows, in that order: four rows per pass over total (each
     element still gets its additions one after another, so the rounding is unchanged)."""
@@ -106,7 +108,7 @@ def _add_rows(total, block, rows):  # pragma: no cover - compiled
             total[j] += block[r, j]
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def read_columns(bar, error, rng):  # pragma: no cover - compiled
     """Row currents when ternary voltages `error` drive the columns: s = scale (G+ - G-) error,
     column by column, plus read noise; the last entry is the bias row."""
@@ -128,7 +130,7 @@ def read_columns(bar, error, rng):  # pragma: no cover - compiled
     return current
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _add_read_noise(current, power, scale, read_noise, rng):  # pragma: no cover - compiled
     """Independent per-device read noise summed: one Gaussian per line, sigma ~ sqrt(sum G^2)."""
     for j in range(current.size):
@@ -136,7 +138,7 @@ def _add_read_noise(current, power, scale, read_noise, rng):  # pragma: no cover
         current[j] += sigma * np.float32(rng.standard_normal())
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def pulse_coincidences(bar, rows, direction, prob, rng, fired, raise_weight):  # pragma: no cover
     """One pulse at every (row in `rows`, column with direction != 0), each firing with
     probability `prob`; returns (SET, RESET) device pulses. As `Crossbar.pulse`: which pulses
@@ -155,27 +157,27 @@ def pulse_coincidences(bar, rows, direction, prob, rng, fired, raise_weight):  #
             fired[n_fired] = r * n_cols + k
             raise_weight[n_fired] = direction[k] > 0
             n_fired += 1
-    return apply_pulses(bar, fired[:n_fired], raise_weight[:n_fired], rng)
+    counts = apply_pulses(bar, fired[:n_fired], raise_weight[:n_fired], rng)
+    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
+    for i in fired[:n_fired]:
+        diff[i] = g_plus[i] - g_minus[i]
+    return counts
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
     """Pulse the pairs at flat `index` (raise or lower each weight), every G+ response first,
-    then every G- response; keep `diff` current; return (SET, RESET) device pulses."""
+    then every G- response; return (SET, RESET) device pulses. `diff` is left as it was: a
+    caller that reads afterwards goes through `pulse_coincidences`, which refreshes it."""
     _respond(bar.g_plus.reshape(-1), bar.plus, index, raise_weight, True, bar.c2c, rng)
     if bar.pair:
         _respond(bar.g_minus.reshape(-1), bar.minus, index, raise_weight, False, bar.c2c, rng)
-        n_set = n_reset = index.size
-    else:
-        n_set = np.count_nonzero(raise_weight)
-        n_reset = index.size - n_set
-    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
-    for i in index:
-        diff[i] = g_plus[i] - g_minus[i]
-    return n_set, n_reset
+        return index.size, index.size
+    n_set = np.count_nonzero(raise_weight)
+    return n_set, index.size - n_set
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def set_pulses(g, response, index, c2c, rng):  # pragma: no cover - compiled
     """One SET pulse on each device g.flat[i], i in index (one device array, no pair): the
     open-loop write of exsitu, as `DeviceArray.respond` with every pulse a SET."""
@@ -183,7 +185,7 @@ def set_pulses(g, response, index, c2c, rng):  # pragma: no cover - compiled
     _respond(g.reshape(-1), response, index, raise_weight, True, c2c, rng)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _respond(g, response, index, raise_weight, raise_is_set, c2c, rng):  # pragma: no cover
     """One pulse on each device g[i], i in index: a SET where raise_weight == raise_is_set (G+
     raises the weight by a SET, G- by a RESET), else a RESET; then noise, then the bounds."""

@@ -79,3 +79,43 @@ def test_devices_that_respond_alike_share_one_record():
     record = spread.arrays().minus[37]
     assert record["g_hi"] == spread.minus.g_hi.flat[37]
     assert record["noise_sigma"] == spread.minus.noise_sigma.flat[37]
+
+
+STALE_CACHE_PROBE = """
+import sys
+import numpy as np
+from sbp_core.methods import sbp_kernel
+from sbp_core.methods.sbp import SBPLearner
+from sbp_core.spec import RunSpec
+X, y = np.random.default_rng(0).random((50, 6)) < 0.5, np.arange(50) % 3
+rng = np.random.default_rng(1)
+SBPLearner(RunSpec(n_hidden=4), 6, 3, rng).fit_epoch(X, y, rng)
+print(sum(sbp_kernel.train_epoch.stats.cache_hits.values()))
+"""
+
+
+@pytest.mark.slow
+def test_a_changed_engine_invalidates_the_cached_kernels_that_call_it(tmp_path):
+    """numba stamps a cached function with its own file only; sbp_core.jit adds engine.py, so a
+    kernel cached before an engine change is compiled again, never loaded with the old engine."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    package = tmp_path / "sbp_core"
+    shutil.copytree(Path(engine.__file__).parent, package, ignore=shutil.ignore_patterns("*.nb?"))
+    environment = {"PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def cache_hits() -> int:
+        probe = subprocess.run(
+            [sys.executable, "-c", STALE_CACHE_PROBE], env=environment, cwd=tmp_path,
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return int(probe.stdout.split()[-1])
+
+    assert cache_hits() == 0  # compiled and cached
+    assert cache_hits() == 1  # loaded from the cache
+    with open(package / "engine.py", "a") as source:
+        source.write("\n# an edit\n")
+    assert cache_hits() == 0  # the engine changed: compiled again

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from sbp_core import engine
+from sbp_core.jit import compiled
 
 
 class SBPSettings(NamedTuple):
@@ -46,7 +46,7 @@ SET, RESET = 0, 1
 """Columns of the pulse counts that `train_epoch` returns, one row per layer."""
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def train_epoch(order, indptr, indices, labels, layer1, layer2, rule, rng):  # pragma: no cover
     """SBP over the samples in `order`; returns the device pulses, counts[layer, SET or RESET].
 

@@ -1,0 +1,60 @@
+"""How sbp_core compiles: numba's njit, cached on disk by the source of what a function calls.
+
+numba keys a cached function by the source of its own file only, so a learning rule's kernel
+cached before `engine.py` changed would load again with the old engine compiled into it, or with
+old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
+`compiled` is therefore cached under a stamp of its own file *and* of `engine.py`, the module
+all kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from numba import njit
+from numba.core import caching
+
+PACKAGE = Path(__file__).resolve().parent
+SHARED_SOURCES = (PACKAGE / "engine.py",)
+"""Modules whose compiled functions other files call: part of every cached function's stamp."""
+
+
+def _shared_stamp() -> str:
+    digest = hashlib.sha256()
+    for path in SHARED_SOURCES:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class _StampsSharedSources:
+    """Mixin for numba's cache locators: only sbp_core's files, with the shared sources stamped."""
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not Path(py_file).resolve().is_relative_to(PACKAGE):
+            return None  # another package's function: numba's own locators handle it
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return super().get_source_stamp(), _shared_stamp()
+
+
+class _UserDirLocator(_StampsSharedSources, caching.UserProvidedCacheLocator):
+    """NUMBA_CACHE_DIR, when set."""
+
+
+class _InTreeLocator(_StampsSharedSources, caching.InTreeCacheLocator):
+    """__pycache__ beside the source, otherwise."""
+
+
+# numba (>= 0.68, where CacheImpl is public) picks the first locator that accepts a function;
+# ours come first, for sbp_core only
+for _locator in (_InTreeLocator, _UserDirLocator):
+    if _locator not in caching.CacheImpl._locator_classes:
+        caching.CacheImpl._locator_classes.insert(0, _locator)
+
+
+def compiled(function):
+    """numba's njit with the on-disk cache above, releasing the GIL."""
+    return njit(cache=True, nogil=True)(function)
