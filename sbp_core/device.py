@@ -33,7 +33,19 @@ from sbp_core.errors import ConfigError
 # (it reproduces NeuroSim's tabulated getParamA to 4 digits: NL 0.01 -> 126.27, 1 -> 1.2517,
 # 9 -> 0.02281; see tests/test_device.py).
 _DEVIATION_PER_NL = 0.099
-_MAX_LABEL = 9.0
+MAX_LABEL = 9.0
+"""Nonlinearity labels lie in [-MAX_LABEL, MAX_LABEL], the range NeuroSim tabulates (getParamA):
+a label outside it is rejected wherever it is given, and device-to-device draws of a label are
+truncated to it (a truncated Gaussian; README, Method, "Device")."""
+
+
+def check_label(label: float, name: str) -> None:
+    """A one-line ConfigError unless `label` is a nonlinearity label NeuroSim defines."""
+    if not abs(label) <= MAX_LABEL:  # NaN fails too
+        raise ConfigError(
+            f"{name} must be in [-{MAX_LABEL:g}, {MAX_LABEL:g}] (NeuroSim's nonlinearity labels),"
+            f" got {label!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,9 @@ class DeviceParams:
     c2c_sigma: float = 0.0
     """Cycle-to-cycle sigma of each pulse's conductance change, fraction of Gmax - Gmin."""
     d2d_sigma: float = 0.0
-    """Device-to-device relative sigma of Gmax, Gmin, pulses across the range, and NL."""
+    """Device-to-device relative sigma of Gmax, Gmin, pulses across the range, and NL (relative
+    here, absolute in NeuroSim, so a linear device stays linear; draws of NL are truncated to
+    [-MAX_LABEL, MAX_LABEL])."""
     stuck_gmin: float = 0.0
     """Fraction of devices stuck at Gmin (they never move)."""
     stuck_gmax: float = 0.0
@@ -88,6 +102,8 @@ class DeviceParams:
             raise ConfigError(f"device {self.name}: stuck_gmin + stuck_gmax must not exceed 1")
         if not self.reset_step_ratio > 0:
             raise ConfigError(f"device {self.name}: reset_step_ratio must be > 0")
+        for name in ("nl_ltp", "nl_ltd"):
+            check_label(getattr(self, name), f"device {self.name}: {name}")
 
     @property
     def g_min(self) -> float:
@@ -246,9 +262,8 @@ def nonlinearity_to_a(nl: float | np.ndarray) -> float | np.ndarray:
     """
     nl = np.asarray(nl, dtype=float)
     labels, where = np.unique(nl, return_inverse=True)
+    check_label(labels[np.argmax(np.abs(labels))], "nonlinearity label")
     target = np.abs(labels) * _DEVIATION_PER_NL
-    if np.any(target >= 1):
-        raise ConfigError(f"nonlinearity label beyond the NeuroSim range (|NL| < 10.1): {nl.max()}")
     low, high = np.full(labels.shape, -14.0), np.full(labels.shape, 14.0)  # log A
     for _ in range(64):
         mid = 0.5 * (low + high)
@@ -375,8 +390,8 @@ def build_array(
 
 
 def _label_spread(labels: np.ndarray) -> np.ndarray:
-    """Spread labels kept within NeuroSim's tabulated range, |NL| <= 9."""
-    return np.clip(labels, -_MAX_LABEL, _MAX_LABEL)
+    """Device-to-device draws of a label, truncated to the labels NeuroSim defines."""
+    return np.clip(labels, -MAX_LABEL, MAX_LABEL)
 
 
 def _affine(

@@ -83,9 +83,9 @@ class RunSpec:
     """Device preset name (see sbp_core.device.PRESETS)."""
     n_states: int | None = number(None, low=2)
     """Conductance states per device (pulses from Gmin to Gmax plus one)."""
-    nl_ltp: float | None = None
+    nl_ltp: float | None = number(None, low=-9.0, high=9.0)
     """Nonlinearity label of potentiation, NeuroSim convention (0 = linear)."""
-    nl_ltd: float | None = None
+    nl_ltd: float | None = number(None, low=-9.0, high=9.0)
     """Nonlinearity label of depression, NeuroSim convention (0 = linear)."""
     c2c_sigma: float | None = number(None, low=0.0)
     """Cycle-to-cycle noise: sigma of each pulse's step, as a fraction of the conductance range."""

@@ -135,6 +135,9 @@ def test_open_loop_programming_reaches_the_target_on_the_nominal_curve():
         (lambda: DeviceParams(on_off=0.5), "on_off must be > 1"),
         (lambda: DeviceParams(c2c_sigma=-0.1), "c2c_sigma must be >= 0"),
         (lambda: DeviceParams(stuck_gmin=0.7, stuck_gmax=0.7), "must not exceed 1"),
+        (lambda: DeviceParams(nl_ltp=9.5), r"nl_ltp must be in \[-9, 9\].*got 9.5"),
+        (lambda: DeviceParams(nl_ltd=float("nan")), r"nl_ltd must be in \[-9, 9\]"),
+        (lambda: nonlinearity_to_a(np.array([1.0, -9.7])), r"must be in \[-9, 9\].*-9.7"),
     ],
 )
 def test_bad_device_parameters_give_one_line_errors(make, message):
@@ -148,3 +151,18 @@ def test_every_preset_cites_its_source():
         assert params.name == name and params.citation
         if name != "ideal":
             assert "NeuroSim" in params.citation and params.neurosim_accuracy is not None
+
+
+def test_one_range_of_nonlinearity_labels_everywhere():
+    """The spec, the device and the curvature solver accept the same labels, [-9, 9]; a
+    device-to-device draw beyond them is truncated to the edge, never rejected mid-run."""
+    from sbp_core.device import MAX_LABEL, device_for
+    from sbp_core.spec import RunSpec, spec_schema
+
+    assert spec_schema()["nl_ltp"]["maximum"] == MAX_LABEL == -spec_schema()["nl_ltd"]["minimum"]
+    edge = device_for(RunSpec(nl_ltp=9.0, nl_ltd=-9.0))
+    assert np.isfinite(nonlinearity_to_a(edge.nl_ltp))
+    with pytest.raises(ConfigError, match=r"nl_ltp must be in \[-9.0, 9.0\]"):
+        RunSpec(nl_ltp=9.01)
+    wide = build_array(edge.with_overrides(d2d_sigma=0.5), (400,), np.random.default_rng(0))
+    assert np.all(np.isfinite(wide.alpha_set)) and np.all(np.isfinite(wide.beta_reset))
