@@ -299,3 +299,14 @@ def test_numbers_written_as_text_are_accepted_and_text_is_rejected():
     assert constants["adc.walden_fom_J_per_step"].value == 6.5e-15
     with pytest.raises(ConfigError, match=r"dac\.cycle_s value must be a finite number"):
         cost.load_constants(CONFIG, overrides={"dac.cycle_s": "fast"})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), ".nan"])
+def test_a_cost_constant_must_be_finite_in_files_and_overrides(tmp_path, bad):
+    with pytest.raises(ConfigError, match=r"dac\.cycle_s value must be a finite number"):
+        cost.load_constants(CONFIG, overrides={"dac.cycle_s": bad})
+    text = CONFIG.read_text().replace("value: 0.5", f"value: {'.nan' if bad == '.nan' else bad}", 1)
+    broken = tmp_path / "cost.yaml"
+    broken.write_text(text)
+    with pytest.raises(ConfigError, match=r"cost.yaml: .* value must be a finite number"):
+        cost.load_constants(broken)

@@ -150,3 +150,23 @@ def test_paper_profile_covers_the_reproduction():
 def test_run_spec_rejects_a_bad_field_in_one_line_naming_it(fields, message):
     with pytest.raises(ConfigError, match=message):
         RunSpec(**fields)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("sweeps: {s: {methods: [sbp], base: {theta: .nan}}}", r"sweeps.s: theta must be a finite"),
+        ("sweeps: {s: {methods: [sbp], axes: {margin_lo: [-.inf]}}}", "margin_lo must be a finite"),
+        ("base: {read_noise: .inf}\nsweeps: {s: {methods: [sbp]}}", "read_noise must be a finite"),
+        ("sweeps: {s: {methods: [sbp], axes: {lr: [.nan]}}}", "lr must be a finite number"),
+        ("train: {mem_mb: .nan}\nsweeps: {s: {methods: [sbp]}}", "train.mem_mb"),
+    ],
+)
+def test_nan_and_infinity_in_a_config_stop_it_in_one_line_naming_the_key(
+    tmp_path, yaml_text, message
+):
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml_text + "\n")
+    with pytest.raises(ConfigError, match=message) as caught:
+        expand(load_config(path, SCHEMA))
+    assert "\n" not in str(caught.value)
