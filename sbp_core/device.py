@@ -27,6 +27,7 @@ import numpy as np
 
 from sbp_core.engine import RESPONSE
 from sbp_core.errors import ConfigError
+from sbp_core.spec import DEVICE_FIELDS
 
 # NeuroSim normalises A to Pmax and defines the nonlinearity label NL through the largest
 # deviation of the normalised LTP curve from the straight line: deviation = NL * 0.099
@@ -416,13 +417,5 @@ def _affine(
 
 def device_for(spec) -> DeviceParams:
     """The device a RunSpec asks for: its preset with the spec's non-None device fields applied."""
-    return preset(spec.device).with_overrides(
-        n_states=spec.n_states,
-        nl_ltp=spec.nl_ltp,
-        nl_ltd=spec.nl_ltd,
-        c2c_sigma=spec.c2c_sigma,
-        d2d_sigma=spec.d2d_sigma,
-        stuck_gmin=spec.stuck_gmin,
-        stuck_gmax=spec.stuck_gmax,
-        read_noise=spec.read_noise,
-    )
+    overrides = {name: getattr(spec, name) for name in DEVICE_FIELDS}
+    return preset(spec.device).with_overrides(**overrides)

@@ -28,6 +28,11 @@ OFFCHIP_FIELDS = (
     "lr", "batch_size",
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
+DEVICE_FIELDS = (
+    "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
+    "read_noise",
+)  # fmt: skip
+"""The fields that override the device preset's parameter of the same name when not None."""
 
 
 def choice(default: str, options: tuple[str, ...]) -> Any:

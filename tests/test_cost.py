@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from sbp_core import cost
+from sbp_core.device import PRESETS
 from sbp_core.errors import ConfigError, DataError
+from sbp_core.spec import RunSpec
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "cost.yaml"
 DEVICE = cost.PulseDevice(
@@ -190,14 +192,7 @@ def test_overrides_merge_over_defaults_and_are_marked(tmp_path):
 
 def _collected(tmp_path: Path) -> tuple[Path, Path]:
     """runs.csv and history.csv shaped like the collect rule's: two SBP runs, one float run."""
-    device = {
-        "device.v_set": 1.6,
-        "device.v_reset": 1.6,
-        "device.g_min_s": 1e-6,
-        "device.g_max_s": 1e-5,
-        "device.pulse_width_s": 5e-8,
-        "device.n_states": 128,
-    }
+    device = {f"device.{key}": value for key, value in PRESETS["taox_hfox"].to_dict().items()}
     runs, history = [], []
     for run_id, method, seed in (
         ("a" * 12, "sbp", 0),
@@ -209,12 +204,8 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
         totals = [sum(p[i] for p in per_epoch) for i in range(2)]
         runs.append(
             {
+                **RunSpec(method=method, device="taox_hfox", n_hidden=16, seed=seed).to_dict(),
                 "run_id": run_id,
-                "method": method,
-                "dataset": "digits",
-                "device": "taox_hfox",
-                "n_hidden": 16,
-                "seed": seed,
                 "n_train": 100,
                 "epochs_run": 2,
                 "gate_window": 1.0,
@@ -310,3 +301,21 @@ def test_a_cost_constant_must_be_finite_in_files_and_overrides(tmp_path, bad):
     broken.write_text(text)
     with pytest.raises(ConfigError, match=r"cost.yaml: .* value must be a finite number"):
         cost.load_constants(broken)
+
+
+def test_cost_rows_average_seeds_only_never_different_hardware(tmp_path):
+    """Two seeds of one configuration make one row; a run that differs in any spec field but
+    the seed (here cycle-to-cycle noise, then the pulse scheme) makes a row of its own."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    noisy = runs.iloc[[0]].assign(run_id="d" * 12, **{"device.c2c_sigma": 0.05})
+    single = runs.iloc[[0]].assign(run_id="e" * 12, pulse_scheme="single")
+    runs = pd.concat([runs, noisy, single], ignore_index=True)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    summary = cost_tables.summary_table(runs, cost_tables.per_run_costs(runs, values))
+    assert sorted(summary["n_runs"]) == [1, 1, 2]
+    assert cost_tables.shown_keys(summary) == [
+        "dataset", "device", "device.n_states", "device.c2c_sigma", "pulse_scheme"
+    ]  # fmt: skip

@@ -6,27 +6,29 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sbp_core import cost  # noqa: E402
+from sbp_core.report.cost_tables import ALWAYS_SHOWN, shown_keys  # noqa: E402
 
 FIGURES = ("cost_breakdown", "cost_saving_vs_adc_bits", "cost_energy_per_epoch")
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:
-    return (
-        frame["dataset"]
-        + " "
-        + frame["device"]
-        + " h"
-        + frame["n_hidden"].astype(int).astype(str)
-        + " N"
-        + frame["device.n_states"].astype(int).astype(str)
-        + np.where(frame["pulse_prob"] < 1, " p" + frame["pulse_prob"].astype(str), "")
-    )
+    """One name per configuration: dataset, device and states, then each key that varies."""
+    varying = [key for key in shown_keys(frame) if key not in ALWAYS_SHOWN]
+
+    def name(row: pd.Series) -> str:
+        parts = [row["dataset"], row["device"], f"N{int(row['device.n_states'])}"]
+        return " ".join(parts + [f"{key}={_plain(row[key])}" for key in varying])
+
+    return frame.apply(name, axis=1)
+
+
+def _plain(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def plot_breakdown(components: pd.DataFrame) -> plt.Figure:

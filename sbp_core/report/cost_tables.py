@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,24 @@ import pandas as pd
 from sbp_core import cost
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
+from sbp_core.spec import DEVICE_FIELDS, RunSpec
 
 TABLES = ("cost_components", "cost_summary")
 ASSUMPTIONS_FILE = "cost_assumptions.md"
 PER_RUN_FILE = "cost_per_run.csv"
-GROUP = ["dataset", "device", "n_hidden", "device.n_states", "pulse_prob"]
-"""SBP runs that share these columns share one hardware configuration in the tables."""
+ALWAYS_SHOWN = ["dataset", "device", "device.n_states"]
+GROUP = [
+    *ALWAYS_SHOWN,
+    *(
+        f"device.{f.name}" if f.name in DEVICE_FIELDS else f.name
+        for f in fields(RunSpec)
+        if f.name not in ("method", "seed", "dataset", "device", "n_states")
+    ),
+]
+"""SBP runs that share every one of these share one configuration in the tables: every spec field
+but the seed (device, noise, pulse scheme, thresholds, data and training all change the hardware
+or its pulses), device fields as the run resolved them (`device.c2c_sigma`, a preset's value where
+the spec left it unset), so a row averages seeds only. Tables show ALWAYS_SHOWN and what varies."""
 DEVICE_COLUMNS = {
     "v_set": "device.v_set",
     "v_reset": "device.v_reset",
@@ -42,18 +55,14 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
     needed = [
         "run_id",
         "method",
-        "dataset",
-        "device",
-        "n_hidden",
-        "n_train",
+        *GROUP,
         "epochs_run",
-        "gate_window",
         "layers",
         "set_pulses_per_layer",
         "reset_pulses_per_layer",
         *DEVICE_COLUMNS.values(),
     ]
-    missing = [column for column in needed if column not in runs.columns]
+    missing = [column for column in dict.fromkeys(needed) if column not in runs.columns]
     if missing:
         raise DataError(f"runs.csv: missing column(s) {', '.join(missing)}")
     selected = runs[runs["method"] == "sbp"].reset_index(drop=True)
@@ -139,7 +148,7 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
 def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
     """One row per hardware configuration: pulses per sample (n_train = epochs = 1), run mean."""
     groups = []
-    for key, members in runs.groupby(GROUP, sort=True):
+    for key, members in runs.groupby(GROUP, sort=True, dropna=False):
         first = members.iloc[0].copy()
         for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
             per_sample = [
@@ -191,9 +200,16 @@ def summary_table(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
     """Per hardware configuration: totals over seeds (mean), saving factors, energy per epoch."""
     joined = runs[[*GROUP, "run_id"]].merge(per_run, on="run_id")
     numeric = [c for c in per_run.columns if c != "run_id"]
-    summary = joined.groupby(GROUP, sort=True)[numeric].mean().reset_index()
-    summary.insert(len(GROUP), "n_runs", joined.groupby(GROUP, sort=True).size().to_numpy())
+    groups = joined.groupby(GROUP, sort=True, dropna=False)
+    summary = groups[numeric].mean().reset_index()
+    summary.insert(len(GROUP), "n_runs", groups.size().to_numpy())
     return summary
+
+
+def shown_keys(table: pd.DataFrame) -> list[str]:
+    """The configuration columns worth printing: ALWAYS_SHOWN and those that differ by row."""
+    varying = [k for k in GROUP if k in table and table[k].nunique(dropna=False) > 1]
+    return [k for k in GROUP if k in ALWAYS_SHOWN or k in varying]
 
 
 def notes_lines(constants: Mapping[str, cost.Constant]) -> list[str]:
@@ -217,8 +233,10 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
+    """Every key column in the CSV; Markdown and LaTeX show only `shown_keys`."""
     table.to_csv(stem.with_suffix(".csv"), index=False)
-    shown = _display(table)
+    keys = shown_keys(table)
+    shown = _display(table.drop(columns=[k for k in GROUP if k not in keys]))
     title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
     stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
     items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
@@ -227,7 +245,7 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
         *items,
         r"\end{itemize}",
     ]
-    n_keys = len(GROUP) + (1 if "component" in table.columns else 0)
+    n_keys = len(keys) + (1 if "component" in table.columns else 0)
     stem.with_suffix(".tex").write_text(
         to_latex(shown, title, stem.name, n_keys) + "\n".join(latex_notes) + "\n"
     )
