@@ -493,7 +493,9 @@ def assumptions() -> list[str]:
         "Not modelled (present in both designs): half-selected cells during writes, leakage, "
         "control logic, input buffers. SBP's write lines are charged every sample even when no "
         "pulse fires (an upper bound).",
-        "Where a published range leaves a choice the constant favours the conventional design; "
-        "the exception is digital arithmetic (45 nm figures, not scaled to 32 nm), which "
-        "overstates the conventional design's digital part.",
+        "Where a published range leaves a choice the constant favours the conventional design, "
+        "with two exceptions: digital arithmetic (45 nm figures, not scaled to 32 nm), which "
+        "overstates the conventional design's digital part, and the ADC figure of merit (the "
+        "survey median, about 2 pJ per 6-bit conversion; the ADC sensitivity figures show the "
+        "saving against resolution and figure of merit).",
     ]

@@ -319,3 +319,25 @@ def test_cost_rows_average_seeds_only_never_different_hardware(tmp_path):
     assert cost_tables.shown_keys(summary) == [
         "dataset", "device", "device.n_states", "device.c2c_sigma", "pulse_scheme"
     ]  # fmt: skip
+
+
+def test_saving_against_the_adc_figure_of_merit_moves_as_the_model_says(tmp_path):
+    """A cheaper ADC (lower Walden FOM) narrows SBP's energy saving and leaves the area alone;
+    at the configured FOM the sweep gives the table's own saving."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    fom = "adc.walden_fom_J_per_step"
+    grid = sorted({*cost_tables.ADC_FOM_SWEPT, values[fom]})
+    sweep = cost_tables.sensitivity(runs, values, fom, grid).sort_values(fom)
+    assert sweep["energy_saving"].is_monotonic_increasing
+    assert sweep["energy_saving"].iloc[0] < sweep["energy_saving"].iloc[-1]
+    assert sweep["area_saving"].nunique() == 1
+    ((_, configured),) = (
+        cost_tables.component_table(runs, values)
+        .query("component == 'total'")[["component", "energy_saving"]]
+        .itertuples(index=False, name=None)
+    )
+    assert sweep.loc[sweep[fom] == values[fom], "energy_saving"].item() == pytest.approx(configured)

@@ -13,16 +13,29 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sbp_core import cost  # noqa: E402
 from sbp_core.report.cost_tables import ALWAYS_SHOWN, shown_keys  # noqa: E402
 
-FIGURES = ("cost_breakdown", "cost_saving_vs_adc_bits", "cost_energy_per_epoch")
+FIGURES = (
+    "cost_breakdown",
+    "cost_saving_vs_adc_bits",
+    "cost_saving_vs_adc_fom",
+    "cost_energy_per_epoch",
+)
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:
-    """One name per configuration: dataset, device and states, then each key that varies."""
-    varying = [key for key in shown_keys(frame) if key not in ALWAYS_SHOWN]
+    """One name per configuration: dataset, device and states, then each key that varies among
+    runs of one device (a preset's own nonlinearity or noise is in its name already)."""
+    by_device = frame.groupby("device", dropna=False)
+    varying = [
+        key
+        for key in shown_keys(frame)
+        if key not in ALWAYS_SHOWN and by_device[key].nunique(dropna=False).max() > 1
+    ]
 
     def name(row: pd.Series) -> str:
         parts = [row["dataset"], row["device"], f"N{int(row['device.n_states'])}"]
-        return " ".join(parts + [f"{key}={_plain(row[key])}" for key in varying])
+        return " ".join(
+            parts + [f"{key.removeprefix('device.')}={_plain(row[key])}" for key in varying]
+        )
 
     return frame.apply(name, axis=1)
 
@@ -66,19 +79,30 @@ def plot_breakdown(components: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_adc_sweep(sweep: pd.DataFrame, adc_bits: float) -> plt.Figure:
-    """Saving factors against the conventional ADC's resolution (`cost_tables.adc_sweep`), with
-    the configured resolution `adc_bits` marked."""
+def plot_sensitivity(
+    sweep: pd.DataFrame,
+    constant: str,
+    configured: float,
+    xlabel: str,
+    metrics: tuple[str, ...] = ("energy_saving", "area_saving"),
+    log_x: bool = False,
+) -> plt.Figure:
+    """Saving factors against one cost constant (`cost_tables.sensitivity`), one panel per
+    metric, with the configured value dotted and the break-even line at 1."""
     sweep = sweep.assign(config=_label(sweep))
     sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("energy_saving", "area_saving"), strict=True):
-        sns.lineplot(data=sweep, x="adc_bits", y=metric, hue="config", marker="o", ax=ax)
-        ax.axvline(adc_bits, color="grey", linestyle=":", linewidth=1)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        sns.lineplot(data=sweep, x=constant, y=metric, hue="config", marker="o", ax=ax)
+        ax.axvline(configured, color="grey", linestyle=":", linewidth=1)
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xlabel("conventional ADC resolution (effective bits)")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(metric.replace("_", " ") + " (conventional / SBP)")
-        ax.legend(fontsize=7)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.get_legend().remove()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.tight_layout()
     return fig
 

@@ -18,6 +18,7 @@ from sbp_core.report import cost_figures, cost_tables, rule_log
 from sbp_core.report.collect import read_csv
 
 MISSING = "missing (run the collect rule first)"
+ADC_BITS, ADC_FOM = "conventional.adc_bits", "adc.walden_fom_J_per_step"
 
 
 def write_cost_report(
@@ -46,14 +47,32 @@ def write_cost_report(
     energies = cost_tables.epoch_energies(history, runs, values)
     figures = {
         "cost_breakdown": cost_figures.plot_breakdown(components),
-        "cost_saving_vs_adc_bits": cost_figures.plot_adc_sweep(
-            cost_tables.adc_sweep(runs, values), values["conventional.adc_bits"]
+        "cost_saving_vs_adc_bits": cost_figures.plot_sensitivity(
+            cost_tables.sensitivity(runs, values, ADC_BITS, cost_tables.ADC_BITS_SWEPT),
+            ADC_BITS,
+            values[ADC_BITS],
+            "conventional ADC resolution (effective bits)",
+        ),
+        "cost_saving_vs_adc_fom": cost_figures.plot_sensitivity(
+            cost_tables.sensitivity(runs, values, ADC_FOM, cost_tables.ADC_FOM_SWEPT),
+            ADC_FOM,
+            values[ADC_FOM],
+            "ADC Walden figure of merit (J per conversion step)",
+            metrics=("energy_saving",),
+            log_x=True,
         ),
         "cost_energy_per_epoch": cost_figures.plot_energy_per_epoch(energies),
     }
     for name, fig in figures.items():
-        fig.savefig(out / "figures" / f"{name}.png", dpi=150, metadata={"Software": None})
-        fig.savefig(out / "figures" / f"{name}.pdf", metadata={"CreationDate": None})
+        fig.savefig(
+            out / "figures" / f"{name}.png",
+            dpi=150,
+            bbox_inches="tight",
+            metadata={"Software": None},
+        )
+        fig.savefig(
+            out / "figures" / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None}
+        )
         plt.close(fig)
 
 

@@ -47,6 +47,10 @@ DEVICE_COLUMNS = {
     "n_states": "device.n_states",
 }
 ADC_BITS_SWEPT = range(1, 11)
+"""Conventional ADC resolutions (effective bits) of the sensitivity figure."""
+ADC_FOM_SWEPT = (1e-15, 2e-15, 5e-15, 1e-14, 2e-14, 5e-14, 1e-13)
+"""Walden figures of merit (J per conversion step) of the sensitivity figure: from about the best
+published SAR ADCs (1 fJ per step) to three times the survey median the constants use."""
 DESIGN_LABELS = {"sbp": "SBP", "conventional": "conventional"}
 
 
@@ -251,18 +255,20 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
     )
 
 
-def adc_sweep(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
-    """Saving factors of every configuration as the conventional ADC resolution varies."""
+def sensitivity(
+    runs: pd.DataFrame, values: Mapping[str, float], constant: str, grid: Sequence[float]
+) -> pd.DataFrame:
+    """Saving factors of every configuration as one cost constant takes each value of `grid`,
+    all others at their configured values (column `constant` holds the value)."""
     rows = []
     for key, row in group_rows(runs):
-        for bits in ADC_BITS_SWEPT:
-            swept = {**values, "conventional.adc_bits": float(bits)}
-            costs = run_costs(row, swept, scale=1.0)
+        for value in grid:
+            costs = run_costs(row, {**values, constant: float(value)}, scale=1.0)
             sbp, conv = costs["sbp"], costs["conventional"]
             rows.append(
                 {
                     **key,
-                    "adc_bits": bits,
+                    constant: value,
                     "energy_saving": _ratio(conv.total_energy_J, sbp.total_energy_J),
                     "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
                 }

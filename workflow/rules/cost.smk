@@ -25,6 +25,12 @@ rule cost_report:
             category="Periphery cost",
         ),
         adc_bits_pdf=f"{COST}/figures/cost_saving_vs_adc_bits.pdf",
+        adc_fom=report(
+            f"{COST}/figures/cost_saving_vs_adc_fom.png",
+            caption="../report/cost_saving_vs_adc_fom.rst",
+            category="Periphery cost",
+        ),
+        adc_fom_pdf=f"{COST}/figures/cost_saving_vs_adc_fom.pdf",
         per_epoch=report(
             f"{COST}/figures/cost_energy_per_epoch.png",
             caption="../report/cost_energy_per_epoch.rst",
