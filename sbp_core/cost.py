@@ -94,8 +94,6 @@ SCHEMA: dict[str, str] = {
     "conventional.activation_bits": "count",
     "conventional.error_bits": "count",
     "conventional.update_pulse_ratio": "nonneg",
-    "workload.input_activity_mnist": "fraction",
-    "workload.input_activity_digits": "fraction",
     "workload.line_activity": "fraction",
 }
 

@@ -214,6 +214,8 @@ def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
         "n_train": len(data.y_train),
         "n_val": len(data.y_val),
         "n_test": len(data.y_test),
+        # the share of input rows driven per sample, as the run's own inputs have it (cost model)
+        "input_activity": float(np.mean(data.X_train)) if data.X_train.dtype == bool else None,
         "layers": [[n_in + 1, spec.n_hidden], [spec.n_hidden + 1, n_classes]],
         "set_pulses_per_layer": sets,
         "reset_pulses_per_layer": resets,

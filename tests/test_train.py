@@ -120,3 +120,16 @@ def test_sbp_on_real_mnist_learns(tmp_path, mnist_dir):
     metrics = train.run(spec, tmp_path / "run", mnist_dir=mnist_dir)
     assert metrics["n_train"] == 5000 and metrics["n_test"] == 10000
     assert metrics["final_test_acc"] > 0.8
+
+
+def test_input_activity_is_measured_on_the_runs_own_binarized_training_inputs(tmp_path):
+    """The cost model's share of driven input rows comes from the run, at its own threshold."""
+    from sbp_core.data import binarize, load_dataset
+
+    data = load_dataset("digits", seed=0)
+    for threshold in (0.3, 0.7):
+        *_, metrics = run_folder(tmp_path, f"t{threshold}", epochs=1, binarize_threshold=threshold)
+        expected = np.mean(binarize(data.X_train, threshold, data.max_value))
+        assert metrics["input_activity"] == pytest.approx(expected)
+    *_, real = run_folder(tmp_path, "real", method="float", epochs=1, real_inputs=True)
+    assert real["input_activity"] is None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sbp_core import cost
-from sbp_core.errors import ConfigError, DataError
+from sbp_core.errors import DataError
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
 from sbp_core.spec import DEVICE_FIELDS, RunSpec
 
@@ -61,6 +61,7 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
         "method",
         *GROUP,
         "epochs_run",
+        "input_activity",
         "layers",
         "set_pulses_per_layer",
         "reset_pulses_per_layer",
@@ -87,16 +88,9 @@ def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[c
         shapes,
         sets,
         resets,
-        _input_activity(row["dataset"], values),
+        float(row["input_activity"]),
         values["workload.line_activity"],
     )
-
-
-def _input_activity(dataset: str, values: Mapping[str, float]) -> float:
-    key = f"workload.input_activity_{dataset}"
-    if key not in values:
-        raise ConfigError(f"cost constants: missing {key} for dataset {dataset!r}")
-    return values[key]
 
 
 def _device(row: pd.Series) -> cost.PulseDevice:
@@ -160,6 +154,7 @@ def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
                 for _, row in members.iterrows()
             ]
             first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        first["input_activity"] = members["input_activity"].mean()  # seeds split differently
         first["n_train"], first["epochs_run"] = 1, 1
         groups.append((dict(zip(GROUP, key, strict=True)), first))
     return groups
