@@ -6,19 +6,18 @@ from pathlib import Path
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from sbp_core.errors import ConfigError
-from sbp_core.grid import FIGURE_KINDS, config_hash, validate_config
+from sbp_core.errors import SbpBenchError
+from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
 from sbp_core.spec import RunSpec
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
     GRID = expand_grid(config)
-except ConfigError as error:
-    sys.exit(f"sbp-bench: error: {error}")  # one line naming the key, no traceback
+except SbpBenchError as error:
+    sys.exit(f"sbp-bench: error: {error}")  # one line naming the key or file
 RESULTS = f"results/{GRID.profile}"
 RUNS = f"{RESULTS}/runs"
-MNIST_DOWNLOAD = "resources/mnist"
 DEFAULT_SPEC = RunSpec()
 
 
