@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sbp_core import provenance
 from sbp_core.device import PRESETS
 from sbp_core.errors import DataError
 from sbp_core.report.collect import collect, in_sweep
@@ -74,6 +75,7 @@ def write_run_folder(root: Path, spec: RunSpec, accuracy: float) -> Path:
         "device": device if crossbar else None,
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "provenance.json").write_text(json.dumps(provenance.record()))
     state = {"G_plus_l1": np.full((65, 4), 1e-7)} if crossbar else {"W1": np.zeros((64, 4))}
     np.savez(folder / "arrays.npz", **state)
     return folder

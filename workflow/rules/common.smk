@@ -1,6 +1,5 @@
 # Everything that is not a rule: config validation, the expanded grid, and input functions.
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +8,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
+from sbp_core.provenance import code_version
 from sbp_core.spec import RunSpec
 
 try:
@@ -106,13 +106,8 @@ def table_files():
 
 def mlflow_provenance(wildcards):
     """Tags every MLflow run carries: the code version and the config it came from."""
-    describe = ["git", "describe", "--always", "--dirty", "--abbrev=40"]
-    result = subprocess.run(
-        describe, cwd=workflow.basedir, capture_output=True, text=True
-    )
-    commit = result.stdout.strip() if result.returncode == 0 else "unknown"
     return {
-        "git_commit": commit,
+        "git_commit": code_version(),
         "config_hash": config_hash(config),
         "profile": GRID.profile,
     }
