@@ -159,6 +159,31 @@ def test_tiny_profile_produces_every_output(tmp_path):
     assert (results / "report.html").stat().st_size > 10_000
 
 
+STALE = {
+    "profile": "stale",
+    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16},
+    "seeds": [0],
+    "sweeps": {"exsitu": {"methods": ["exsitu"]}},
+}
+
+
+@pytest.mark.slow
+def test_an_offchip_run_without_its_epochs_is_retrained_before_exsitu_replays_it(tmp_path):
+    workdir = workflow_copy(tmp_path, STALE)
+    grid = expand(validate_config(copy.deepcopy(STALE), ROOT / "config" / "schema.yaml"))
+    (exsitu,) = [run_id for run_id, spec in grid.runs.items() if spec.method == "exsitu"]
+    offchip = grid.runs[exsitu].offchip_spec().run_id
+    target = f"results/stale/runs/{exsitu}/metrics.json"
+    snakemake(workdir, "--cores", "2", target)
+    runs = workdir / "results" / "stale" / "runs"
+    (runs / offchip / "epochs.npz").unlink()  # a finished ste folder without its epochs: stale
+    (runs / exsitu / "metrics.json").unlink()
+    snakemake(workdir, "--cores", "2", target)
+    assert (runs / offchip / "epochs.npz").is_file() and (runs / exsitu / "metrics.json").is_file()
+    again = snakemake(workdir, "-n", target)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
 KILL = {
     "profile": "kill",
     "base": {"dataset": "digits", "epochs": 60},

@@ -8,7 +8,8 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
-from sbp_core.provenance import code_version
+from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
+from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.spec import RunSpec
 
 try:
@@ -61,21 +62,46 @@ def mnist_option(wildcards):
     return ["--mnist-dir", config["mnist_dir"] or MNIST_DOWNLOAD]
 
 
+RUN_FILES = {
+    "spec": "spec.json",
+    "provenance": PROVENANCE_FILE,
+    "history": "history.csv",
+    "arrays": "arrays.npz",
+    "timing": "timing.json",
+    "metrics": "metrics.json",
+}
+"""Every file a train job writes into its run folder (metrics.json last); `ste` runs write
+EPOCHS_FILE too (rule train_ste)."""
+
+
+def run_outputs():
+    """RUN_FILES of the run folder whose run id is the wildcard."""
+    return {name: f"{RUNS}/{{run_id}}/{file}" for name, file in RUN_FILES.items()}
+
+
+def run_id_pattern(keeps_epochs):
+    """The run ids of the grid whose method writes EPOCHS_FILE (or of the others), as a regex."""
+    run_ids = [
+        run_id
+        for run_id, spec in GRID.runs.items()
+        if (spec.method == KEEPS_EPOCHS) == keeps_epochs
+    ]
+    return "|".join(run_ids) or "(?!)"  # (?!) matches nothing
+
+
 def offchip_input(wildcards):
-    """An exsitu run programs the network of its finished off-chip ste run."""
+    """An exsitu run programs the per-epoch weights of its finished off-chip ste run."""
     spec = GRID.runs[wildcards.run_id]
     if spec.method != "exsitu":
         return []
-    return [f"{RUNS}/{spec.offchip_spec().run_id}/metrics.json"]
+    folder = f"{RUNS}/{spec.offchip_spec().run_id}"
+    return [f"{folder}/{EPOCHS_FILE}", f"{folder}/metrics.json"]
 
 
 def offchip_option(wildcards, input):
     """--offchip-run for an exsitu run: replay that network instead of training it again."""
-    return [
-        option
-        for metrics in input.offchip
-        for option in ("--offchip-run", str(Path(metrics).parent))
-    ]
+    folders = sorted({str(Path(path).parent) for path in input.offchip})
+    return [option for folder in folders for option in ("--offchip-run", folder)]
 
 
 def run_metrics():
