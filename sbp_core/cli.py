@@ -83,7 +83,7 @@ def _train(args: argparse.Namespace) -> int:
             spec, args.out, mnist_dir=mnist_dir, progress=progress, offchip_run=args.offchip_run
         )
     print(
-        f"{spec.run_id} {metrics['status']}: test accuracy {metrics['final_test_acc']:.4f} "
+        f"{metrics['run_id']} {metrics['status']}: test accuracy {metrics['final_test_acc']:.4f} "
         f"after {metrics['epochs_run']} epochs -> {args.out}"
     )
     return 0 if metrics["status"] == "ok" else 1

@@ -2,14 +2,17 @@
 
 A sweep is a base spec, axes whose values are crossed, and the methods run at every point. Runs are
 keyed by `RunSpec.run_id`, so a grid point shared by two sweeps runs once and belongs to both.
+Every spec carries the identity of the data the config points at (sbp_core.identity), so runs on
+other data never share a run id.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +20,16 @@ from typing import Any
 import jsonschema
 import yaml
 
+from sbp_core import identity
 from sbp_core.device import preset
 from sbp_core.documents import read_document
-from sbp_core.errors import ConfigError
+from sbp_core.errors import ConfigError, DataError
+from sbp_core.fetch import load_checksums
 from sbp_core.methods import CROSSBAR_METHODS
 from sbp_core.spec import RunSpec
+
+MNIST_DOWNLOAD = "resources/mnist"
+"""Where the pipeline downloads MNIST when no mnist_dir is set (relative to its working folder)."""
 
 FIGURES_BY_AXES = {0: ("methods", "curves"), 1: ("axis",), 2: ("heatmap",)}
 """Figures a sweep gets, by its number of axes (more than two axes: tables only)."""
@@ -137,8 +145,9 @@ def expand(config: Mapping[str, Any]) -> Grid:
     runs: dict[str, RunSpec] = {}
     memberships: dict[str, list[str]] = {}
     sweeps = {}
+    identity_of = functools.cache(lambda dataset: data_identity(dataset, config))
     for name, sweep_config in config["sweeps"].items():
-        sweep = _expand_sweep(name, sweep_config, config, runs)
+        sweep = _expand_sweep(name, sweep_config, config, runs, identity_of)
         sweeps[name] = sweep
         for run_id in sweep.run_ids:
             memberships.setdefault(run_id, []).append(name)
@@ -153,8 +162,35 @@ def expand(config: Mapping[str, Any]) -> Grid:
     )
 
 
+def data_identity(dataset: str, config: Mapping[str, Any]) -> tuple[str, str]:
+    """(identity, where the data is) of the `dataset` the config's runs read, hashed once per grid.
+
+    A local mnist_dir is hashed; a download is named by the checksums it will be verified
+    against. With `checksums: none` nothing names the data before it is downloaded, so the files
+    already in MNIST_DOWNLOAD are hashed, and without them the grid cannot be built.
+    """
+    if dataset == "digits" or config["mnist_dir"]:
+        return identity.of_dataset(dataset, config["mnist_dir"])
+    checksums_key = config["mnist"]["checksums"]
+    checksums = load_checksums(checksums_key)
+    if checksums is not None:
+        return identity.of_checksums(checksums), f"config key mnist.checksums ({checksums_key})"
+    try:
+        return identity.of_dataset(dataset, MNIST_DOWNLOAD)
+    except DataError as err:
+        raise ConfigError(
+            f"config key mnist.checksums: 'none' names no data until it is downloaded ({err}); "
+            f"run `sbp-bench fetch-mnist --dest {MNIST_DOWNLOAD} --checksums none --mirror URL` "
+            "first, or give a SHA256SUMS file"
+        ) from None
+
+
 def _expand_sweep(
-    name: str, sweep: Mapping[str, Any], config: Mapping[str, Any], runs: dict[str, RunSpec]
+    name: str,
+    sweep: Mapping[str, Any],
+    config: Mapping[str, Any],
+    runs: dict[str, RunSpec],
+    identity_of: Callable[[str], tuple[str, str]],
 ) -> Sweep:
     axes = tuple((axis, tuple(values)) for axis, values in sweep.get("axes", {}).items())
     seeds = tuple(sweep.get("seeds") or config["seeds"])
@@ -167,6 +203,7 @@ def _expand_sweep(
     ):
         fields = {**base, "method": method, "seed": seed, **dict(zip(names, point, strict=True))}
         spec = _spec(fields, source)
+        spec = identity.stamped(spec, *identity_of(spec.dataset))
         runs.setdefault(spec.run_id, spec)
         if spec.run_id not in run_ids:
             run_ids.append(spec.run_id)

@@ -13,6 +13,7 @@ import inspect
 import json
 import math
 import numbers
+import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -24,8 +25,8 @@ from sbp_core.errors import ConfigError
 METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan")
 DATASETS = ("digits", "mnist")
 OFFCHIP_FIELDS = (
-    "dataset", "n_train", "val_fraction", "binarize_threshold", "n_hidden", "epochs", "seed",
-    "lr", "batch_size",
+    "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "n_hidden", "epochs",
+    "seed", "lr", "batch_size",
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
 DEVICE_FIELDS = (
@@ -38,6 +39,11 @@ DEVICE_FIELDS = (
 def choice(default: str, options: tuple[str, ...]) -> Any:
     """A text field that takes one of `options`."""
     return dataclasses.field(default=default, metadata={"choices": options})
+
+
+def text(default: str | None, pattern: str) -> Any:
+    """A text field whose whole value matches the regular expression `pattern`."""
+    return dataclasses.field(default=default, metadata={"pattern": pattern})
 
 
 def number(
@@ -58,16 +64,20 @@ def number(
 class RunSpec:
     """One run. Device fields left as None take the value of the named device preset.
 
-    Each field is declared once, here: its type (the annotation), its default, its range or
-    choices (`number` / `choice`) and its docstring (the line under it). Validation below, the
-    CLI options and their help, the scikit-learn estimators' parameters and the run-spec part of
-    config/schema.yaml (tested equal to `spec_schema()`) all follow from these declarations.
+    Each field is declared once, here: its type (the annotation), its default, its range, choices
+    or pattern (`number` / `choice` / `text`) and its docstring (the line under it). Validation
+    below, the CLI options and their help, the scikit-learn estimators' parameters and the
+    run-spec part of config/schema.yaml (tested equal to `spec_schema()`) all follow from these
+    declarations.
     """
 
     method: str = choice("sbp", METHODS)
     """Learning rule, one module each in sbp_core.methods."""
     dataset: str = choice("digits", DATASETS)
     """`digits` (UCI 8x8, ships with scikit-learn) or `mnist` (official IDX files)."""
+    data_sha256: str | None = text(None, pattern="[0-9a-f]{64}")
+    """SHA-256 identity of the data (sbp_core.identity), so the run id changes with the data;
+    None: taken from the data when the run starts."""
     n_train: int = number(0, low=0)
     """Training images used after the validation split; 0 means all of them."""
     val_fraction: float = number(0.1, low=0.0, high=0.9)
@@ -209,6 +219,8 @@ def _checked(spec_field: dataclasses.Field, value: Any) -> Any:
         raise ConfigError(f"{name} must be {described}, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        raise ConfigError(f"{name} must match {meta['pattern']}, got {value!r}")
     if base == "float" and not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     low, above, high = (meta.get(key) for key in ("low", "above", "high"))
@@ -255,6 +267,8 @@ def spec_schema() -> dict[str, dict[str, Any]]:
             entry["enum"] = list(spec_field.metadata["choices"])
         else:
             entry["type"] = [_JSON_TYPES[base], "null"] if optional else _JSON_TYPES[base]
+        if "pattern" in spec_field.metadata:
+            entry["pattern"] = f"^{spec_field.metadata['pattern']}$"
         for key, schema_key in _JSON_BOUNDS.items():
             if key in spec_field.metadata:
                 entry[schema_key] = spec_field.metadata[key]

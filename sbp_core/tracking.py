@@ -3,12 +3,15 @@
 Training jobs only write files (importing mlflow costs seconds and racing writers corrupt a SQLite
 store). This module reads those files afterwards and logs them: one experiment per profile, one
 parent run per sweep, one child run per grid point and sweep. A child is looked up by its tags
-before logging, so running again logs nothing twice; a child left unfinished by an interrupted
-logger is deleted and logged again, so retries leave no orphans.
+before logging and carries a hash of what it logged (CONTENT): running again logs nothing twice,
+and a child whose run folder changed since (a run retrained after a code or config change), or
+that an interrupted logger left unfinished, is deleted and logged again, so the store never keeps
+stale numbers, duplicates or orphans.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import multiprocessing
@@ -29,12 +32,15 @@ import pandas as pd  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from sbp_core.provenance import PROVENANCE_FILE  # noqa: E402
 from sbp_core.report import rule_log  # noqa: E402
 from sbp_core.report.collect import read_json  # noqa: E402
 from sbp_core.report.run_figures import confusion_figure, histogram_figure  # noqa: E402
 
 ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
+CONTENT, RUN_CODE = "sbp.content_sha256", "sbp.run_code_version"
+"""Tag keys of a child: the hash of what it logged; the code version that wrote its run folder."""
 MAX_METRICS, MAX_PARAMS = 1000, 100
 """MLflow's per-call limits of log_batch."""
 RUN_FILES = ("spec.json", "metrics.json", "history.csv")
@@ -48,6 +54,7 @@ class RunFolder:
     spec: dict[str, Any]
     metrics: dict[str, Any]
     history: pd.DataFrame
+    provenance: dict[str, Any]
 
     @classmethod
     def read(cls, path: str | Path) -> RunFolder:
@@ -57,7 +64,18 @@ class RunFolder:
             spec=read_json(path / "spec.json"),
             metrics=read_json(path / "metrics.json"),
             history=pd.read_csv(path / "history.csv"),
+            provenance=read_json(path / PROVENANCE_FILE),
         )
+
+    def content_hash(self, cost: Mapping[str, float]) -> str:
+        """SHA-256 of everything a child logs from this folder: its files and its cost metrics."""
+        digest = hashlib.sha256()
+        for name in (*RUN_FILES, PROVENANCE_FILE):
+            data = (self.path / name).read_bytes()
+            digest.update(f"{name} {len(data)}\n".encode())
+            digest.update(data)
+        digest.update(json.dumps({k: float(v) for k, v in cost.items()}, sort_keys=True).encode())
+        return digest.hexdigest()
 
     @property
     def run_id(self) -> str:
@@ -96,13 +114,18 @@ def log_runs(
         for run in _children(client, experiment_id)
     }
     counts = {"logged": 0, "skipped": 0, "replaced": 0}
-    todo: list[tuple[RunFolder, list[str]]] = []
+    todo: list[tuple[RunFolder, list[str], str]] = []
     for run_dir in run_dirs:
         folder = RunFolder.read(run_dir)
+        content = folder.content_hash((cost or {}).get(folder.run_id, {}))
         pending = []
         for sweep in memberships.get(folder.run_id, ()):
             previous = existing.get((sweep, folder.run_id))
-            if previous is not None and previous.info.status == "FINISHED":
+            if (
+                previous is not None
+                and previous.info.status == "FINISHED"
+                and previous.data.tags.get(CONTENT) == content
+            ):
                 counts["skipped"] += 1
                 continue
             if previous is not None:
@@ -110,15 +133,15 @@ def log_runs(
                 counts["replaced"] += 1
             pending.append(sweep)
         if pending:
-            todo.append((folder, pending))
+            todo.append((folder, pending, content))
     with tempfile.TemporaryDirectory() as scratch, _mapper(workers) as map_:
-        folders = [folder for folder, _ in todo]
+        folders = [folder for folder, _, _ in todo]
         rendered = map_(write_artifacts, folders, [Path(scratch, f.run_id) for f in folders])
-        for (folder, pending), artifacts in zip(todo, rendered, strict=True):
+        for (folder, pending, content), artifacts in zip(todo, rendered, strict=True):
             for sweep in pending:
                 log_child(
                     client, experiment_id, parents[sweep], sweep, folder, artifacts,
-                    tags, (cost or {}).get(folder.run_id, {}),
+                    {**tags, CONTENT: content}, (cost or {}).get(folder.run_id, {}),
                 )  # fmt: skip
                 counts["logged"] += 1
             shutil.rmtree(artifacts)
@@ -210,6 +233,7 @@ def log_child(
         ROLE: "run",
         SWEEP: sweep,
         RUN_ID: folder.run_id,
+        RUN_CODE: str(folder.provenance["code_version"]),
         "sbp.status": str(folder.metrics.get("status")),
         "mlflow.parentRunId": parent_id,
     }

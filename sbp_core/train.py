@@ -1,11 +1,13 @@
 """Train one RunSpec and write its run folder.
 
-spec.json, history.csv (one row per epoch, rewritten after each), arrays.npz (learned state),
-timing.json (wall time, samples per second), for `ste` runs epochs.npz (the weights after every
-epoch, which exsitu runs program: sbp_core.offchip) and, last, metrics.json: its presence marks
-a finished run, and it holds only numbers the spec and seed determine, so a rerun reproduces it
-byte for byte. Every file is written atomically, so an interrupted run leaves no half-written
-file behind. Training never imports mlflow or plotting libraries: runs only write files.
+spec.json (with the identity of the data read: sbp_core.identity), provenance.json (the code
+version: sbp_core.provenance), history.csv (one row per epoch, rewritten after each), arrays.npz
+(learned state), timing.json (wall time, samples per second), for `ste` runs epochs.npz (the
+weights after every epoch, which exsitu runs program: sbp_core.offchip) and, last, metrics.json:
+its presence marks a finished run, and it holds only numbers the spec and seed determine, so a
+rerun reproduces it byte for byte. Every file is written atomically, so an interrupted run leaves
+no half-written file behind. Training never imports mlflow or plotting libraries: runs only
+write files.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbp_core import atomic, offchip
+from sbp_core import atomic, identity, offchip, provenance
 from sbp_core.data import Dataset, binarize, load_dataset, to_unit_float
 from sbp_core.device import device_for
 from sbp_core.errors import ConfigError
@@ -64,15 +66,19 @@ def run(
 ) -> dict:
     """Train, evaluate every epoch, write the run folder and return the metrics.
 
-    An exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
-    network instead of training it again; the numbers are the same either way.
+    A spec without `data_sha256` gets the identity of the data it reads; a spec naming other data
+    is refused with a one-line DataError. An exsitu run given `offchip_run` (the finished folder
+    of `spec.offchip_spec()`) replays that network instead of training it again; the numbers are
+    the same either way.
     """
     if offchip_run is not None and spec.method != "exsitu":
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
+    spec = identity.stamped(spec, *identity.of_dataset(spec.dataset, mnist_dir))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").unlink(missing_ok=True)  # the folder is unfinished until the end
     atomic.write_json(out / "spec.json", {**spec.to_dict(), "run_id": spec.run_id})
+    atomic.write_json(out / provenance.PROVENANCE_FILE, provenance.record())
 
     data = network_inputs(
         spec,

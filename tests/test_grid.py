@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sbp_core import identity
 from sbp_core.device import PRESETS
 from sbp_core.errors import ConfigError
 from sbp_core.grid import expand, load_config, validate_config
@@ -80,7 +81,8 @@ def test_run_ids_are_stable_and_equal_to_the_specs_own():
     assert list(first.runs) == list(second.runs)
     for run_id, spec in first.runs.items():
         assert spec.run_id == run_id
-    expected = RunSpec(method="sbp", epochs=3, n_states=16, seed=1).run_id
+    digits = identity.of_digits()
+    expected = RunSpec(method="sbp", epochs=3, n_states=16, seed=1, data_sha256=digits).run_id
     assert expected in first.sweeps["states"].run_ids
 
 

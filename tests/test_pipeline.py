@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sbp_core import identity
 from sbp_core.grid import expand, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,7 @@ TINY = {
 
 def workflow_copy(tmp_path: Path, config: dict) -> Path:
     """A fresh copy of the workflow (as in a new clone) with `config` as config/test.yaml."""
+    tmp_path.mkdir(exist_ok=True)
     for name in ("Snakefile", "workflow", "config"):
         source = ROOT / name
         copy = shutil.copytree if source.is_dir() else shutil.copy
@@ -84,11 +86,20 @@ def test_exsitu_jobs_wait_for_and_program_their_offchip_run(tmp_path):
     assert sum("--method ste" in c for c in commands) == 1  # trained once, an input of both
 
 
-def test_local_mnist_dir_skips_the_download(tmp_path):
-    local = {**MNIST_PROFILE, "mnist_dir": "/data/mnist"}
-    result = snakemake(workflow_copy(tmp_path, local), "-n", "-p")
+def test_local_mnist_dir_skips_the_download_and_names_its_data(tmp_path, fake_mnist_dir):
+    local = {**MNIST_PROFILE, "mnist_dir": str(fake_mnist_dir)}
+    result = snakemake(workflow_copy(tmp_path / "w", local), "-n", "-p")
     assert "fetch_mnist" not in result.stdout
-    assert "--mnist-dir /data/mnist" in result.stdout
+    assert f"--mnist-dir {fake_mnist_dir}" in result.stdout
+    assert f"--data-sha256 {identity.of_folder(fake_mnist_dir)}" in result.stdout
+
+
+def test_a_missing_mnist_dir_stops_snakemake_with_one_line_naming_it(tmp_path):
+    missing = {**MNIST_PROFILE, "mnist_dir": str(tmp_path / "nowhere")}
+    result = snakemake(workflow_copy(tmp_path / "w", missing), "-n", check=False)
+    assert result.returncode != 0
+    assert f"sbp-bench: error: {tmp_path / 'nowhere'}: MNIST folder not found" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.mnist
@@ -146,6 +157,31 @@ def test_tiny_profile_produces_every_output(tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
     snakemake(workdir, "--report", "results/tiny/report.html")
     assert (results / "report.html").stat().st_size > 10_000
+
+
+STALE = {
+    "profile": "stale",
+    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16},
+    "seeds": [0],
+    "sweeps": {"exsitu": {"methods": ["exsitu"]}},
+}
+
+
+@pytest.mark.slow
+def test_an_offchip_run_without_its_epochs_is_retrained_before_exsitu_replays_it(tmp_path):
+    workdir = workflow_copy(tmp_path, STALE)
+    grid = expand(validate_config(copy.deepcopy(STALE), ROOT / "config" / "schema.yaml"))
+    (exsitu,) = [run_id for run_id, spec in grid.runs.items() if spec.method == "exsitu"]
+    offchip = grid.runs[exsitu].offchip_spec().run_id
+    target = f"results/stale/runs/{exsitu}/metrics.json"
+    snakemake(workdir, "--cores", "2", target)
+    runs = workdir / "results" / "stale" / "runs"
+    (runs / offchip / "epochs.npz").unlink()  # a finished ste folder without its epochs: stale
+    (runs / exsitu / "metrics.json").unlink()
+    snakemake(workdir, "--cores", "2", target)
+    assert (runs / offchip / "epochs.npz").is_file() and (runs / exsitu / "metrics.json").is_file()
+    again = snakemake(workdir, "-n", target)
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 KILL = {

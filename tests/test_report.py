@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sbp_core import provenance
 from sbp_core.device import PRESETS
 from sbp_core.errors import DataError
 from sbp_core.report.collect import collect, in_sweep
@@ -17,6 +18,8 @@ from sbp_core.report.tables import summarize, write_tables
 from sbp_core.spec import RunSpec
 
 EPOCHS = 3
+DATA = "d1a7" * 16
+"""The data identity of every synthetic run."""
 
 
 def write_run_folder(root: Path, spec: RunSpec, accuracy: float) -> Path:
@@ -72,6 +75,7 @@ def write_run_folder(root: Path, spec: RunSpec, accuracy: float) -> Path:
         "device": device if crossbar else None,
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "provenance.json").write_text(json.dumps(provenance.record()))
     state = {"G_plus_l1": np.full((65, 4), 1e-7)} if crossbar else {"W1": np.zeros((64, 4))}
     np.savez(folder / "arrays.npz", **state)
     return folder
@@ -96,7 +100,7 @@ def synthetic_runs(root: Path) -> tuple[list[Path], dict[str, list[str]]]:
 
     def add(sweep: str, **fields) -> None:
         for seed in (0, 1):
-            spec = RunSpec(epochs=EPOCHS, seed=seed, **fields)
+            spec = RunSpec(epochs=EPOCHS, seed=seed, data_sha256=DATA, **fields)
             if spec.run_id not in memberships:
                 accuracy = 0.8 + seed / 100 + (0.1 if fields["method"] == "float" else 0.0)
                 accuracy -= fields.get("c2c_sigma") or 0.0
@@ -164,6 +168,15 @@ def test_summary_is_mean_and_sd_over_seeds_in_config_order(tidy):
     assert len(grid) == 8 and list(grid["method"][:4]) == ["sbp"] * 4
 
 
+def test_runs_on_other_data_are_never_averaged_together(tidy):
+    runs, _ = tidy
+    other = runs[runs["seed"] == 1].assign(data_sha256="0" * 64, final_test_acc=0.1)
+    summary = summarize(pd.concat([runs[runs["seed"] == 0], other]), SWEEPS["states"])
+    assert summary["n_seeds"].tolist() == [1, 1, 1, 1]
+    assert set(summary["data_sha256"]) == {DATA, "0" * 64}
+    assert summary["final_test_acc_mean"].min() == pytest.approx(0.1)
+
+
 def test_device_table_sits_beside_the_neurosim_figures(tidy):
     runs, _ = tidy
     summary = summarize(runs, SWEEPS["devices"])
@@ -178,9 +191,9 @@ def test_tables_are_written_as_csv_markdown_and_latex(tidy, tmp_path):
     write_tables(runs, SWEEPS["devices"], *map(str, paths))
     assert len(pd.read_csv(paths[0])) == 2
     markdown = paths[1].read_text()
-    assert "| sbp | pcmo | 2 | 33 | 80.5 ± 0.7 |" in markdown
+    assert f"| sbp | pcmo | {DATA[:12]} | 2 | 33 | 80.5 ± 0.7 |" in markdown
     latex = paths[2].read_text()
-    assert r"\begin{tabular}{llrrrrr}" in latex
+    assert r"\begin{tabular}{lllrrrrr}" in latex
     assert r"80.5 $\pm$ 0.7" in latex and r"test acc. (\%)" in latex
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
-from test_report import EPOCHS, SWEEPS, synthetic_runs
+from test_report import DATA, EPOCHS, SWEEPS, synthetic_runs
 
-from sbp_core.tracking import RUN_ID, SWEEP, log_runs
+from sbp_core import provenance
+from sbp_core.tracking import CONTENT, RUN_CODE, RUN_ID, SWEEP, log_runs
 
 LOGGED_SWEEPS = {name: SWEEPS[name] for name in ("methods", "devices")}
 """Two sweeps that share a run (sbp on the ideal device) keep the store small but telling."""
@@ -74,6 +76,9 @@ def test_child_has_params_metrics_tags_and_artifacts(store):
     assert child.data.params["device.n_states"] == "100"
     assert child.data.tags["sbp.git_commit"] == "abc123"
     assert child.data.tags["sbp.config_hash"] == "f00d"
+    assert child.data.tags[RUN_CODE] == provenance.code_version()  # from the run's folder
+    assert len(child.data.tags[CONTENT]) == 64
+    assert child.data.params["data_sha256"] == DATA
     assert child.data.metrics["final_test_acc"] == pytest.approx(0.8)
     assert child.data.metrics["cost.energy_j"] == pytest.approx(1.5e-3)
     curve = client.get_metric_history(child.info.run_id, "test_acc")
@@ -104,6 +109,53 @@ def test_an_unfinished_child_is_replaced_not_duplicated(store):
     children = child_runs(client, first["experiment_id"])
     assert len(children) == first["logged"]
     assert victim.info.run_id not in {c.info.run_id for c in children}
+
+
+def children_by_key(client, experiment_id):
+    """(sweep, run id) -> every active child logged for it."""
+    found = {}
+    for child in child_runs(client, experiment_id):
+        found.setdefault((child.data.tags[SWEEP], child.data.tags[RUN_ID]), []).append(child)
+    return found
+
+
+def test_a_changed_run_folder_replaces_its_children_with_the_new_numbers(store, tmp_path):
+    arguments, memberships, _ = store
+    fresh = {**arguments, "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    fresh["artifact_root"] = tmp_path / "artifacts"
+    first = log_runs(**fresh)
+    client = MlflowClient(fresh["tracking_uri"])
+    before = children_by_key(client, first["experiment_id"])
+    shared = next(run_id for run_id, names in memberships.items() if len(names) == 2)
+    folder = next(path for path in fresh["run_dirs"] if path.name == shared)
+    metrics_path = folder / "metrics.json"
+    original = metrics_path.read_text()
+    try:  # as if retrained after a code change: other numbers, same run id
+        metrics_path.write_text(json.dumps({**json.loads(original), "final_test_acc": 0.25}))
+        again = log_runs(**fresh)
+    finally:
+        metrics_path.write_text(original)
+    assert again["replaced"] == again["logged"] == 2 and again["skipped"] == first["logged"] - 2
+    after = children_by_key(client, first["experiment_id"])
+    assert set(after) == set(before) and all(len(found) == 1 for found in after.values())
+    for sweep in memberships[shared]:
+        (old,), (new,) = before[(sweep, shared)], after[(sweep, shared)]
+        assert new.data.metrics["final_test_acc"] == pytest.approx(0.25)
+        assert new.data.tags[CONTENT] != old.data.tags[CONTENT]
+        assert client.get_run(old.info.run_id).info.lifecycle_stage == "deleted"
+    unchanged = [key for key in before if key[1] != shared]
+    assert all(after[key][0].info.run_id == before[key][0].info.run_id for key in unchanged)
+
+
+def test_changed_cost_metrics_replace_the_child(store, tmp_path):
+    arguments, memberships, _ = store
+    fresh = {**arguments, "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    fresh["artifact_root"] = tmp_path / "artifacts"
+    log_runs(**fresh)
+    run_id = arguments["run_dirs"][0].name
+    cost = {**arguments["cost"], run_id: {"energy_j": 3.0e-3, "area_um2": 42.0}}
+    again = log_runs(**{**fresh, "cost": cost})
+    assert again["replaced"] == again["logged"] == len(memberships[run_id])
 
 
 def test_figures_drawn_in_worker_processes_give_the_same_store(store, tmp_path):

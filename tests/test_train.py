@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from sbp_core import train
+from sbp_core import identity, provenance, train
 from sbp_core.errors import ConfigError
 from sbp_core.spec import METHODS, RunSpec
 
@@ -34,7 +35,10 @@ def test_same_spec_and_seed_give_identical_metrics_and_state(tmp_path):
 
 def test_run_folder_follows_the_contract(tmp_path):
     spec, out, metrics = run_folder(tmp_path, device="taox_hfox")
+    spec = dataclasses.replace(spec, data_sha256=identity.of_digits())  # filled in from the data
     assert json.loads((out / "spec.json").read_text()) == {**spec.to_dict(), "run_id": spec.run_id}
+    assert metrics["run_id"] == spec.run_id
+    assert json.loads((out / "provenance.json").read_text()) == provenance.record()
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert list(rows[0]) == list(train.HISTORY_COLUMNS)

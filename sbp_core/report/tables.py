@@ -15,13 +15,16 @@ from sbp_core.report.formats import to_latex, to_markdown
 
 SUMMARY_METRICS = (ACCURACY, "test_acc_at_best_val", "best_val_acc", "epochs_run", "total_pulses")
 """Columns averaged over seeds (`total_pulses` = SET + RESET over the whole run)."""
+DATA_COLUMN = "data_sha256"
+"""Runs on different data are never averaged together; tables show a prefix of the identity."""
+DATA_PREFIX = 12
 NEUROSIM_COLUMN = "neurosim_accuracy"
 """Accuracy MLP+NeuroSim V3.0 reports for the preset (MNIST, 400-100-10); from sbp_core.device."""
 
 
 def summarize(runs: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per method and grid point of `sweep`, in the config's order."""
-    keys = ["method", *sweep["axes"]]
+    """One row per method, grid point of `sweep` and data identity, in the config's order."""
+    keys = ["method", *sweep["axes"], DATA_COLUMN]
     data = in_sweep(runs, sweep["name"])
     data["total_pulses"] = data["total_set_pulses"] + data["total_reset_pulses"]
     aggregations = {"n_seeds": ("seed", "nunique"), "diverged": ("status", _count_diverged)}
@@ -71,6 +74,7 @@ def display(summary: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
     shown = pd.DataFrame({"method": summary["method"]})
     for axis in sweep["axes"]:
         shown[axis] = summary[axis].map(_plain)
+    shown["data"] = summary[DATA_COLUMN].map(lambda sha: _plain(sha)[:DATA_PREFIX])
     shown["seeds"] = summary["n_seeds"]
     if NEUROSIM_COLUMN in summary:
         shown["NeuroSim V3 (%)"] = summary[NEUROSIM_COLUMN].map(lambda v: _plain(100 * v, ".0f"))
@@ -103,7 +107,7 @@ def write_tables(runs: pd.DataFrame, sweep: Mapping[str, Any], csv: str, md: str
     shown = display(summary, sweep)
     title = f"{sweep['name']}: {sweep['description']}".rstrip(": ")
     Path(md).write_text(to_markdown(shown, title))
-    Path(tex).write_text(to_latex(shown, title, sweep["name"], 1 + len(sweep["axes"])))
+    Path(tex).write_text(to_latex(shown, title, sweep["name"], 2 + len(sweep["axes"])))
 
 
 def from_snakemake(smk: Any) -> None:

@@ -1,24 +1,24 @@
 # Everything that is not a rule: config validation, the expanded grid, and input functions.
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
-from sbp_core.errors import ConfigError
-from sbp_core.grid import FIGURE_KINDS, config_hash, validate_config
+from sbp_core.errors import SbpBenchError
+from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
+from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
+from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.spec import RunSpec
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
     GRID = expand_grid(config)
-except ConfigError as error:
-    sys.exit(f"sbp-bench: error: {error}")  # one line naming the key, no traceback
+except SbpBenchError as error:
+    sys.exit(f"sbp-bench: error: {error}")  # one line naming the key or file
 RESULTS = f"results/{GRID.profile}"
 RUNS = f"{RESULTS}/runs"
-MNIST_DOWNLOAD = "resources/mnist"
 DEFAULT_SPEC = RunSpec()
 
 
@@ -62,21 +62,46 @@ def mnist_option(wildcards):
     return ["--mnist-dir", config["mnist_dir"] or MNIST_DOWNLOAD]
 
 
+RUN_FILES = {
+    "spec": "spec.json",
+    "provenance": PROVENANCE_FILE,
+    "history": "history.csv",
+    "arrays": "arrays.npz",
+    "timing": "timing.json",
+    "metrics": "metrics.json",
+}
+"""Every file a train job writes into its run folder (metrics.json last); `ste` runs write
+EPOCHS_FILE too (rule train_ste)."""
+
+
+def run_outputs():
+    """RUN_FILES of the run folder whose run id is the wildcard."""
+    return {name: f"{RUNS}/{{run_id}}/{file}" for name, file in RUN_FILES.items()}
+
+
+def run_id_pattern(keeps_epochs):
+    """The run ids of the grid whose method writes EPOCHS_FILE (or of the others), as a regex."""
+    run_ids = [
+        run_id
+        for run_id, spec in GRID.runs.items()
+        if (spec.method == KEEPS_EPOCHS) == keeps_epochs
+    ]
+    return "|".join(run_ids) or "(?!)"  # (?!) matches nothing
+
+
 def offchip_input(wildcards):
-    """An exsitu run programs the network of its finished off-chip ste run."""
+    """An exsitu run programs the per-epoch weights of its finished off-chip ste run."""
     spec = GRID.runs[wildcards.run_id]
     if spec.method != "exsitu":
         return []
-    return [f"{RUNS}/{spec.offchip_spec().run_id}/metrics.json"]
+    folder = f"{RUNS}/{spec.offchip_spec().run_id}"
+    return [f"{folder}/{EPOCHS_FILE}", f"{folder}/metrics.json"]
 
 
 def offchip_option(wildcards, input):
     """--offchip-run for an exsitu run: replay that network instead of training it again."""
-    return [
-        option
-        for metrics in input.offchip
-        for option in ("--offchip-run", str(Path(metrics).parent))
-    ]
+    folders = sorted({str(Path(path).parent) for path in input.offchip})
+    return [option for folder in folders for option in ("--offchip-run", folder)]
 
 
 def run_metrics():
@@ -107,13 +132,8 @@ def table_files():
 
 def mlflow_provenance(wildcards):
     """Tags every MLflow run carries: the code version and the config it came from."""
-    describe = ["git", "describe", "--always", "--dirty", "--abbrev=40"]
-    result = subprocess.run(
-        describe, cwd=workflow.basedir, capture_output=True, text=True
-    )
-    commit = result.stdout.strip() if result.returncode == 0 else "unknown"
     return {
-        "git_commit": commit,
+        "git_commit": code_version(),
         "config_hash": config_hash(config),
         "profile": GRID.profile,
     }

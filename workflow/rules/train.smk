@@ -1,4 +1,6 @@
 # One job per run id. A job writes only files; metrics.json comes last and marks the run finished.
+# `ste` runs also write the per-epoch weights exsitu runs program (epochs.npz), so they are their
+# own rule, `train_ste`: each rule declares every file its jobs write.
 
 
 rule train:
@@ -6,14 +8,13 @@ rule train:
         mnist=mnist_input,
         offchip=offchip_input,
     output:
-        spec=f"{RUNS}/{{run_id}}/spec.json",
-        history=f"{RUNS}/{{run_id}}/history.csv",
-        arrays=f"{RUNS}/{{run_id}}/arrays.npz",
-        metrics=f"{RUNS}/{{run_id}}/metrics.json",
+        **run_outputs(),
     log:
         f"{RESULTS}/logs/train/{{run_id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train/{{run_id}}.tsv"
+    wildcard_constraints:
+        run_id=run_id_pattern(keeps_epochs=False),
     conda:
         "../envs/sbp-bench.yaml"
     threads: 1
@@ -31,3 +32,11 @@ rule train:
         " {params.cli} train {params.spec_options:q} --out {params.out} {params.mnist:q} {params.offchip:q}"
         " --quiet"
         " > {log} 2>&1"
+
+
+use rule train as train_ste with:
+    output:
+        **run_outputs(),
+        epochs=f"{RUNS}/{{run_id}}/{EPOCHS_FILE}",
+    wildcard_constraints:
+        run_id=run_id_pattern(keeps_epochs=True),

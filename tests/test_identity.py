@@ -1,0 +1,124 @@
+"""Data identity: runs on other data get other run ids, and a train job refuses data its spec
+does not name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import write_fake_mnist
+
+from sbp_core import identity, train
+from sbp_core.cli import main
+from sbp_core.errors import ConfigError, DataError
+from sbp_core.fetch import MNIST_FILES, OFFICIAL_SHA256, sha256_of
+from sbp_core.grid import expand, validate_config
+from sbp_core.spec import RunSpec
+
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+DIGITS_SHA256 = "f7183b0644d65463b76818673a5d0d6dc8e61ce4f721674e7c08f936bf32770d"
+"""The identity of scikit-learn's digits as sbp-bench reads them (pinned: stable across runs)."""
+
+
+def mnist_grid(**config):
+    profile = {"base": {"dataset": "mnist", "epochs": 1}, "sweeps": {"s": {"methods": ["sbp"]}}}
+    return expand(validate_config({**profile, **config}, SCHEMA))
+
+
+@pytest.fixture
+def other_mnist_dir(tmp_path) -> Path:
+    """Another tiny IDX dataset under the same file names (as Fashion-MNIST is to MNIST)."""
+    return write_fake_mnist(tmp_path / "other", n_train=50)
+
+
+def test_another_idx_folder_gets_other_run_ids_and_says_so(fake_mnist_dir, other_mnist_dir):
+    first = mnist_grid(mnist_dir=str(fake_mnist_dir))
+    second = mnist_grid(mnist_dir=str(other_mnist_dir))
+    assert not set(first.runs) & set(second.runs)
+    (spec,) = second.runs.values()
+    assert spec.data_sha256 == identity.of_folder(other_mnist_dir)
+    assert spec.data_sha256 != identity.of_folder(fake_mnist_dir)
+
+
+def test_a_local_copy_and_a_download_of_the_same_files_share_run_ids(tmp_path, fake_mnist_dir):
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text("".join(f"{sha256_of(fake_mnist_dir / n)}  {n}\n" for n in MNIST_FILES))
+    local = mnist_grid(mnist_dir=str(fake_mnist_dir))
+    download = mnist_grid(mnist={"checksums": str(sums)})
+    assert list(local.runs) == list(download.runs)
+
+
+@pytest.mark.mnist
+def test_official_mnist_folder_has_the_identity_of_the_official_checksums(mnist_dir):
+    assert identity.of_folder(mnist_dir) == identity.of_checksums(OFFICIAL_SHA256)
+    (spec,) = mnist_grid().runs.values()  # checksums: official, nothing read
+    assert spec.data_sha256 == identity.of_checksums(OFFICIAL_SHA256)
+
+
+def test_unchecked_download_is_named_by_the_files_already_downloaded(
+    tmp_path, fake_mnist_dir, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^config key mnist\.checksums: 'none' names no data"):
+        mnist_grid(mnist={"checksums": "none"})
+    shutil.copytree(fake_mnist_dir, tmp_path / "resources" / "mnist")
+    (spec,) = mnist_grid(mnist={"checksums": "none"}).runs.values()
+    assert spec.data_sha256 == identity.of_folder(fake_mnist_dir)
+
+
+def test_digits_identity_is_the_pinned_hash_of_its_arrays():
+    assert identity.of_digits() == DIGITS_SHA256
+    (spec,) = expand(validate_config({"sweeps": {"s": {"methods": ["sbp"]}}}, SCHEMA)).runs.values()
+    assert spec.data_sha256 == DIGITS_SHA256
+
+
+def test_a_config_pinning_other_data_is_refused_by_name(fake_mnist_dir):
+    with pytest.raises(DataError, match=rf"^{fake_mnist_dir}: data identity .* differs"):
+        mnist_grid(
+            mnist_dir=str(fake_mnist_dir), base={"dataset": "mnist", "data_sha256": "0" * 64}
+        )
+
+
+def test_data_sha256_must_be_a_sha256():
+    with pytest.raises(ConfigError, match=r"data_sha256 must match \[0-9a-f\]\{64\}"):
+        RunSpec(data_sha256="fashion")
+
+
+def test_train_refuses_data_other_than_its_spec_names(tmp_path, fake_mnist_dir, other_mnist_dir):
+    spec = RunSpec(dataset="mnist", epochs=1, data_sha256=identity.of_folder(fake_mnist_dir))
+    out = tmp_path / "run"
+    with pytest.raises(DataError) as caught:
+        train.run(spec, out, mnist_dir=other_mnist_dir)
+    message = str(caught.value)
+    assert message.startswith(f"{other_mnist_dir}: data identity") and "\n" not in message
+    assert not out.exists()
+    metrics = train.run(spec, out, mnist_dir=fake_mnist_dir)
+    assert metrics["run_id"] == spec.run_id
+    assert json.loads((out / "spec.json").read_text())["data_sha256"] == spec.data_sha256
+
+
+def test_cli_refusal_is_one_line_naming_the_folder(
+    tmp_path, fake_mnist_dir, other_mnist_dir, capsys
+):
+    sha = identity.of_folder(fake_mnist_dir)
+    args = ["train", "--dataset", "mnist", "--epochs", "1", "--data-sha256", sha, "--quiet"]
+    assert main([*args, "--mnist-dir", str(other_mnist_dir), "--out", str(tmp_path / "r")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"sbp-bench: error: {other_mnist_dir}: data identity")
+
+
+def test_a_spec_without_identity_takes_the_datas(tmp_path, fake_mnist_dir):
+    metrics = train.run(
+        RunSpec(dataset="mnist", epochs=1), tmp_path / "r", mnist_dir=fake_mnist_dir
+    )
+    stamped = RunSpec(dataset="mnist", epochs=1, data_sha256=identity.of_folder(fake_mnist_dir))
+    assert metrics["run_id"] == stamped.run_id
+
+
+def test_identity_hashes_the_file_bytes(tmp_path, fake_mnist_dir):
+    changed = shutil.copytree(fake_mnist_dir, tmp_path / "changed")
+    labels = changed / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-1] + bytes([labels.read_bytes()[-1] ^ 1]))
+    assert identity.of_folder(changed) != identity.of_folder(fake_mnist_dir)
