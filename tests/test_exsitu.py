@@ -17,6 +17,7 @@ from sbp_core.methods.exsitu import (
     verify,
     weight_grid,
     write_open_loop,
+    write_variance,
 )
 from sbp_core.spec import RunSpec
 
@@ -75,10 +76,11 @@ def test_weight_grids_of_both_schemes():
 
 
 def test_clip_scale_on_a_hand_made_layer():
-    """30 weights of 0.2 and one of 1.0. On the ternary grid of 2 states the candidates are 0.2,
-    0.28, 0.52, 0.76 and 1.0 (quantiles 0.5 .. 1.0 of |w|); their errors x 31 are 0.64, 0.71,
-    1.43, 1.26 and 1.2, so s = 0.2 (every weight stored as +s). At 256 states s = 1 stores each
-    0.2 exactly (51 of 255 steps), the largest |w| scaling that wins."""
+    """30 weights of 0.2 and one of 1.0, |w|^2 = 2.2. On the ternary grid of 2 states the
+    candidates are 0.2, 0.28, 0.52, 0.76 and 1.0 (quantiles 0.5 .. 1.0 of |w|): s = 0.2 and 0.28
+    store every weight as +1, similarity 7^2 / (2.2 x 31) = 0.72; s >= 0.52 round the 0.2s to 0,
+    1 / 2.2 = 0.45; the first best is s = 0.2. At 256 states s = 1 stores each 0.2 exactly (51
+    of 255 steps): similarity 1, the largest |w| scaling wins."""
     weights = np.array([0.2] * 30 + [1.0]).reshape(31, 1)
     ternary = weight_grid(DeviceParams(n_states=2).nominal_levels(), pair=True)[0]
     assert clip_scale(weights, ternary) == pytest.approx(0.2)
@@ -173,13 +175,38 @@ def test_verify_reads_see_the_read_noise():
 
 
 def test_pulses_go_through_the_device_physics():
-    """C2C noise on every pulse: erased devices scatter above Gmin and the write is not exact."""
+    """C2C noise on every write pulse: the erase saturates at Gmin exactly, the write does not
+    land exactly; unwritten devices stay erased."""
     bar = crossbar(PRESETS["ideal"].with_overrides(c2c_sigma=0.05))
     weights = np.random.default_rng(1).normal(size=bar.shape)
     program(bar, weights, 0.01, 0, np.random.default_rng(2))
-    grid = weight_grid(DeviceParams().nominal_levels(), pair=True)[0]
-    stored = grid[nearest(grid, weights / clip_scale(weights, grid))]
-    assert np.abs((bar.g_plus - bar.g_minus) - stored).mean() > 0.01
+    grid, plus, minus = weight_grid(DeviceParams().nominal_levels(), pair=True)
+    variance = write_variance(plus + minus, 0.05, None)
+    level = nearest(grid, weights / clip_scale(weights, grid, variance))
+    assert np.abs((bar.g_plus - bar.g_minus) - grid[level]).mean() > 0.01
+    assert np.all(bar.g_minus[plus[level] > 0] == 0.0)  # erased partners of positive weights
+
+
+def test_noisy_pulses_move_the_clipping_scale_to_points_of_many_pulses():
+    """Grid -1, -0.5, 0, 0.5, 1 (0, 1 or 2 pulses from Gmin); 30 weights of 0.1 and one of 0.2,
+    |w|^2 = 0.34. Without noise s = 0.2 stores w exactly (0.5 and 1: similarity 1; so does
+    s = 0.14, the first candidate that stores the same points) against
+    0.97 for s = 0.1 (every weight at 1). With a C2C sigma of 0.5 per pulse (variance 0.25 per
+    pulse), s = 0.2 adds 30 x 0.25 + 0.5 = 8: 1.7^2 / (8.5 + 8) / 0.34 = 0.52; s = 0.1 adds
+    31 x 0.5: 3.2^2 / (31 + 15.5) / 0.34 = 0.65, so two pulses per weight beat one."""
+    weights = np.array([0.1] * 30 + [0.2])
+    grid = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    pulses = np.array([2, 1, 0, 1, 2])
+
+    def stored(noise):
+        scale = clip_scale(weights, grid, write_variance(pulses, noise, None))
+        return grid[nearest(grid, weights / scale)]
+
+    np.testing.assert_array_equal(stored(0.0), [0.5] * 30 + [1.0])  # s = 0.14 .. 0.2
+    np.testing.assert_array_equal(stored(0.5), [1.0] * 31)  # s = 0.1
+    verified = write_variance(pulses, 0.5, 0.01)
+    assert verified[0] == pytest.approx(0.25 + 0.01**2 / 3)
+    assert verified[0] < write_variance(pulses, 0.5, None)[0]
 
 
 @pytest.mark.parametrize(

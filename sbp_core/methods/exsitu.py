@@ -4,11 +4,14 @@ The off-chip network is the straight-through (`ste`) one, whose comparator hidde
 same hardware as SBP's, so the two differ only in where learning happens. After every epoch the
 weights are written into the crossbar the way ex-situ deployment does it (README, "Baselines"):
 
-1. scale: each layer's weights are divided by a clipping scale chosen to minimise the mean squared
-   quantisation error on the nominal weight grid (`clip_scale`); comparators and winner-take-all
-   do not care about a positive scale, and the grid adapts the scale to the number of states;
-2. erase: every programmed device gets the RESET pulses that take a nominal device from Gmax to
-   Gmin (`DeviceParams.erase_pulses`);
+1. scale: each layer's weights are divided by the clipping scale whose written layer keeps their
+   direction best in expectation, quantisation on the nominal weight grid and (write-verify)
+   the programming noise the write leaves (`clip_scale`; comparators and winner-take-all ignore
+   a positive scale), so the scale adapts to the number of states and to the C2C noise;
+2. erase: a block erase drives every programmed device past Gmin, where it saturates (stuck
+   devices stay where they are stuck); it is counted as the RESET pulses that take a nominal
+   device from Gmax to Gmin (`DeviceParams.erase_pulses`), and, being saturating, it leaves no
+   cycle-to-cycle noise behind;
 3. open-loop write: each device gets the SET pulses the *nominal* curve needs for its grid level;
 4. verify (`program = write_verify`): read every device (with its read noise), leave it when the
    read lies within the tolerance band, else pulse it once towards the target (SET below, RESET
@@ -110,16 +113,25 @@ def program(
     rounds with band `tolerance` (a fraction of the range); count every pulse on the layer."""
     levels = layer.params.nominal_levels()
     grid, plus_pulses, minus_pulses = weight_grid(levels, layer.pulse_scheme == "pair")
-    scaled = weights.astype(np.float64) / clip_scale(weights, grid)
-    level = nearest(grid, scaled)
+    pulse_count = plus_pulses + minus_pulses  # SET pulses a grid point costs the pair
     bar = layer.arrays()
-    written = [(layer.g_plus, bar.plus, plus_pulses[level])]
-    if layer.pulse_scheme == "pair":
-        written.append((layer.g_minus, bar.minus, minus_pulses[level]))
     params, totals = layer.params, np.zeros(4, dtype=np.int64)
     band = tolerance * (1.0 - params.g_min)
-    for g, responses, pulses in written:
-        erase = erase_array(g, responses, params.erase_pulses, bar.c2c, rng)
+    # C2C sigma and verify band in grid units: the grid spans the range once (pair), twice
+    # (single: w = 2 level - 1). Open loop scales for quantisation alone: with its k noise^2
+    # the rule drove weights to saturation and lost 18 points on digits at c2c 0.1 (README).
+    per_range = 1.0 if layer.pulse_scheme == "pair" else 2.0
+    variance = None
+    if budget > 0 and bar.c2c:
+        noise = per_range * params.c2c_sigma
+        variance = write_variance(pulse_count, noise, per_range * tolerance)
+    scale = clip_scale(weights, grid, variance)
+    level = nearest(grid, weights.astype(np.float64) / scale)
+    written = [(layer.g_plus, layer.plus, bar.plus, plus_pulses[level])]
+    if layer.pulse_scheme == "pair":
+        written.append((layer.g_minus, layer.minus, bar.minus, minus_pulses[level]))
+    for g, devices, responses, pulses in written:
+        erase = erase_array(g, devices, params.erase_pulses)
         sets = write_open_loop(g, responses, pulses.ravel(), bar.c2c, rng)
         target = (params.g_min + levels[pulses] * (1.0 - params.g_min)).astype(DTYPE)
         verified = verify(g, responses, target, band, budget, params.read_noise, bar.c2c, rng)
@@ -152,25 +164,45 @@ def nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(values - grid[left] <= grid[right] - values, left, right)
 
 
-def clip_scale(weights: np.ndarray, grid: np.ndarray) -> float:
-    """The clipping scale s minimising mean (w - s grid[nearest(w / s)])^2 over the layer, among
-    CLIP_QUANTILES of |w|: MSE-optimal clipping on the nominal grid. Few states favour a small s
-    (most weights would round to zero otherwise), many states the largest |w|."""
+def clip_scale(weights: np.ndarray, grid: np.ndarray, variance: np.ndarray | None = None) -> float:
+    """The clipping scale s, among CLIP_QUANTILES of |w|, whose written layer best keeps the
+    direction of the trained weights w: it maximises the expected squared cosine similarity
+
+        (w . q)^2 / (|w|^2 (|q|^2 + sum_i variance[level_i])),   q_i = grid[level_i],
+
+    with level_i = nearest(w_i / s) and `variance` what the write adds to each grid point
+    (`write_variance`; None: quantisation alone). The similarity, not a squared error, because
+    the comparators and the winner-take-all ignore a positive scale of the layer. Few states
+    favour a small s (the largest |w| would round almost every weight to zero), many states the
+    largest |w|; noisy pulses favour points reached by many pulses (their noise grows as the
+    square root of the pulses, the signal linearly)."""
     w = weights.astype(np.float64).ravel()
     candidates = np.unique(np.quantile(np.abs(w), CLIP_QUANTILES))
     candidates = candidates[candidates > 0]
     if candidates.size == 0:
         return 1.0  # all weights zero: any scale stores them
-    errors = [np.mean((w - s * grid[nearest(grid, w / s)]) ** 2) for s in candidates]
-    return float(candidates[int(np.argmin(errors))])
+    variance = np.zeros(grid.size) if variance is None else variance
+    similarity = []
+    for s in candidates:
+        level = nearest(grid, w / s)
+        q = grid[level]
+        power = q @ q + variance[level].sum()
+        similarity.append((w @ q) ** 2 / power if power > 0 else 0.0)
+    return float(candidates[int(np.argmax(similarity))])
 
 
-def erase_array(g, responses, n_pulses: int, c2c: bool, rng: np.random.Generator) -> int:
-    """Block erase: n_pulses parallel RESET pulses on every device; returns the pulses."""
-    every = np.arange(g.size)
-    reset = np.zeros(g.size, dtype=np.bool_)
-    for _ in range(n_pulses):
-        engine.pulse_devices(g, responses, every, reset, c2c, rng)
+def write_variance(pulses: np.ndarray, noise: float, band: float | None) -> np.ndarray:
+    """Variance (grid units squared) the write adds to each grid point reached by `pulses` SET
+    pulses of C2C sigma `noise`: open loop (`band` None) k noise^2; after write-verify with band
+    b at most noise^2 + b^2 / 3 (the last correction's noise, or a uniform error in the band)."""
+    variance = pulses * noise**2
+    return variance if band is None else np.minimum(variance, noise**2 + band**2 / 3)
+
+
+def erase_array(g: np.ndarray, devices, n_pulses: int) -> int:
+    """Block erase: every device to its own Gmin (stuck ones stay at their bound); returns the
+    RESET pulses counted for it, n_pulses per device."""
+    g[...] = np.where(devices.stuck == 2, devices.g_hi, devices.g_lo)
     return n_pulses * g.size
 
 
