@@ -116,6 +116,18 @@ class DeviceParams:
         """Mean normalised conductance change of one pulse of a linear device."""
         return (1.0 - self.g_min) / (self.n_states - 1)
 
+    def nominal_levels(self) -> np.ndarray:
+        """Fraction of the range, (G - Gmin) / (Gmax - Gmin), after k = 0..Pmax SET pulses from
+        Gmin on the nominal LTP curve: the states an ex-situ write can aim at."""
+        fraction = np.arange(self.n_states) / (self.n_states - 1)
+        a = nonlinearity_to_a(self.nl_ltp)
+        return fraction if math.isinf(a) else np.expm1(-fraction / a) / np.expm1(-1.0 / a)
+
+    @property
+    def erase_pulses(self) -> int:
+        """RESET pulses taking a nominal device from Gmax to Gmin: a block erase from any state."""
+        return math.ceil((self.n_states - 1) / self.reset_step_ratio)
+
     def with_overrides(self, **overrides: float | int | None) -> DeviceParams:
         """A copy with every override that is not None applied."""
         changes = {key: value for key, value in overrides.items() if value is not None}
@@ -336,16 +348,6 @@ class DeviceArray:
         g = self.g_lo + span * (start + spread * rng.random(self.g_lo.shape))
         g = np.where(self.stuck == 1, self.g_lo, np.where(self.stuck == 2, self.g_hi, g))
         return g.astype(dtype)
-
-    def pulses_to_reach(self, target: np.ndarray) -> np.ndarray:
-        """SET pulses from Gmin that the *nominal* curve needs to reach target (open-loop write)."""
-        p = self.params
-        g_min, g_max = p.g_min, 1.0
-        x = np.clip((target - g_min) / (g_max - g_min), 0.0, 1.0)
-        a = nonlinearity_to_a(p.nl_ltp)
-        # invert the normalised curve x = (1 - e^(-f/a)) / (1 - e^(-1/a)); linear: f = x
-        fraction = x if math.isinf(a) else -a * np.log1p(x * np.expm1(-1.0 / a))
-        return np.rint(fraction * (p.n_states - 1)).astype(np.int64)
 
 
 def build_array(

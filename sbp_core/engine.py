@@ -178,11 +178,11 @@ def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
 
 
 @compiled
-def set_pulses(g, response, index, c2c, rng):  # pragma: no cover - compiled
-    """One SET pulse on each device g.flat[i], i in index (one device array, no pair): the
-    open-loop write of exsitu, as `DeviceArray.respond` with every pulse a SET."""
-    raise_weight = np.ones(index.size, dtype=np.bool_)
-    _respond(g.reshape(-1), response, index, raise_weight, True, c2c, rng)
+def pulse_devices(g, response, index, set_pulse, c2c, rng):  # pragma: no cover - compiled
+    """One pulse on each device g.flat[i], i in index, of one device array (no pair): a SET
+    where set_pulse, else a RESET. Exsitu's erase, open-loop write and write-verify corrections,
+    as `DeviceArray.respond(g, index, set_pulse, rng)`."""
+    _respond(g.reshape(-1), response, index, set_pulse, True, c2c, rng)
 
 
 @compiled

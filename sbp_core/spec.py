@@ -24,6 +24,9 @@ from sbp_core.errors import ConfigError
 
 METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan")
 DATASETS = ("digits", "mnist")
+PROGRAMS = ("write_verify", "open_loop")
+EXSITU_FIELDS = ("program", "verify_tolerance", "verify_max_pulses")
+"""The fields only an `exsitu` run reads; other methods keep their defaults (one run id each)."""
 OFFCHIP_FIELDS = (
     "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "n_hidden", "epochs",
     "seed", "lr", "batch_size",
@@ -140,12 +143,25 @@ class RunSpec:
     activation: str = choice("sigmoid", ("sigmoid", "relu"))
     """Hidden activation of `float`: sigmoid or relu."""
 
+    # --- ex-situ programming (README, "Baselines") ---
+    program: str = choice("write_verify", PROGRAMS)
+    """Method exsitu only: `write_verify` (after the open-loop write, read every device and
+    correct it one SET or RESET at a time into the tolerance band) or `open_loop` (no reads)."""
+    verify_tolerance: float = number(0.01, above=0.0, high=1.0)
+    """Write-verify leaves a device whose read lies within target +- this fraction of the range."""
+    verify_max_pulses: int = number(50, low=0)
+    """Write-verify's budget per device: at most this many verify reads and correction pulses."""
+
     def __post_init__(self) -> None:
         for spec_field in fields(self):
             value = _checked(spec_field, getattr(self, spec_field.name))
             object.__setattr__(self, spec_field.name, value)  # 1 -> 1.0: one canonical run id
         if self.real_inputs and self.method != "float":
             raise ConfigError(f"real_inputs applies to method float only, not {self.method!r}")
+        if self.method != "exsitu":
+            for name in EXSITU_FIELDS:
+                if getattr(self, name) != RunSpec.__dataclass_fields__[name].default:
+                    raise ConfigError(f"{name} applies to method exsitu only, not {self.method!r}")
         if self.margin_lo > self.margin_hi:
             raise ConfigError(
                 f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"

@@ -153,6 +153,7 @@ def _history_row(epoch: int, learner: Learner, stats: EpochStats, data: Dataset)
         "set_pulses_l2": sets[1],
         "reset_pulses_l2": resets[1],
         "saturated_fraction": stats.saturated_fraction,
+        **stats.counters,
     }
 
 
@@ -174,7 +175,8 @@ def _divergence(stats: EpochStats, learner: Learner) -> str | None:
 
 def _history_csv(history: list[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    counters = tuple(key for key in history[0] if key not in HISTORY_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS + counters, lineterminator="\n")
     writer.writeheader()
     for row in history:
         writer.writerow({key: "" if value is None else value for key, value in row.items()})
@@ -191,6 +193,21 @@ def _progress_line(spec: RunSpec, row: dict) -> str:
         f"val {pct(row['val_acc'])}  test {pct(row['test_acc'])}  "
         f"pulses {pulses:>11,}  {row['wall_time_s']:.1f} s"
     )
+
+
+def _deployment(history: list[dict]) -> dict:
+    """A learner with counters (exsitu) rewrites the chip every epoch only to draw its learning
+    curve; its last write is the one deployment, the pulses and reads its cost is. The totals
+    (`total_*`, like `total_set_pulses`) sum every epoch's rewrite."""
+    last = history[-1]
+    counters = [key for key in last if key not in HISTORY_COLUMNS]
+    if not counters:
+        return {}
+    deployment = {f"deployment_{kind}_pulses": last[f"{kind}_pulses"] for kind in ("set", "reset")}
+    for key in counters:
+        deployment[f"deployment_{key}"] = last[key]
+        deployment[f"total_{key}"] = sum(row[key] for row in history)
+    return deployment
 
 
 def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
@@ -227,6 +244,7 @@ def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
         "reset_pulses_per_layer": resets,
         "total_set_pulses": sum(sets),
         "total_reset_pulses": sum(resets),
+        **_deployment(history),
         "saturated_fraction": last["saturated_fraction"],
         "confusion_matrix": confusion.tolist(),
         "device": device_for(spec).to_dict() if on_chip else None,

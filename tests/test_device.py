@@ -120,11 +120,21 @@ def test_stuck_devices_never_move():
     assert np.all(g[devices.stuck == 2] == devices.g_hi[devices.stuck == 2])
 
 
-def test_open_loop_programming_reaches_the_target_on_the_nominal_curve():
-    params = PRESETS["ag_si"].with_overrides(c2c_sigma=0.0)
+@pytest.mark.parametrize("name", ["ideal", "ag_si", "gst_pcm"])
+def test_nominal_levels_are_the_noise_free_set_pulse_train_from_gmin(name):
+    params = PRESETS[name].with_overrides(c2c_sigma=0.0, n_states=40)
     curve = pulse_train(params, params.n_states - 1, potentiate=True)
-    devices = build_array(params, (len(curve),), np.random.default_rng(0))
-    assert np.array_equal(devices.pulses_to_reach(curve), np.arange(len(curve)))
+    levels = params.nominal_levels()
+    np.testing.assert_allclose(params.g_min + levels * (1 - params.g_min), curve, atol=2e-6)
+    assert levels[0] == 0 and levels[-1] == pytest.approx(1.0)
+
+
+def test_erase_is_the_nominal_reset_count_across_the_range():
+    assert DeviceParams(n_states=256).erase_pulses == 255
+    assert DeviceParams(n_states=5, reset_step_ratio=2.0).erase_pulses == 2
+    params = PRESETS["ag_si"].with_overrides(c2c_sigma=0.0)
+    trace = pulse_train(params, params.erase_pulses, potentiate=False, start=1.0)
+    assert trace[-1] == pytest.approx(params.g_min, abs=1e-6) and trace[-2] > params.g_min + 1e-4
 
 
 @pytest.mark.parametrize(

@@ -63,13 +63,19 @@ def test_compiled_reads_equal_the_numpy_reads_with_read_noise():
         assert np.array_equal(actual, expected)
 
 
-def test_compiled_set_pulses_equal_device_respond():
-    bar = crossbar(PRESETS["gst_pcm"].with_overrides(d2d_sigma=0.2), seed=5)
+@pytest.mark.parametrize("params", [NOISY, PRESETS["gst_pcm"].with_overrides(d2d_sigma=0.2)])
+def test_compiled_device_pulses_equal_device_respond(params):
+    """Mixed SET and RESET pulses on one device array, C2C noise, D2D spread and stuck devices."""
+    bar = crossbar(params, seed=5)
     index = np.arange(0, 600, 3)
+    set_pulse = np.random.default_rng(7).random(index.size) < 0.5
     expected = bar.g_minus.copy()
-    bar.minus.respond(expected, index, np.ones(index.size, dtype=bool), np.random.default_rng(6))
-    engine.set_pulses(bar.g_minus, bar.arrays().minus, index, True, np.random.default_rng(6))
+    bar.minus.respond(expected, index, set_pulse, np.random.default_rng(6))
+    engine.pulse_devices(
+        bar.g_minus, bar.arrays().minus, index, set_pulse, True, np.random.default_rng(6)
+    )
     assert np.array_equal(bar.g_minus, expected)
+    assert not np.array_equal(expected, crossbar(params, seed=5).g_minus)  # the pulses moved it
 
 
 def test_devices_that_respond_alike_share_one_record():

@@ -76,6 +76,23 @@ def test_exsitu_replaying_its_offchip_run_gives_the_same_numbers_as_training_it(
     assert [float(x) for x in epochs["loss"]] == [float(r["loss"]) for r in without_time[0]]
 
 
+def test_exsitu_reports_its_deployment_apart_from_the_per_epoch_rewrites(tmp_path):
+    _, out, metrics = run_folder(tmp_path, method="exsitu", epochs=3, n_hidden=16, d2d_sigma=0.2)
+    rows = list(csv.DictReader((out / "history.csv").open()))
+    last = rows[-1]
+    for kind in ("set_pulses", "reset_pulses", "erase_pulses", "verify_reads"):
+        assert metrics[f"deployment_{kind}"] == int(last[kind])
+    for kind in ("erase_pulses", "verify_reads"):
+        assert metrics[f"total_{kind}"] == sum(int(row[kind]) for row in rows)
+    n_devices = 2 * (65 * 16 + 17 * 10)  # both devices of every pair, bias rows included
+    assert metrics["deployment_erase_pulses"] == 255 * n_devices
+    assert n_devices <= metrics["deployment_verify_reads"] <= 50 * n_devices
+    assert metrics["total_set_pulses"] > metrics["deployment_set_pulses"]
+    _, sbp_out, sbp = run_folder(tmp_path / "sbp", epochs=1, n_hidden=16)
+    assert not [key for key in sbp if key.startswith("deployment_")]
+    assert "verify_reads" not in (sbp_out / "history.csv").read_text()
+
+
 def test_a_wrong_or_unfinished_offchip_run_is_refused_by_name(tmp_path):
     spec = RunSpec(method="exsitu", epochs=2, n_hidden=24)
     other = tmp_path / "other_seed"

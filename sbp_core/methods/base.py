@@ -19,6 +19,9 @@ class EpochStats:
     set_pulses: list[int] = field(default_factory=list)
     reset_pulses: list[int] = field(default_factory=list)
     saturated_fraction: float | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    """Method-specific counts of this epoch (exsitu: erase pulses, verify reads), written as
+    extra history columns."""
 
 
 class Learner(Protocol):

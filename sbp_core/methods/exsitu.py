@@ -2,12 +2,27 @@
 
 The off-chip network is the straight-through (`ste`) one, whose comparator hidden units are the
 same hardware as SBP's, so the two differ only in where learning happens. After every epoch the
-weights are written open-loop into a freshly erased crossbar: each layer is scaled so that its
-largest |w| maps to the full conductance range (comparators and winner-take-all do not care about
-a positive scale), and each device gets the number of SET pulses that the *nominal* device curve
-needs to reach its target. The chip's own device-to-device spread, cycle-to-cycle noise, stuck
-devices and finite states then decide what is really stored: this is the motivation for on-chip
-learning. Pulses counted are the programming pulses of every epoch's write (the erase is not).
+weights are written into the crossbar the way ex-situ deployment does it (README, "Baselines"):
+
+1. scale: each layer's weights are divided by the clipping scale whose written layer keeps their
+   direction best in expectation, quantisation on the nominal weight grid and (write-verify)
+   the programming noise the write leaves (`clip_scale`; comparators and winner-take-all ignore
+   a positive scale), so the scale adapts to the number of states and to the C2C noise;
+2. erase: a block erase drives every programmed device past Gmin, where it saturates (stuck
+   devices stay where they are stuck); it is counted as the RESET pulses that take a nominal
+   device from Gmax to Gmin (`DeviceParams.erase_pulses`), and, being saturating, it leaves no
+   cycle-to-cycle noise behind;
+3. open-loop write: each device gets the SET pulses the *nominal* curve needs for its grid level;
+4. verify (`program = write_verify`): read every device (with its read noise), leave it when the
+   read lies within the tolerance band, else pulse it once towards the target (SET below, RESET
+   above); repeat until every device is in band or has spent `verify_max_pulses`.
+
+The chip's own device-to-device spread, cycle-to-cycle noise, stuck devices and finite states
+then decide what is really stored: this is the motivation for on-chip learning. `pair` programs
+both devices of a pair (one stays erased); `single` programs G+ against the mid-range G-
+reference the crossbar was built with. Every pulse (erase included) and verify read is counted.
+Rewriting every epoch only draws the learning curve: the last epoch's write is the deployment,
+reported apart from the rewrites (train.py, `deployment_*` metrics).
 
 Off-chip training sees no device, so the software network is exactly the `ste` run that
 `RunSpec.offchip_spec` names (same draws from the same streams; the chip has streams of its own).
@@ -19,6 +34,7 @@ every device is programmed from the same network, so a sweep compares devices an
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +45,22 @@ from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
 from sbp_core.offchip import Snapshot
+
+CLIP_QUANTILES = np.linspace(0.5, 1.0, 51)
+"""Candidate clipping scales: these quantiles of a layer's |w| (1.0 is the largest |w|)."""
+
+
+class WriteCounts(NamedTuple):
+    """What programming one device array cost."""
+
+    erase: int
+    """RESET pulses of the erase."""
+    set: int
+    """SET pulses of the open-loop write and the verify corrections."""
+    reset: int
+    """RESET pulses of the verify corrections."""
+    reads: int
+    """Verify reads, one device each."""
 
 
 class ExSituLearner(CrossbarMLP):
@@ -56,27 +88,153 @@ class ExSituLearner(CrossbarMLP):
             state, loss = next(self._replayed, (None, None))
             if state is None:
                 raise ConfigError("the off-chip run holds fewer epochs than this exsitu run")
-        program(self.layer1, np.vstack((state["W1"], state["b1"])), self._program_rng)
-        program(self.layer2, np.vstack((state["W2"], state["b2"])), self._program_rng)
-        return self.epoch_stats(loss=loss)
+        budget = self.spec.verify_max_pulses if self.spec.program == "write_verify" else 0
+        writes = [
+            program(
+                layer, np.vstack(weights), self.spec.verify_tolerance, budget, self._program_rng
+            )
+            for layer, weights in (
+                (self.layer1, (state["W1"], state["b1"])),
+                (self.layer2, (state["W2"], state["b2"])),
+            )
+        ]
+        stats = self.epoch_stats(loss=loss)
+        stats.counters = {
+            "erase_pulses": sum(w.erase for w in writes),
+            "verify_reads": sum(w.reads for w in writes),
+        }
+        return stats
 
 
-def program(layer: Crossbar, weights: np.ndarray, rng: np.random.Generator) -> None:
-    """Erase both devices of every pair to Gmin, then SET each towards its target open-loop."""
-    peak = float(np.abs(weights).max())
-    normalised = weights / peak if peak > 0 else weights
-    g_min = layer.params.g_min
+def program(
+    layer: Crossbar, weights: np.ndarray, tolerance: float, budget: int, rng: np.random.Generator
+) -> WriteCounts:
+    """Write `weights` into `layer`: scale, erase, open-loop write, then up to `budget` verify
+    rounds with band `tolerance` (a fraction of the range); count every pulse on the layer."""
+    levels = layer.params.nominal_levels()
+    grid, plus_pulses, minus_pulses = weight_grid(levels, layer.pulse_scheme == "pair")
+    pulse_count = plus_pulses + minus_pulses  # SET pulses a grid point costs the pair
     bar = layer.arrays()
-    for g, devices, responses, part in (
-        (layer.g_plus, layer.plus, bar.plus, np.maximum(normalised, 0.0)),
-        (layer.g_minus, layer.minus, bar.minus, np.maximum(-normalised, 0.0)),
-    ):
-        g[...] = devices.initial(0.0, rng, DTYPE)  # erased: Gmin, stuck devices where stuck
-        pulses = devices.pulses_to_reach(g_min + part * (1.0 - g_min)).ravel()
-        most_first = np.argsort(-pulses, kind="stable")
-        # one parallel SET pulse per step, to the devices that need more than `step` pulses: a
-        # prefix of most_first, found by counting rather than by scanning the array every step
-        for pulsed in pulses.size - np.cumsum(np.bincount(pulses))[:-1]:
-            index = most_first[:pulsed]
-            engine.set_pulses(g, responses, index, bar.c2c, rng)  # = devices.respond, compiled
-            layer.set_pulses += index.size
+    params, totals = layer.params, np.zeros(4, dtype=np.int64)
+    band = tolerance * (1.0 - params.g_min)
+    # C2C sigma and verify band in grid units: the grid spans the range once (pair), twice
+    # (single: w = 2 level - 1). Open loop scales for quantisation alone: with its k noise^2
+    # the rule drove weights to saturation and lost 18 points on digits at c2c 0.1 (README).
+    per_range = 1.0 if layer.pulse_scheme == "pair" else 2.0
+    variance = None
+    if budget > 0 and bar.c2c:
+        noise = per_range * params.c2c_sigma
+        variance = write_variance(pulse_count, noise, per_range * tolerance)
+    scale = clip_scale(weights, grid, variance)
+    level = nearest(grid, weights.astype(np.float64) / scale)
+    written = [(layer.g_plus, layer.plus, bar.plus, plus_pulses[level])]
+    if layer.pulse_scheme == "pair":
+        written.append((layer.g_minus, layer.minus, bar.minus, minus_pulses[level]))
+    for g, devices, responses, pulses in written:
+        erase = erase_array(g, devices, params.erase_pulses)
+        sets = write_open_loop(g, responses, pulses.ravel(), bar.c2c, rng)
+        target = (params.g_min + levels[pulses] * (1.0 - params.g_min)).astype(DTYPE)
+        verified = verify(g, responses, target, band, budget, params.read_noise, bar.c2c, rng)
+        totals += (erase, sets + verified[0], verified[1], verified[2])
+    counts = WriteCounts(*(int(total) for total in totals))
+    layer.count_pulses(counts.set, counts.erase + counts.reset)
+    return counts
+
+
+def weight_grid(levels: np.ndarray, pair: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The normalised weights (ascending, in [-1, 1]) the nominal states realise, with the SET
+    pulses from Gmin each needs on G+ and on G-.
+
+    `pair`: one device of the pair stays erased, so w = +-level. `single`: G+ against the
+    mid-range G- reference, so w = 2 level - 1 (G- is never programmed; its pulses are 0).
+    """
+    k = np.arange(levels.size)
+    if not pair:
+        return 2.0 * levels - 1.0, k, np.zeros_like(k)
+    zeros = np.zeros(levels.size - 1, dtype=k.dtype)
+    grid = np.concatenate((-levels[:0:-1], levels))
+    return grid, np.concatenate((zeros, k)), np.concatenate((k[:0:-1], np.zeros_like(k)))
+
+
+def nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Index of the grid point nearest each value (ascending grid; ties go to the lower point;
+    values beyond the ends take the end points: the clipping)."""
+    right = np.clip(np.searchsorted(grid, values), 1, grid.size - 1)
+    left = right - 1
+    return np.where(values - grid[left] <= grid[right] - values, left, right)
+
+
+def clip_scale(weights: np.ndarray, grid: np.ndarray, variance: np.ndarray | None = None) -> float:
+    """The clipping scale s, among CLIP_QUANTILES of |w|, whose written layer best keeps the
+    direction of the trained weights w: it maximises the expected squared cosine similarity
+
+        (w . q)^2 / (|w|^2 (|q|^2 + sum_i variance[level_i])),   q_i = grid[level_i],
+
+    with level_i = nearest(w_i / s) and `variance` what the write adds to each grid point
+    (`write_variance`; None: quantisation alone). The similarity, not a squared error, because
+    the comparators and the winner-take-all ignore a positive scale of the layer. Few states
+    favour a small s (the largest |w| would round almost every weight to zero), many states the
+    largest |w|; noisy pulses favour points reached by many pulses (their noise grows as the
+    square root of the pulses, the signal linearly)."""
+    w = weights.astype(np.float64).ravel()
+    candidates = np.unique(np.quantile(np.abs(w), CLIP_QUANTILES))
+    candidates = candidates[candidates > 0]
+    if candidates.size == 0:
+        return 1.0  # all weights zero: any scale stores them
+    variance = np.zeros(grid.size) if variance is None else variance
+    similarity = []
+    for s in candidates:
+        level = nearest(grid, w / s)
+        q = grid[level]
+        power = q @ q + variance[level].sum()
+        similarity.append((w @ q) ** 2 / power if power > 0 else 0.0)
+    return float(candidates[int(np.argmax(similarity))])
+
+
+def write_variance(pulses: np.ndarray, noise: float, band: float | None) -> np.ndarray:
+    """Variance (grid units squared) the write adds to each grid point reached by `pulses` SET
+    pulses of C2C sigma `noise`: open loop (`band` None) k noise^2; after write-verify with band
+    b at most noise^2 + b^2 / 3 (the last correction's noise, or a uniform error in the band)."""
+    variance = pulses * noise**2
+    return variance if band is None else np.minimum(variance, noise**2 + band**2 / 3)
+
+
+def erase_array(g: np.ndarray, devices, n_pulses: int) -> int:
+    """Block erase: every device to its own Gmin (stuck ones stay at their bound); returns the
+    RESET pulses counted for it, n_pulses per device."""
+    g[...] = np.where(devices.stuck == 2, devices.g_hi, devices.g_lo)
+    return n_pulses * g.size
+
+
+def write_open_loop(g, responses, pulses: np.ndarray, c2c: bool, rng: np.random.Generator) -> int:
+    """SET pulses[i] times device g.flat[i], one parallel pulse per step; returns the pulses."""
+    most_first = np.argsort(-pulses, kind="stable")
+    # step t pulses the devices that need more than t pulses: a prefix of most_first, found by
+    # counting rather than by scanning the array every step
+    for pulsed in pulses.size - np.cumsum(np.bincount(pulses))[:-1]:
+        index = most_first[:pulsed]
+        engine.pulse_devices(g, responses, index, np.ones(pulsed, dtype=np.bool_), c2c, rng)
+    return int(pulses.sum())
+
+
+def verify(g, responses, target, band, budget, read_noise, c2c, rng) -> tuple[int, int, int]:
+    """Write-verify rounds: read every unfinished device (relative read noise `read_noise`),
+    finish those within target +- band, pulse the rest once towards the target; at most
+    `budget` rounds. Returns (SET pulses, RESET pulses, reads)."""
+    flat, goal = g.reshape(-1), target.reshape(-1)
+    active = np.arange(flat.size)
+    sets = resets = reads = 0
+    for _ in range(budget):
+        seen = flat[active]
+        if read_noise > 0:
+            seen = seen + DTYPE(read_noise) * seen * rng.standard_normal(seen.size, dtype=DTYPE)
+        reads += active.size
+        error = seen - goal[active]
+        outside = np.abs(error) > band
+        active, below = active[outside], error[outside] < 0
+        if active.size == 0:
+            break
+        engine.pulse_devices(g, responses, active, below, c2c, rng)
+        n_set = int(np.count_nonzero(below))
+        sets, resets = sets + n_set, resets + active.size - n_set
+    return sets, resets, reads
