@@ -111,7 +111,7 @@ def test_figures_follow_from_the_sweeps_present(axes, methods, figures):
 def test_default_profile_is_small_and_offline():
     grid = expand(load_config(ROOT / "config" / "config.yaml", SCHEMA))
     assert grid.profile == "default"
-    assert 30 <= len(grid.runs) <= 80
+    assert 30 <= len(grid.runs) <= 110
     assert {spec.dataset for spec in grid.runs.values()} == {"digits"}
     assert {spec.method for spec in grid.runs.values()} == {
         "sbp", "float", "ste", "binarized", "exsitu", "manhattan",
@@ -172,3 +172,16 @@ def test_nan_and_infinity_in_a_config_stop_it_in_one_line_naming_the_key(
     with pytest.raises(ConfigError, match=message) as caught:
         expand(load_config(path, SCHEMA))
     assert "\n" not in str(caught.value)
+
+
+DEVICE_AXES = {"device", "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin"}
+DEVICE_AXES |= {"stuck_gmax", "read_noise"}
+
+
+@pytest.mark.parametrize("profile", ["config.yaml", "paper.yaml"])
+def test_manhattan_runs_in_every_device_and_noise_sweep_that_sbp_runs_in(profile):
+    """The classic on-chip sign rule is SBP's nearest baseline on every device it meets."""
+    grid = expand(load_config(ROOT / "config" / profile, SCHEMA))
+    for name, sweep in grid.sweeps.items():
+        if "sbp" in sweep.methods and DEVICE_AXES & set(sweep.axis_names):
+            assert "manhattan" in sweep.methods, name
