@@ -1,4 +1,4 @@
-"""The `sbp-bench` command: `train` one run into a folder, `fetch-mnist` into a folder.
+"""The `sbp-bench` command: `train` one run into a folder, `fetch-mnist`, `compile` the kernels.
 
 Every RunSpec field is an option (`--n-hidden 200`), its help text is the field's docstring, and
 a spec file (`--spec FILE.json`) may give the rest. Errors print as one line and exit with 2.
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--retries", type=int, default=3, help="attempts per mirror")
     fetch.set_defaults(handler=_fetch)
+
+    warm = commands.add_parser("compile", help="compile and cache every numba kernel once")
+    warm.set_defaults(handler=_compile)
     return parser
 
 
@@ -87,6 +90,13 @@ def _train(args: argparse.Namespace) -> int:
         f"after {metrics['epochs_run']} epochs -> {args.out}"
     )
     return 0 if metrics["status"] == "ok" else 1
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from sbp_core.methods import compile_kernels
+
+    print(f"compiled and cached the kernels of {', '.join(compile_kernels())}")
+    return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:

@@ -48,11 +48,21 @@ class _InTreeLocator(_StampsSharedSources, caching.InTreeCacheLocator):
     """__pycache__ beside the source, otherwise."""
 
 
+class _UserWideLocator(_StampsSharedSources, caching.UserWideCacheLocator):
+    """The user's cache folder, where the package's own folder is not writable."""
+
+
 # numba (>= 0.68, where CacheImpl is public) picks the first locator that accepts a function;
 # ours come first, for sbp_core only
-for _locator in (_InTreeLocator, _UserDirLocator):
+for _locator in (_UserWideLocator, _InTreeLocator, _UserDirLocator):
     if _locator not in caching.CacheImpl._locator_classes:
         caching.CacheImpl._locator_classes.insert(0, _locator)
+
+
+def compiled_sources() -> list[Path]:
+    """The modules whose functions are compiled (they use `compiled`), and this one."""
+    users = [path for path in sorted(PACKAGE.rglob("*.py")) if "@compiled" in path.read_text()]
+    return [*users, Path(__file__).resolve()]
 
 
 def compiled(function):

@@ -245,3 +245,29 @@ def test_killed_train_job_reruns_to_complete_correct_outputs(tmp_path):
         [SBP_BENCH, "train", "--spec", str(spec), "--out", str(reference), "--quiet"], check=True
     )
     assert metrics == json.loads((reference / "metrics.json").read_text())  # bit for bit
+
+
+PARALLEL = {
+    "profile": "parallel",
+    "base": {"dataset": "digits", "epochs": 1, "n_hidden": 16},
+    "seeds": [0, 1],
+    "sweeps": {"methods": {"methods": ["sbp", "exsitu", "manhattan"]}},
+}
+
+
+@pytest.mark.slow
+def test_parallel_train_jobs_on_an_empty_numba_cache_only_load_it(tmp_path, monkeypatch):
+    """One local job compiles every kernel into an empty cache first; two parallel train jobs
+    at a time then load it: no cache file is written or rewritten while they run."""
+    cache = tmp_path / "numba-cache"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
+    workdir = workflow_copy(tmp_path / "work", PARALLEL)
+    compiled = "results/parallel/compiled_kernels.txt"
+    snakemake(workdir, compiled, "--cores", "1")
+    before = {path: path.stat().st_mtime_ns for path in cache.rglob("*.nb?")}
+    assert any(path.suffix == ".nbi" for path in before)  # the kernels are cached
+    snakemake(workdir, "--cores", "2")
+    after = {path: path.stat().st_mtime_ns for path in cache.rglob("*.nb?")}
+    assert after == before
+    runs = (workdir / "results" / "parallel" / "runs").glob("*/metrics.json")
+    assert len(list(runs)) == 3 * 2 + 2  # and the two off-chip ste runs

@@ -32,4 +32,24 @@ def make_learner(spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator)
     return learner_class(spec.method).from_spec(spec, n_in, n_out, rng)
 
 
-__all__ = ["CROSSBAR_METHODS", "EpochStats", "Learner", "learner_class", "make_learner"]
+def compile_kernels() -> tuple[str, ...]:
+    """Train every crossbar method one epoch on a tiny problem, so numba's on-disk cache holds
+    every compiled kernel before parallel train jobs load it: several processes compiling and
+    caching one function at once is a known numba cache hazard. Returns the methods run."""
+    data = np.random.default_rng(0)
+    X, y = data.random((40, 8)) < 0.5, np.arange(40) % 3
+    for method in CROSSBAR_METHODS:
+        spec = RunSpec(method=method, n_hidden=4, epochs=1, c2c_sigma=0.01, read_noise=0.01)
+        rng = np.random.default_rng(0)
+        make_learner(spec, X.shape[1], 3, rng).fit_epoch(X, y, rng)
+    return CROSSBAR_METHODS
+
+
+__all__ = [
+    "CROSSBAR_METHODS",
+    "EpochStats",
+    "Learner",
+    "compile_kernels",
+    "learner_class",
+    "make_learner",
+]

@@ -1,12 +1,33 @@
 # One job per run id. A job writes only files; metrics.json comes last and marks the run finished.
+# Before them, one local job compiles every numba kernel into the on-disk cache, so parallel jobs
+# load it instead of compiling and writing the same cache files at once.
 # `ste` runs also write the per-epoch weights exsitu runs program (epochs.npz), so they are their
 # own rule, `train_ste`: each rule declares every file its jobs write.
+
+
+rule compile_kernels:
+    input:
+        [str(path) for path in compiled_sources()],
+    output:
+        f"{RESULTS}/compiled_kernels.txt",
+    log:
+        f"{RESULTS}/logs/compile_kernels.log",
+    localrule: True
+    conda:
+        "../envs/sbp-bench.yaml"
+    params:
+        cli=sbp_bench_command(),
+    shell:
+        "NUMBA_NUM_THREADS=1 {params.cli} compile > {output} 2> {log}"
 
 
 rule train:
     input:
         mnist=mnist_input,
         offchip=offchip_input,
+        # every kernel compiled and cached once before the train jobs load it; ancient: an
+        # edited kernel recompiles here without retraining finished runs
+        kernels=ancient(rules.compile_kernels.output[0]),
     output:
         **run_outputs(),
     log:
