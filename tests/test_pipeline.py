@@ -271,3 +271,21 @@ def test_parallel_train_jobs_on_an_empty_numba_cache_only_load_it(tmp_path, monk
     assert after == before
     runs = (workdir / "results" / "parallel" / "runs").glob("*/metrics.json")
     assert len(list(runs)) == 3 * 2 + 2  # and the two off-chip ste runs
+
+
+@pytest.mark.slow
+def test_a_profile_without_sbp_runs_has_no_cost_report_and_completes(tmp_path):
+    """The cost report compares SBP with the conventional design; without SBP runs it has
+    nothing to cost, so it is not a job (it used to fail the whole pipeline)."""
+    config = {
+        "profile": "nosbp",
+        "base": {"dataset": "digits", "epochs": 1, "n_hidden": 8},
+        "sweeps": {"states": {"methods": ["exsitu"], "axes": {"n_states": [2, 4]}}},
+    }
+    workdir = workflow_copy(tmp_path, config)
+    dry = snakemake(workdir, "-n")
+    assert "cost_report" not in dry.stdout + dry.stderr
+    snakemake(workdir, "--cores", "2")
+    results = workdir / "results" / "nosbp"
+    assert (results / "tables" / "states.md").is_file() and not (results / "cost").exists()
+    assert json.loads((results / "mlflow" / "logged.json").read_text())["logged"] == 2

@@ -152,11 +152,17 @@ def final_outputs():
     ]
 
 
+def has_sbp_runs():
+    """The periphery cost compares SBP with the conventional design: SBP runs are costed."""
+    return any(spec.method == "sbp" for spec in GRID.runs.values())
+
+
 def cost_outputs():
-    """Everything the periphery cost rule (workflow/rules/cost.smk) writes."""
-    return list(rules.cost_report.output)
+    """Everything the periphery cost rule (workflow/rules/cost.smk) writes; nothing when the
+    profile has no SBP run to cost."""
+    return list(rules.cost_report.output) if has_sbp_runs() else []
 
 
 def mlflow_cost_input():
-    """The per-run cost table, so MLflow runs carry the cost metrics too."""
-    return rules.cost_report.output.per_run
+    """The per-run cost table, so MLflow runs carry the cost metrics too (if there is one)."""
+    return [rules.cost_report.output.per_run] if has_sbp_runs() else []
