@@ -165,4 +165,4 @@ def cost_outputs():
 
 def mlflow_cost_input():
     """The per-run cost table, so MLflow runs carry the cost metrics too (if there is one)."""
-    return [rules.cost_report.output.per_run] if has_sbp_runs() else []
+    return rules.cost_report.output.per_run if has_sbp_runs() else []
