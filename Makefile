@@ -34,7 +34,7 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/snakemake --lint
+	$(BIN)/python workflow/lint.py
 	$(BIN)/snakefmt --check .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

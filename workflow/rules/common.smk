@@ -3,8 +3,6 @@ import json
 import sys
 from pathlib import Path
 
-from snakemake_interface_executor_plugins.settings import DeploymentMethod
-
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
@@ -23,11 +21,9 @@ RUNS = f"{RESULTS}/runs"
 DEFAULT_SPEC = RunSpec()
 
 
-def sbp_bench_command():
-    """`sbp-bench` of the job's conda env, else of the environment Snakemake itself runs in."""
-    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-        return "sbp-bench"
-    return str(Path(sys.executable).with_name("sbp-bench"))
+SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))
+"""Jobs run the `sbp-bench` of the environment Snakemake runs in (on a cluster, the same path on
+every node: a shared file system)."""
 
 
 wildcard_constraints:
@@ -129,6 +125,16 @@ def table_files():
         for name in GRID.sweeps
         for ext in ("csv", "md", "tex")
     ]
+
+
+if config["mlflow"]["tracking_uri"]:
+    # a tracking server keeps the artifacts where it was told to (--artifacts-destination)
+    MLFLOW_URI, MLFLOW_ARTIFACTS = config["mlflow"]["tracking_uri"], None
+else:
+    MLFLOW_URI, MLFLOW_ARTIFACTS = (
+        f"sqlite:///{RESULTS}/mlflow.db",
+        f"{RESULTS}/mlartifacts",
+    )
 
 
 def mlflow_provenance(wildcards):

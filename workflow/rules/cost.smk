@@ -39,8 +39,6 @@ rule cost_report:
         per_epoch_pdf=f"{COST}/figures/cost_energy_per_epoch.pdf",
     log:
         f"{RESULTS}/logs/cost_report.log",
-    conda:
-        "../envs/sbp-bench.yaml"
     threads: 1
     params:
         overrides=config.get("cost_overrides", {}),

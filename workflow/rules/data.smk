@@ -8,10 +8,8 @@ rule fetch_mnist:
     log:
         "resources/logs/fetch_mnist.log",
     localrule: True
-    conda:
-        "../envs/sbp-bench.yaml"
     params:
-        cli=sbp_bench_command(),
+        cli=SBP_BENCH,
         dest=lambda wildcards, output: Path(output[0]).parent,
         mirror_options=[
             arg for url in config["mnist"]["mirrors"] for arg in ("--mirror", url)

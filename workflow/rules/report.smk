@@ -9,8 +9,6 @@ rule collect:
         history=f"{RESULTS}/collected/history.csv",
     log:
         f"{RESULTS}/logs/collect.log",
-    conda:
-        "../envs/sbp-bench.yaml"
     params:
         memberships=GRID.memberships,
     script:
@@ -30,8 +28,6 @@ rule table:
         tex=f"{RESULTS}/tables/{{sweep}}.tex",
     log:
         f"{RESULTS}/logs/table/{{sweep}}.log",
-    conda:
-        "../envs/sbp-bench.yaml"
     params:
         sweep=sweep_of,
     script:
@@ -56,8 +52,6 @@ for kind in FIGURE_KINDS:
             pdf=f"{RESULTS}/figures/{{sweep}}.{kind}.pdf",
         log:
             f"{RESULTS}/logs/figure/{{sweep}}.{kind}.log",
-        conda:
-            "../envs/sbp-bench.yaml"
         params:
             sweep=sweep_of,
             kind=kind,
@@ -74,15 +68,12 @@ rule log_mlflow:
     log:
         f"{RESULTS}/logs/log_mlflow.log",
     localrule: True
-    conda:
-        "../envs/sbp-bench.yaml"
     threads: 2  # the figures are drawn in worker processes while the job logs
     params:
         sweeps={name: sweep.to_dict() for name, sweep in GRID.sweeps.items()},
         memberships=GRID.memberships,
-        tracking_uri=config["mlflow"]["tracking_uri"]
-        or f"sqlite:///{RESULTS}/mlflow.db",
-        artifact_root=f"{RESULTS}/mlartifacts",
+        tracking_uri=MLFLOW_URI,
+        artifact_root=MLFLOW_ARTIFACTS,
         experiment=config["mlflow"]["experiment"] or f"sbp-bench/{GRID.profile}",
         provenance=mlflow_provenance,
     script:

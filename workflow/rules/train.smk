@@ -13,10 +13,8 @@ rule compile_kernels:
     log:
         f"{RESULTS}/logs/compile_kernels.log",
     localrule: True
-    conda:
-        "../envs/sbp-bench.yaml"
     params:
-        cli=sbp_bench_command(),
+        cli=SBP_BENCH,
     shell:
         "NUMBA_NUM_THREADS=1 {params.cli} compile > {output} 2> {log}"
 
@@ -36,14 +34,12 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{run_id}}.tsv"
     wildcard_constraints:
         run_id=run_id_pattern(keeps_epochs=False),
-    conda:
-        "../envs/sbp-bench.yaml"
     threads: 1
     resources:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime_min"],
     params:
-        cli=sbp_bench_command(),
+        cli=SBP_BENCH,
         spec_options=spec_options,
         out=lambda wildcards, output: Path(output.metrics).parent,
         mnist=mnist_option,
