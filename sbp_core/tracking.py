@@ -6,7 +6,9 @@ parent run per sweep, one child run per grid point and sweep. A child is looked 
 before logging and carries a hash of what it logged (CONTENT): running again logs nothing twice,
 and a child whose run folder changed since (a run retrained after a code or config change), or
 that an interrupted logger left unfinished, is deleted and logged again, so the store never keeps
-stale numbers, duplicates or orphans.
+stale numbers, duplicates or orphans. A child starts and ends when its training did (timing.json),
+so MLflow's Duration is the training time; each parent carries its sweep's means per method and
+the experiment a description, so the first page a user opens already compares something.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -41,9 +45,13 @@ ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
 CONTENT, RUN_CODE = "sbp.content_sha256", "sbp.run_code_version"
 """Tag keys of a child: the hash of what it logged; the code version that wrote its run folder."""
+NOTE = "mlflow.note.content"
+"""The tag MLflow shows as a run's or an experiment's description."""
 MAX_METRICS, MAX_PARAMS = 1000, 100
 """MLflow's per-call limits of log_batch."""
 RUN_FILES = ("spec.json", "metrics.json", "history.csv")
+"""The run's files a child holds as artifacts."""
+TIMING_FILE = "timing.json"
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class RunFolder:
     metrics: dict[str, Any]
     history: pd.DataFrame
     provenance: dict[str, Any]
+    timing: dict[str, Any]
 
     @classmethod
     def read(cls, path: str | Path) -> RunFolder:
@@ -65,12 +74,13 @@ class RunFolder:
             metrics=read_json(path / "metrics.json"),
             history=pd.read_csv(path / "history.csv"),
             provenance=read_json(path / PROVENANCE_FILE),
+            timing=read_json(path / TIMING_FILE),
         )
 
     def content_hash(self, cost: Mapping[str, float]) -> str:
         """SHA-256 of everything a child logs from this folder: its files and its cost metrics."""
         digest = hashlib.sha256()
-        for name in (*RUN_FILES, PROVENANCE_FILE):
+        for name in (*RUN_FILES, PROVENANCE_FILE, TIMING_FILE):
             data = (self.path / name).read_bytes()
             digest.update(f"{name} {len(data)}\n".encode())
             digest.update(data)
@@ -85,6 +95,15 @@ class RunFolder:
     def timestamp_ms(self) -> int:
         """When the run finished (metrics.json is written last), as MLflow metric timestamps."""
         return int((self.path / "metrics.json").stat().st_mtime * 1000)
+
+    @property
+    def training_ms(self) -> tuple[int | None, int | None]:
+        """When training started and ended (timing.json), in MLflow's milliseconds; (None, None)
+        for a folder written before timing.json recorded them: MLflow then takes the logging's."""
+        started, finished = self.timing.get("started_at"), self.timing.get("finished_at")
+        if started is None or finished is None:
+            return None, None
+        return round(started * 1000), round(finished * 1000)
 
 
 def log_runs(
@@ -104,6 +123,7 @@ def log_runs(
     """
     client = MlflowClient(tracking_uri=_prepare(tracking_uri))
     experiment_id = ensure_experiment(client, experiment, artifact_root)
+    client.set_experiment_tag(experiment_id, NOTE, description(sweeps, provenance or {}))
     tags = {f"sbp.{key}": str(value) for key, value in (provenance or {}).items()}
     parents = {
         name: ensure_parent(client, experiment_id, name, sweep, tags)
@@ -115,8 +135,11 @@ def log_runs(
     }
     counts = {"logged": 0, "skipped": 0, "replaced": 0}
     todo: list[tuple[RunFolder, list[str], str]] = []
+    members: dict[str, list[RunFolder]] = defaultdict(list)
     for run_dir in run_dirs:
         folder = RunFolder.read(run_dir)
+        for sweep in memberships.get(folder.run_id, ()):
+            members[sweep].append(folder)
         content = folder.content_hash((cost or {}).get(folder.run_id, {}))
         pending = []
         for sweep in memberships.get(folder.run_id, ()):
@@ -145,6 +168,9 @@ def log_runs(
                 )  # fmt: skip
                 counts["logged"] += 1
             shutil.rmtree(artifacts)
+    counts["summaries"] = sum(
+        update_summary(client, parents[name], sweep_summary(members[name])) for name in sweeps
+    )
     return {"tracking_uri": tracking_uri, "experiment_id": experiment_id, **counts}
 
 
@@ -195,12 +221,55 @@ def ensure_parent(
     run = client.create_run(
         experiment_id,
         run_name=name,
-        tags={**tags, ROLE: "sweep", SWEEP: name, "mlflow.note.content": sweep["description"]},
+        tags={**tags, ROLE: "sweep", SWEEP: name, NOTE: sweep["description"]},
     )
     params = [Param(key, json.dumps(sweep[key])) for key in ("methods", "axes", "seeds")]
     client.log_batch(run.info.run_id, params=params)
     client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return run.info.run_id
+
+
+def description(sweeps: Mapping[str, Mapping[str, Any]], provenance: Mapping[str, str]) -> str:
+    """The experiment's description (Markdown): where its runs came from and what each sweep is."""
+    origin = ", ".join(f"{key} `{value}`" for key, value in provenance.items())
+    lines = [
+        f"sbp-bench runs ({origin}).",
+        "",
+        "One parent run per sweep; expand it for one child run per grid point. A parent's"
+        " metrics are its sweep's means per method (`mean_final_test_acc/<method>`,"
+        " `mean_total_pulses/<method>`).",
+        "",
+    ]
+    lines += [f"- **{name}**: {sweep['description']}" for name, sweep in sweeps.items()]
+    return "\n".join(lines)
+
+
+def sweep_summary(folders: Sequence[RunFolder]) -> dict[str, float]:
+    """A sweep's means per method over its runs: the final test accuracy and, for methods that
+    program a crossbar, the programming pulses (SET + RESET)."""
+    by_method: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for folder in folders:
+        by_method[folder.spec["method"]].append(folder.metrics)
+    summary = {}
+    for method, runs in sorted(by_method.items()):
+        accuracies = [m["final_test_acc"] for m in runs if _is_number(m.get("final_test_acc"))]
+        if accuracies:
+            summary[f"mean_final_test_acc/{method}"] = float(np.mean(accuracies))
+        pulses = [m.get("total_set_pulses", 0) + m.get("total_reset_pulses", 0) for m in runs]
+        if any(pulses):
+            summary[f"mean_total_pulses/{method}"] = float(np.mean(pulses))
+    return summary
+
+
+def update_summary(client: MlflowClient, parent_id: str, summary: Mapping[str, float]) -> int:
+    """Log the summary metrics whose values the parent does not show yet; returns how many."""
+    shown = client.get_run(parent_id).data.metrics
+    stamp = int(time.time() * 1000)
+    changed = [Metric(key, value, stamp, 0) for key, value in summary.items()]
+    changed = [metric for metric in changed if shown.get(metric.key) != metric.value]
+    if changed:
+        client.log_batch(parent_id, metrics=changed)
+    return len(changed)
 
 
 def _children(client: MlflowClient, experiment_id: str) -> list:
@@ -237,14 +306,17 @@ def log_child(
         "sbp.status": str(folder.metrics.get("status")),
         "mlflow.parentRunId": parent_id,
     }
-    run = client.create_run(experiment_id, run_name=child_name(folder), tags=run_tags)
+    started, finished = folder.training_ms
+    run = client.create_run(
+        experiment_id, start_time=started, run_name=child_name(folder), tags=run_tags
+    )
     run_id = run.info.run_id
     for chunk in _chunks(list(params_of(folder)), MAX_PARAMS):
         client.log_batch(run_id, params=chunk)
     for chunk in _chunks(list(metrics_of(folder, cost)), MAX_METRICS):
         client.log_batch(run_id, metrics=chunk)
     client.log_artifacts(run_id, str(artifacts))
-    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED), end_time=finished)
     return run_id
 
 

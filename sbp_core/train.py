@@ -2,10 +2,10 @@
 
 spec.json (with the identity of the data read: sbp_core.identity), provenance.json (the code
 version: sbp_core.provenance), history.csv (one row per epoch, rewritten after each), arrays.npz
-(learned state), timing.json (wall time, samples per second), for `ste` runs epochs.npz (the
-weights after every epoch, which exsitu runs program: sbp_core.offchip) and, last, metrics.json:
-its presence marks a finished run, and it holds only numbers the spec and seed determine, so a
-rerun reproduces it byte for byte. Every file is written atomically, so an interrupted run leaves
+(learned state), timing.json (when training started and ended, wall time, samples per second),
+for `ste` runs epochs.npz (the weights after every epoch, which exsitu runs program:
+sbp_core.offchip) and, last, metrics.json: its presence marks a finished run, and it holds only
+numbers the spec and seed determine, so a rerun reproduces it byte for byte. Every file is written atomically, so an interrupted run leaves
 no half-written file behind. Training never imports mlflow or plotting libraries: runs only
 write files.
 """
@@ -98,6 +98,7 @@ def run(
 
     history: list[dict] = []
     status, stop_reason = "ok", None
+    started_at = time.time()  # the clock MLflow shows; perf_counter measures the durations
     start = time.perf_counter()
     train_time = 0.0
     for epoch in range(1, spec.epochs + 1):
@@ -128,6 +129,8 @@ def run(
         "train_samples_per_s": round(samples / train_time, 1) if train_time > 0 else None,
         # a replaying exsitu run programs and reads, it does not train: say so beside its speed
         "replayed_offchip_run": None if offchip_run is None else spec.offchip_spec().run_id,
+        "started_at": round(started_at, 3),  # Unix time: training's first epoch began
+        "finished_at": round(time.time(), 3),  # Unix time: evaluated, state written
     }
     atomic.write_json(out / "timing.json", timing)
     metrics = _metrics(spec, data, history, test_pred, status, stop_reason)

@@ -22,6 +22,10 @@ DATA = "d1a7" * 16
 """The data identity of every synthetic run."""
 
 
+STARTED_AT, TRAINING_S = 1_700_000_000.0, 12.5
+"""When a made-up run's training started (Unix time) and how long it took."""
+
+
 def write_run_folder(root: Path, spec: RunSpec, accuracy: float) -> Path:
     """A finished run folder as `sbp-bench train` writes it, with made-up numbers."""
     folder = root / spec.run_id
@@ -76,6 +80,8 @@ def write_run_folder(root: Path, spec: RunSpec, accuracy: float) -> Path:
     }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "provenance.json").write_text(json.dumps(provenance.record()))
+    timing = {"started_at": STARTED_AT, "finished_at": STARTED_AT + TRAINING_S, "wall_time_s": 0.3}
+    (folder / "timing.json").write_text(json.dumps(timing))
     state = {"G_plus_l1": np.full((65, 4), 1e-7)} if crossbar else {"W1": np.zeros((64, 4))}
     np.savez(folder / "arrays.npz", **state)
     return folder

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 from mlflow.tracking import MlflowClient
-from test_report import DATA, EPOCHS, SWEEPS, synthetic_runs
+from test_report import DATA, EPOCHS, STARTED_AT, SWEEPS, TRAINING_S, synthetic_runs
 
 from sbp_core import provenance
-from sbp_core.tracking import CONTENT, RUN_CODE, RUN_ID, SWEEP, log_runs
+from sbp_core.tracking import CONTENT, NOTE, RUN_CODE, RUN_ID, SWEEP, log_runs
 
 LOGGED_SWEEPS = {name: SWEEPS[name] for name in ("methods", "devices")}
 """Two sweeps that share a run (sbp on the ideal device) keep the store small but telling."""
@@ -89,10 +89,43 @@ def test_child_has_params_metrics_tags_and_artifacts(store):
     }  # fmt: skip
 
 
+def test_a_child_lasts_as_long_as_its_training(store):
+    arguments, _, summary = store
+    client = MlflowClient(arguments["tracking_uri"])
+    for child in child_runs(client, summary["experiment_id"]):
+        assert child.info.start_time == STARTED_AT * 1000
+        assert child.info.end_time - child.info.start_time == TRAINING_S * 1000
+
+
+def test_parents_show_their_sweeps_means_per_method(store):
+    arguments, _, summary = store
+    client = MlflowClient(arguments["tracking_uri"])
+    parents = client.search_runs([summary["experiment_id"]], "tags.`sbp.role` = 'sweep'")
+    methods = next(p for p in parents if p.data.tags[SWEEP] == "methods")
+    # synthetic accuracy 0.8 + seed / 100 (+ 0.1 for float); sbp pulses (1000 + 500) per epoch
+    assert methods.data.metrics == pytest.approx(
+        {
+            "mean_final_test_acc/sbp": 0.805,
+            "mean_final_test_acc/float": 0.905,
+            "mean_total_pulses/sbp": 1500 * EPOCHS,
+        }
+    )  # float programs no crossbar: no pulse mean
+    assert summary["summaries"] == sum(len(p.data.metrics) for p in parents)
+
+
+def test_the_experiment_names_its_profile_config_and_sweeps(store):
+    arguments, _, summary = store
+    client = MlflowClient(arguments["tracking_uri"])
+    note = client.get_experiment(summary["experiment_id"]).tags[NOTE]
+    assert "config_hash `f00d`" in note and "git_commit `abc123`" in note
+    assert all(f"**{name}**" in note for name in LOGGED_SWEEPS)
+
+
 def test_logging_again_logs_nothing_twice(store):
     arguments, _, first = store
     second = log_runs(**arguments)
     assert second["logged"] == 0 and second["skipped"] == first["logged"]
+    assert second["summaries"] == 0
     client = MlflowClient(arguments["tracking_uri"])
     assert len(child_runs(client, first["experiment_id"])) == first["logged"]
     parents = client.search_runs([first["experiment_id"]], "tags.`sbp.role` = 'sweep'")
