@@ -149,3 +149,27 @@ def _serving(command: list[str], url: str) -> Iterator[str]:
         finally:
             server.terminate()
             server.wait(timeout=60)
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1800,1100", "--virtual-time-budget=25000",
+]  # fmt: skip
+"""Headless, as root, and quiet: no background connections (this machine reaches no hosts)."""
+
+
+def browse(url: str, screenshot: Path) -> str:
+    """The page at `url` as headless Chromium renders it (scripts run, data fetched): saves a
+    screenshot and returns the rendered DOM."""
+    chromium = shutil.which("chromium")
+    if not chromium:
+        unavailable("Chromium is not installed (Debian's chromium package)")
+    pages = []
+    for output in (f"--screenshot={screenshot}", "--dump-dom"):
+        with tempfile.TemporaryDirectory() as profile:
+            command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", output, url]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            result.check_returncode()
+            pages.append(result.stdout)
+    return pages[-1]
