@@ -5,9 +5,9 @@ version: sbp_core.provenance), history.csv (one row per epoch, rewritten after e
 (learned state), timing.json (when training started and ended, wall time, samples per second),
 for `ste` runs epochs.npz (the weights after every epoch, which exsitu runs program:
 sbp_core.offchip) and, last, metrics.json: its presence marks a finished run, and it holds only
-numbers the spec and seed determine, so a rerun reproduces it byte for byte. Every file is written atomically, so an interrupted run leaves
-no half-written file behind. Training never imports mlflow or plotting libraries: runs only
-write files.
+numbers the spec and seed determine, so a rerun reproduces it byte for byte. Every file is written
+atomically, so an interrupted run leaves no half-written file behind. Training never imports
+mlflow or plotting libraries: runs only write files.
 """
 
 from __future__ import annotations
