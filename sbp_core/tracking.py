@@ -138,11 +138,10 @@ def log_runs(
     members: dict[str, list[RunFolder]] = defaultdict(list)
     for run_dir in run_dirs:
         folder = RunFolder.read(run_dir)
-        for sweep in memberships.get(folder.run_id, ()):
-            members[sweep].append(folder)
         content = folder.content_hash((cost or {}).get(folder.run_id, {}))
         pending = []
         for sweep in memberships.get(folder.run_id, ()):
+            members[sweep].append(folder)
             previous = existing.get((sweep, folder.run_id))
             if (
                 previous is not None
