@@ -77,7 +77,7 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 @contextlib.contextmanager
 def postgresql() -> Iterator[str]:
     """A fresh PostgreSQL server from Debian's binaries on a free loopback port; yields the
-    SQLAlchemy URI of an empty database `mlflow` on it."""
+    libpq URI of an empty database `mlflow` on it."""
     binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     if not binaries:
         unavailable("PostgreSQL is not installed (Debian's postgresql package)")

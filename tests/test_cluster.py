@@ -29,13 +29,15 @@ def postgres_uri():
 def tracking_server(postgres_uri, tmp_path_factory):
     """(URL, artifact folder) of an `mlflow server` on PostgreSQL, as the README starts it."""
     artifacts = tmp_path_factory.mktemp("server-artifacts")
-    with services.mlflow_server(postgres_uri, artifacts) as url:
+    # the driver named, as in the README: SQLAlchemy's default for postgresql:// varies by version
+    store = postgres_uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    with services.mlflow_server(store, artifacts) as url:
         yield url, artifacts
 
 
 def stored_counts(postgres_uri: str, experiment_id: str) -> dict[str, int]:
     """Active runs, their params and their metric values (every step), read from PostgreSQL."""
-    import psycopg2
+    import psycopg
 
     joined = "JOIN runs r ON t.run_uuid = r.run_uuid"
     active = "r.lifecycle_stage = 'active' AND r.experiment_id = %s"
@@ -45,7 +47,7 @@ def stored_counts(postgres_uri: str, experiment_id: str) -> dict[str, int]:
         "metric_steps": f"SELECT count(*) FROM metrics t {joined} WHERE {active}",
     }
     counts = {}
-    with contextlib.closing(psycopg2.connect(postgres_uri)) as db, db.cursor() as cursor:
+    with contextlib.closing(psycopg.connect(postgres_uri)) as db, db.cursor() as cursor:
         for name, query in queries.items():
             cursor.execute(query, (int(experiment_id),))
             counts[name] = cursor.fetchone()[0]
