@@ -8,6 +8,7 @@ wrong is never a green run that tested nothing.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
@@ -54,19 +55,23 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float) -> None:
 
 @contextlib.contextmanager
 def slurm() -> Iterator[None]:
-    """The one-node cluster of tests/cluster/slurm-up.sh, stopped again afterwards."""
+    """The one-node cluster of tests/cluster/slurm-up.sh, stopped again afterwards. The host has
+    one such cluster: test sessions side by side take turns (a lock) instead of stopping it
+    under each other's jobs."""
     if not shutil.which("slurmctld"):
         unavailable("SLURM is not installed (tests/cluster/slurm-up.sh installs Debian's)")
-    up = subprocess.run(
-        [CLUSTER_SCRIPTS / "slurm-up.sh"], capture_output=True, text=True, check=False
-    )
-    if up.returncode != 0:
-        subprocess.run([CLUSTER_SCRIPTS / "slurm-down.sh"], check=False)
-        unavailable(f"SLURM did not start: {up.stderr.strip()[-500:]}")
-    try:
-        yield
-    finally:
-        subprocess.run([CLUSTER_SCRIPTS / "slurm-down.sh"], check=True)
+    with open(Path(tempfile.gettempdir()) / "sbp-slurm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        up = subprocess.run(
+            [CLUSTER_SCRIPTS / "slurm-up.sh"], capture_output=True, text=True, check=False
+        )
+        if up.returncode != 0:
+            subprocess.run([CLUSTER_SCRIPTS / "slurm-down.sh"], check=False)
+            unavailable(f"SLURM did not start: {up.stderr.strip()[-500:]}")
+        try:
+            yield
+        finally:
+            subprocess.run([CLUSTER_SCRIPTS / "slurm-down.sh"], check=True)
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
