@@ -210,6 +210,8 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
             {
                 **RunSpec(method=method, device="taox_hfox", n_hidden=16, seed=seed).to_dict(),
                 "run_id": run_id,
+                "sweeps": "devices",
+                "final_test_acc": 0.9 - seed / 100,
                 "n_train": 100,
                 "input_activity": 0.2929,
                 "epochs_run": 2,
@@ -346,3 +348,39 @@ def test_saving_against_the_adc_figure_of_merit_moves_as_the_model_says(tmp_path
         .itertuples(index=False, name=None)
     )
     assert sweep.loc[sweep[fom] == values[fom], "energy_saving"].item() == pytest.approx(configured)
+
+
+def test_learned_means_more_than_ten_points_above_chance():
+    from sbp_core.report import learned
+
+    assert not learned(0.096, 10) and not learned(0.2, 10) and learned(0.21, 10)
+    assert not learned(0.6, 2) and learned(0.61, 2)
+
+
+def test_a_configuration_that_did_not_learn_is_marked_beside_its_saving(tmp_path):
+    """A tiny table: one configuration of two seeds that learned, one run at 9.6 % on ten
+    classes; the second carries its accuracy and the mark in every format, never a plain saving."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    stuck = runs.iloc[[0]].assign(run_id="d" * 12, final_test_acc=0.096, pulse_prob=0.1)
+    runs = pd.concat([runs, stuck], ignore_index=True)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    summary = cost_tables.summary_table(runs, cost_tables.per_run_costs(runs, values))
+    by_prob = summary.set_index("pulse_prob")
+    assert by_prob.loc[1.0, "test_acc_sbp"] == pytest.approx(0.895)
+    assert bool(by_prob.loc[1.0, "learned_sbp"]) and not bool(by_prob.loc[0.1, "learned_sbp"])
+    stem = tmp_path / "cost_summary"
+    cost_tables.write_table(summary, stem, ["- a note"])
+    assert list(pd.read_csv(stem.with_suffix(".csv"))["learned_sbp"]) == [False, True]
+    rows = [line for line in stem.with_suffix(".md").read_text().splitlines() if "| 0.1 |" in line]
+    (row,) = rows
+    assert "| 9.6 | no |" in row and row.count("(did not learn)") == 2
+    (learned_row,) = [line for line in stem.with_suffix(".md").read_text().splitlines()
+                      if "| 1 |" in line and "| 89.5 | yes |" in line]  # fmt: skip
+    assert "did not learn" not in learned_row
+    assert r"9.6 & no" in stem.with_suffix(".tex").read_text()
+    components = cost_tables.component_table(runs, values)
+    marked = components[~components["learned_sbp"]]
+    assert set(marked["pulse_prob"]) == {0.1} and len(marked) == len(cost.COMPONENTS) + 1

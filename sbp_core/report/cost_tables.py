@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pandas as pd
 
 from sbp_core import cost
 from sbp_core.errors import DataError
+from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
 from sbp_core.spec import DEVICE_FIELDS, RunSpec
 
@@ -52,6 +53,18 @@ ADC_FOM_SWEPT = (1e-15, 2e-15, 5e-15, 1e-14, 2e-14, 5e-14, 1e-13)
 """Walden figures of merit (J per conversion step) of the sensitivity figure: from about the best
 published SAR ADCs (1 fJ per step) to three times the survey median the constants use."""
 DESIGN_LABELS = {"sbp": "SBP", "conventional": "conventional"}
+SWEEPS = "sweeps"
+"""The sweeps a configuration's runs belong to (collect's column), so figures can show a family."""
+ACCURACY_SBP, LEARNED_SBP = "test_acc_sbp", "learned_sbp"
+"""Beside every saving: the mean final test accuracy of the SBP runs a row summarises and whether
+they learned (`sbp_core.report.learned`). Columns are named per design (`_sbp`, `_conv`), so a
+simulated conventional design adds its own pair; a saving is marked where any design did not."""
+NOT_LEARNED = "did not learn"
+LEARNING_NOTE = (
+    f"A design {NOT_LEARNED} when its mean final test accuracy is within "
+    f"{100 * LEARNING_MARGIN:.0f} points of chance (1 / classes); its saving factors are marked "
+    f"'{NOT_LEARNED}' and are not results."
+)
 
 
 def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -60,6 +73,8 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
         "run_id",
         "method",
         *GROUP,
+        SWEEPS,
+        ACCURACY,
         "epochs_run",
         "input_activity",
         "layers",
@@ -143,10 +158,26 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """(key, members) per configuration: key holds its GROUP values, its sweeps, the mean final
+    test accuracy of its runs and whether they learned."""
+    for values, members in runs.groupby(GROUP, sort=True, dropna=False):
+        accuracy = float(members[ACCURACY].mean())
+        n_classes = json.loads(members["layers"].iloc[0])[-1][1]
+        names = (n for cell in members[SWEEPS].fillna("") for n in cell.split(SWEEP_SEPARATOR))
+        key = {
+            **dict(zip(GROUP, values, strict=True)),
+            SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
+            ACCURACY_SBP: accuracy,
+            LEARNED_SBP: learned(accuracy, n_classes),
+        }
+        yield key, members
+
+
 def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
     """One row per hardware configuration: pulses per sample (n_train = epochs = 1), run mean."""
     groups = []
-    for key, members in runs.groupby(GROUP, sort=True, dropna=False):
+    for key, members in _groups(runs):
         first = members.iloc[0].copy()
         for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
             per_sample = [
@@ -156,7 +187,7 @@ def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
             first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
         first["input_activity"] = members["input_activity"].mean()  # seeds split differently
         first["n_train"], first["epochs_run"] = 1, 1
-        groups.append((dict(zip(GROUP, key, strict=True)), first))
+        groups.append((key, first))
     return groups
 
 
@@ -192,17 +223,22 @@ def component_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
                     "energy_saving": _ratio(e_conv, e_sbp),
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.insert(len(GROUP), "component", table.pop("component"))  # a key: left of the numbers
+    return table
 
 
 def summary_table(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
-    """Per hardware configuration: totals over seeds (mean), saving factors, energy per epoch."""
-    joined = runs[[*GROUP, "run_id"]].merge(per_run, on="run_id")
-    numeric = [c for c in per_run.columns if c != "run_id"]
-    groups = joined.groupby(GROUP, sort=True, dropna=False)
-    summary = groups[numeric].mean().reset_index()
-    summary.insert(len(GROUP), "n_runs", groups.size().to_numpy())
-    return summary
+    """Per hardware configuration: accuracy, then saving factors, totals (mean over seeds) and
+    energy per epoch."""
+    numbers = per_run.set_index("run_id")
+    savings = ["energy_saving", "area_saving"]
+    order = savings + [c for c in numbers.columns if c not in savings]
+    rows = [
+        {**key, "n_runs": len(members), **numbers.loc[members["run_id"], order].mean()}
+        for key, members in _groups(runs)
+    ]
+    return pd.DataFrame(rows)
 
 
 def shown_keys(table: pd.DataFrame) -> list[str]:
@@ -224,11 +260,21 @@ def notes_lines(constants: Mapping[str, cost.Constant]) -> list[str]:
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.copy()
+    """Text cells: numbers to 3 figures, accuracies in percent, learned as yes / no, and every
+    saving of a row where a design did not learn marked as such."""
+    shown = table.drop(columns=SWEEPS)
+    learned_columns = [c for c in shown.columns if c.startswith("learned_")]
+    not_learned = ~shown[learned_columns].all(axis=1)
     for column in shown.columns:
-        if shown[column].dtype.kind == "f":
+        if column.startswith("test_acc_"):
+            shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}")
+        elif column in learned_columns:
+            shown[column] = shown[column].map({True: "yes", False: "no"})
+        elif shown[column].dtype.kind == "f":
             shown[column] = shown[column].map(lambda v: "n/a" if math.isnan(v) else f"{v:.3g}")
-    return shown
+        if column.endswith("_saving"):
+            shown.loc[not_learned, column] += f" ({NOT_LEARNED})"
+    return shown.rename(columns={c: f"{c} (%)" for c in shown if c.startswith("test_acc_")})
 
 
 def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
@@ -236,6 +282,7 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
     table.to_csv(stem.with_suffix(".csv"), index=False)
     keys = shown_keys(table)
     shown = _display(table.drop(columns=[k for k in GROUP if k not in keys]))
+    notes = [f"- {LEARNING_NOTE}", "", *notes]
     title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
     stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
     items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
