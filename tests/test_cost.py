@@ -241,12 +241,21 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
     return runs_csv, history_csv
 
 
+SWEEP = {
+    "name": "devices",
+    "description": "",
+    "methods": ["sbp"],
+    "axes": {"device": ["taox_hfox"]},
+}
+"""The sweep the runs of `_collected` belong to, as grid.Sweep.to_dict() gives it."""
+
+
 def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
-    from sbp_core.report import cost_figures, cost_report, cost_tables
+    from sbp_core.report import COST_SWEEP_FIGURES, cost_figures, cost_report, cost_tables
 
     runs_csv, history_csv = _collected(tmp_path)
     constants = cost.load_constants(CONFIG)
-    cost_report.write_cost_report(runs_csv, history_csv, constants, tmp_path / "cost")
+    cost_report.write_cost_report(runs_csv, history_csv, constants, tmp_path / "cost", [SWEEP])
     out = tmp_path / "cost"
     per_run = pd.read_csv(out / "cost_per_run.csv")
     assert list(per_run["run_id"]) == ["a" * 12, "b" * 12]
@@ -261,12 +270,13 @@ def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
     total = components[components["component"] == "total"].iloc[0]
     parts = components[components["component"] != "total"]
     assert total["energy_sbp_J"] == pytest.approx(parts["energy_sbp_J"].sum())
-    for name in cost_figures.FIGURES:
+    names = [*cost_figures.FIGURES, *(f"devices.{name}" for name in COST_SWEEP_FIGURES)]
+    for name in names:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
         assert (out / "figures" / f"{name}.pdf").stat().st_size > 0
-    first_pdf = (out / "figures" / "cost_breakdown.pdf").read_bytes()
-    cost_report.write_cost_report(runs_csv, history_csv, constants, out)
-    assert (out / "figures" / "cost_breakdown.pdf").read_bytes() == first_pdf
+    first_pdf = (out / "figures" / "devices.cost_breakdown.pdf").read_bytes()
+    cost_report.write_cost_report(runs_csv, history_csv, constants, out, [SWEEP])
+    assert (out / "figures" / "devices.cost_breakdown.pdf").read_bytes() == first_pdf
 
 
 def test_report_per_epoch_energy_follows_real_pulses(tmp_path):
@@ -384,3 +394,82 @@ def test_a_configuration_that_did_not_learn_is_marked_beside_its_saving(tmp_path
     components = cost_tables.component_table(runs, values)
     marked = components[~components["learned_sbp"]]
     assert set(marked["pulse_prob"]) == {0.1} and len(marked) == len(cost.COMPONENTS) + 1
+
+
+def _configurations(tmp_path: Path, n: int, learned: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SBP runs of n configurations (pulse_prob 1, 1/2, ... 1/n, two seeds each), the first
+    `learned` of them at 89.5 % on ten classes, the rest at chance; and their history."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, history_csv = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    history = pd.read_csv(history_csv)
+    copies, epochs = [], []
+    for index in range(n):
+        ids = {run_id: f"{index:06d}{run_id[:6]}" for run_id in runs["run_id"]}
+        copies.append(
+            runs.assign(
+                run_id=runs["run_id"].map(ids),
+                pulse_prob=1 / (index + 1),
+                final_test_acc=runs["final_test_acc"] if index < learned else 0.1,
+                sweeps="p",
+            )
+        )
+        mine = history[history["run_id"].isin(ids)]
+        epochs.append(mine.assign(run_id=mine["run_id"].map(ids)))
+    return pd.concat(copies, ignore_index=True), pd.concat(epochs, ignore_index=True)
+
+
+def _sweep(n: int) -> dict:
+    return {
+        "name": "p",
+        "methods": ["sbp"],
+        "axes": {"pulse_prob": [1 / (i + 1) for i in range(n)]},
+    }
+
+
+def test_the_breakdown_draws_a_configuration_that_did_not_learn_hollow_without_its_saving(
+    tmp_path,
+):
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs, _ = _configurations(tmp_path, n=2, learned=1)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    fig = cost_figures.plot_breakdown(cost_tables.component_table(runs, values), _sweep(2))
+    (learned_area, _), (stuck_area, _) = (fig.axes[i : i + 2] for i in (0, 2))
+    assert learned_area.get_ylabel().endswith("SBP 89.5 %")
+    assert stuck_area.get_ylabel() == "pulse_prob 0.5\nSBP 10.0 %"
+
+    def sbp_faces(ax):  # the bars at y = 0 are SBP's
+        return {bar.get_facecolor() for bar in ax.patches if bar.get_y() < 0.5}
+
+    assert sbp_faces(stuck_area) == {(1.0, 1.0, 1.0, 1.0)}
+    assert (1.0, 1.0, 1.0, 1.0) not in sbp_faces(learned_area)
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert all("saving" in t[0] and "did not learn" not in t[0] for t in texts[:2])
+    assert all(t[0].endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
+
+
+@pytest.mark.parametrize("n", [1, 8, 27])
+def test_every_cost_figure_fits_a_page_and_labels_its_axes_with_units(tmp_path, readable, n):
+    """One configuration, a device sweep's eight and a 3 x 3 x 3 grid's 27 stay within the
+    page's pixel limits; the last of them did not learn."""
+    from sbp_core.report import cost_figures, cost_report, cost_tables, page
+
+    runs, history = _configurations(tmp_path, n=n, learned=n - 1)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    components = cost_tables.component_table(runs, values)
+    energies = cost_tables.epoch_energies(history, runs, values)
+    fom = cost_report.ADC_FOM
+    sensitivity = cost_tables.sensitivity(runs, values, fom, cost_tables.ADC_FOM_SWEPT)
+    figures = {
+        "breakdown": cost_figures.plot_breakdown(components, _sweep(n)),
+        "per_epoch": cost_figures.plot_energy_per_epoch(energies, _sweep(n)),
+        "fom": cost_figures.plot_sensitivity(sensitivity, fom, values[fom], "FOM (J)", log_x=True),
+    }
+    for name, fig in figures.items():
+        readable(
+            fig,
+            tmp_path / f"{name}.png",
+            lambda fig, png: page.save(fig, png, png.with_suffix(".pdf")),
+        )

@@ -27,10 +27,17 @@ TABLES = ("cost_components", "cost_summary")
 ASSUMPTIONS_FILE = "cost_assumptions.md"
 PER_RUN_FILE = "cost_per_run.csv"
 ALWAYS_SHOWN = ["dataset", "device", "device.n_states"]
+
+
+def group_column(field: str) -> str:
+    """The column of a spec field in the cost frames: device fields as the run resolved them."""
+    return f"device.{field}" if field in DEVICE_FIELDS else field
+
+
 GROUP = [
     *ALWAYS_SHOWN,
     *(
-        f"device.{f.name}" if f.name in DEVICE_FIELDS else f.name
+        group_column(f.name)
         for f in fields(RunSpec)
         if f.name not in ("method", "seed", "dataset", "device", "n_states")
     ),
@@ -321,7 +328,9 @@ def sensitivity(
 def epoch_energies(
     history: pd.DataFrame, runs: pd.DataFrame, values: Mapping[str, float]
 ) -> pd.DataFrame:
-    """Energy per epoch of both designs from each epoch's real pulse counts (SBP runs only)."""
+    """Energy per epoch of both designs from each epoch's real pulse counts (SBP runs only), with
+    the configuration key of the run (`_groups`: GROUP, sweeps, accuracy, learned)."""
+    keys = {run_id: key for key, members in _groups(runs) for run_id in members["run_id"]}
     rows = []
     by_id = runs.set_index("run_id")
     for _, epoch in history[history["run_id"].isin(by_id.index)].iterrows():
@@ -338,10 +347,9 @@ def epoch_energies(
         for design, result in costs.items():
             rows.append(
                 {
+                    **keys[epoch["run_id"]],
                     "run_id": epoch["run_id"],
                     "epoch": int(epoch["epoch"]),
-                    "device": run["device"],
-                    "dataset": run["dataset"],
                     "design": DESIGN_LABELS[design],
                     "energy_per_epoch_J": result.total_energy_J * n_train,
                 }
