@@ -95,25 +95,26 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
     family = _family(components[components["component"] != "total"], sweep)
     if not family:
         return no_data(sweep["name"])
-    height = min(page.MAX_HEIGHT_IN, 1.0 + 0.62 * len(family))
+    height = min(page.MAX_HEIGHT_IN, 1.4 + 0.62 * len(family))
     fig, axes = plt.subplots(
         len(family), 2, figsize=(page.TEXT_WIDTH_IN, height), sharex="col", sharey=True,
         squeeze=False, layout="constrained",
     )  # fmt: skip
-    area_max = max(rows["area_conv_um2"].sum() for _, rows in family)
+    axes[0][0].set_xlim(0, 1.45 * max(rows["area_conv_um2"].sum() for _, rows in family))
+    axes[0][1].set(xlim=(0, 150), xticks=range(0, 101, 25))
     for (label, rows), (area_ax, energy_ax) in zip(family, axes, strict=True):
         learned = _learned(rows)
         parts = rows.set_index("component")
-        _stack(area_ax, parts, "area_{}_um2", 1.0, learned)
         conv_energy = parts["energy_conv_J"].sum()
-        _stack(energy_ax, parts, "energy_{}_J", 100 / conv_energy, learned)
-        _annotate(area_ax, parts, "area_{}_um2", 1.0, learned, lambda v: f"{v:,.0f} µm²")
-        _annotate(energy_ax, parts, "energy_{}_J", 100 / conv_energy, learned, ENERGY)
+        for ax, column, scale, fmt in (
+            (area_ax, "area_{}_um2", 1.0, lambda v: f"{v:,.0f} µm²"),
+            (energy_ax, "energy_{}_J", 100 / conv_energy, ENERGY),
+        ):
+            _stack(ax, parts, column, scale, learned)
+            _annotate(ax, parts, column, scale, learned, fmt)
         area_ax.set_yticks([0, 1], ["SBP", "conv."])
         area_ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
     axes[0][0].invert_yaxis()
-    axes[0][0].set_xlim(0, 1.45 * area_max)
-    axes[0][1].set(xlim=(0, 160), xticks=range(0, 101, 25))
     axes[-1][0].set_xlabel("area (µm²)")
     axes[-1][1].set_xlabel("energy (% of conventional)")
     handles = [Patch(color=COMPONENT_COLOURS[c], label=c) for c in cost.COMPONENTS]
@@ -121,7 +122,9 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
     fig.legend(
         handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
     )
-    fig.suptitle(f"{sweep['name']}: periphery area per network, energy per training sample")
+    fig.suptitle(
+        f"{sweep['name']}: area per network, energy per training sample", fontsize="medium"
+    )
     return fig
 
 
@@ -139,12 +142,18 @@ def _stack(ax, parts: pd.DataFrame, column: str, scale: float, learned: bool) ->
 
 
 def _annotate(ax, parts, column: str, scale: float, learned: bool, fmt) -> None:
-    """Each bar's total after its end; SBP's with the saving factor, or the not-learned mark."""
+    """Each bar's total after its end, SBP's with the saving factor or the not-learned mark
+    (that longer text inside its bar, on white, where the bar reaches past half of the axis)."""
     sbp, conv = (parts[column.format(d)].sum() for d in ("sbp", "conv"))
     saving = f"×{conv / sbp:.3g} saving" if sbp > 0 else ""
     texts = [f"{fmt(sbp)}, {saving if learned else NOT_LEARNED}", fmt(conv)]
     for y, (total, text) in enumerate(zip((sbp, conv), texts, strict=True)):
-        ax.text(scale * total, y, "  " + text, va="center", fontsize="x-small")
+        end = scale * total
+        if y == 0 and end > ax.get_xlim()[1] / 2:
+            box = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1}
+            ax.text(end, y, text + " ", ha="right", va="center", fontsize="x-small", bbox=box)
+        else:
+            ax.text(end, y, "  " + text, va="center", fontsize="x-small")
 
 
 def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
@@ -191,7 +200,7 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
     fig.legend(
         handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
     )
-    fig.suptitle(f"{sweep['name']}: training energy per epoch")
+    fig.suptitle(f"{sweep['name']}: training energy per epoch", fontsize="medium")
     return fig
 
 
