@@ -185,6 +185,7 @@ def _heatmap(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         options = {"cmap": "viridis", "cbar_kws": {"label": ACCURACY_LABEL}}
     sns.heatmap(grid, annot=True, fmt=".1f", ax=ax, **options)
     ax.invert_yaxis()
+    ax.grid(False)  # no grid lines through the cells of a missing grid point
     ax.set(xlabel=axis_label(columns), ylabel=axis_label(rows), title=f"{sweep['name']}: {title}")
 
 
