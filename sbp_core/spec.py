@@ -142,8 +142,9 @@ class RunSpec:
     a G- fixed at mid-range."""
     pulse_prob: float = number(1.0, above=0.0, high=1.0)
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
-    init_spread: float = number(0.1, low=0.0, high=1.0)
-    """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair."""
+    init_spread: float | None = number(None, low=0.0, high=1.0)
+    """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair;
+    None: the method's own (0.1; sgd 1.0, as NeuroSim's initial weights over [-1, 1])."""
 
     # --- software baselines ---
     lr: float | None = number(None, above=0.0)

@@ -137,3 +137,15 @@ def test_the_conventional_twin_of_an_sbp_run_differs_only_in_the_rule():
     assert twin.method == "sgd" and twin.margin_hi == 0.5 and twin.pulse_prob == 1.0
     changed = {k for k, v in twin.to_dict().items() if v != sbp.to_dict()[k]}
     assert changed == {"method", "margin_hi", "pulse_prob"}
+
+
+def test_sgd_starts_from_weights_over_the_whole_range_and_sbp_near_zero():
+    from sbp_core.methods.sbp import SBPLearner
+
+    rng = np.random.default_rng(0)
+    sgd = SGDLearner(RunSpec(method="sgd"), 64, 10, rng).layer1.weights()
+    sbp = SBPLearner(RunSpec(), 64, 10, rng).layer1.weights()
+    assert np.abs(sgd).max() > 0.9 and np.abs(sgd).mean() > 0.25
+    assert np.abs(sbp).max() <= 0.1 + 1e-6
+    pinned = SGDLearner(RunSpec(method="sgd", init_spread=0.1), 64, 10, rng).layer1.weights()
+    assert np.abs(pinned).max() <= 0.1 + 1e-6

@@ -20,6 +20,9 @@ class CrossbarMLP:
     (`output_response`, as they are by default).
     """
 
+    default_init_spread = 0.1
+    """Initial conductance spread where the spec leaves init_spread at None: near-zero weights."""
+
     def __init__(self, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator) -> None:
         self.spec = spec
         self.device: DeviceParams = device_for(spec)
@@ -36,7 +39,8 @@ class CrossbarMLP:
 
     def _new_layer(self, n_rows: int, n_cols: int, rng: np.random.Generator) -> Crossbar:
         spec = self.spec
-        return Crossbar(n_rows, n_cols, self.device, rng, spec.init_spread, spec.pulse_scheme)
+        spread = self.default_init_spread if spec.init_spread is None else spec.init_spread
+        return Crossbar(n_rows, n_cols, self.device, rng, spread, spec.pulse_scheme)
 
     @property
     def layers(self) -> tuple[Crossbar, Crossbar]:
