@@ -109,16 +109,15 @@ def test_programming_energy_is_v2_g_t_per_pulse(values):
     assert sbp.energy_J["write"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_conventional_update_pulses_follow_the_ratio(values):
+def test_conventional_write_energy_follows_the_pulses_it_is_given(values):
     base = {**values, "array.wire_capacitance_F_per_m": 0.0, "register.energy_J_per_bit": 0.0}
     layers = mnist_layers(values)
     once = cost.network_cost("conventional", layers, DEVICE, base)
-    twice = cost.network_cost(
-        "conventional", layers, DEVICE, {**base, "conventional.update_pulse_ratio": 2.0}
-    )
+    twice = cost.network_cost("conventional", cost.scaled_pulses(layers, 2.0), DEVICE, base)
     sbp = cost.network_cost("sbp", layers, DEVICE, base)
     assert once.energy_J["write"] == pytest.approx(sbp.energy_J["write"], rel=1e-12)
     assert twice.energy_J["write"] == pytest.approx(2 * once.energy_J["write"], rel=1e-12)
+    assert twice.energy_J["readout"] == once.energy_J["readout"]  # pulses move the write only
 
 
 def test_sbp_is_cheaper_than_conventional_at_default_constants(values):

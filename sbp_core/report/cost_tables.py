@@ -129,7 +129,11 @@ def run_costs(
     """Both designs' cost per sample for one run (pulses averaged over the run by default)."""
     layers = _layers(row, values, 1.0 / _samples(row) if scale is None else scale)
     device, gated = _device(row), float(row["gate_window"]) > 0
-    return {d: cost.network_cost(d, layers, device, values, gated) for d in cost.DESIGNS}
+    assumed = cost.scaled_pulses(layers, values["conventional.update_pulse_ratio"])
+    return {
+        "sbp": cost.network_cost("sbp", layers, device, values, gated),
+        "conventional": cost.network_cost("conventional", assumed, device, values),
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float:
