@@ -343,7 +343,7 @@ def sbp_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], ga
         c["array.devices_per_weight"] * layer.cols * _column_capacitance(layer, c)
     )
     cost.energy_J["write"] = (
-        _programming_energy(device, layer.set_pulses, layer.reset_pulses)
+        programming_energy(device, layer.set_pulses, layer.reset_pulses)
         + 2 * lines_charge * v_write**2
     )
     return cost
@@ -405,7 +405,7 @@ def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, f
     v_write = max(device.v_set, device.v_reset)
     cost.area_um2["write"] = layer.cols * counter_bits * c["register.area_um2_per_bit"]
     cost.energy_J["write"] = (
-        _programming_energy(device, layer.set_pulses, layer.reset_pulses)
+        programming_energy(device, layer.set_pulses, layer.reset_pulses)
         + 2 * layer.rows * _row_capacitance(layer, c) * v_write**2
         + pulses * _column_capacitance(layer, c) * v_write**2
         + active_rows * layer.cols * counter_bits * c["register.energy_J_per_bit"]
@@ -460,7 +460,7 @@ def _dac_energy(c: Mapping[str, float], bits: int) -> float:
     return c["dac.power_W_1bit"] * c["dac.cycle_s"] * 2 ** (bits - 1)
 
 
-def _programming_energy(device: PulseDevice, set_pulses: float, reset_pulses: float) -> float:
+def programming_energy(device: PulseDevice, set_pulses: float, reset_pulses: float) -> float:
     """V^2 G t per pulse (MLP+NeuroSim Cell.cpp), at the mean conductance of the device."""
     per_volt2 = device.g_mid_s * device.pulse_width_s
     return (set_pulses * device.v_set**2 + reset_pulses * device.v_reset**2) * per_volt2

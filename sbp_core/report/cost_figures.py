@@ -32,7 +32,7 @@ from matplotlib.ticker import (  # noqa: E402
 )
 
 from sbp_core import cost  # noqa: E402
-from sbp_core.report import page  # noqa: E402
+from sbp_core.report import ACCURACY, page  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.cost_tables import (  # noqa: E402
     ACCURACY_SBP,
@@ -45,6 +45,15 @@ from sbp_core.report.tables import sort_like_config  # noqa: E402
 
 FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom")
 """Figures of the whole profile: figures/<name>.png."""
+TRADEOFF_FIGURE = "cost_accuracy_vs_energy"
+"""The profile's accuracy against training energy per sample, per run (`plot_tradeoff`)."""
+METHOD_STYLES = {
+    "sbp": {"label": "SBP", "marker": "o"},
+    "sgd": {"label": "on-chip SGD", "marker": "s"},
+    "manhattan": {"label": "Manhattan", "marker": "^"},
+    "exsitu": {"label": "ex-situ (programming only)", "marker": "D"},
+}
+"""Marker and legend label of each method in the trade-off figure; colours follow this order."""
 COMPONENT_COLOURS = dict(
     zip(cost.COMPONENTS, sns.color_palette("colorblind", len(cost.COMPONENTS)), strict=True)
 )
@@ -248,4 +257,39 @@ def plot_sensitivity(
     handles = [Line2D([], [], color=colours[d], label=d, **LINE) for d in devices]
     handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=NOT_LEARNED, **LINE))
     fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize="small")
+    return fig
+
+
+def plot_tradeoff(energies: pd.DataFrame) -> Figure:
+    """Final test accuracy against energy per training sample (`cost_tables.method_energies`),
+    one point per run, coloured by method, one panel per device (shared axes, log energy)."""
+    page.theme()
+    devices = list(dict.fromkeys(energies["device"])) or ["(no runs)"]
+    n_cols = _columns(len(devices))
+    n_rows = math.ceil(len(devices) / n_cols)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(page.TEXT_WIDTH_IN, 1.2 + 1.9 * n_rows), squeeze=False,
+        sharex=True, sharey=True, layout="constrained",
+    )  # fmt: skip
+    colours = dict(zip(METHOD_STYLES, sns.color_palette("colorblind"), strict=False))
+    for ax, device in zip(axes.flat, devices, strict=False):
+        for method, style in METHOD_STYLES.items():
+            points = energies[(energies["device"] == device) & (energies["method"] == method)]
+            ax.scatter(
+                points["energy_per_sample_J"], 100 * points[ACCURACY], s=14, alpha=0.8,
+                color=colours[method], marker=style["marker"], linewidths=0,
+            )  # fmt: skip
+        ax.set_title(device, fontsize="small")
+        ax.set_xscale("log")
+    for ax in axes.flat[len(devices) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("energy per training sample (J)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy (%)")
+    handles = [
+        Line2D([], [], color=colours[m], marker=style["marker"], linestyle="", label=style["label"])
+        for m, style in METHOD_STYLES.items()
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
     return fig

@@ -34,7 +34,8 @@ def write_cost_report(
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     values = cost.constant_values(constants)
-    runs = cost_tables.sbp_runs(read_csv(runs_csv, MISSING))
+    collected = read_csv(runs_csv, MISSING)
+    runs = cost_tables.sbp_runs(collected)
     per_run = cost_tables.per_run_costs(runs, values)
     per_run.to_csv(out / cost_tables.PER_RUN_FILE, index=False)
 
@@ -65,6 +66,9 @@ def write_cost_report(
     )
     for name, fig in zip(cost_figures.FIGURES, sensitivity, strict=True):
         page.save(fig, out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf")
+    tradeoff = cost_figures.plot_tradeoff(cost_tables.method_energies(collected, values))
+    name = cost_figures.TRADEOFF_FIGURE
+    page.save(tradeoff, out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf")
     for sweep in sweeps:
         stem = out / "figures" / sweep["name"]
         drawn = (

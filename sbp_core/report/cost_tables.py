@@ -1,12 +1,15 @@
 """The periphery cost of the collected SBP runs, as tables: per run, per component, per design.
 
-Joins each finished SBP run's pulse counts (runs.csv, history.csv of `collect`) with the analytical
-model of `sbp_core.cost`, so every energy figure comes from pulses a run actually applied. The
-frames built here feed the cost figures (`cost_figures`) and MLflow (`cost_per_run.csv`).
+Joins each finished SBP run's pulse counts (runs.csv, history.csv of `collect`), and those of its
+on-chip SGD twin for the conventional design, with the analytical model of `sbp_core.cost`, so
+every energy figure comes from pulses a run actually applied (SBP's pulses times a ratio only
+where the twin is missing, and labelled so). The frames built here feed the cost figures
+(`cost_figures`) and MLflow (`cost_per_run.csv`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -60,12 +63,21 @@ ADC_FOM_SWEPT = (1e-15, 2e-15, 5e-15, 1e-14, 2e-14, 5e-14, 1e-13)
 """Walden figures of merit (J per conversion step) of the sensitivity figure: from about the best
 published SAR ADCs (1 fJ per step) to three times the survey median the constants use."""
 DESIGN_LABELS = {"sbp": "SBP", "conventional": "conventional"}
+PULSE_COLUMNS = ("set_pulses_per_layer", "reset_pulses_per_layer")
 SWEEPS = "sweeps"
 """The sweeps a configuration's runs belong to (collect's column), so figures can show a family."""
 ACCURACY_SBP, LEARNED_SBP = "test_acc_sbp", "learned_sbp"
 """Beside every saving: the mean final test accuracy of the SBP runs a row summarises and whether
 they learned (`sbp_core.report.learned`). Columns are named per design (`_sbp`, `_conv`), so a
 simulated conventional design adds its own pair; a saving is marked where any design did not."""
+ACCURACY_CONV, LEARNED_CONV = "test_acc_conv", "learned_conv"
+"""The same for the conventional design, from the matching on-chip sgd runs (NaN without them)."""
+CONVENTIONAL_PULSES = "conventional_pulses"
+"""Where a row's conventional update pulses come from: `sgd` (the matching on-chip SGD runs,
+`RunSpec.conventional_twin`, of every seed) or `assumed` (SBP's pulses x
+conventional.update_pulse_ratio, where some seed has no such run)."""
+TWIN_PULSES = ("conv_set_per_sample", "conv_reset_per_sample")
+"""Columns `sbp_runs` adds: the twin's SET and RESET pulses per sample and layer (JSON), or NaN."""
 NOT_LEARNED = "did not learn"
 LEARNING_NOTE = (
     f"A design {NOT_LEARNED} when its mean final test accuracy is within "
@@ -95,10 +107,39 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
     selected = runs[runs["method"] == "sbp"].reset_index(drop=True)
     if selected.empty:
         raise DataError("runs.csv: no finished sbp runs to cost")
-    bad = selected[(selected["n_train"] <= 0) | (selected["epochs_run"] <= 0)]
+    bad = runs[
+        runs["method"].isin(("sbp", "sgd")) & ((runs["n_train"] <= 0) | (runs["epochs_run"] <= 0))
+    ]
     if not bad.empty:
         raise DataError(f"runs.csv: run {bad['run_id'].iloc[0]} has no training samples counted")
-    return selected
+    return _with_twins(selected, runs[runs["method"] == "sgd"].set_index("run_id"))
+
+
+def _with_twins(sbp: pd.DataFrame, sgd: pd.DataFrame) -> pd.DataFrame:
+    """The SBP runs with their conventional twin's pulses per sample and accuracy (NaN where the
+    profile has no such sgd run)."""
+    out = sbp.copy()
+    twins = [run_spec(row).conventional_twin().run_id for _, row in sbp.iterrows()]
+    for column in (*TWIN_PULSES, ACCURACY_CONV):
+        out[column] = None
+    for i, twin in enumerate(twins):
+        if twin in sgd.index:
+            row = sgd.loc[twin]
+            for column, source in zip(TWIN_PULSES, PULSE_COLUMNS, strict=True):
+                per_sample = np.asarray(json.loads(row[source]), dtype=float) / _samples(row)
+                out.at[i, column] = json.dumps(per_sample.tolist())
+            out.at[i, ACCURACY_CONV] = float(row[ACCURACY])
+    out[ACCURACY_CONV] = out[ACCURACY_CONV].astype(float)
+    return out
+
+
+def run_spec(row: pd.Series) -> RunSpec:
+    """The RunSpec of a runs.csv row (empty cells are None)."""
+    values = {f.name: row[f.name] for f in fields(RunSpec)}
+    plain = {
+        k: None if pd.isna(v) else getattr(v, "item", lambda v=v: v)() for k, v in values.items()
+    }
+    return RunSpec.from_dict(plain, source="runs.csv")
 
 
 def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[cost.Layer]:
@@ -129,11 +170,26 @@ def run_costs(
     """Both designs' cost per sample for one run (pulses averaged over the run by default)."""
     layers = _layers(row, values, 1.0 / _samples(row) if scale is None else scale)
     device, gated = _device(row), float(row["gate_window"]) > 0
-    assumed = cost.scaled_pulses(layers, values["conventional.update_pulse_ratio"])
     return {
         "sbp": cost.network_cost("sbp", layers, device, values, gated),
-        "conventional": cost.network_cost("conventional", assumed, device, values),
+        "conventional": cost.network_cost(
+            "conventional", _conventional_layers(row, layers, values), device, values
+        ),
     }
+
+
+def _conventional_layers(
+    row: pd.Series, sbp_layers: list[cost.Layer], values: Mapping[str, float]
+) -> list[cost.Layer]:
+    """SBP's layers with the conventional update's pulses per sample: the twin's where it ran,
+    else SBP's own times conventional.update_pulse_ratio."""
+    if not isinstance(row[TWIN_PULSES[0]], str):
+        return cost.scaled_pulses(sbp_layers, values["conventional.update_pulse_ratio"])
+    sets, resets = (json.loads(row[column]) for column in TWIN_PULSES)
+    return [
+        dataclasses.replace(layer, set_pulses=s, reset_pulses=r)
+        for layer, s, r in zip(sbp_layers, sets, resets, strict=True)
+    ]
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -153,6 +209,7 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
         rows.append(
             {
                 "run_id": row["run_id"],
+                ACCURACY_CONV: row[ACCURACY_CONV],
                 "pulses_per_sample": pulses / samples,
                 "energy_per_sample_sbp_J": sbp.total_energy_J,
                 "energy_per_sample_conv_J": conv.total_energy_J,
@@ -176,11 +233,16 @@ def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]
         accuracy = float(members[ACCURACY].mean())
         n_classes = json.loads(members["layers"].iloc[0])[-1][1]
         names = (n for cell in members[SWEEPS].fillna("") for n in cell.split(SWEEP_SEPARATOR))
+        simulated = bool(members[TWIN_PULSES[0]].map(lambda v: isinstance(v, str)).all())
+        conventional = float(members[ACCURACY_CONV].mean()) if simulated else math.nan
         key = {
             **dict(zip(GROUP, values, strict=True)),
             SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
+            CONVENTIONAL_PULSES: "sgd" if simulated else "assumed",
             ACCURACY_SBP: accuracy,
             LEARNED_SBP: learned(accuracy, n_classes),
+            ACCURACY_CONV: conventional,
+            LEARNED_CONV: learned(conventional, n_classes) if simulated else None,
         }
         yield key, members
 
@@ -190,12 +252,18 @@ def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
     groups = []
     for key, members in _groups(runs):
         first = members.iloc[0].copy()
-        for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
+        for column in PULSE_COLUMNS:
             per_sample = [
                 np.asarray(json.loads(row[column]), dtype=float) / _samples(row)
                 for _, row in members.iterrows()
             ]
             first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        if key[CONVENTIONAL_PULSES] == "sgd":
+            for column in TWIN_PULSES:
+                per_sample = [json.loads(value) for value in members[column]]
+                first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        else:
+            first[TWIN_PULSES[0]] = None  # some seed lacks its twin: the whole row is assumed
         first["input_activity"] = members["input_activity"].mean()  # seeds split differently
         first["n_train"], first["epochs_run"] = 1, 1
         groups.append((key, first))
@@ -242,7 +310,7 @@ def component_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
 def summary_table(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
     """Per hardware configuration: accuracy, then saving factors, totals (mean over seeds) and
     energy per epoch."""
-    numbers = per_run.set_index("run_id")
+    numbers = per_run.set_index("run_id").drop(columns=ACCURACY_CONV)  # the key has its mean
     savings = ["energy_saving", "area_saving"]
     order = savings + [c for c in numbers.columns if c not in savings]
     rows = [
@@ -278,9 +346,11 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
     not_learned = ~shown[learned_columns].all(axis=1)
     for column in shown.columns:
         if column.startswith("test_acc_"):
-            shown[column] = shown[column].map(lambda v: f"{100 * v:.1f}")
+            shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:.1f}")
         elif column in learned_columns:
-            shown[column] = shown[column].map({True: "yes", False: "no"})
+            shown[column] = shown[column].map(
+                lambda v: "n/a" if pd.isna(v) else "yes" if v else "no"
+            )
         elif shown[column].dtype.kind == "f":
             shown[column] = shown[column].map(lambda v: "n/a" if math.isnan(v) else f"{v:.3g}")
         if column.endswith("_saving"):
@@ -358,4 +428,39 @@ def epoch_energies(
                     "energy_per_epoch_J": result.total_energy_J * n_train,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+ON_CHIP_DESIGNS = {"sbp": "sbp", "sgd": "conventional", "manhattan": "conventional"}
+"""The periphery each on-chip rule needs: Manhattan, like SGD, reads multi-bit activations
+through ADCs and computes its gradient digitally; only its update is one pulse per weight."""
+
+
+def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """One row per crossbar run: method, device, final test accuracy and energy per training
+    sample. On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
+    exsitu pays only the programming pulses of its final write (erase, write, verify
+    corrections; off-chip training and verify reads are not counted), spread over the same
+    number of training samples."""
+    rows = []
+    for _, row in runs[runs["method"].isin([*ON_CHIP_DESIGNS, "exsitu"])].iterrows():
+        device, samples = _device(row), _samples(row)
+        if row["method"] == "exsitu":
+            resets = row["deployment_reset_pulses"] + row["deployment_erase_pulses"]
+            energy = cost.programming_energy(device, row["deployment_set_pulses"], resets)
+            energy /= samples
+        else:
+            layers = _layers(row, values, 1.0 / samples)
+            gated = float(row["gate_window"]) > 0
+            design = ON_CHIP_DESIGNS[row["method"]]
+            energy = cost.network_cost(design, layers, device, values, gated).total_energy_J
+        rows.append(
+            {
+                "run_id": row["run_id"],
+                "method": row["method"],
+                "device": row["device"],
+                ACCURACY: row[ACCURACY],
+                "energy_per_sample_J": energy,
+            }
+        )
     return pd.DataFrame(rows)

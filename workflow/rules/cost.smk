@@ -26,6 +26,12 @@ rule cost_report:
             category="Periphery cost",
         ),
         adc_fom_pdf=f"{COST}/figures/cost_saving_vs_adc_fom.pdf",
+        tradeoff=report(
+            f"{COST}/figures/cost_accuracy_vs_energy.png",
+            caption="../report/cost_accuracy_vs_energy.rst",
+            category="Periphery cost",
+        ),
+        tradeoff_pdf=f"{COST}/figures/cost_accuracy_vs_energy.pdf",
     log:
         f"{RESULTS}/logs/cost_report.log",
     conda:
