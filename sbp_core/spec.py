@@ -36,7 +36,8 @@ OFFCHIP_FIELDS = (
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
 SBP_RULE_FIELDS = ("margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob")
-"""The settings of SBP's own rule (README, "Method"); see RunSpec.conventional_twin."""
+"""The settings of SBP's own rule (README, "Method"): an SBP run's conventional twin (the cost
+tables' on-chip sgd run on the same chip and workload) may differ from it only in these."""
 DEVICE_FIELDS = (
     "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
     "read_noise",
@@ -198,12 +199,6 @@ class RunSpec:
         and training settings programs the same network: train it once, as this run.
         """
         return RunSpec(method="ste", **{name: getattr(self, name) for name in OFFCHIP_FIELDS})
-
-    def conventional_twin(self) -> RunSpec:
-        """The on-chip `sgd` run on the same data, network, device, noise and seed as this one:
-        the conventional design whose real pulses the cost tables set beside this run's."""
-        defaults = {name: RunSpec.__dataclass_fields__[name].default for name in SBP_RULE_FIELDS}
-        return dataclasses.replace(self, method="sgd", **defaults)
 
     @property
     def run_id(self) -> str:

@@ -478,14 +478,16 @@ def test_every_cost_figure_fits_a_page_and_labels_its_axes_with_units(tmp_path, 
 
 def _with_sgd_twins(runs: pd.DataFrame, seeds: set[int]) -> pd.DataFrame:
     """runs plus, for the SBP runs of `seeds`, their conventional twin at 10x SBP's pulses and
-    80 % test accuracy."""
-    from sbp_core.report import cost_tables
-
+    80 % test accuracy, and a decoy: an sgd run of another width, which must not match."""
     twins = []
     for _, row in runs[(runs["method"] == "sbp") & runs["seed"].isin(seeds)].iterrows():
+        decoy = row.copy()
+        decoy["method"], decoy["run_id"], decoy["n_hidden"] = "sgd", "d" + row["run_id"][1:], 32
+        decoy["final_test_acc"] = 0.5
+        twins.append(decoy)
         twin = row.copy()
         twin["method"] = "sgd"
-        twin["run_id"] = cost_tables.run_spec(row).conventional_twin().run_id
+        twin["run_id"] = "t" + row["run_id"][1:]
         for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
             twin[column] = json.dumps([10 * p for p in json.loads(row[column])])
         twin["final_test_acc"] = 0.8

@@ -131,14 +131,6 @@ def test_sgd_fields_apply_to_sgd_only(field):
         RunSpec(method="sbp", **{field: 4})
 
 
-def test_the_conventional_twin_of_an_sbp_run_differs_only_in_the_rule():
-    sbp = RunSpec(device="ag_si", c2c_sigma=0.02, seed=2, margin_hi=0.3, pulse_prob=0.5)
-    twin = sbp.conventional_twin()
-    assert twin.method == "sgd" and twin.margin_hi == 0.5 and twin.pulse_prob == 1.0
-    changed = {k for k, v in twin.to_dict().items() if v != sbp.to_dict()[k]}
-    assert changed == {"method", "margin_hi", "pulse_prob"}
-
-
 def test_sgd_starts_from_weights_over_the_whole_range_and_sbp_near_zero():
     from sbp_core.methods.sbp import SBPLearner
 

@@ -283,13 +283,15 @@ def plot_tradeoff(energies: pd.DataFrame) -> Figure:
         ax.set_xscale("log")
     for ax in axes.flat[len(devices) :]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("energy per training sample (J)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("test accuracy (%)")
+    for ax in axes.flat:  # shared axes: only the outer panels show ticks, so only they are named
+        ax.set_xlabel("energy per sample (J)" if ax.get_subplotspec().is_last_row() else "")
+        ax.set_ylabel("test accuracy (%)" if ax.get_subplotspec().is_first_col() else "")
+        ax.xaxis.label.set_fontsize("small")
+    present = [m for m in METHOD_STYLES if m in set(energies.get("method", ()))]
     handles = [
-        Line2D([], [], color=colours[m], marker=style["marker"], linestyle="", label=style["label"])
-        for m, style in METHOD_STYLES.items()
-    ]
+        Line2D([], [], color=colours[m], marker=METHOD_STYLES[m]["marker"], linestyle="",
+               label=METHOD_STYLES[m]["label"])
+        for m in present
+    ]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
     return fig

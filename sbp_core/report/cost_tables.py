@@ -24,7 +24,7 @@ from sbp_core import cost
 from sbp_core.errors import DataError
 from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
-from sbp_core.spec import DEVICE_FIELDS, RunSpec
+from sbp_core.spec import DEVICE_FIELDS, SBP_RULE_FIELDS, RunSpec
 
 TABLES = ("cost_components", "cost_summary")
 ASSUMPTIONS_FILE = "cost_assumptions.md"
@@ -74,7 +74,7 @@ ACCURACY_CONV, LEARNED_CONV = "test_acc_conv", "learned_conv"
 """The same for the conventional design, from the matching on-chip sgd runs (NaN without them)."""
 CONVENTIONAL_PULSES = "conventional_pulses"
 """Where a row's conventional update pulses come from: `sgd` (the matching on-chip SGD runs,
-`RunSpec.conventional_twin`, of every seed) or `assumed` (SBP's pulses x
+TWIN_KEY, of every seed) or `assumed` (SBP's pulses x
 conventional.update_pulse_ratio, where some seed has no such run)."""
 TWIN_PULSES = ("conv_set_per_sample", "conv_reset_per_sample")
 """Columns `sbp_runs` adds: the twin's SET and RESET pulses per sample and layer (JSON), or NaN."""
@@ -112,34 +112,39 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
     ]
     if not bad.empty:
         raise DataError(f"runs.csv: run {bad['run_id'].iloc[0]} has no training samples counted")
-    return _with_twins(selected, runs[runs["method"] == "sgd"].set_index("run_id"))
+    return _with_twins(selected, runs)
 
 
-def _with_twins(sbp: pd.DataFrame, sgd: pd.DataFrame) -> pd.DataFrame:
+TWIN_KEY = [f.name for f in fields(RunSpec) if f.name not in ("method", *SBP_RULE_FIELDS)]
+"""An SBP run's conventional twin is the sgd run that matches it in every one of these spec
+fields (data, network, device, noise, seed, ...) and leaves SBP's own rule fields at their
+defaults: the same chip and workload, trained by the conventional rule."""
+
+
+def _with_twins(sbp: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The SBP runs with their conventional twin's pulses per sample and accuracy (NaN where the
     profile has no such sgd run)."""
+    sgd = runs[runs["method"] == "sgd"]
+    for name in SBP_RULE_FIELDS:
+        sgd = sgd[sgd[name] == RunSpec.__dataclass_fields__[name].default]
+    twins = {_twin_key(row): row for _, row in sgd.iterrows()}
     out = sbp.copy()
-    twins = [run_spec(row).conventional_twin().run_id for _, row in sbp.iterrows()]
     for column in (*TWIN_PULSES, ACCURACY_CONV):
         out[column] = None
-    for i, twin in enumerate(twins):
-        if twin in sgd.index:
-            row = sgd.loc[twin]
-            for column, source in zip(TWIN_PULSES, PULSE_COLUMNS, strict=True):
-                per_sample = np.asarray(json.loads(row[source]), dtype=float) / _samples(row)
-                out.at[i, column] = json.dumps(per_sample.tolist())
-            out.at[i, ACCURACY_CONV] = float(row[ACCURACY])
+    for i, row in sbp.iterrows():
+        twin = twins.get(_twin_key(row))
+        if twin is None:
+            continue
+        for column, source in zip(TWIN_PULSES, PULSE_COLUMNS, strict=True):
+            per_sample = np.asarray(json.loads(twin[source]), dtype=float) / _samples(twin)
+            out.at[i, column] = json.dumps(per_sample.tolist())
+        out.at[i, ACCURACY_CONV] = float(twin[ACCURACY])
     out[ACCURACY_CONV] = out[ACCURACY_CONV].astype(float)
     return out
 
 
-def run_spec(row: pd.Series) -> RunSpec:
-    """The RunSpec of a runs.csv row (empty cells are None)."""
-    values = {f.name: row[f.name] for f in fields(RunSpec)}
-    plain = {
-        k: None if pd.isna(v) else getattr(v, "item", lambda v=v: v)() for k, v in values.items()
-    }
-    return RunSpec.from_dict(plain, source="runs.csv")
+def _twin_key(row: pd.Series) -> tuple:
+    return tuple(None if pd.isna(row[name]) else row[name] for name in TWIN_KEY)
 
 
 def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[cost.Layer]:
