@@ -524,3 +524,20 @@ def test_the_conventional_design_is_costed_with_the_pulses_of_its_sgd_twin(tmp_p
     write = components[components["component"] == "write"]
     expected = cost_tables.run_costs(alone.iloc[0], tenfold)["conventional"].energy_J["write"]
     assert write["energy_conv_J"].iloc[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_runs_that_draw_their_epochs_count_the_samples_they_drew(tmp_path):
+    """NeuroSim's setting: 8,000 images drawn per epoch from 54,000; pulses per sample divide by
+    the draws (here 50 of 100 training images per epoch), not by the training set."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    whole = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    drawn = whole.assign(epoch_samples=50)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    per_whole, per_drawn = (cost_tables.per_run_costs(r, values) for r in (whole, drawn))
+    ratio = per_drawn["pulses_per_sample"] / per_whole["pulses_per_sample"]
+    assert ratio.tolist() == [pytest.approx(2.0)] * 2
+    assert per_drawn["energy_per_epoch_sbp_J"].iloc[0] == pytest.approx(
+        50 * per_drawn["energy_per_sample_sbp_J"].iloc[0]
+    )

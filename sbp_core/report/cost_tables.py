@@ -165,8 +165,14 @@ def _device(row: pd.Series) -> cost.PulseDevice:
     return cost.PulseDevice(**{name: float(row[column]) for name, column in DEVICE_COLUMNS.items()})
 
 
+def _epoch_samples(row: pd.Series) -> float:
+    """Training samples per epoch: the epoch_samples a run draws, else its whole training set."""
+    drawn = row.get("epoch_samples", 0)
+    return float(drawn) if drawn > 0 else float(row["n_train"])  # NaN (older runs) is not > 0
+
+
 def _samples(row: pd.Series) -> float:
-    return float(row["n_train"]) * float(row["epochs_run"])
+    return _epoch_samples(row) * float(row["epochs_run"])
 
 
 def run_costs(
@@ -210,7 +216,7 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
         pulses = sum(json.loads(row["set_pulses_per_layer"])) + sum(
             json.loads(row["reset_pulses_per_layer"])
         )
-        samples, n_train = _samples(row), float(row["n_train"])
+        samples, per_epoch = _samples(row), _epoch_samples(row)
         rows.append(
             {
                 "run_id": row["run_id"],
@@ -222,8 +228,8 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
                 "area_sbp_um2": sbp.total_area_um2,
                 "area_conv_um2": conv.total_area_um2,
                 "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
-                "energy_per_epoch_sbp_J": sbp.total_energy_J * n_train,
-                "energy_per_epoch_conv_J": conv.total_energy_J * n_train,
+                "energy_per_epoch_sbp_J": sbp.total_energy_J * per_epoch,
+                "energy_per_epoch_conv_J": conv.total_energy_J * per_epoch,
                 "training_energy_sbp_J": sbp.total_energy_J * samples,
                 "training_energy_conv_J": conv.total_energy_J * samples,
             }
@@ -270,7 +276,7 @@ def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
         else:
             first[TWIN_PULSES[0]] = None  # some seed lacks its twin: the whole row is assumed
         first["input_activity"] = members["input_activity"].mean()  # seeds split differently
-        first["n_train"], first["epochs_run"] = 1, 1
+        first["n_train"], first["epochs_run"], first["epoch_samples"] = 1, 1, 0
         groups.append((key, first))
     return groups
 
@@ -407,8 +413,10 @@ def sensitivity(
 def epoch_energies(
     history: pd.DataFrame, runs: pd.DataFrame, values: Mapping[str, float]
 ) -> pd.DataFrame:
-    """Energy per epoch of both designs from each epoch's real pulse counts (SBP runs only), with
-    the configuration key of the run (`_groups`: GROUP, sweeps, accuracy, learned)."""
+    """Energy per epoch of both designs, SBP's from each epoch's real pulse counts, the
+    conventional design's from its twin's pulses per sample over the whole run (or SBP's epoch
+    times the ratio), with the configuration key of the run (`_groups`: GROUP, sweeps, accuracy,
+    learned)."""
     keys = {run_id: key for key, members in _groups(runs) for run_id in members["run_id"]}
     rows = []
     by_id = runs.set_index("run_id")
@@ -421,8 +429,8 @@ def epoch_energies(
             if missing:
                 raise DataError(f"history.csv: missing column(s) {', '.join(missing)}")
             run[f"{kind}_pulses_per_layer"] = json.dumps([float(epoch[c]) for c in columns])
-        n_train = float(run["n_train"])
-        costs = run_costs(run, values, scale=1.0 / n_train)
+        per_epoch = _epoch_samples(run)
+        costs = run_costs(run, values, scale=1.0 / per_epoch)
         for design, result in costs.items():
             rows.append(
                 {
@@ -430,7 +438,7 @@ def epoch_energies(
                     "run_id": epoch["run_id"],
                     "epoch": int(epoch["epoch"]),
                     "design": DESIGN_LABELS[design],
-                    "energy_per_epoch_J": result.total_energy_J * n_train,
+                    "energy_per_epoch_J": result.total_energy_J * per_epoch,
                 }
             )
     return pd.DataFrame(rows)
