@@ -116,7 +116,7 @@ def main() -> None:
         print(f"sbp production (numba kernel): {production:12,.0f} samples/s")
         print(f"sbp reference (numpy loop):    {reference:12,.0f} samples/s")
         print(f"ratio production / reference:  {production / reference:12.1f}x")
-        for method in ("float", "ste", "binarized", "manhattan", "exsitu"):
+        for method in ("float", "ste", "binarized", "manhattan", "exsitu", "sgd"):
             print(f"{method + ':':<31}{baseline_speed(method, X, y):12,.0f} samples/s")
     job_report(args.mnist_dir, args.job_epochs)
 

@@ -34,10 +34,11 @@ write          programming energy of the pulses actually applied, (V^2 G_mid t_w
                pulse train whose length is its quantized update, loaded into a signed counter per
                column (ceil(log2 n_states) + 1 bits), and every pulse charges its column line.
 
-Assumption on the conventional update's pulse count: a multi-bit update moves each weight by the
-number of levels its full-precision gradient asks for; we take the total number of level changes
-equal to the pulses the same SBP run applied, times `conventional.update_pulse_ratio` (default 1).
-Programming energy is then equal in both designs and the saving comes from the periphery alone.
+The conventional update's pulses are simulated, not assumed: each layer is costed with the pulses
+it was given, and the cost tables give the conventional design those of the matching on-chip SGD
+run (`sgd`: same data, network, device, noise and seed). Only where no such run exists do they
+fall back to the SBP run's own pulses times `conventional.update_pulse_ratio` (`scaled_pulses`),
+and say so.
 Half-selected cells during writes, leakage, control logic and the off-chip input buffer are not
 modelled (they are present in both designs). Every constant is a config value with units and a
 citation (config/cost.yaml); energies are per training sample, areas per layer.
@@ -45,6 +46,7 @@ citation (config/cost.yaml); energies are per training sample, areas per layer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -288,6 +290,17 @@ def make_layers(
     ]
 
 
+def scaled_pulses(layers: Sequence[Layer], ratio: float) -> list[Layer]:
+    """The layers with their pulses times `ratio`: the conventional update assumed from SBP's
+    pulses (`conventional.update_pulse_ratio`) where no on-chip SGD run measured it."""
+    return [
+        dataclasses.replace(
+            layer, set_pulses=ratio * layer.set_pulses, reset_pulses=ratio * layer.reset_pulses
+        )
+        for layer in layers
+    ]
+
+
 def network_cost(
     design: str,
     layers: Sequence[Layer],
@@ -330,7 +343,7 @@ def sbp_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], ga
         c["array.devices_per_weight"] * layer.cols * _column_capacitance(layer, c)
     )
     cost.energy_J["write"] = (
-        _programming_energy(device, layer.set_pulses, layer.reset_pulses)
+        programming_energy(device, layer.set_pulses, layer.reset_pulses)
         + 2 * lines_charge * v_write**2
     )
     return cost
@@ -387,13 +400,12 @@ def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, f
         + multiplies * width**2 * c["digital.mult_energy_J_per_bit2"]
     )
 
-    ratio = c["conventional.update_pulse_ratio"]
-    pulses = ratio * (layer.set_pulses + layer.reset_pulses)
+    pulses = layer.set_pulses + layer.reset_pulses
     counter_bits = math.ceil(math.log2(max(device.n_states, 2))) + 1
     v_write = max(device.v_set, device.v_reset)
     cost.area_um2["write"] = layer.cols * counter_bits * c["register.area_um2_per_bit"]
     cost.energy_J["write"] = (
-        _programming_energy(device, ratio * layer.set_pulses, ratio * layer.reset_pulses)
+        programming_energy(device, layer.set_pulses, layer.reset_pulses)
         + 2 * layer.rows * _row_capacitance(layer, c) * v_write**2
         + pulses * _column_capacitance(layer, c) * v_write**2
         + active_rows * layer.cols * counter_bits * c["register.energy_J_per_bit"]
@@ -448,7 +460,7 @@ def _dac_energy(c: Mapping[str, float], bits: int) -> float:
     return c["dac.power_W_1bit"] * c["dac.cycle_s"] * 2 ** (bits - 1)
 
 
-def _programming_energy(device: PulseDevice, set_pulses: float, reset_pulses: float) -> float:
+def programming_energy(device: PulseDevice, set_pulses: float, reset_pulses: float) -> float:
     """V^2 G t per pulse (MLP+NeuroSim Cell.cpp), at the mean conductance of the device."""
     per_volt2 = device.g_mid_s * device.pulse_width_s
     return (set_pulses * device.v_set**2 + reset_pulses * device.v_reset**2) * per_volt2
@@ -481,9 +493,10 @@ def assumptions() -> list[str]:
         "Both designs pay for the same array, switch matrices (one flip-flop per line) and "
         "programming pulses; they differ in drivers, readout, storage, error arithmetic and "
         "the update scheme.",
-        "Conventional update: a row-by-row multi-bit pulse train per weight; its level changes "
-        "equal the pulses of the same SBP run x conventional.update_pulse_ratio (so programming "
-        "energy is equal; the saving is periphery only).",
+        "Conventional update: a row-by-row multi-bit pulse train per weight, with the pulses "
+        "of the matching on-chip SGD run (same data, network, device, noise and seed); where "
+        "there is none, the SBP run's pulses x conventional.update_pulse_ratio, marked "
+        "'assumed' in the tables.",
         "ADC energy FOM_W x 2^ENOB with ENOB = conventional.adc_bits; ADC area fitted to the "
         "ISAAC/Kull SAR scaled over 4-10 bits; multi-bit DACs double area and energy per bit.",
         "Programming energy V^2 x G_mid x t_w per pulse with the device preset's amplitudes, "

@@ -4,9 +4,10 @@ Rows are inputs (the last row is the always-on bias line), columns are outputs. 
 pair of devices, w = (G+ - G-) / (Gmax - Gmin), so weights lie in [-1, 1] in "weight units".
 Binary inputs make the forward read a sum of the selected rows: no multiplier, no DAC.
 
-`read_rows`, `read_columns` and `apply` are the readable numpy references of the compiled engine
-(`sbp_core.engine`), kept on purpose beside it: they state the arithmetic, and the tests hold the
-compiled functions bit-identical to them. Training runs go through the engine (`arrays`).
+`read_rows`, `read_columns`, `apply` and `pulse_trains` are the readable numpy references of the
+compiled engine (`sbp_core.engine`), kept on purpose beside it: they state the arithmetic, and the
+tests hold the compiled functions bit-identical to them. Training runs go through the engine
+(`arrays`).
 """
 
 from __future__ import annotations
@@ -135,6 +136,17 @@ class Crossbar:
         else:
             self.set_pulses += n_raise
             self.reset_pulses += index.size - n_raise
+
+    def pulse_trains(
+        self, index: np.ndarray, n_pulses: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """|n_pulses[p]| pulses on the pair at flat index[p], raising its weight where n_pulses[p]
+        > 0: a pulse train per pair, all pairs in parallel, so round r pulses every pair still
+        owed an r-th pulse (each pulse its own device response and noise)."""
+        magnitude = np.abs(n_pulses)
+        for r in range(1, int(magnitude.max(initial=0)) + 1):
+            owed = magnitude >= r
+            self.apply(index[owed], n_pulses[owed] > 0, rng)
 
     def apply_compiled(
         self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator

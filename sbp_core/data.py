@@ -317,6 +317,17 @@ def _load_train_test(
 # --- network inputs -------------------------------------------------------------------------
 
 
+def centre_crop(X: np.ndarray, side: int, name: str) -> np.ndarray:
+    """The centred side x side square of every flattened square image (NeuroSim trains on the
+    20 x 20 centre of MNIST, where nearly all the ink is)."""
+    full = math.isqrt(X.shape[1])
+    if side > full:
+        raise ConfigError(f"input_crop ({side}) exceeds the {full}x{full} {name} images")
+    start = (full - side) // 2
+    square = X.reshape(len(X), full, full)[:, start : start + side, start : start + side]
+    return square.reshape(len(X), side * side)
+
+
 def binarize(X: np.ndarray, threshold: float, max_value: float) -> np.ndarray:
     """Binary read pulses: a pixel is on when strictly above threshold * max_value."""
     return np.greater(X, threshold * max_value)

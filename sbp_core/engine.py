@@ -6,15 +6,16 @@ Three things happen to a crossbar, and this module does each at array level:
   voltages on the columns (the transposed read), with optional per-device read noise;
 - pulse responses: one device moved by one SET or RESET pulse, `g' = alpha + beta g`, plus
   cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device");
-- pulse application: a set of pairs pulsed in parallel, in the pair or single scheme, counted.
+- pulse application: a set of pairs pulsed in parallel, in the pair or single scheme, counted;
+  or a train of several pulses per pair (on-chip SGD's multi-pulse updates), round by round.
 
 It sits below `device.py` and `crossbar.py` and imports nothing from sbp_core but its compile
 settings (`sbp_core.jit`): `Crossbar.arrays` packs a crossbar into a `CrossbarArrays`, learners
 call these functions with it. Each function performs the same float32 operations, in the same
 order, as its readable numpy twin (`Crossbar.read_rows`, `Crossbar.read_columns`,
-`Crossbar.apply`, `DeviceArray.respond`), and draws noise from the run's own numpy Generator in
-the twin's order (numba compiles Generator methods to the same algorithms), so the two paths
-agree bit for bit with every noise source on (tests/test_engine.py).
+`Crossbar.apply`, `Crossbar.pulse_trains`, `DeviceArray.respond`), and draws noise from the run's
+own numpy Generator in the twin's order (numba compiles Generator methods to the same
+algorithms), so the two paths agree bit for bit with every noise source on (tests/test_engine.py).
 """
 
 from __future__ import annotations
@@ -175,6 +176,34 @@ def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
         return index.size, index.size
     n_set = np.count_nonzero(raise_weight)
     return n_set, index.size - n_set
+
+
+@compiled
+def pulse_trains(bar, index, n_pulses, rng, fired, raise_weight):  # pragma: no cover - compiled
+    """|n_pulses[p]| pulses on the pair at flat index[p], raising its weight where n_pulses[p] > 0;
+    returns (SET, RESET) device pulses and refreshes diff. As `Crossbar.pulse_trains`: round r
+    pulses (through `apply_pulses`) every pair still owed an r-th pulse, in the order of index.
+
+    `fired` and `raise_weight` are scratch space of at least index.size entries.
+    """
+    longest = 0
+    for p in range(index.size):
+        longest = max(longest, abs(n_pulses[p]))
+    n_set, n_reset = 0, 0
+    for r in range(1, longest + 1):
+        k = 0
+        for p in range(index.size):
+            if abs(n_pulses[p]) >= r:
+                fired[k] = index[p]
+                raise_weight[k] = n_pulses[p] > 0
+                k += 1
+        s, t = apply_pulses(bar, fired[:k], raise_weight[:k], rng)
+        n_set += s
+        n_reset += t
+    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
+    for i in index:
+        diff[i] = g_plus[i] - g_minus[i]
+    return n_set, n_reset
 
 
 @compiled

@@ -140,11 +140,18 @@ class ManhattanClassifier(_BenchClassifier):
     _method = "manhattan"
 
 
+class SGDClassifier(_BenchClassifier):
+    """Conventional on-chip backpropagation (ADC reads, digital errors, multi-pulse updates)."""
+
+    _method = "sgd"
+
+
 __all__ = [
     "BinarizedClassifier",
     "ExSituClassifier",
     "FloatMLPClassifier",
     "ManhattanClassifier",
     "SBPClassifier",
+    "SGDClassifier",
     "STEClassifier",
 ]

@@ -22,16 +22,22 @@ from typing import Any
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
 
-METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan")
+METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd")
 DATASETS = ("digits", "mnist")
 PROGRAMS = ("write_verify", "open_loop")
-EXSITU_FIELDS = ("program", "verify_tolerance", "verify_max_pulses")
-"""The fields only an `exsitu` run reads; other methods keep their defaults (one run id each)."""
+METHOD_FIELDS = {
+    "exsitu": ("program", "verify_tolerance", "verify_max_pulses"),
+    "sgd": ("adc_bits", "lr_out"),
+}
+"""The fields only one method reads; other methods keep their defaults (one run id each)."""
 OFFCHIP_FIELDS = (
-    "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "n_hidden", "epochs",
-    "seed", "lr", "batch_size",
+    "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "input_crop",
+    "n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size",
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
+SBP_RULE_FIELDS = ("margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob")
+"""The settings of SBP's own rule (README, "Method"): an SBP run's conventional twin (the cost
+tables' on-chip sgd run on the same chip and workload) may differ from it only in these."""
 DEVICE_FIELDS = (
     "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
     "read_noise",
@@ -87,12 +93,17 @@ class RunSpec:
     """Fraction of the training set held out (seeded) for choosing settings; never the test set."""
     binarize_threshold: float = number(0.5, low=0.0, high=1.0)
     """Input pixel is 1 when above this fraction of the maximum pixel value."""
+    input_crop: int = number(0, low=0)
+    """Side of the centred square of pixels kept (20: NeuroSim's 20x20 MNIST); 0 keeps all."""
     real_inputs: bool = False
     """Method float only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
     n_hidden: int = number(100, low=1)
     """Hidden width of the n_in - n_hidden - n_out perceptron."""
     epochs: int = number(20, low=1)
     """Passes over the training set (the same budget for every method)."""
+    epoch_samples: int = number(0, low=0)
+    """Samples per epoch, drawn with replacement from the training set (NeuroSim draws 8,000);
+    0: every training image once per epoch, in a new order."""
     seed: int = number(0, low=0)
     """Seeds the split, the initial conductances, the sample order and every noise draw."""
 
@@ -132,8 +143,9 @@ class RunSpec:
     a G- fixed at mid-range."""
     pulse_prob: float = number(1.0, above=0.0, high=1.0)
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
-    init_spread: float = number(0.1, low=0.0, high=1.0)
-    """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair."""
+    init_spread: float | None = number(None, low=0.0, high=1.0)
+    """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair;
+    None: the method's own (0.1; sgd 1.0, as NeuroSim's initial weights over [-1, 1])."""
 
     # --- software baselines ---
     lr: float | None = number(None, above=0.0)
@@ -142,6 +154,14 @@ class RunSpec:
     """Minibatch size of float / ste / binarized / manhattan (SBP is per sample); None: default."""
     activation: str = choice("sigmoid", ("sigmoid", "relu"))
     """Hidden activation of `float`: sigmoid or relu."""
+
+    # --- on-chip SGD (README, "Baselines") ---
+    adc_bits: int = number(8, low=1, high=16)
+    """Method sgd only: bits of the ADC that digitises each column current over its full range,
+    +-(rows) weight units."""
+    lr_out: float | None = number(None, above=0.0)
+    """Method sgd only: learning rate of the output layer (NeuroSim's alpha2; lr is its alpha1);
+    None: the method's measured value."""
 
     # --- ex-situ programming (README, "Baselines") ---
     program: str = choice("write_verify", PROGRAMS)
@@ -158,10 +178,12 @@ class RunSpec:
             object.__setattr__(self, spec_field.name, value)  # 1 -> 1.0: one canonical run id
         if self.real_inputs and self.method != "float":
             raise ConfigError(f"real_inputs applies to method float only, not {self.method!r}")
-        if self.method != "exsitu":
-            for name in EXSITU_FIELDS:
+        for method, names in METHOD_FIELDS.items():
+            for name in names if self.method != method else ():
                 if getattr(self, name) != RunSpec.__dataclass_fields__[name].default:
-                    raise ConfigError(f"{name} applies to method exsitu only, not {self.method!r}")
+                    raise ConfigError(
+                        f"{name} applies to method {method} only, not {self.method!r}"
+                    )
         if self.margin_lo > self.margin_hi:
             raise ConfigError(
                 f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"

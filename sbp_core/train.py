@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sbp_core import atomic, identity, offchip, provenance
-from sbp_core.data import Dataset, binarize, load_dataset, to_unit_float
+from sbp_core.data import Dataset, binarize, centre_crop, load_dataset, to_unit_float
 from sbp_core.device import device_for
 from sbp_core.errors import ConfigError
 from sbp_core.methods import CROSSBAR_METHODS, make_learner
@@ -43,15 +43,19 @@ TRAIN_ACC_SAMPLES = 10_000
 
 
 def network_inputs(spec: RunSpec, data: Dataset) -> Dataset:
-    """The dataset as the method sees it: bool read pulses or unit floats in place of pixels.
+    """The dataset as the method sees it: the centre crop, if any, as bool read pulses or unit
+    floats in place of pixels.
 
     The pixels are not kept: a train job holds one copy of the images, not two.
     """
-    convert = (
-        (lambda X: to_unit_float(X, data.max_value))
-        if spec.real_inputs
-        else (lambda X: binarize(X, spec.binarize_threshold, data.max_value))
-    )
+
+    def convert(X: np.ndarray) -> np.ndarray:
+        if spec.input_crop:
+            X = centre_crop(X, spec.input_crop, data.name)
+        if spec.real_inputs:
+            return to_unit_float(X, data.max_value)
+        return binarize(X, spec.binarize_threshold, data.max_value)
+
     return dataclasses.replace(
         data, X_train=convert(data.X_train), X_val=convert(data.X_val), X_test=convert(data.X_test)
     )
@@ -103,7 +107,8 @@ def run(
     train_time = 0.0
     for epoch in range(1, spec.epochs + 1):
         tick = time.perf_counter()
-        stats = learner.fit_epoch(data.X_train, data.y_train, train_rng)
+        X_epoch, y_epoch = epoch_samples(spec, data, train_rng)
+        stats = learner.fit_epoch(X_epoch, y_epoch, train_rng)
         train_time += time.perf_counter() - tick
         if snapshots is not None:
             snapshots.append((learner.state(), stats.loss))
@@ -122,7 +127,7 @@ def run(
     atomic.write_npz(out / "arrays.npz", learner.state())
     if snapshots is not None:
         offchip.write_epochs(out, snapshots)
-    samples = len(history) * len(data.y_train)
+    samples = len(history) * (spec.epoch_samples or len(data.y_train))
     timing = {
         "wall_time_s": history[-1]["wall_time_s"],
         "train_time_s": round(train_time, 3),
@@ -136,6 +141,17 @@ def run(
     metrics = _metrics(spec, data, history, test_pred, status, stop_reason)
     atomic.write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def epoch_samples(
+    spec: RunSpec, data: Dataset, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training images of one epoch: all of them (the learner orders them), or
+    `epoch_samples` drawn with replacement, as NeuroSim draws each epoch's images."""
+    if not spec.epoch_samples:
+        return data.X_train, data.y_train
+    chosen = rng.integers(len(data.y_train), size=spec.epoch_samples)
+    return data.X_train[chosen], data.y_train[chosen]
 
 
 def _history_row(epoch: int, learner: Learner, stats: EpochStats, data: Dataset) -> dict:

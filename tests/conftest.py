@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # --- data fixtures (sbp_core.data / sbp_core.fetch) ------------------------------------------
 
@@ -70,3 +75,41 @@ def fake_mnist_dir(tmp_path: Path) -> Path:
 
 
 # --- end of data fixtures --------------------------------------------------------------------
+
+
+# --- figure checks (sbp_core.report) ---------------------------------------------------------
+
+NUMBER = re.compile(r"[-+\d.,e]+")
+"""A tick label that is a number once matplotlib's math markup is stripped (10$^{-4}$, −0.5)."""
+
+
+def _is_number(text: str) -> bool:
+    plain = re.sub(r"\\mathdefault|[${}^\s]", "", text).replace("\N{MINUS SIGN}", "-")
+    return bool(NUMBER.fullmatch(plain))
+
+
+def check_figure(fig: Figure, png: Path, save: Callable[[Figure, Path], None]) -> None:
+    """Every axis with tick labels has a label, with a unit in parentheses where the ticks are
+    numbers; saved by `save`, the PNG is at most page.MAX_PIXELS on each side."""
+    import matplotlib.pyplot as plt
+
+    from sbp_core.report import page
+
+    fig.canvas.draw()
+    unlabelled = []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis) if ax.axison else ():
+            ticks = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+            label = axis.get_label().get_text()
+            numeric = ticks and all(map(_is_number, ticks))
+            if ticks and not (re.search(r"\(.+\)", label) if numeric else label):
+                unlabelled.append(f"{ax.get_title()!r} {axis.axis_name}: {label!r} for {ticks}")
+    assert not unlabelled, unlabelled
+    save(fig, png)
+    height, width = plt.imread(png).shape[:2]
+    assert max(width, height) <= page.MAX_PIXELS, (width, height)
+
+
+@pytest.fixture
+def readable() -> Callable[[Figure, Path, Callable[[Figure, Path], None]], None]:
+    return check_figure

@@ -22,7 +22,7 @@ def config_with(**changes) -> dict:
     return config
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "neurosim.yaml"])
 def test_shipped_profiles_are_valid(name):
     config = load_config(ROOT / "config" / name, SCHEMA)
     assert expand(config).runs
@@ -51,7 +51,7 @@ def test_defaults_are_filled_in():
         (config_with(base={"dataset": "cifar"}), "base.dataset"),
         (config_with(mnist={"mirrors": ["ftp://x"]}), "mnist.mirrors.0"),
         (config_with(train={"mem_mb": 1}), "train.mem_mb"),
-        ({"sweeps": {"s": {"methods": ["sgd"]}}}, "sweeps.s.methods.0"),
+        ({"sweeps": {"s": {"methods": ["adam"]}}}, "sweeps.s.methods.0"),
         (
             {"sweeps": {"s": {"methods": ["sbp"], "axes": {"n_statez": [2]}}}},
             "sweeps.s.axes.n_statez",

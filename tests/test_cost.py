@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -109,16 +110,15 @@ def test_programming_energy_is_v2_g_t_per_pulse(values):
     assert sbp.energy_J["write"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_conventional_update_pulses_follow_the_ratio(values):
+def test_conventional_write_energy_follows_the_pulses_it_is_given(values):
     base = {**values, "array.wire_capacitance_F_per_m": 0.0, "register.energy_J_per_bit": 0.0}
     layers = mnist_layers(values)
     once = cost.network_cost("conventional", layers, DEVICE, base)
-    twice = cost.network_cost(
-        "conventional", layers, DEVICE, {**base, "conventional.update_pulse_ratio": 2.0}
-    )
+    twice = cost.network_cost("conventional", cost.scaled_pulses(layers, 2.0), DEVICE, base)
     sbp = cost.network_cost("sbp", layers, DEVICE, base)
     assert once.energy_J["write"] == pytest.approx(sbp.energy_J["write"], rel=1e-12)
     assert twice.energy_J["write"] == pytest.approx(2 * once.energy_J["write"], rel=1e-12)
+    assert twice.energy_J["readout"] == once.energy_J["readout"]  # pulses move the write only
 
 
 def test_sbp_is_cheaper_than_conventional_at_default_constants(values):
@@ -210,6 +210,8 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
             {
                 **RunSpec(method=method, device="taox_hfox", n_hidden=16, seed=seed).to_dict(),
                 "run_id": run_id,
+                "sweeps": "devices",
+                "final_test_acc": 0.9 - seed / 100,
                 "n_train": 100,
                 "input_activity": 0.2929,
                 "epochs_run": 2,
@@ -239,12 +241,21 @@ def _collected(tmp_path: Path) -> tuple[Path, Path]:
     return runs_csv, history_csv
 
 
+SWEEP = {
+    "name": "devices",
+    "description": "",
+    "methods": ["sbp"],
+    "axes": {"device": ["taox_hfox"]},
+}
+"""The sweep the runs of `_collected` belong to, as grid.Sweep.to_dict() gives it."""
+
+
 def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
-    from sbp_core.report import cost_figures, cost_report, cost_tables
+    from sbp_core.report import COST_SWEEP_FIGURES, cost_figures, cost_report, cost_tables
 
     runs_csv, history_csv = _collected(tmp_path)
     constants = cost.load_constants(CONFIG)
-    cost_report.write_cost_report(runs_csv, history_csv, constants, tmp_path / "cost")
+    cost_report.write_cost_report(runs_csv, history_csv, constants, tmp_path / "cost", [SWEEP])
     out = tmp_path / "cost"
     per_run = pd.read_csv(out / "cost_per_run.csv")
     assert list(per_run["run_id"]) == ["a" * 12, "b" * 12]
@@ -259,12 +270,13 @@ def test_report_writes_tables_figures_and_per_run_costs(tmp_path):
     total = components[components["component"] == "total"].iloc[0]
     parts = components[components["component"] != "total"]
     assert total["energy_sbp_J"] == pytest.approx(parts["energy_sbp_J"].sum())
-    for name in cost_figures.FIGURES:
+    names = [*cost_figures.FIGURES, *(f"devices.{name}" for name in COST_SWEEP_FIGURES)]
+    for name in names:
         assert (out / "figures" / f"{name}.png").stat().st_size > 0
         assert (out / "figures" / f"{name}.pdf").stat().st_size > 0
-    first_pdf = (out / "figures" / "cost_breakdown.pdf").read_bytes()
-    cost_report.write_cost_report(runs_csv, history_csv, constants, out)
-    assert (out / "figures" / "cost_breakdown.pdf").read_bytes() == first_pdf
+    first_pdf = (out / "figures" / "devices.cost_breakdown.pdf").read_bytes()
+    cost_report.write_cost_report(runs_csv, history_csv, constants, out, [SWEEP])
+    assert (out / "figures" / "devices.cost_breakdown.pdf").read_bytes() == first_pdf
 
 
 def test_report_per_epoch_energy_follows_real_pulses(tmp_path):
@@ -346,3 +358,186 @@ def test_saving_against_the_adc_figure_of_merit_moves_as_the_model_says(tmp_path
         .itertuples(index=False, name=None)
     )
     assert sweep.loc[sweep[fom] == values[fom], "energy_saving"].item() == pytest.approx(configured)
+
+
+def test_learned_means_more_than_ten_points_above_chance():
+    from sbp_core.report import learned
+
+    assert not learned(0.096, 10) and not learned(0.2, 10) and learned(0.21, 10)
+    assert not learned(0.6, 2) and learned(0.61, 2)
+
+
+def test_a_configuration_that_did_not_learn_is_marked_beside_its_saving(tmp_path):
+    """A tiny table: one configuration of two seeds that learned, one run at 9.6 % on ten
+    classes; the second carries its accuracy and the mark in every format, never a plain saving."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    stuck = runs.iloc[[0]].assign(run_id="d" * 12, final_test_acc=0.096, pulse_prob=0.1)
+    runs = pd.concat([runs, stuck], ignore_index=True)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    summary = cost_tables.summary_table(runs, cost_tables.per_run_costs(runs, values))
+    by_prob = summary.set_index("pulse_prob")
+    assert by_prob.loc[1.0, "test_acc_sbp"] == pytest.approx(0.895)
+    assert bool(by_prob.loc[1.0, "learned_sbp"]) and not bool(by_prob.loc[0.1, "learned_sbp"])
+    stem = tmp_path / "cost_summary"
+    cost_tables.write_table(summary, stem, ["- a note"])
+    assert list(pd.read_csv(stem.with_suffix(".csv"))["learned_sbp"]) == [False, True]
+    rows = [line for line in stem.with_suffix(".md").read_text().splitlines() if "| 0.1 |" in line]
+    (row,) = rows
+    assert "| 9.6 | no |" in row and row.count("(did not learn)") == 2
+    (learned_row,) = [line for line in stem.with_suffix(".md").read_text().splitlines()
+                      if "| 1 |" in line and "| 89.5 | yes |" in line]  # fmt: skip
+    assert "did not learn" not in learned_row
+    assert r"9.6 & no" in stem.with_suffix(".tex").read_text()
+    components = cost_tables.component_table(runs, values)
+    marked = components[~components["learned_sbp"]]
+    assert set(marked["pulse_prob"]) == {0.1} and len(marked) == len(cost.COMPONENTS) + 1
+
+
+def _configurations(tmp_path: Path, n: int, learned: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SBP runs of n configurations (pulse_prob 1, 1/2, ... 1/n, two seeds each), the first
+    `learned` of them at 89.5 % on ten classes, the rest at chance; and their history."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, history_csv = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    history = pd.read_csv(history_csv)
+    copies, epochs = [], []
+    for index in range(n):
+        ids = {run_id: f"{index:06d}{run_id[:6]}" for run_id in runs["run_id"]}
+        copies.append(
+            runs.assign(
+                run_id=runs["run_id"].map(ids),
+                pulse_prob=1 / (index + 1),
+                final_test_acc=runs["final_test_acc"] if index < learned else 0.1,
+                sweeps="p",
+            )
+        )
+        mine = history[history["run_id"].isin(ids)]
+        epochs.append(mine.assign(run_id=mine["run_id"].map(ids)))
+    return pd.concat(copies, ignore_index=True), pd.concat(epochs, ignore_index=True)
+
+
+def _sweep(n: int) -> dict:
+    return {
+        "name": "p",
+        "methods": ["sbp"],
+        "axes": {"pulse_prob": [1 / (i + 1) for i in range(n)]},
+    }
+
+
+def test_the_breakdown_draws_a_configuration_that_did_not_learn_hollow_without_its_saving(
+    tmp_path,
+):
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs, _ = _configurations(tmp_path, n=2, learned=1)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    fig = cost_figures.plot_breakdown(cost_tables.component_table(runs, values), _sweep(2))
+    (learned_area, _), (stuck_area, _) = (fig.axes[i : i + 2] for i in (0, 2))
+    assert learned_area.get_ylabel().endswith("SBP 89.5 %")
+    assert stuck_area.get_ylabel() == "pulse_prob 0.5\nSBP 10.0 %"
+
+    def sbp_faces(ax):  # the bars at y = 0 are SBP's
+        return {bar.get_facecolor() for bar in ax.patches if bar.get_y() < 0.5}
+
+    assert sbp_faces(stuck_area) == {(1.0, 1.0, 1.0, 1.0)}
+    assert (1.0, 1.0, 1.0, 1.0) not in sbp_faces(learned_area)
+    texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
+    assert all("saving" in t[0] and "did not learn" not in t[0] for t in texts[:2])
+    assert all(t[0].endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
+
+
+@pytest.mark.parametrize("n", [1, 8, 27])
+def test_every_cost_figure_fits_a_page_and_labels_its_axes_with_units(tmp_path, readable, n):
+    """One configuration, a device sweep's eight and a 3 x 3 x 3 grid's 27 stay within the
+    page's pixel limits; the last of them did not learn."""
+    from sbp_core.report import cost_figures, cost_report, cost_tables, page
+
+    runs, history = _configurations(tmp_path, n=n, learned=n - 1)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    components = cost_tables.component_table(runs, values)
+    energies = cost_tables.epoch_energies(history, runs, values)
+    fom = cost_report.ADC_FOM
+    sensitivity = cost_tables.sensitivity(runs, values, fom, cost_tables.ADC_FOM_SWEPT)
+    figures = {
+        "breakdown": cost_figures.plot_breakdown(components, _sweep(n)),
+        "per_epoch": cost_figures.plot_energy_per_epoch(energies, _sweep(n)),
+        "fom": cost_figures.plot_sensitivity(sensitivity, fom, values[fom], "FOM (J)", log_x=True),
+        "tradeoff": cost_figures.plot_tradeoff(cost_tables.method_energies(runs, values)),
+    }
+    for name, fig in figures.items():
+        readable(
+            fig,
+            tmp_path / f"{name}.png",
+            lambda fig, png: page.save(fig, png, png.with_suffix(".pdf")),
+        )
+
+
+def _with_sgd_twins(runs: pd.DataFrame, seeds: set[int]) -> pd.DataFrame:
+    """runs plus, for the SBP runs of `seeds`, their conventional twin at 10x SBP's pulses and
+    80 % test accuracy, and a decoy: an sgd run of another width, which must not match."""
+    twins = []
+    for _, row in runs[(runs["method"] == "sbp") & runs["seed"].isin(seeds)].iterrows():
+        decoy = row.copy()
+        decoy["method"], decoy["run_id"], decoy["n_hidden"] = "sgd", "d" + row["run_id"][1:], 32
+        decoy["final_test_acc"] = 0.5
+        twins.append(decoy)
+        twin = row.copy()
+        twin["method"] = "sgd"
+        twin["run_id"] = "t" + row["run_id"][1:]
+        for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
+            twin[column] = json.dumps([10 * p for p in json.loads(row[column])])
+        twin["final_test_acc"] = 0.8
+        twins.append(twin)
+    return pd.concat([runs, pd.DataFrame(twins)], ignore_index=True)
+
+
+def test_the_conventional_design_is_costed_with_the_pulses_of_its_sgd_twin(tmp_path):
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    collected = pd.read_csv(runs_csv)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    tenfold = {**values, "conventional.update_pulse_ratio": 10.0}
+    alone = cost_tables.sbp_runs(collected)
+    twinned = cost_tables.sbp_runs(_with_sgd_twins(collected, {0}))
+    for design, settings in (("conventional", tenfold), ("sbp", values)):
+        assumed = cost_tables.run_costs(alone.iloc[0], settings)[design].total_energy_J
+        simulated = cost_tables.run_costs(twinned.iloc[0], values)[design].total_energy_J
+        assert simulated == pytest.approx(assumed, rel=1e-12), design
+    assert cost_tables.per_run_costs(twinned, values)["test_acc_conv"].tolist()[:1] == [0.8]
+
+    # seed 1 has no twin: the row (seeds 0 and 1) is assumed; with both twins it is simulated
+    (partly,) = cost_tables.summary_table(twinned, cost_tables.per_run_costs(twinned, values))[
+        ["conventional_pulses", "test_acc_conv"]
+    ].itertuples(index=False)
+    assert partly.conventional_pulses == "assumed" and math.isnan(partly.test_acc_conv)
+    both = cost_tables.sbp_runs(_with_sgd_twins(collected, {0, 1}))
+    summary = cost_tables.summary_table(both, cost_tables.per_run_costs(both, values))
+    assert summary["conventional_pulses"].tolist() == ["sgd"]
+    assert summary["test_acc_conv"].tolist() == [pytest.approx(0.8)]
+    assert summary["learned_conv"].tolist() == [True]
+    components = cost_tables.component_table(both, values)
+    write = components[components["component"] == "write"]
+    expected = cost_tables.run_costs(alone.iloc[0], tenfold)["conventional"].energy_J["write"]
+    assert write["energy_conv_J"].iloc[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_runs_that_draw_their_epochs_count_the_samples_they_drew(tmp_path):
+    """NeuroSim's setting: 8,000 images drawn per epoch from 54,000; pulses per sample divide by
+    the draws (here 50 of 100 training images per epoch), not by the training set."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    whole = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    drawn = whole.assign(epoch_samples=50)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    per_whole, per_drawn = (cost_tables.per_run_costs(r, values) for r in (whole, drawn))
+    ratio = per_drawn["pulses_per_sample"] / per_whole["pulses_per_sample"]
+    assert ratio.tolist() == [pytest.approx(2.0)] * 2
+    assert per_drawn["energy_per_epoch_sbp_J"].iloc[0] == pytest.approx(
+        50 * per_drawn["energy_per_sample_sbp_J"].iloc[0]
+    )

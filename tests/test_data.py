@@ -12,6 +12,7 @@ import pytest
 from sbp_core.data import (
     Dataset,
     binarize,
+    centre_crop,
     load_dataset,
     load_digits_split,
     load_mnist,
@@ -313,3 +314,15 @@ def test_to_unit_float():
     result = to_unit_float(X, 255)
     assert result.dtype == np.float32
     np.testing.assert_allclose(result, [[0.0, 0.2, 1.0]], rtol=1e-7)
+
+
+def test_centre_crop_keeps_the_middle_square():
+    X = np.arange(2 * 36).reshape(2, 36)  # two 6x6 images
+    out = centre_crop(X, 4, "toy")
+    assert out.shape == (2, 16)
+    np.testing.assert_array_equal(out[1].reshape(4, 4), X[1].reshape(6, 6)[1:5, 1:5])
+
+
+def test_a_crop_larger_than_the_image_is_a_one_line_error():
+    with pytest.raises(ConfigError, match=r"input_crop \(9\) exceeds the 8x8 digits images"):
+        centre_crop(np.zeros((1, 64)), 9, "digits")

@@ -48,6 +48,25 @@ def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_curren
     assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
 
 
+@pytest.mark.parametrize("scheme", ["pair", "single"])
+def test_pulse_trains_equal_crossbar_pulse_trains_and_keep_the_difference_current(scheme):
+    bars = [crossbar(NOISY, scheme) for _ in range(2)]
+    index = np.random.default_rng(1).choice(600, 200, replace=False)
+    n_pulses = np.random.default_rng(2).integers(-4, 5, size=200)
+    bars[0].pulse_trains(index, n_pulses, np.random.default_rng(6))
+    arrays = bars[1].arrays()
+    scratch = np.empty(200, dtype=np.int64), np.empty(200, dtype=np.bool_)
+    counts = engine.pulse_trains(arrays, index, n_pulses, np.random.default_rng(6), *scratch)
+    bars[1].count_pulses(*counts)
+    assert np.array_equal(bars[0].g_plus, bars[1].g_plus)
+    assert np.array_equal(bars[0].g_minus, bars[1].g_minus)
+    assert np.array_equal(arrays.diff, bars[1].g_plus - bars[1].g_minus)
+    expected = int(np.abs(n_pulses).sum())  # every pulse of every train, counted once
+    set_pulses, reset_pulses = bars[0].take_pulse_counts()
+    assert set_pulses + reset_pulses == (2 if scheme == "pair" else 1) * expected
+    assert (set_pulses, reset_pulses) == bars[1].take_pulse_counts()
+
+
 def test_compiled_reads_equal_the_numpy_reads_with_read_noise():
     bar = crossbar(NOISY)
     rows = np.array([0, 2, 3, 5, 8, 13, 21, 29])  # 8 rows: the four-at-a-time path and the tail

@@ -25,6 +25,7 @@ CROSSBAR = {
     "sbp": estimators.SBPClassifier,
     "exsitu": estimators.ExSituClassifier,
     "manhattan": estimators.ManhattanClassifier,
+    "sgd": estimators.SGDClassifier,
 }
 
 

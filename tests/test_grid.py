@@ -111,10 +111,10 @@ def test_figures_follow_from_the_sweeps_present(axes, methods, figures):
 def test_default_profile_is_small_and_offline():
     grid = expand(load_config(ROOT / "config" / "config.yaml", SCHEMA))
     assert grid.profile == "default"
-    assert 30 <= len(grid.runs) <= 110
+    assert 30 <= len(grid.runs) <= 140  # 128 runs: a few minutes on 2 cores
     assert {spec.dataset for spec in grid.runs.values()} == {"digits"}
     assert {spec.method for spec in grid.runs.values()} == {
-        "sbp", "float", "ste", "binarized", "exsitu", "manhattan",
+        "sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd",
     }  # fmt: skip
 
 
@@ -185,3 +185,24 @@ def test_manhattan_runs_in_every_device_and_noise_sweep_that_sbp_runs_in(profile
     for name, sweep in grid.sweeps.items():
         if "sbp" in sweep.methods and DEVICE_AXES & set(sweep.axis_names):
             assert "manhattan" in sweep.methods, name
+
+
+@pytest.mark.parametrize("profile", ["config.yaml", "paper.yaml"])
+def test_sgd_runs_beside_sbp_in_the_method_state_noise_and_device_sweeps(profile):
+    """Every SBP configuration there has its conventional on-chip twin, for the cost comparison."""
+    grid = expand(load_config(ROOT / "config" / profile, SCHEMA))
+    for name in ("methods", "states", "c2c", "d2d", "devices"):
+        assert {"sbp", "sgd"} <= set(grid.sweeps[name].methods), name
+
+
+def test_neurosim_profile_is_neurosims_setting():
+    grid = expand(load_config(ROOT / "config" / "neurosim.yaml", SCHEMA))
+    specs = list(grid.runs.values())
+    assert {s.method for s in specs} == {"sgd", "sbp"}
+    assert {s.device for s in specs} == set(PRESETS)
+    assert {s.seed for s in specs} == {0, 1, 2}
+    setting = {(s.dataset, s.input_crop, s.n_hidden, s.epoch_samples, s.epochs) for s in specs}
+    assert setting == {("mnist", 20, 100, 8000, 125)}
+    assert {(s.binarize_threshold, s.theta, s.lr, s.lr_out, s.adc_bits) for s in specs} == {
+        (0.5, 0.0, None, None, 8)  # sgd's MNIST rates are NeuroSim's 0.4 / 0.2
+    }

@@ -139,7 +139,13 @@ def test_tiny_profile_produces_every_output(tmp_path):
         for ext in ("png", "pdf")
     ]
     expected += ["collected/runs.csv", "collected/history.csv", "mlflow/logged.json"]
-    expected += ["cost/cost_per_run.csv"]
+    expected += ["cost/cost_per_run.csv", "cost/figures/cost_saving_vs_adc_bits.png"]
+    expected += [
+        f"cost/figures/{sweep}.{kind}.{ext}"
+        for sweep in TINY["sweeps"]  # every sweep has SBP runs
+        for kind in ("cost_breakdown", "cost_energy_per_epoch")
+        for ext in ("png", "pdf")
+    ]
     missing = [name for name in expected if not (results / name).is_file()]
     assert not missing
     runs = (results / "collected" / "runs.csv").read_text().splitlines()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from sbp_core import provenance
 from sbp_core.device import PRESETS
 from sbp_core.errors import DataError
+from sbp_core.report import page
 from sbp_core.report.collect import collect, in_sweep
-from sbp_core.report.figures import draw, save
+from sbp_core.report.figures import AXIS_UNITS, draw
 from sbp_core.report.tables import summarize, write_tables
 from sbp_core.spec import RunSpec
 
@@ -214,11 +217,41 @@ def test_tables_are_written_as_csv_markdown_and_latex(tidy, tmp_path):
         ("heatmap", "grid"),
     ],
 )
-def test_every_figure_kind_draws_png_and_pdf(tidy, tmp_path, kind, sweep):
+def test_every_figure_kind_fits_a_page_and_labels_its_axes_with_units(
+    tidy, tmp_path, readable, kind, sweep
+):
     runs, history = tidy
     png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"
-    save(draw(kind, runs, history, SWEEPS[sweep]), str(png), str(pdf))
+    readable(
+        draw(kind, runs, history, SWEEPS[sweep]), png, lambda fig, png: page.save(fig, png, pdf)
+    )
     assert png.read_bytes().startswith(b"\x89PNG") and pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_every_numeric_field_a_sweep_can_vary_has_a_unit():
+    schema = yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "config/schema.yaml").read_text()
+    )
+    types = {f.name: str(f.type) for f in dataclasses.fields(RunSpec)}
+    numeric = [
+        name
+        for name in schema["$defs"]["axis_field"]["enum"]
+        if "int" in types[name] or "float" in types[name]
+    ]
+    assert "c2c_sigma" in numeric and "device" not in numeric
+    assert [name for name in numeric if name not in AXIS_UNITS] == []
+
+
+def test_run_figures_for_mlflow_label_their_axes_with_units(tmp_path, readable):
+    from sbp_core.report import run_figures
+
+    def save(fig, png):
+        fig.savefig(png, dpi=run_figures.DPI)
+
+    readable(run_figures.confusion(np.eye(10, dtype=int)), tmp_path / "c.png", save)
+    conductances = {"G_plus_l1": np.full((65, 4), 1e-7), "G_minus_l1": np.full((65, 4), 2e-7)}
+    readable(run_figures.histogram(conductances), tmp_path / "g.png", save)
+    readable(run_figures.histogram({"W1": np.zeros((64, 4))}), tmp_path / "w.png", save)
 
 
 def test_a_sweep_without_runs_gets_a_labelled_empty_figure(tidy):

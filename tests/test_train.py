@@ -157,3 +157,16 @@ def test_input_activity_is_measured_on_the_runs_own_binarized_training_inputs(tm
         assert metrics["input_activity"] == pytest.approx(expected)
     *_, real = run_folder(tmp_path, "real", method="float", epochs=1, real_inputs=True)
     assert real["input_activity"] is None
+
+
+def test_epoch_samples_are_drawn_with_replacement_from_the_training_set():
+    from sbp_core.data import load_dataset
+
+    spec = RunSpec(epoch_samples=3000, input_crop=6)
+    data = train.network_inputs(spec, load_dataset("digits"))
+    assert data.n_features == 36
+    X, y = train.epoch_samples(spec, data, np.random.default_rng(0))
+    assert len(y) == 3000 > len(data.y_train)
+    assert {row.tobytes() for row in X} <= {row.tobytes() for row in data.X_train}
+    everything = train.epoch_samples(RunSpec(), data, np.random.default_rng(0))
+    assert everything[0] is data.X_train and everything[1] is data.y_train

@@ -16,10 +16,11 @@ _REGISTRY = {
     "binarized": "sbp_core.methods.binarized:BinarizedLearner",
     "exsitu": "sbp_core.methods.exsitu:ExSituLearner",
     "manhattan": "sbp_core.methods.manhattan:ManhattanLearner",
+    "sgd": "sbp_core.methods.sgd:SGDLearner",
 }
 
 #: Methods whose weights live in a crossbar and which therefore count pulses.
-CROSSBAR_METHODS = ("sbp", "exsitu", "manhattan")
+CROSSBAR_METHODS = ("sbp", "exsitu", "manhattan", "sgd")
 
 
 def learner_class(method: str) -> type:

@@ -16,8 +16,12 @@ class CrossbarMLP:
     """n_in - n_hidden - n_out perceptron whose weights are two differential-pair crossbars.
 
     Subclasses define the learning rule (`fit_epoch`) and may change the hidden neuron
-    (`hidden_response`): a comparator by default.
+    (`hidden_response`, a comparator by default) and how output currents are read
+    (`output_response`, as they are by default).
     """
+
+    default_init_spread = 0.1
+    """Initial conductance spread where the spec leaves init_spread at None: near-zero weights."""
 
     def __init__(self, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator) -> None:
         self.spec = spec
@@ -35,7 +39,8 @@ class CrossbarMLP:
 
     def _new_layer(self, n_rows: int, n_cols: int, rng: np.random.Generator) -> Crossbar:
         spec = self.spec
-        return Crossbar(n_rows, n_cols, self.device, rng, spec.init_spread, spec.pulse_scheme)
+        spread = self.default_init_spread if spec.init_spread is None else spec.init_spread
+        return Crossbar(n_rows, n_cols, self.device, rng, spread, spec.pulse_scheme)
 
     @property
     def layers(self) -> tuple[Crossbar, Crossbar]:
@@ -45,12 +50,17 @@ class CrossbarMLP:
         """Comparator neurons: 1 when the column current exceeds theta."""
         return (current > self.spec.theta).astype(DTYPE)
 
+    def output_response(self, current: np.ndarray) -> np.ndarray:
+        """The output currents as the winner-take-all sees them: unchanged."""
+        return current
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         scores = np.empty((len(X), self.n_out), dtype=DTYPE)
         for start in range(0, len(X), _EVAL_CHUNK):
             chunk = X[start : start + _EVAL_CHUNK]
             hidden = self.hidden_response(self.layer1.read_batch(chunk, self._read_rng))
-            scores[start : start + len(chunk)] = self.layer2.read_batch(hidden, self._read_rng)
+            current = self.layer2.read_batch(hidden, self._read_rng)
+            scores[start : start + len(chunk)] = self.output_response(current)
         return scores
 
     def predict(self, X: np.ndarray) -> np.ndarray:

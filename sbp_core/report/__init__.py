@@ -15,6 +15,20 @@ SWEEP_SEPARATOR = ";"
 ACCURACY = "final_test_acc"
 """The accuracy every table and figure leads with: test accuracy after the last epoch."""
 
+COST_SWEEP_FIGURES = ("cost_breakdown", "cost_energy_per_epoch")
+"""The cost figures of each sweep with SBP runs, cost/figures/<sweep>.<name>.png (drawn by
+cost_figures; named here so the workflow reads them without importing matplotlib)."""
+
+LEARNING_MARGIN = 0.10
+"""A design learned when its mean final test accuracy beats chance (1 / classes) by more than
+this: within 10 points of chance it did not learn (10 % to 20 % on ten classes), and any cost it
+saves is not a result (README, "Periphery cost")."""
+
+
+def learned(accuracy: float, n_classes: int) -> bool:
+    """Whether `accuracy` (a fraction) is more than LEARNING_MARGIN above chance."""
+    return accuracy > 1.0 / n_classes + LEARNING_MARGIN
+
 
 @contextmanager
 def rule_log(smk: Any) -> Iterator[TextIO]:

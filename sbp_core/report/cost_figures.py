@@ -1,6 +1,18 @@
-"""The periphery cost figures, drawn from the frames of `cost_tables` (no cost computed here)."""
+"""The periphery cost figures, drawn from the frames of `cost_tables` (no cost computed here).
+
+One family of configurations per figure: each sweep with SBP runs gets a breakdown and an
+energy-per-epoch figure whose rows or panels are its grid points, labelled by the sweep's axis
+values and their accuracy. A configuration whose SBP runs did not learn
+(`sbp_core.report.learned`) is drawn hollow or grey, and its saving is not printed. The ADC
+sensitivity figures cover the whole profile, one line per configuration coloured by device.
+"""
 
 from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -8,124 +20,278 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from sbp_core import cost  # noqa: E402
-from sbp_core.report.cost_tables import ALWAYS_SHOWN, shown_keys  # noqa: E402
-
-FIGURES = (
-    "cost_breakdown",
-    "cost_saving_vs_adc_bits",
-    "cost_saving_vs_adc_fom",
-    "cost_energy_per_epoch",
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    EngFormatter,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
 )
 
+from sbp_core import cost  # noqa: E402
+from sbp_core.report import ACCURACY, page  # noqa: E402
+from sbp_core.report.collect import in_sweep  # noqa: E402
+from sbp_core.report.cost_tables import (  # noqa: E402
+    ACCURACY_SBP,
+    GROUP,
+    NOT_LEARNED,
+    group_column,
+)
+from sbp_core.report.figures import EPOCH_LABEL, no_data  # noqa: E402
+from sbp_core.report.tables import sort_like_config  # noqa: E402
 
-def _label(frame: pd.DataFrame) -> pd.Series:
-    """One name per configuration: dataset, device and states, then each key that varies among
-    runs of one device (a preset's own nonlinearity or noise is in its name already)."""
-    by_device = frame.groupby("device", dropna=False)
-    varying = [
-        key
-        for key in shown_keys(frame)
-        if key not in ALWAYS_SHOWN and by_device[key].nunique(dropna=False).max() > 1
-    ]
+FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom")
+"""Figures of the whole profile: figures/<name>.png."""
+TRADEOFF_FIGURE = "cost_accuracy_vs_energy"
+"""The profile's accuracy against training energy per sample, per run (`plot_tradeoff`)."""
+METHOD_STYLES = {
+    "sbp": {"label": "SBP", "marker": "o"},
+    "sgd": {"label": "on-chip SGD", "marker": "s"},
+    "manhattan": {"label": "Manhattan", "marker": "^"},
+    "exsitu": {"label": "ex-situ (programming only)", "marker": "D"},
+}
+"""Marker and legend label of each method in the trade-off figure; colours follow this order."""
+COMPONENT_COLOURS = dict(
+    zip(cost.COMPONENTS, sns.color_palette("colorblind", len(cost.COMPONENTS)), strict=True)
+)
+"""One colour per component, stacked and listed in cost.COMPONENTS order in every figure."""
+DESIGN_STYLES = {
+    "SBP": {"color": sns.color_palette("dark")[0], "linestyle": "-"},
+    "conventional": {"color": sns.color_palette("dark")[1], "linestyle": "--"},
+}
+NOT_LEARNED_COLOUR = "0.65"
+DEVICE_PALETTE = [c for i, c in enumerate(sns.color_palette("colorblind")) if i != 7]
+"""Device colours of the sensitivity figures: seaborn's colorblind palette without its grey."""
+LINE = {"marker": "o", "markersize": 3, "linewidth": 1}
+ENERGY = EngFormatter(unit="J", places=1, sep=" ")
 
-    def name(row: pd.Series) -> str:
-        parts = [row["dataset"], row["device"], f"N{int(row['device.n_states'])}"]
-        return " ".join(
-            parts + [f"{key.removeprefix('device.')}={_plain(row[key])}" for key in varying]
-        )
 
-    return frame.apply(name, axis=1)
+def _family(frame: pd.DataFrame, sweep: Mapping[str, Any]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per configuration of `sweep`, in the config's axis order."""
+    rows = in_sweep(frame, sweep["name"])
+    if rows.empty:
+        return []
+    for axis in sweep["axes"]:
+        rows[axis] = rows[group_column(axis)]
+    rows = sort_like_config(rows, sweep)
+    groups = rows.groupby(GROUP, sort=False, dropna=False)
+    return [(_label(members.iloc[0], sweep), members) for _, members in groups]
 
 
-def _plain(value) -> str:
+def _label(row: pd.Series, sweep: Mapping[str, Any]) -> str:
+    """The configuration's axis values (its device when the sweep has no axes), then accuracy."""
+    names = [f"{axis} {_plain(row[axis])}" for axis in sweep["axes"]] or [row["device"]]
+    return "\n".join([*names, f"SBP {100 * row[ACCURACY_SBP]:.1f} %"])
+
+
+def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def plot_breakdown(components: pd.DataFrame) -> plt.Figure:
-    """Stacked bars of area and energy by component, SBP beside conventional, per configuration."""
-    parts = components[components["component"] != "total"].copy()
-    parts["config"] = _label(parts)
-    configs = list(dict.fromkeys(parts["config"]))
-    sns.set_theme(style="whitegrid")
+def _learned(rows: pd.DataFrame) -> bool:
+    """Whether every simulated design of the configuration learned (`learned_<design>`)."""
+    return bool(rows[[c for c in rows.columns if c.startswith("learned_")]].all(axis=None))
+
+
+def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
+    """A row per configuration of `sweep`: area and energy per training sample stacked by
+    component, SBP above conventional. Energy is in percent of the conventional design's, so
+    rows compare at a glance; each bar ends in its total, SBP's in its saving factor."""
+    page.theme()
+    family = _family(components[components["component"] != "total"], sweep)
+    if not family:
+        return no_data(sweep["name"])
+    height = min(page.MAX_HEIGHT_IN, 1.4 + 0.62 * len(family))
     fig, axes = plt.subplots(
-        2, len(configs), figsize=(2.6 * len(configs) + 1.5, 6.5), squeeze=False
+        len(family), 2, figsize=(page.TEXT_WIDTH_IN, height), sharex="col", sharey=True,
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    axes[0][0].set_xlim(0, 1.45 * max(rows["area_conv_um2"].sum() for _, rows in family))
+    axes[0][1].set(xlim=(0, 150), xticks=range(0, 101, 25))
+    for (label, rows), (area_ax, energy_ax) in zip(family, axes, strict=True):
+        learned = _learned(rows)
+        parts = rows.set_index("component")
+        conv_energy = parts["energy_conv_J"].sum()
+        for ax, column, scale, fmt in (
+            (area_ax, "area_{}_um2", 1.0, lambda v: f"{v:,.0f} µm²"),
+            (energy_ax, "energy_{}_J", 100 / conv_energy, ENERGY),
+        ):
+            _stack(ax, parts, column, scale, learned)
+            _annotate(ax, parts, column, scale, learned, fmt)
+        area_ax.set_yticks([0, 1], ["SBP", "conv."])
+        area_ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+    axes[0][0].invert_yaxis()
+    axes[-1][0].set_xlabel("area (µm²)")
+    axes[-1][1].set_xlabel("energy (% of conventional)")
+    handles = [Patch(color=COMPONENT_COLOURS[c], label=c) for c in cost.COMPONENTS]
+    handles.append(Patch(facecolor="white", edgecolor="0.3", label=f"hollow: {NOT_LEARNED}"))
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
     )
-    colours = dict(
-        zip(cost.COMPONENTS, sns.color_palette("tab10", len(cost.COMPONENTS)), strict=True)
+    fig.suptitle(
+        f"{sweep['name']}: area per network, energy per training sample", fontsize="medium"
     )
-    for col, config in enumerate(configs):
-        data = parts[parts["config"] == config].set_index("component")
-        for row, (metric, unit) in enumerate((("area", "um2"), ("energy", "J"))):
-            ax = axes[row][col]
-            bottom = [0.0, 0.0]
-            for component in cost.COMPONENTS:
-                heights = [data.loc[component, f"{metric}_{d}_{unit}"] for d in ("sbp", "conv")]
-                ax.bar(
-                    ["SBP", "conv."],
-                    heights,
-                    bottom=bottom,
-                    color=colours[component],
-                    label=component,
-                )
-                bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-            ax.set_title(config if row == 0 else "", fontsize=8)
-            ax.set_ylabel("area per network (µm²)" if metric == "area" else "energy per sample (J)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1 - 1.3 / fig.get_figwidth(), 1))
     return fig
+
+
+def _stack(ax, parts: pd.DataFrame, column: str, scale: float, learned: bool) -> None:
+    """Horizontal bars stacked in component order: SBP at 0 (hollow unless learned), conv. at 1."""
+    left = [0.0, 0.0]
+    for component in cost.COMPONENTS:
+        colour = COMPONENT_COLOURS[component]
+        widths = [scale * parts.loc[component, column.format(d)] for d in ("sbp", "conv")]
+        ax.barh(
+            [0, 1], widths, left=left, height=0.72, linewidth=0.8, edgecolor=colour,
+            color=[colour if learned else "white", colour],
+        )  # fmt: skip
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+
+
+def _annotate(ax, parts, column: str, scale: float, learned: bool, fmt) -> None:
+    """Each bar's total after its end, SBP's with the saving factor or the not-learned mark
+    (that longer text inside its bar, on white, where the bar reaches past half of the axis)."""
+    sbp, conv = (parts[column.format(d)].sum() for d in ("sbp", "conv"))
+    saving = f"×{conv / sbp:.3g} saving" if sbp > 0 else ""
+    texts = [f"{fmt(sbp)}, {saving if learned else NOT_LEARNED}", fmt(conv)]
+    for y, (total, text) in enumerate(zip((sbp, conv), texts, strict=True)):
+        end = scale * total
+        if y == 0 and end > ax.get_xlim()[1] / 2:
+            box = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1}
+            ax.text(end, y, text + " ", ha="right", va="center", fontsize="x-small", bbox=box)
+        else:
+            ax.text(end, y, "  " + text, va="center", fontsize="x-small")
+
+
+def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
+    """A panel per configuration of `sweep`: training energy per epoch of both designs on a log
+    scale shared by the sweep, the mean over seeds with their range as a band where they differ;
+    SBP grey where it did not learn."""
+    page.theme()
+    family = _family(energies, sweep)
+    if not family:
+        return no_data(sweep["name"])
+    columns = _columns(len(family))
+    rows = math.ceil(len(family) / columns)
+    height = min(page.MAX_HEIGHT_IN, 0.9 + 1.75 * rows)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(page.TEXT_WIDTH_IN, height), sharex=True, sharey=True,
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for ax, (label, data) in zip(axes.flat, family, strict=False):  # spare panels go below
+        learned = _learned(data)
+        for design, style in DESIGN_STYLES.items():
+            colour = style["color"] if learned or design != "SBP" else NOT_LEARNED_COLOUR
+            energy = data[data["design"] == design].groupby("epoch")["energy_per_epoch_J"]
+            mean, low, high = energy.mean(), energy.min(), energy.max()
+            ax.plot(mean.index, mean, color=colour, linestyle=style["linestyle"])
+            if (high > low).any():
+                ax.fill_between(mean.index, low, high, color=colour, alpha=0.25, linewidth=0)
+        ax.set_title(label, fontsize="x-small")
+    ax.set_yscale("log")  # shared: set once, on the last panel drawn
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))
+    ax.yaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+    for index, ax in enumerate(axes.flat):
+        if index >= len(family):
+            ax.remove()  # no empty panels
+        elif index + columns >= len(family):  # nothing below it: its column's x axis
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(EPOCH_LABEL)
+    for row in axes:
+        row[0].set_ylabel("energy per epoch")
+    handles = [Line2D([], [], label=d, **style) for d, style in DESIGN_STYLES.items()]
+    handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=f"SBP, {NOT_LEARNED}"))
+    handles.append(Patch(color="0.5", alpha=0.25, label="range over seeds"))
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
+    )
+    fig.suptitle(f"{sweep['name']}: training energy per epoch", fontsize="medium")
+    return fig
+
+
+def _columns(n: int) -> int:
+    """Panels per row: all of up to 4, else 3 or 4, whichever leaves fewer empty panels."""
+    return n if n <= 4 else min((3, 4), key=lambda c: (-n % c, c))
 
 
 def plot_sensitivity(
-    sweep: pd.DataFrame,
+    frame: pd.DataFrame,
     constant: str,
     configured: float,
     xlabel: str,
-    metrics: tuple[str, ...] = ("energy_saving", "area_saving"),
+    metrics: Sequence[str] = ("energy_saving", "area_saving"),
     log_x: bool = False,
-) -> plt.Figure:
+) -> Figure:
     """Saving factors against one cost constant (`cost_tables.sensitivity`), one panel per
-    metric, with the configured value dotted and the break-even line at 1."""
-    sweep = sweep.assign(config=_label(sweep))
-    sns.set_theme(style="whitegrid")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    metric: a line per configuration, coloured by device (grey where it did not learn), the
+    configured value dotted and the break-even line at 1."""
+    page.theme()
+    learned = frame.groupby(GROUP, sort=False, dropna=False).filter(_learned)
+    devices = list(dict.fromkeys(learned["device"]))
+    colours = dict(zip(devices, itertools.cycle(DEVICE_PALETTE)))
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(page.TEXT_WIDTH_IN, 3.4), squeeze=False, layout="constrained"
+    )
     for ax, metric in zip(axes[0], metrics, strict=True):
-        sns.lineplot(data=sweep, x=constant, y=metric, hue="config", marker="o", ax=ax)
+        for _, rows in frame.groupby(GROUP, sort=False, dropna=False):
+            if _learned(rows):
+                colour, layer = colours[rows["device"].iloc[0]], 2
+            else:
+                colour, layer = NOT_LEARNED_COLOUR, 1  # beneath the configurations that learned
+            ax.plot(rows[constant], rows[metric], color=colour, zorder=layer, **LINE)
         ax.axvline(configured, color="grey", linestyle=":", linewidth=1)
         ax.axhline(1.0, color="black", linewidth=0.8)
+        if frame[metric].max() > 10 * frame[metric].min():
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         if log_x:
             ax.set_xscale("log")
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric.replace("_", " ") + " (conventional / SBP)")
-        handles, labels = ax.get_legend_handles_labels()
-        ax.get_legend().remove()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
-    fig.tight_layout()
+        ax.set_ylabel(metric.replace("_", " ") + " (conv. / SBP)")
+    handles = [Line2D([], [], color=colours[d], label=d, **LINE) for d in devices]
+    handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=NOT_LEARNED, **LINE))
+    fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize="small")
     return fig
 
 
-def plot_energy_per_epoch(energies: pd.DataFrame) -> plt.Figure:
-    sns.set_theme(style="whitegrid")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    if energies.empty:
-        ax.text(0.5, 0.5, "no SBP history rows", ha="center", va="center", transform=ax.transAxes)
-        return fig
-    energies = energies.assign(config=energies["dataset"] + " " + energies["device"])
-    sns.lineplot(
-        data=energies,
-        x="epoch",
-        y="energy_per_epoch_J",
-        hue="config",
-        style="design",
-        errorbar=("pi", 100),
-        ax=ax,
-    )
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("training energy per epoch (J)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+def plot_tradeoff(energies: pd.DataFrame) -> Figure:
+    """Final test accuracy against energy per training sample (`cost_tables.method_energies`),
+    one point per run, coloured by method, one panel per device (shared axes, log energy)."""
+    page.theme()
+    devices = list(dict.fromkeys(energies["device"])) or ["(no runs)"]
+    n_cols = _columns(len(devices))
+    n_rows = math.ceil(len(devices) / n_cols)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(page.TEXT_WIDTH_IN, 1.2 + 1.9 * n_rows), squeeze=False,
+        sharex=True, sharey=True, layout="constrained",
+    )  # fmt: skip
+    colours = dict(zip(METHOD_STYLES, sns.color_palette("colorblind"), strict=False))
+    for ax, device in zip(axes.flat, devices, strict=False):
+        for method, style in METHOD_STYLES.items():
+            points = energies[(energies["device"] == device) & (energies["method"] == method)]
+            ax.scatter(
+                points["energy_per_sample_J"], 100 * points[ACCURACY], s=14, alpha=0.8,
+                color=colours[method], marker=style["marker"], linewidths=0,
+            )  # fmt: skip
+        ax.set_title(device, fontsize="small")
+        ax.set_xscale("log")
+    for ax in axes.flat[len(devices) :]:
+        ax.set_visible(False)
+    for ax in axes.flat:  # shared axes: only the outer panels show ticks, so only they are named
+        ax.set_xlabel("energy per sample (J)" if ax.get_subplotspec().is_last_row() else "")
+        ax.set_ylabel("test accuracy (%)" if ax.get_subplotspec().is_first_col() else "")
+        ax.xaxis.label.set_fontsize("small")
+    present = [m for m in METHOD_STYLES if m in set(energies.get("method", ()))]
+    handles = [
+        Line2D([], [], color=colours[m], marker=METHOD_STYLES[m]["marker"], linestyle="",
+               label=METHOD_STYLES[m]["label"])
+        for m in present
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
     return fig

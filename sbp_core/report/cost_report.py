@@ -1,20 +1,20 @@
 """Every periphery cost output of a profile: cost_per_run.csv, tables/ and figures/.
 
 The rule `cost_report` calls `from_snakemake`; the tables come from `cost_tables`, the figures
-from `cost_figures`.
+from `cost_figures`: the profile's ADC sensitivity, and a breakdown and an energy-per-epoch figure
+for each sweep with SBP runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from sbp_core import cost
-from sbp_core.report import cost_figures, cost_tables, rule_log
+from sbp_core.report import COST_SWEEP_FIGURES, cost_figures, cost_tables, page, rule_log
 from sbp_core.report.collect import read_csv
 
 MISSING = "missing (run the collect rule first)"
@@ -26,13 +26,16 @@ def write_cost_report(
     history_csv: str | Path,
     constants: Mapping[str, cost.Constant],
     out_dir: str | Path,
+    sweeps: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Every cost output under out_dir: cost_per_run.csv, tables/, figures/."""
+    """Every cost output under out_dir: cost_per_run.csv, tables/, figures/ (`sweeps`: the
+    sweeps with SBP runs, as grid.Sweep.to_dict() gives them)."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     values = cost.constant_values(constants)
-    runs = cost_tables.sbp_runs(read_csv(runs_csv, MISSING))
+    collected = read_csv(runs_csv, MISSING)
+    runs = cost_tables.sbp_runs(collected)
     per_run = cost_tables.per_run_costs(runs, values)
     per_run.to_csv(out / cost_tables.PER_RUN_FILE, index=False)
 
@@ -45,39 +48,40 @@ def write_cost_report(
 
     history = read_csv(history_csv, MISSING)
     energies = cost_tables.epoch_energies(history, runs, values)
-    figures = {
-        "cost_breakdown": cost_figures.plot_breakdown(components),
-        "cost_saving_vs_adc_bits": cost_figures.plot_sensitivity(
+    sensitivity = (
+        cost_figures.plot_sensitivity(
             cost_tables.sensitivity(runs, values, ADC_BITS, cost_tables.ADC_BITS_SWEPT),
             ADC_BITS,
             values[ADC_BITS],
-            "conventional ADC resolution (effective bits)",
+            "conventional ADC (effective bits)",
         ),
-        "cost_saving_vs_adc_fom": cost_figures.plot_sensitivity(
+        cost_figures.plot_sensitivity(
             cost_tables.sensitivity(runs, values, ADC_FOM, cost_tables.ADC_FOM_SWEPT),
             ADC_FOM,
             values[ADC_FOM],
-            "ADC Walden figure of merit (J per conversion step)",
+            "conventional ADC Walden figure of merit (J per conversion step)",
             metrics=("energy_saving",),
             log_x=True,
         ),
-        "cost_energy_per_epoch": cost_figures.plot_energy_per_epoch(energies),
-    }
-    for name, fig in figures.items():
-        fig.savefig(
-            out / "figures" / f"{name}.png",
-            dpi=150,
-            bbox_inches="tight",
-            metadata={"Software": None},
+    )
+    for name, fig in zip(cost_figures.FIGURES, sensitivity, strict=True):
+        page.save(fig, out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf")
+    tradeoff = cost_figures.plot_tradeoff(cost_tables.method_energies(collected, values))
+    name = cost_figures.TRADEOFF_FIGURE
+    page.save(tradeoff, out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf")
+    for sweep in sweeps:
+        stem = out / "figures" / sweep["name"]
+        drawn = (
+            cost_figures.plot_breakdown(components, sweep),
+            cost_figures.plot_energy_per_epoch(energies, sweep),
         )
-        fig.savefig(
-            out / "figures" / f"{name}.pdf", bbox_inches="tight", metadata={"CreationDate": None}
-        )
-        plt.close(fig)
+        for name, fig in zip(COST_SWEEP_FIGURES, drawn, strict=True):
+            page.save(fig, f"{stem}.{name}.png", f"{stem}.{name}.pdf")
 
 
 def from_snakemake(smk: Any) -> None:
-    """Rule `cost_report`: every cost output; the log gets the headline saving factors."""
+    """Rule `cost_report`: every cost output; the log gets the headline saving factors of the
+    configurations that learned."""
     with rule_log(smk) as log:
         constants = cost.load_constants(
             smk.input.constants,
@@ -85,10 +89,12 @@ def from_snakemake(smk: Any) -> None:
             overrides=smk.params.overrides,
         )
         out_dir = Path(smk.output.per_run).parent
-        write_cost_report(smk.input.runs, smk.input.history, constants, out_dir)
-        per_run = pd.read_csv(smk.output.per_run)
+        write_cost_report(smk.input.runs, smk.input.history, constants, out_dir, smk.params.sweeps)
+        summary = pd.read_csv(smk.output.summary[0])  # the .csv of the multiext
+        learned = summary[summary[cost_tables.LEARNED_SBP]]
         log.write(
-            f"{len(per_run)} SBP runs costed; median energy saving "
-            f"{per_run['energy_saving'].median():.3g}, median area saving "
-            f"{per_run['area_saving'].median():.3g}\n"
+            f"{summary['n_runs'].sum()} SBP runs costed in {len(summary)} configurations, "
+            f"{len(summary) - len(learned)} of which did not learn; over those that learned, "
+            f"median energy saving {learned['energy_saving'].median():.3g}, median area saving "
+            f"{learned['area_saving'].median():.3g}\n"
         )

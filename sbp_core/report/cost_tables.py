@@ -1,15 +1,18 @@
 """The periphery cost of the collected SBP runs, as tables: per run, per component, per design.
 
-Joins each finished SBP run's pulse counts (runs.csv, history.csv of `collect`) with the analytical
-model of `sbp_core.cost`, so every energy figure comes from pulses a run actually applied. The
-frames built here feed the cost figures (`cost_figures`) and MLflow (`cost_per_run.csv`).
+Joins each finished SBP run's pulse counts (runs.csv, history.csv of `collect`), and those of its
+on-chip SGD twin for the conventional design, with the analytical model of `sbp_core.cost`, so
+every energy figure comes from pulses a run actually applied (SBP's pulses times a ratio only
+where the twin is missing, and labelled so). The frames built here feed the cost figures
+(`cost_figures`) and MLflow (`cost_per_run.csv`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,17 +22,25 @@ import pandas as pd
 
 from sbp_core import cost
 from sbp_core.errors import DataError
+from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
-from sbp_core.spec import DEVICE_FIELDS, RunSpec
+from sbp_core.spec import DEVICE_FIELDS, SBP_RULE_FIELDS, RunSpec
 
 TABLES = ("cost_components", "cost_summary")
 ASSUMPTIONS_FILE = "cost_assumptions.md"
 PER_RUN_FILE = "cost_per_run.csv"
 ALWAYS_SHOWN = ["dataset", "device", "device.n_states"]
+
+
+def group_column(field: str) -> str:
+    """The column of a spec field in the cost frames: device fields as the run resolved them."""
+    return f"device.{field}" if field in DEVICE_FIELDS else field
+
+
 GROUP = [
     *ALWAYS_SHOWN,
     *(
-        f"device.{f.name}" if f.name in DEVICE_FIELDS else f.name
+        group_column(f.name)
         for f in fields(RunSpec)
         if f.name not in ("method", "seed", "dataset", "device", "n_states")
     ),
@@ -52,6 +63,27 @@ ADC_FOM_SWEPT = (1e-15, 2e-15, 5e-15, 1e-14, 2e-14, 5e-14, 1e-13)
 """Walden figures of merit (J per conversion step) of the sensitivity figure: from about the best
 published SAR ADCs (1 fJ per step) to three times the survey median the constants use."""
 DESIGN_LABELS = {"sbp": "SBP", "conventional": "conventional"}
+PULSE_COLUMNS = ("set_pulses_per_layer", "reset_pulses_per_layer")
+SWEEPS = "sweeps"
+"""The sweeps a configuration's runs belong to (collect's column), so figures can show a family."""
+ACCURACY_SBP, LEARNED_SBP = "test_acc_sbp", "learned_sbp"
+"""Beside every saving: the mean final test accuracy of the SBP runs a row summarises and whether
+they learned (`sbp_core.report.learned`). Columns are named per design (`_sbp`, `_conv`), so a
+simulated conventional design adds its own pair; a saving is marked where any design did not."""
+ACCURACY_CONV, LEARNED_CONV = "test_acc_conv", "learned_conv"
+"""The same for the conventional design, from the matching on-chip sgd runs (NaN without them)."""
+CONVENTIONAL_PULSES = "conventional_pulses"
+"""Where a row's conventional update pulses come from: `sgd` (the matching on-chip SGD runs,
+TWIN_KEY, of every seed) or `assumed` (SBP's pulses x
+conventional.update_pulse_ratio, where some seed has no such run)."""
+TWIN_PULSES = ("conv_set_per_sample", "conv_reset_per_sample")
+"""Columns `sbp_runs` adds: the twin's SET and RESET pulses per sample and layer (JSON), or NaN."""
+NOT_LEARNED = "did not learn"
+LEARNING_NOTE = (
+    f"A design {NOT_LEARNED} when its mean final test accuracy is within "
+    f"{100 * LEARNING_MARGIN:.0f} points of chance (1 / classes); its saving factors are marked "
+    f"'{NOT_LEARNED}' and are not results."
+)
 
 
 def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -60,6 +92,8 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
         "run_id",
         "method",
         *GROUP,
+        SWEEPS,
+        ACCURACY,
         "epochs_run",
         "input_activity",
         "layers",
@@ -73,10 +107,44 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
     selected = runs[runs["method"] == "sbp"].reset_index(drop=True)
     if selected.empty:
         raise DataError("runs.csv: no finished sbp runs to cost")
-    bad = selected[(selected["n_train"] <= 0) | (selected["epochs_run"] <= 0)]
+    bad = runs[
+        runs["method"].isin(("sbp", "sgd")) & ((runs["n_train"] <= 0) | (runs["epochs_run"] <= 0))
+    ]
     if not bad.empty:
         raise DataError(f"runs.csv: run {bad['run_id'].iloc[0]} has no training samples counted")
-    return selected
+    return _with_twins(selected, runs)
+
+
+TWIN_KEY = [f.name for f in fields(RunSpec) if f.name not in ("method", *SBP_RULE_FIELDS)]
+"""An SBP run's conventional twin is the sgd run that matches it in every one of these spec
+fields (data, network, device, noise, seed, ...) and leaves SBP's own rule fields at their
+defaults: the same chip and workload, trained by the conventional rule."""
+
+
+def _with_twins(sbp: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The SBP runs with their conventional twin's pulses per sample and accuracy (NaN where the
+    profile has no such sgd run)."""
+    sgd = runs[runs["method"] == "sgd"]
+    for name in SBP_RULE_FIELDS:
+        sgd = sgd[sgd[name] == RunSpec.__dataclass_fields__[name].default]
+    twins = {_twin_key(row): row for _, row in sgd.iterrows()}
+    out = sbp.copy()
+    for column in (*TWIN_PULSES, ACCURACY_CONV):
+        out[column] = None
+    for i, row in sbp.iterrows():
+        twin = twins.get(_twin_key(row))
+        if twin is None:
+            continue
+        for column, source in zip(TWIN_PULSES, PULSE_COLUMNS, strict=True):
+            per_sample = np.asarray(json.loads(twin[source]), dtype=float) / _samples(twin)
+            out.at[i, column] = json.dumps(per_sample.tolist())
+        out.at[i, ACCURACY_CONV] = float(twin[ACCURACY])
+    out[ACCURACY_CONV] = out[ACCURACY_CONV].astype(float)
+    return out
+
+
+def _twin_key(row: pd.Series) -> tuple:
+    return tuple(None if pd.isna(row[name]) else row[name] for name in TWIN_KEY)
 
 
 def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[cost.Layer]:
@@ -97,8 +165,14 @@ def _device(row: pd.Series) -> cost.PulseDevice:
     return cost.PulseDevice(**{name: float(row[column]) for name, column in DEVICE_COLUMNS.items()})
 
 
+def _epoch_samples(row: pd.Series) -> float:
+    """Training samples per epoch: the epoch_samples a run draws, else its whole training set."""
+    drawn = row.get("epoch_samples", 0)
+    return float(drawn) if drawn > 0 else float(row["n_train"])  # NaN (older runs) is not > 0
+
+
 def _samples(row: pd.Series) -> float:
-    return float(row["n_train"]) * float(row["epochs_run"])
+    return _epoch_samples(row) * float(row["epochs_run"])
 
 
 def run_costs(
@@ -107,7 +181,26 @@ def run_costs(
     """Both designs' cost per sample for one run (pulses averaged over the run by default)."""
     layers = _layers(row, values, 1.0 / _samples(row) if scale is None else scale)
     device, gated = _device(row), float(row["gate_window"]) > 0
-    return {d: cost.network_cost(d, layers, device, values, gated) for d in cost.DESIGNS}
+    return {
+        "sbp": cost.network_cost("sbp", layers, device, values, gated),
+        "conventional": cost.network_cost(
+            "conventional", _conventional_layers(row, layers, values), device, values
+        ),
+    }
+
+
+def _conventional_layers(
+    row: pd.Series, sbp_layers: list[cost.Layer], values: Mapping[str, float]
+) -> list[cost.Layer]:
+    """SBP's layers with the conventional update's pulses per sample: the twin's where it ran,
+    else SBP's own times conventional.update_pulse_ratio."""
+    if not isinstance(row[TWIN_PULSES[0]], str):
+        return cost.scaled_pulses(sbp_layers, values["conventional.update_pulse_ratio"])
+    sets, resets = (json.loads(row[column]) for column in TWIN_PULSES)
+    return [
+        dataclasses.replace(layer, set_pulses=s, reset_pulses=r)
+        for layer, s, r in zip(sbp_layers, sets, resets, strict=True)
+    ]
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -123,10 +216,11 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
         pulses = sum(json.loads(row["set_pulses_per_layer"])) + sum(
             json.loads(row["reset_pulses_per_layer"])
         )
-        samples, n_train = _samples(row), float(row["n_train"])
+        samples, per_epoch = _samples(row), _epoch_samples(row)
         rows.append(
             {
                 "run_id": row["run_id"],
+                ACCURACY_CONV: row[ACCURACY_CONV],
                 "pulses_per_sample": pulses / samples,
                 "energy_per_sample_sbp_J": sbp.total_energy_J,
                 "energy_per_sample_conv_J": conv.total_energy_J,
@@ -134,8 +228,8 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
                 "area_sbp_um2": sbp.total_area_um2,
                 "area_conv_um2": conv.total_area_um2,
                 "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
-                "energy_per_epoch_sbp_J": sbp.total_energy_J * n_train,
-                "energy_per_epoch_conv_J": conv.total_energy_J * n_train,
+                "energy_per_epoch_sbp_J": sbp.total_energy_J * per_epoch,
+                "energy_per_epoch_conv_J": conv.total_energy_J * per_epoch,
                 "training_energy_sbp_J": sbp.total_energy_J * samples,
                 "training_energy_conv_J": conv.total_energy_J * samples,
             }
@@ -143,20 +237,47 @@ def per_run_costs(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """(key, members) per configuration: key holds its GROUP values, its sweeps, the mean final
+    test accuracy of its runs and whether they learned."""
+    for values, members in runs.groupby(GROUP, sort=True, dropna=False):
+        accuracy = float(members[ACCURACY].mean())
+        n_classes = json.loads(members["layers"].iloc[0])[-1][1]
+        names = (n for cell in members[SWEEPS].fillna("") for n in cell.split(SWEEP_SEPARATOR))
+        simulated = bool(members[TWIN_PULSES[0]].map(lambda v: isinstance(v, str)).all())
+        conventional = float(members[ACCURACY_CONV].mean()) if simulated else math.nan
+        key = {
+            **dict(zip(GROUP, values, strict=True)),
+            SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
+            CONVENTIONAL_PULSES: "sgd" if simulated else "assumed",
+            ACCURACY_SBP: accuracy,
+            LEARNED_SBP: learned(accuracy, n_classes),
+            ACCURACY_CONV: conventional,
+            LEARNED_CONV: learned(conventional, n_classes) if simulated else None,
+        }
+        yield key, members
+
+
 def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
     """One row per hardware configuration: pulses per sample (n_train = epochs = 1), run mean."""
     groups = []
-    for key, members in runs.groupby(GROUP, sort=True, dropna=False):
+    for key, members in _groups(runs):
         first = members.iloc[0].copy()
-        for column in ("set_pulses_per_layer", "reset_pulses_per_layer"):
+        for column in PULSE_COLUMNS:
             per_sample = [
                 np.asarray(json.loads(row[column]), dtype=float) / _samples(row)
                 for _, row in members.iterrows()
             ]
             first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        if key[CONVENTIONAL_PULSES] == "sgd":
+            for column in TWIN_PULSES:
+                per_sample = [json.loads(value) for value in members[column]]
+                first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        else:
+            first[TWIN_PULSES[0]] = None  # some seed lacks its twin: the whole row is assumed
         first["input_activity"] = members["input_activity"].mean()  # seeds split differently
-        first["n_train"], first["epochs_run"] = 1, 1
-        groups.append((dict(zip(GROUP, key, strict=True)), first))
+        first["n_train"], first["epochs_run"], first["epoch_samples"] = 1, 1, 0
+        groups.append((key, first))
     return groups
 
 
@@ -192,17 +313,22 @@ def component_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
                     "energy_saving": _ratio(e_conv, e_sbp),
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.insert(len(GROUP), "component", table.pop("component"))  # a key: left of the numbers
+    return table
 
 
 def summary_table(runs: pd.DataFrame, per_run: pd.DataFrame) -> pd.DataFrame:
-    """Per hardware configuration: totals over seeds (mean), saving factors, energy per epoch."""
-    joined = runs[[*GROUP, "run_id"]].merge(per_run, on="run_id")
-    numeric = [c for c in per_run.columns if c != "run_id"]
-    groups = joined.groupby(GROUP, sort=True, dropna=False)
-    summary = groups[numeric].mean().reset_index()
-    summary.insert(len(GROUP), "n_runs", groups.size().to_numpy())
-    return summary
+    """Per hardware configuration: accuracy, then saving factors, totals (mean over seeds) and
+    energy per epoch."""
+    numbers = per_run.set_index("run_id").drop(columns=ACCURACY_CONV)  # the key has its mean
+    savings = ["energy_saving", "area_saving"]
+    order = savings + [c for c in numbers.columns if c not in savings]
+    rows = [
+        {**key, "n_runs": len(members), **numbers.loc[members["run_id"], order].mean()}
+        for key, members in _groups(runs)
+    ]
+    return pd.DataFrame(rows)
 
 
 def shown_keys(table: pd.DataFrame) -> list[str]:
@@ -224,11 +350,23 @@ def notes_lines(constants: Mapping[str, cost.Constant]) -> list[str]:
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.copy()
+    """Text cells: numbers to 3 figures, accuracies in percent, learned as yes / no, and every
+    saving of a row where a design did not learn marked as such."""
+    shown = table.drop(columns=SWEEPS)
+    learned_columns = [c for c in shown.columns if c.startswith("learned_")]
+    not_learned = ~shown[learned_columns].all(axis=1)
     for column in shown.columns:
-        if shown[column].dtype.kind == "f":
+        if column.startswith("test_acc_"):
+            shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:.1f}")
+        elif column in learned_columns:
+            shown[column] = shown[column].map(
+                lambda v: "n/a" if pd.isna(v) else "yes" if v else "no"
+            )
+        elif shown[column].dtype.kind == "f":
             shown[column] = shown[column].map(lambda v: "n/a" if math.isnan(v) else f"{v:.3g}")
-    return shown
+        if column.endswith("_saving"):
+            shown.loc[not_learned, column] += f" ({NOT_LEARNED})"
+    return shown.rename(columns={c: f"{c} (%)" for c in shown if c.startswith("test_acc_")})
 
 
 def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
@@ -236,6 +374,7 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
     table.to_csv(stem.with_suffix(".csv"), index=False)
     keys = shown_keys(table)
     shown = _display(table.drop(columns=[k for k in GROUP if k not in keys]))
+    notes = [f"- {LEARNING_NOTE}", "", *notes]
     title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
     stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
     items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
@@ -274,7 +413,11 @@ def sensitivity(
 def epoch_energies(
     history: pd.DataFrame, runs: pd.DataFrame, values: Mapping[str, float]
 ) -> pd.DataFrame:
-    """Energy per epoch of both designs from each epoch's real pulse counts (SBP runs only)."""
+    """Energy per epoch of both designs, SBP's from each epoch's real pulse counts, the
+    conventional design's from its twin's pulses per sample over the whole run (or SBP's epoch
+    times the ratio), with the configuration key of the run (`_groups`: GROUP, sweeps, accuracy,
+    learned)."""
+    keys = {run_id: key for key, members in _groups(runs) for run_id in members["run_id"]}
     rows = []
     by_id = runs.set_index("run_id")
     for _, epoch in history[history["run_id"].isin(by_id.index)].iterrows():
@@ -286,17 +429,51 @@ def epoch_energies(
             if missing:
                 raise DataError(f"history.csv: missing column(s) {', '.join(missing)}")
             run[f"{kind}_pulses_per_layer"] = json.dumps([float(epoch[c]) for c in columns])
-        n_train = float(run["n_train"])
-        costs = run_costs(run, values, scale=1.0 / n_train)
+        per_epoch = _epoch_samples(run)
+        costs = run_costs(run, values, scale=1.0 / per_epoch)
         for design, result in costs.items():
             rows.append(
                 {
+                    **keys[epoch["run_id"]],
                     "run_id": epoch["run_id"],
                     "epoch": int(epoch["epoch"]),
-                    "device": run["device"],
-                    "dataset": run["dataset"],
                     "design": DESIGN_LABELS[design],
-                    "energy_per_epoch_J": result.total_energy_J * n_train,
+                    "energy_per_epoch_J": result.total_energy_J * per_epoch,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+ON_CHIP_DESIGNS = {"sbp": "sbp", "sgd": "conventional", "manhattan": "conventional"}
+"""The periphery each on-chip rule needs: Manhattan, like SGD, reads multi-bit activations
+through ADCs and computes its gradient digitally; only its update is one pulse per weight."""
+
+
+def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """One row per crossbar run: method, device, final test accuracy and energy per training
+    sample. On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
+    exsitu pays only the programming pulses of its final write (erase, write, verify
+    corrections; off-chip training and verify reads are not counted), spread over the same
+    number of training samples."""
+    rows = []
+    for _, row in runs[runs["method"].isin([*ON_CHIP_DESIGNS, "exsitu"])].iterrows():
+        device, samples = _device(row), _samples(row)
+        if row["method"] == "exsitu":
+            resets = row["deployment_reset_pulses"] + row["deployment_erase_pulses"]
+            energy = cost.programming_energy(device, row["deployment_set_pulses"], resets)
+            energy /= samples
+        else:
+            layers = _layers(row, values, 1.0 / samples)
+            gated = float(row["gate_window"]) > 0
+            design = ON_CHIP_DESIGNS[row["method"]]
+            energy = cost.network_cost(design, layers, device, values, gated).total_energy_J
+        rows.append(
+            {
+                "run_id": row["run_id"],
+                "method": row["method"],
+                "device": row["device"],
+                ACCURACY: row[ACCURACY],
+                "energy_per_sample_J": energy,
+            }
+        )
     return pd.DataFrame(rows)

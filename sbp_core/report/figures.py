@@ -1,6 +1,7 @@
 """Seaborn figures from the tidy tables; one function per figure kind, chosen by the sweep's axes.
 
 Accuracies are plotted in percent; bands and error bars are one standard deviation over seeds.
+Every numeric axis names its unit (AXIS_UNITS for the spec fields a sweep can vary).
 """
 
 from __future__ import annotations
@@ -19,32 +20,58 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from sbp_core.methods import CROSSBAR_METHODS  # noqa: E402
-from sbp_core.report import ACCURACY, rule_log  # noqa: E402
+from sbp_core.report import ACCURACY, page, rule_log  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.tables import neurosim_accuracy  # noqa: E402
 
 ACCURACY_LABEL = "test accuracy (%)"
+EPOCH_LABEL = "epoch (count)"
 SIZE = (6.4, 3.6)
+AXIS_UNITS = {
+    "n_train": "images",
+    "val_fraction": "fraction of training set",
+    "binarize_threshold": "fraction of max pixel",
+    "input_crop": "pixels per side",
+    "n_hidden": "neurons",
+    "epochs": "passes",
+    "epoch_samples": "images per epoch",
+    "n_states": "levels per device",
+    "nl_ltp": "NeuroSim label",
+    "nl_ltd": "NeuroSim label",
+    "c2c_sigma": "fraction of G range per pulse",
+    "d2d_sigma": "relative sigma",
+    "stuck_gmin": "fraction of devices",
+    "stuck_gmax": "fraction of devices",
+    "read_noise": "relative sigma per read",
+    "theta": "weight units",
+    "margin_hi": "weight units",
+    "margin_lo": "weight units",
+    "error_threshold": "weight units",
+    "gate_window": "weight units",
+    "pulse_prob": "per coincidence",
+    "init_spread": "fraction of G range",
+    "lr": "per step",
+    "batch_size": "samples",
+    "adc_bits": "bits",
+    "lr_out": "per step",
+    "verify_tolerance": "fraction of G range",
+    "verify_max_pulses": "pulses per device",
+}
+"""The unit of every numeric spec field a sweep can vary, for its axis label (README, "Method")."""
 
 
 def draw(kind: str, runs: pd.DataFrame, history: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
     """The figure of `kind` for `sweep`; a labelled empty figure when the sweep has no runs."""
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.2)
+    page.theme()
     table = history if kind in ("curves", "pulses") else runs
     data = in_sweep(table, sweep["name"])
     if kind == "pulses":
         data = data[data["method"].isin(CROSSBAR_METHODS)]
     if data.empty:
-        return _no_data(sweep["name"])
+        return no_data(sweep["name"])
     fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
     DRAWERS[kind](ax, data, sweep)
     return fig
-
-
-def save(fig: Figure, png: str, pdf: str) -> None:
-    fig.savefig(png, dpi=200)
-    fig.savefig(pdf)
-    plt.close(fig)
 
 
 def _percent(data: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -59,7 +86,9 @@ def _methods(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
     order = [m for m in sweep["methods"] if m in set(data["method"])]
     sns.barplot(data, x="method", y=ACCURACY, order=order, errorbar="sd", color="0.8", ax=ax)
     sns.stripplot(data, x="method", y=ACCURACY, order=order, color="black", size=4, ax=ax)
-    ax.set(xlabel="", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: final test accuracy")
+    ax.set(
+        xlabel="learning rule", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: final test accuracy"
+    )
 
 
 def _curves(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
@@ -76,7 +105,7 @@ def _curves(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         hue_order=_present(sweep["methods"], long["method"]), errorbar="sd", ax=ax,
     )  # fmt: skip
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(ylabel="accuracy (%)", title=f"{sweep['name']}: learning curves")
+    ax.set(xlabel=EPOCH_LABEL, ylabel="accuracy (%)", title=f"{sweep['name']}: learning curves")
     _legend_outside(ax)
 
 
@@ -95,7 +124,11 @@ def _pulses(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if (long["pulses"] > 0).any():
         ax.set_yscale("log")
-    ax.set(ylabel="programming pulses per epoch", title=f"{sweep['name']}: pulses per epoch")
+    ax.set(
+        xlabel=EPOCH_LABEL,
+        ylabel="programming pulses (per epoch)",
+        title=f"{sweep['name']}: pulses per epoch",
+    )
     _legend_outside(ax)
 
 
@@ -116,7 +149,11 @@ def _axis(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         sns.barplot(
             data, x=axis, y=ACCURACY, hue="method", hue_order=hue_order, errorbar="sd", ax=ax
         )
-    ax.set(ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: accuracy versus {axis}")
+    ax.set(
+        xlabel=axis_label(axis),
+        ylabel=ACCURACY_LABEL,
+        title=f"{sweep['name']}: accuracy versus {axis}",
+    )
     _legend_outside(ax)
 
 
@@ -133,7 +170,7 @@ def _presets(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         label="NeuroSim V3 (MNIST)",
     )  # fmt: skip
     ax.tick_params(axis="x", labelrotation=35)
-    ax.set(xlabel="", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: device presets")
+    ax.set(xlabel="device preset", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: device presets")
     _legend_outside(ax)
 
 
@@ -145,13 +182,20 @@ def _heatmap(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
     if len(methods) > 1:
         grid = grid - means.loc[methods[1]].unstack(columns)
         title = f"{methods[0]} minus {methods[1]}"
-        options = {"center": 0.0, "cmap": "vlag", "cbar_kws": {"label": "percentage points"}}
+        label = "accuracy difference (percentage points)"
+        options = {"center": 0.0, "cmap": "vlag", "cbar_kws": {"label": label}}
     else:
         title = f"{methods[0]}"
         options = {"cmap": "viridis", "cbar_kws": {"label": ACCURACY_LABEL}}
     sns.heatmap(grid, annot=True, fmt=".1f", ax=ax, **options)
     ax.invert_yaxis()
-    ax.set_title(f"{sweep['name']}: {title}")
+    ax.grid(False)  # no grid lines through the cells of a missing grid point
+    ax.set(xlabel=axis_label(columns), ylabel=axis_label(rows), title=f"{sweep['name']}: {title}")
+
+
+def axis_label(field: str) -> str:
+    """A spec field as an axis label: its name, with its unit when it is numeric."""
+    return f"{field} ({AXIS_UNITS[field]})" if field in AXIS_UNITS else field
 
 
 def _legend_outside(ax) -> None:
@@ -165,7 +209,8 @@ def _present(order: list[Any], values: pd.Series) -> list[Any]:
     return [value for value in order if value in seen]
 
 
-def _no_data(name: str) -> Figure:
+def no_data(name: str) -> Figure:
+    """A labelled empty figure for a sweep without finished runs."""
     fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
     ax.text(0.5, 0.5, f"no finished runs in sweep {name!r}", ha="center", va="center")
     ax.set_axis_off()
@@ -187,4 +232,4 @@ def from_snakemake(smk: Any) -> None:
     with rule_log(smk):
         runs, history = pd.read_csv(smk.input.runs), pd.read_csv(smk.input.history)
         fig = draw(smk.params.kind, runs, history, smk.params.sweep)
-        save(fig, smk.output.png, smk.output.pdf)
+        page.save(fig, smk.output.png, smk.output.pdf)

@@ -9,6 +9,7 @@ from sbp_core.grid import expand as expand_grid
 from sbp_core.jit import compiled_sources
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
+from sbp_core.report import COST_SWEEP_FIGURES
 from sbp_core.spec import RunSpec
 
 try:
@@ -161,6 +162,28 @@ def final_outputs():
 def has_sbp_runs():
     """The periphery cost compares SBP with the conventional design: SBP runs are costed."""
     return any(spec.method == "sbp" for spec in GRID.runs.values())
+
+
+def cost_sweeps():
+    """The sweeps with SBP runs: each gets its own cost figures (sbp_core.report.cost_figures)."""
+    return [sweep for sweep in GRID.sweeps.values() if "sbp" in sweep.methods]
+
+
+def cost_sweep_figures():
+    """PNG (in the report, under the sweep) and PDF of each COST_SWEEP_FIGURES kind of every
+    sweep with SBP runs."""
+    outputs = {}
+    for index, sweep in enumerate(cost_sweeps()):
+        for kind in COST_SWEEP_FIGURES:
+            stem = f"{RESULTS}/cost/figures/{sweep.name}.{kind}"
+            outputs[f"{kind}_{index}"] = report(
+                f"{stem}.png",
+                caption=f"../report/{kind}.rst",
+                category="Periphery cost",
+                subcategory=sweep.name,
+            )
+            outputs[f"{kind}_{index}_pdf"] = f"{stem}.pdf"
+    return outputs
 
 
 def cost_outputs():

@@ -9,16 +9,11 @@ rule cost_report:
         constants=config.get("cost_config", "config/cost.yaml"),
         override_files=config.get("cost_override_files", []),
     output:
+        **cost_sweep_figures(),
         per_run=f"{COST}/cost_per_run.csv",
         components=multiext(f"{COST}/tables/cost_components", ".csv", ".md", ".tex"),
         summary=multiext(f"{COST}/tables/cost_summary", ".csv", ".md", ".tex"),
         assumptions=f"{COST}/tables/cost_assumptions.md",
-        breakdown=report(
-            f"{COST}/figures/cost_breakdown.png",
-            caption="../report/cost_breakdown.rst",
-            category="Periphery cost",
-        ),
-        breakdown_pdf=f"{COST}/figures/cost_breakdown.pdf",
         adc_bits=report(
             f"{COST}/figures/cost_saving_vs_adc_bits.png",
             caption="../report/cost_saving_vs_adc_bits.rst",
@@ -31,16 +26,17 @@ rule cost_report:
             category="Periphery cost",
         ),
         adc_fom_pdf=f"{COST}/figures/cost_saving_vs_adc_fom.pdf",
-        per_epoch=report(
-            f"{COST}/figures/cost_energy_per_epoch.png",
-            caption="../report/cost_energy_per_epoch.rst",
+        tradeoff=report(
+            f"{COST}/figures/cost_accuracy_vs_energy.png",
+            caption="../report/cost_accuracy_vs_energy.rst",
             category="Periphery cost",
         ),
-        per_epoch_pdf=f"{COST}/figures/cost_energy_per_epoch.pdf",
+        tradeoff_pdf=f"{COST}/figures/cost_accuracy_vs_energy.pdf",
     log:
         f"{RESULTS}/logs/cost_report.log",
     threads: 1
     params:
         overrides=config.get("cost_overrides", {}),
+        sweeps=[sweep.to_dict() for sweep in cost_sweeps()],
     script:
         "../scripts/cost_report.py"
