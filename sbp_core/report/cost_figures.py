@@ -101,6 +101,8 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
         squeeze=False, layout="constrained",
     )  # fmt: skip
     axes[0][0].set_xlim(0, 1.45 * max(rows["area_conv_um2"].sum() for _, rows in family))
+    axes[0][0].xaxis.set_major_locator(MaxNLocator(nbins=4))
+    axes[0][0].xaxis.set_major_formatter(EngFormatter(sep=" "))  # 50 k, not 50000
     axes[0][1].set(xlim=(0, 150), xticks=range(0, 101, 25))
     for (label, rows), (area_ax, energy_ax) in zip(family, axes, strict=True):
         learned = _learned(rows)
