@@ -110,6 +110,8 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
         squeeze=False, layout="constrained",
     )  # fmt: skip
     axes[0][0].set_xlim(0, 1.45 * max(rows["area_conv_um2"].sum() for _, rows in family))
+    axes[0][0].xaxis.set_major_locator(MaxNLocator(nbins=4))
+    axes[0][0].xaxis.set_major_formatter(EngFormatter(sep=" "))  # 50 k, not 50000
     axes[0][1].set(xlim=(0, 150), xticks=range(0, 101, 25))
     for (label, rows), (area_ax, energy_ax) in zip(family, axes, strict=True):
         learned = _learned(rows)
@@ -166,9 +168,9 @@ def _annotate(ax, parts, column: str, scale: float, learned: bool, fmt) -> None:
 
 
 def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
-    """A panel per configuration of `sweep`: training energy per epoch of both designs on a log
-    scale shared by the sweep, the mean over seeds with their range as a band where they differ;
-    SBP grey where it did not learn."""
+    """A panel per configuration of `sweep` (one column wide for a single one): training energy
+    per epoch of both designs on a log scale shared by the sweep, the mean over seeds with their
+    range as a band where they differ; SBP grey where it did not learn."""
     page.theme()
     family = _family(energies, sweep)
     if not family:
@@ -176,9 +178,10 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
     columns = _columns(len(family))
     rows = math.ceil(len(family) / columns)
     height = min(page.MAX_HEIGHT_IN, 0.9 + 1.75 * rows)
+    width = page.TEXT_WIDTH_IN if columns > 1 else page.COLUMN_WIDTH_IN
     fig, axes = plt.subplots(
-        rows, columns, figsize=(page.TEXT_WIDTH_IN, height), sharex=True, sharey=True,
-        squeeze=False, layout="constrained",
+        rows, columns, figsize=(width, height), sharex=True, sharey=True, squeeze=False,
+        layout="constrained",
     )  # fmt: skip
     for ax, (label, data) in zip(axes.flat, family, strict=False):  # spare panels go below
         learned = _learned(data)
@@ -207,8 +210,9 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
     handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=f"SBP, {NOT_LEARNED}"))
     handles.append(Patch(color="0.5", alpha=0.25, label="range over seeds"))
     fig.legend(
-        handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
-    )
+        handles=handles, loc="outside lower center", ncols=4 if columns > 1 else 2,
+        frameon=False, fontsize="small",
+    )  # fmt: skip
     fig.suptitle(f"{sweep['name']}: training energy per epoch", fontsize="medium")
     return fig
 

@@ -1,9 +1,9 @@
 """How every report figure is sized and saved: for a page of a two-column paper, at 300 dpi.
 
-A figure is at most the text width of a two-column paper (7 in, a full-width `figure*`) and
-MAX_HEIGHT_IN tall. It is saved at its own size (constrained layout, no tight bounding box, so
-legends sit inside the figure) and at DPI, so its pixels are its inches times DPI: at most
-2100 x 2400 px.
+A figure is at most the text width of a two-column paper (7 in, a full-width `figure*`; one
+column is 3.5 in) and MAX_HEIGHT_IN tall. It is saved at its own size (constrained layout, no
+tight bounding box, so legends sit inside the figure) and at DPI, so its pixels are its inches
+times DPI: at most 2100 x 2400 px.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 DPI = 300
 TEXT_WIDTH_IN = 7.0
+COLUMN_WIDTH_IN = 3.5
 MAX_HEIGHT_IN = 8.0
 MAX_PIXELS = 2400
 """No side of a saved PNG exceeds this (`check_figure` in tests/conftest.py, for every kind)."""
