@@ -541,3 +541,23 @@ def test_runs_that_draw_their_epochs_count_the_samples_they_drew(tmp_path):
     assert per_drawn["energy_per_epoch_sbp_J"].iloc[0] == pytest.approx(
         50 * per_drawn["energy_per_sample_sbp_J"].iloc[0]
     )
+
+
+def test_the_breakdown_keeps_an_sbp_bar_costlier_than_the_conventional_inside_its_axis(tmp_path):
+    """On a device with costly pulses SBP can spend more energy than the conventional design
+    (EpiRAM in NeuroSim's setting: 344 %); its bar must not run past the axis."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs, _ = _configurations(tmp_path, n=1, learned=1)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    components = cost_tables.component_table(runs, values)
+    components["energy_sbp_J"] *= (
+        4
+        * components["energy_conv_J"].sum()
+        / (
+            components["energy_sbp_J"].sum() / 2  # the 'total' rows count everything twice
+        )
+    )
+    energy_ax = cost_figures.plot_breakdown(components, _sweep(1)).axes[1]
+    ends = [bar.get_x() + bar.get_width() for bar in energy_ax.patches]
+    assert max(ends) > 300 and max(ends) <= energy_ax.get_xlim()[1]
