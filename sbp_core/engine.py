@@ -76,6 +76,19 @@ class CrossbarArrays(NamedTuple):
 
 
 @compiled
+def sample_rows(indptr, indices, sample, rows):  # pragma: no cover - compiled
+    """Write the rows one sample's read pulses drive into `rows`: its active inputs,
+    indices[indptr[sample]:indptr[sample + 1]] (CSR), then the bias row, the last row of `rows`'
+    layer (len(rows) - 1). Returns how many."""
+    k = 0
+    for t in range(indptr[sample], indptr[sample + 1]):
+        rows[k] = indices[t]
+        k += 1
+    rows[k] = rows.size - 1
+    return k + 1
+
+
+@compiled
 def read_rows(bar, rows, rng):  # pragma: no cover - compiled
     """Column currents for read pulses on `rows` (the inputs that are 1, bias row included):
     a = scale * sum_r (G+ - G-)[r], plus read noise of sigma read_noise * scale * sqrt(sum G^2)."""

@@ -92,12 +92,7 @@ def train_epoch(
     fired2, raise2 = np.empty(layer2.g_plus.size, np.int64), np.empty(layer2.g_plus.size, np.bool_)
     for sample in order:
         # forward: read pulses on the active inputs and the bias, ADC, sigmoid, binary drive
-        k1 = 0
-        for t in range(indptr[sample], indptr[sample + 1]):
-            rows1[k1] = indices[t]
-            k1 += 1
-        rows1[k1] = n_in
-        k1 += 1
+        k1 = engine.sample_rows(indptr, indices, sample, rows1)
         z1 = engine.read_rows(layer1, rows1[:k1], rng)
         k2 = 0
         for j in range(n_hidden):
