@@ -179,7 +179,9 @@ class RunSpec:
         if self.real_inputs and self.method != "float":
             raise ConfigError(f"real_inputs applies to method float only, not {self.method!r}")
         for method, names in METHOD_FIELDS.items():
-            for name in names if self.method != method else ():
+            if self.method == method:
+                continue
+            for name in names:
                 if getattr(self, name) != RunSpec.__dataclass_fields__[name].default:
                     raise ConfigError(
                         f"{name} applies to method {method} only, not {self.method!r}"

@@ -32,6 +32,7 @@ class CrossbarMLP:
         # Inference reads draw their noise from their own stream so that evaluating never
         # perturbs the training stream.
         self._read_rng = np.random.default_rng(rng.integers(2**63))
+        self._rows_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def from_spec(cls, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator):
@@ -49,6 +50,13 @@ class CrossbarMLP:
     def hidden_response(self, current: np.ndarray) -> np.ndarray:
         """Comparator neurons: 1 when the column current exceeds theta."""
         return (current > self.spec.theta).astype(DTYPE)
+
+    def cached_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CSR rows of binary inputs X (`active_rows`), computed once for the training set rather
+        than every epoch (per-sample rules read them sample by sample)."""
+        if self._rows_cache is None or self._rows_cache[0] is not X:
+            self._rows_cache = (X, *active_rows(X))
+        return self._rows_cache[1:]
 
     def output_response(self, current: np.ndarray) -> np.ndarray:
         """The output currents as the winner-take-all sees them: unchanged."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from sbp_core.methods.base import EpochStats
-from sbp_core.methods.crossbar_mlp import CrossbarMLP, active_rows
+from sbp_core.methods.crossbar_mlp import CrossbarMLP
 
 
 class SBPLearner(CrossbarMLP):
@@ -33,10 +33,9 @@ class SBPLearner(CrossbarMLP):
     def __init__(self, spec, n_in, n_out, rng, engine: str = "numba") -> None:
         super().__init__(spec, n_in, n_out, rng)
         self.engine = engine
-        self._rows_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
-        indptr, indices = self._active_rows(X)
+        indptr, indices = self.cached_rows(X)
         order = rng.permutation(len(X))
         if self.engine == "numba":
             self._fit_compiled(order, indptr, indices, y, rng)
@@ -46,12 +45,6 @@ class SBPLearner(CrossbarMLP):
                 rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
                 self.train_sample(rows, int(y[i]), rng)
         return self.epoch_stats()
-
-    def _active_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """CSR rows of X, computed once for the training set rather than every epoch."""
-        if self._rows_cache is None or self._rows_cache[0] is not X:
-            self._rows_cache = (X, *active_rows(X))
-        return self._rows_cache[1:]
 
     def _fit_compiled(self, order, indptr, indices, y, rng: np.random.Generator) -> None:
         from sbp_core.methods import sbp_kernel  # numba's cache loads only when SBP runs

@@ -32,7 +32,7 @@ import numpy as np
 
 from sbp_core.crossbar import DTYPE
 from sbp_core.methods.base import EpochStats
-from sbp_core.methods.crossbar_mlp import CrossbarMLP, active_rows
+from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.sgd_kernel import ADC, RESET, SET, SGDSettings, train_epoch
 
 
@@ -70,7 +70,6 @@ class SGDLearner(CrossbarMLP):
             weight_step=DTYPE(pulse_weight * self.layer1.scale),
             max_pulses=self.device.n_states - 1,
         )
-        self._rows_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._loss = 0.0
 
     def hidden_response(self, current: np.ndarray) -> np.ndarray:
@@ -84,9 +83,7 @@ class SGDLearner(CrossbarMLP):
         return adc.codes(current).astype(DTYPE) * adc.lsb
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
-        if self._rows_cache is None or self._rows_cache[0] is not X:
-            self._rows_cache = (X, *active_rows(X))
-        indptr, indices = self._rows_cache[1:]
+        indptr, indices = self.cached_rows(X)
         order = rng.permutation(len(X))
         if self.engine == "numba":
             counts, loss = train_epoch(
