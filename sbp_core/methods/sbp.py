@@ -46,7 +46,7 @@ class SBPLearner(CrossbarMLP):
         indptr, indices = self.cached_rows(X)
         order = rng.permutation(len(X))
         rule = dataclasses.replace(self.spec, pulse_prob=self.pulse_probability())
-        refreshes = RefreshCounts(0, 0, 0, 0)
+        refreshes = [np.zeros(len(RefreshCounts._fields), dtype=np.int64) for _ in self.layers]
         for chunk, refresh_due in self._between_refreshes(order):
             if self.engine == "numba":
                 self._fit_compiled(chunk, indptr, indices, y, rule, rng)
@@ -56,13 +56,15 @@ class SBPLearner(CrossbarMLP):
                     rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
                     self.train_sample(rows, int(y[i]), rng, rule)
             if refresh_due:
-                for layer in self.layers:
-                    counts = refresh(layer, self.spec.refresh_level, rng)
-                    refreshes = RefreshCounts(*np.add(refreshes, counts).tolist())
+                for layer, total in zip(self.layers, refreshes, strict=True):
+                    total += refresh(layer, self.spec.refresh_level, rng)
         self.epochs_done += 1
         stats = self.epoch_stats()
         if self.spec.refresh_every:
-            stats.counters = {"refresh_reads": refreshes.reads, "refreshed_pairs": refreshes.pairs}
+            for number, total in enumerate(refreshes, start=1):
+                counts = RefreshCounts(*total.tolist())
+                stats.counters[f"refresh_reads_l{number}"] = counts.reads
+                stats.counters[f"refreshed_pairs_l{number}"] = counts.pairs
         return stats
 
     def pulse_probability(self) -> float:
