@@ -447,7 +447,7 @@ def test_the_breakdown_draws_a_configuration_that_did_not_learn_hollow_without_i
     assert (1.0, 1.0, 1.0, 1.0) not in sbp_faces(learned_area)
     texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
     assert all("saving" in t[0] and "did not learn" not in t[0] for t in texts[:2])
-    assert all(t[0].endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
+    assert all(t[0].strip().endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
 
 
 @pytest.mark.parametrize("n", [1, 8, 27])
