@@ -44,6 +44,10 @@ SBP_RULE_FIELDS = (
 )  # fmt: skip
 """The settings of SBP's own rule (README, "Method"): an SBP run's conventional twin (the cost
 tables' on-chip sgd run on the same chip and workload) may differ from it only in these."""
+LATER_FIELDS = {"pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9}
+"""Fields added after runs existed, with the value that reproduces those runs' numbers: while a
+spec holds that value the field stays out of its run id. The value is recorded here, not read from
+the field's default, so that changing a default can never let a new run reuse an old run's id."""
 DEVICE_FIELDS = (
     "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
     "read_noise",
@@ -224,8 +228,15 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        """Short stable hash of the canonical JSON of every field."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Short stable hash of the canonical JSON of every field, but a field of LATER_FIELDS
+        that holds the value it was introduced with is left out, so runs from before it keep
+        their ids (their numbers are the same)."""
+        values = {
+            name: value
+            for name, value in self.to_dict().items()
+            if name not in LATER_FIELDS or value != LATER_FIELDS[name]
+        }
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod
