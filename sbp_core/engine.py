@@ -191,13 +191,13 @@ def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
     then every G- response; return (SET, RESET) device pulses. `diff` is left as it was: a
     caller that reads afterwards goes through `pulse_coincidences`, which refreshes it."""
     g_plus, g_minus = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1)
+    resets = bar.scheme != SET_ONLY
+    _respond(g_plus, bar.plus, index, raise_weight, True, resets, bar.c2c, rng)
     if bar.scheme == SET_ONLY:
-        _set_where(g_plus, bar.plus, index, raise_weight, True, bar.c2c, rng)
-        _set_where(g_minus, bar.minus, index, raise_weight, False, bar.c2c, rng)
+        _respond(g_minus, bar.minus, index, raise_weight, False, False, bar.c2c, rng)
         return index.size, 0
-    _respond(g_plus, bar.plus, index, raise_weight, True, bar.c2c, rng)
     if bar.scheme == PAIR:
-        _respond(g_minus, bar.minus, index, raise_weight, False, bar.c2c, rng)
+        _respond(g_minus, bar.minus, index, raise_weight, False, True, bar.c2c, rng)
         return index.size, index.size
     n_set = np.count_nonzero(raise_weight)
     return n_set, index.size - n_set
@@ -236,34 +236,25 @@ def pulse_devices(g, response, index, set_pulse, c2c, rng):  # pragma: no cover 
     """One pulse on each device g.flat[i], i in index, of one device array (no pair): a SET
     where set_pulse, else a RESET. Exsitu's erase, open-loop write and write-verify corrections,
     as `DeviceArray.respond(g, index, set_pulse, rng)`."""
-    _respond(g.reshape(-1), response, index, set_pulse, True, c2c, rng)
+    _respond(g.reshape(-1), response, index, set_pulse, True, True, c2c, rng)
 
 
 @compiled
-def _respond(g, response, index, raise_weight, raise_is_set, c2c, rng):  # pragma: no cover
+def _respond(g, response, index, raise_weight, raise_is_set, resets, c2c, rng):  # pragma: no cover
     """One pulse on each device g[i], i in index: a SET where raise_weight == raise_is_set (G+
-    raises the weight by a SET, G- by a RESET), else a RESET."""
+    raises the weight by a SET, G- by a RESET), else a RESET, or, where `resets` is False (the
+    set-only scheme), no pulse; then noise, then the bounds."""
+    shared = response.size == 1
     for p in range(index.size):
-        _pulse(g, response, index[p], raise_weight[p] == raise_is_set, c2c, rng)
-
-
-@compiled
-def _set_where(g, response, index, raise_weight, wanted, c2c, rng):  # pragma: no cover
-    """A SET pulse on g[index[p]] for every p with raise_weight[p] == wanted (the set-only
-    scheme: G+ is SET to raise a weight, G- to lower it); the other devices rest."""
-    for p in range(index.size):
-        if raise_weight[p] == wanted:
-            _pulse(g, response, index[p], True, c2c, rng)
-
-
-@compiled
-def _pulse(g, response, i, set_pulse, c2c, rng):  # pragma: no cover - compiled
-    """One SET (or RESET) pulse on device g[i]: its affine response, then noise, then bounds."""
-    device = response[0] if response.size == 1 else response[i]
-    if set_pulse:
-        new = device.alpha_set + device.beta_set * g[i]
-    else:
-        new = device.alpha_reset + device.beta_reset * g[i]
-    if c2c:
-        new += device.noise_sigma * np.float32(rng.standard_normal())
-    g[i] = min(max(new, device.g_lo), device.g_hi)
+        set_pulse = raise_weight[p] == raise_is_set
+        if not (set_pulse or resets):
+            continue
+        i = index[p]
+        device = response[0] if shared else response[i]
+        if set_pulse:
+            new = device.alpha_set + device.beta_set * g[i]
+        else:
+            new = device.alpha_reset + device.beta_reset * g[i]
+        if c2c:
+            new += device.noise_sigma * np.float32(rng.standard_normal())
+        g[i] = min(max(new, device.g_lo), device.g_hi)
