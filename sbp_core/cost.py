@@ -33,6 +33,13 @@ write          programming energy of the pulses actually applied, (V^2 G_mid t_w
                bound). The conventional multi-bit update writes row by row: each weight receives a
                pulse train whose length is its quantized update, loaded into a signed counter per
                column (ceil(log2 n_states) + 1 bits), and every pulse charges its column line.
+pulse_rng      SBP with stochastic pulses (pulse_prob < 1): a `stochastic.rng_bits` LFSR per row and
+               column line and a digital compare of its number with the pulse probability, one
+               step per sample (the schedule only changes the threshold it compares with).
+refresh        SBP's pair refresh (`refresh_every`): every device read once per cycle, a
+               ceil(log2 n_states)-bit ADC conversion per rewritten pair (one shared ADC per
+               layer) and a ceil(log2(refresh_every + 1))-bit sample counter; the cycle's erase
+               and SET pulses are in the layer's pulse counts, so `write` charges them.
 
 The conventional update's pulses are simulated, not assumed: each layer is costed with the pulses
 it was given, and the cost tables give the conventional design those of the matching on-chip SGD
@@ -64,6 +71,8 @@ COMPONENTS = (
     "storage",
     "error_compute",
     "write",
+    "pulse_rng",
+    "refresh",
 )
 DESIGNS = ("sbp", "conventional")
 
@@ -89,6 +98,7 @@ SCHEMA: dict[str, str] = {
     "digital.mult_energy_J_per_bit2": "nonneg",
     "digital.add_area_um2_per_bit": "nonneg",
     "digital.mult_area_um2_per_bit2": "nonneg",
+    "stochastic.rng_bits": "count",
     "conventional.adc_bits": "count",
     "conventional.columns_per_adc": "count",
     "conventional.dac_bits": "count",
@@ -241,6 +251,14 @@ class Layer:
     """First layer: its rows are network inputs, so no error is read back through them."""
     last: bool
     """Last layer: the output error is formed at its columns."""
+    stochastic: bool = False
+    """SBP pulses fire with a probability below 1 (`pulse_prob`): random numbers per line."""
+    refresh_every: int = 0
+    """SBP's samples between refresh cycles; 0: no refresh."""
+    refresh_reads: float = 0.0
+    """Device reads of refresh cycles per sample (mean over the run)."""
+    refresh_pairs: float = 0.0
+    """Pairs rewritten by refresh cycles per sample (mean over the run)."""
 
 
 @dataclass
@@ -271,11 +289,22 @@ def make_layers(
     reset_pulses: Sequence[float],
     input_activity: float,
     line_activity: float,
+    *,
+    stochastic: bool = False,
+    refresh_every: int = 0,
+    refresh_reads: Sequence[float] | None = None,
+    refresh_pairs: Sequence[float] | None = None,
 ) -> list[Layer]:
-    """Layers of an MLP from [[rows, cols], ...] and per-sample pulse counts per layer."""
-    if not (len(shapes) == len(set_pulses) == len(reset_pulses)) or not shapes:
-        raise ConfigError("layers, set pulses and reset pulses must list the same layers")
-    last = len(shapes) - 1
+    """Layers of an MLP from [[rows, cols], ...] and per-sample pulse counts per layer, with
+    SBP's mechanisms (README, "Method"): stochastic pulses, and refresh cycles every
+    `refresh_every` samples with their device reads and rewritten pairs per sample and layer."""
+    n = len(shapes)
+    refresh_reads = [0.0] * n if refresh_reads is None else refresh_reads
+    refresh_pairs = [0.0] * n if refresh_pairs is None else refresh_pairs
+    if not n or any(
+        len(counts) != n for counts in (set_pulses, reset_pulses, refresh_reads, refresh_pairs)
+    ):
+        raise ConfigError("layers, pulses and refresh counts must list the same layers")
     return [
         Layer(
             rows=int(rows),
@@ -284,7 +313,11 @@ def make_layers(
             reset_pulses=float(reset_pulses[i]),
             input_activity=input_activity if i == 0 else line_activity,
             first=i == 0,
-            last=i == last,
+            last=i == n - 1,
+            stochastic=stochastic,
+            refresh_every=int(refresh_every),
+            refresh_reads=float(refresh_reads[i]),
+            refresh_pairs=float(refresh_pairs[i]),
         )
         for i, (rows, cols) in enumerate(shapes)
     ]
@@ -346,7 +379,37 @@ def sbp_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], ga
         programming_energy(device, layer.set_pulses, layer.reset_pulses)
         + 2 * lines_charge * v_write**2
     )
+    if layer.stochastic:
+        _pulse_rng(cost, layer, c)
+    if layer.refresh_every:
+        _refresh(cost, layer, device, c)
     return cost
+
+
+def _pulse_rng(cost: Cost, layer: Layer, c: Mapping[str, float]) -> None:
+    """An LFSR per line and a compare with the pulse probability, one step per sample."""
+    lines, bits = layer.rows + layer.cols, c["stochastic.rng_bits"]
+    cost.area_um2["pulse_rng"] = (
+        lines * bits * (c["register.area_um2_per_bit"] + c["digital.add_area_um2_per_bit"])
+    )
+    cost.energy_J["pulse_rng"] = (
+        lines * bits * (c["register.energy_J_per_bit"] + c["digital.add_energy_J_per_bit"])
+    )
+
+
+def _refresh(cost: Cost, layer: Layer, device: PulseDevice, c: Mapping[str, float]) -> None:
+    """Refresh cycles: device reads, an ADC conversion per rewritten pair, a sample counter."""
+    adc_bits = math.ceil(math.log2(max(device.n_states, 2)))
+    counter_bits = math.ceil(math.log2(layer.refresh_every + 1))
+    per_read = c["array.read_voltage_V"] ** 2 * device.g_mid_s * c["array.read_pulse_s"]
+    cost.area_um2["refresh"] = (
+        adc_area_um2(adc_bits, c) + counter_bits * c["register.area_um2_per_bit"]
+    )
+    cost.energy_J["refresh"] = (
+        layer.refresh_reads * per_read
+        + layer.refresh_pairs * adc_energy_J(adc_bits, c)
+        + counter_bits * c["register.energy_J_per_bit"]
+    )
 
 
 def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float]) -> Cost:

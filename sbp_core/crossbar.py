@@ -16,6 +16,7 @@ import numpy as np
 
 from sbp_core import engine
 from sbp_core.device import DeviceArray, DeviceParams, build_array
+from sbp_core.spec import PULSE_SCHEMES
 
 DTYPE = np.float32
 
@@ -25,7 +26,9 @@ class Crossbar:
 
     `pulse_scheme` says how one weight pulse moves the pair: `pair` SETs one device and RESETs
     the other (two device pulses, both counted); `single` moves only G+ (SET to raise the weight,
-    RESET to lower it) against a G- fixed at mid-range as a reference, and starts G+ around it.
+    RESET to lower it) against a G- fixed at mid-range as a reference, and starts G+ around it;
+    `set_only` SETs G+ to raise the weight and G- to lower it (one device pulse, never a RESET:
+    the pair climbs until `sbp_core.refresh` rewrites it).
     """
 
     def __init__(
@@ -41,7 +44,7 @@ class Crossbar:
         self.pulse_scheme = pulse_scheme
         self.plus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
         self.minus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
-        if pulse_scheme == "pair":
+        if pulse_scheme != "single":
             self.g_plus = self.plus.initial(init_spread, rng, DTYPE)
             self.g_minus = self.minus.initial(init_spread, rng, DTYPE)
         else:  # G- is a fixed reference at mid-range, so G+ can move the weight either way
@@ -128,6 +131,12 @@ class Crossbar:
     def apply(self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator) -> None:
         """Pulse the pairs at flat `index`; count the device pulses by kind (numpy reference)."""
         n_raise = int(np.count_nonzero(raise_weight))
+        if self.pulse_scheme == "set_only":
+            lower = ~raise_weight
+            self.plus.respond(self.g_plus, index[raise_weight], raise_weight[raise_weight], rng)
+            self.minus.respond(self.g_minus, index[lower], lower[lower], rng)
+            self.set_pulses += index.size
+            return
         self.plus.respond(self.g_plus, index, raise_weight, rng)
         if self.pulse_scheme == "pair":
             self.minus.respond(self.g_minus, index, ~raise_weight, rng)
@@ -172,7 +181,7 @@ class Crossbar:
             plus=self._responses[0],
             minus=self._responses[1],
             scale=self.scale,
-            pair=self.pulse_scheme == "pair",
+            scheme=PULSE_SCHEMES.index(self.pulse_scheme),
             c2c=self.params.c2c_sigma > 0,
             read_noise=DTYPE(self.params.read_noise),
         )

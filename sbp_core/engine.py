@@ -6,8 +6,9 @@ Three things happen to a crossbar, and this module does each at array level:
   voltages on the columns (the transposed read), with optional per-device read noise;
 - pulse responses: one device moved by one SET or RESET pulse, `g' = alpha + beta g`, plus
   cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device");
-- pulse application: a set of pairs pulsed in parallel, in the pair or single scheme, counted;
-  or a train of several pulses per pair (on-chip SGD's multi-pulse updates), round by round.
+- pulse application: a set of pairs pulsed in parallel, in the pair, single or set-only scheme,
+  counted; or a train of several pulses per pair (on-chip SGD's multi-pulse updates), round by
+  round.
 
 It sits below `device.py` and `crossbar.py` and imports nothing from sbp_core but its compile
 settings (`sbp_core.jit`): `Crossbar.arrays` packs a crossbar into a `CrossbarArrays`, learners
@@ -50,6 +51,13 @@ so one pulse reads one 28-byte record; an array whose devices all respond alike 
 """
 
 
+PAIR, SINGLE, SET_ONLY = 0, 1, 2
+"""How one weight pulse moves a pair, as `CrossbarArrays.scheme` says it (the index of
+RunSpec.pulse_scheme in sbp_core.spec.PULSE_SCHEMES): PAIR SETs one device and RESETs the other,
+SINGLE moves G+ only (SET raises the weight, RESET lowers it) against a fixed G-, SET_ONLY SETs
+G+ to raise the weight and G- to lower it."""
+
+
 class CrossbarArrays(NamedTuple):
     """One differential-pair crossbar as the compiled code sees it (arrays shared, not copied)."""
 
@@ -66,9 +74,8 @@ class CrossbarArrays(NamedTuple):
     """RESPONSE records of the G- devices, likewise."""
     scale: np.float32
     """Weight units per unit of g: w = (G+ - G-) scale = (G+ - G-) / (Gmax - Gmin)."""
-    pair: bool
-    """True: a weight pulse SETs one device of the pair and RESETs the other; False: only G+
-    moves (SET raises the weight, RESET lowers it) against a fixed G-."""
+    scheme: int
+    """The pulse scheme: PAIR, SINGLE or SET_ONLY."""
     c2c: bool
     """True when pulses carry cycle-to-cycle noise (one Gaussian draw per device pulse)."""
     read_noise: np.float32
@@ -183,9 +190,14 @@ def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
     """Pulse the pairs at flat `index` (raise or lower each weight), every G+ response first,
     then every G- response; return (SET, RESET) device pulses. `diff` is left as it was: a
     caller that reads afterwards goes through `pulse_coincidences`, which refreshes it."""
-    _respond(bar.g_plus.reshape(-1), bar.plus, index, raise_weight, True, bar.c2c, rng)
-    if bar.pair:
-        _respond(bar.g_minus.reshape(-1), bar.minus, index, raise_weight, False, bar.c2c, rng)
+    g_plus, g_minus = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1)
+    resets = bar.scheme != SET_ONLY
+    _respond(g_plus, bar.plus, index, raise_weight, True, resets, bar.c2c, rng)
+    if bar.scheme == SET_ONLY:
+        _respond(g_minus, bar.minus, index, raise_weight, False, False, bar.c2c, rng)
+        return index.size, 0
+    if bar.scheme == PAIR:
+        _respond(g_minus, bar.minus, index, raise_weight, False, True, bar.c2c, rng)
         return index.size, index.size
     n_set = np.count_nonzero(raise_weight)
     return n_set, index.size - n_set
@@ -224,18 +236,22 @@ def pulse_devices(g, response, index, set_pulse, c2c, rng):  # pragma: no cover 
     """One pulse on each device g.flat[i], i in index, of one device array (no pair): a SET
     where set_pulse, else a RESET. Exsitu's erase, open-loop write and write-verify corrections,
     as `DeviceArray.respond(g, index, set_pulse, rng)`."""
-    _respond(g.reshape(-1), response, index, set_pulse, True, c2c, rng)
+    _respond(g.reshape(-1), response, index, set_pulse, True, True, c2c, rng)
 
 
 @compiled
-def _respond(g, response, index, raise_weight, raise_is_set, c2c, rng):  # pragma: no cover
+def _respond(g, response, index, raise_weight, raise_is_set, resets, c2c, rng):  # pragma: no cover
     """One pulse on each device g[i], i in index: a SET where raise_weight == raise_is_set (G+
-    raises the weight by a SET, G- by a RESET), else a RESET; then noise, then the bounds."""
+    raises the weight by a SET, G- by a RESET), else a RESET, or, where `resets` is False (the
+    set-only scheme), no pulse; then noise, then the bounds."""
     shared = response.size == 1
     for p in range(index.size):
+        set_pulse = raise_weight[p] == raise_is_set
+        if not (set_pulse or resets):
+            continue
         i = index[p]
         device = response[0] if shared else response[i]
-        if raise_weight[p] == raise_is_set:
+        if set_pulse:
             new = device.alpha_set + device.beta_set * g[i]
         else:
             new = device.alpha_reset + device.beta_reset * g[i]

@@ -25,7 +25,10 @@ from sbp_core.errors import ConfigError
 METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd")
 DATASETS = ("digits", "mnist")
 PROGRAMS = ("write_verify", "open_loop")
+PULSE_SCHEMES = ("pair", "single", "set_only")
+"""How one weight pulse moves a pair; sbp_core.engine numbers them in this order."""
 METHOD_FIELDS = {
+    "sbp": ("pulse_prob_final", "refresh_every", "refresh_level"),
     "exsitu": ("program", "verify_tolerance", "verify_max_pulses"),
     "sgd": ("adc_bits", "lr_out"),
 }
@@ -35,9 +38,16 @@ OFFCHIP_FIELDS = (
     "n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size",
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
-SBP_RULE_FIELDS = ("margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob")
+SBP_RULE_FIELDS = (
+    "margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob", "pulse_prob_final",
+    "refresh_every", "refresh_level",
+)  # fmt: skip
 """The settings of SBP's own rule (README, "Method"): an SBP run's conventional twin (the cost
 tables' on-chip sgd run on the same chip and workload) may differ from it only in these."""
+LATER_FIELDS = {"pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9}
+"""Fields added after runs existed, with the value that reproduces those runs' numbers: while a
+spec holds that value the field stays out of its run id. The value is recorded here, not read from
+the field's default, so that changing a default can never let a new run reuse an old run's id."""
 DEVICE_FIELDS = (
     "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
     "read_noise",
@@ -138,11 +148,21 @@ class RunSpec:
     """Hidden error d = sign(s) 1[|s| > error_threshold] with s = W2^T e."""
     gate_window: float = number(1.0, low=0.0)
     """Hidden error only where |a1 - theta| < gate_window; 0 disables the gate."""
-    pulse_scheme: str = choice("pair", ("pair", "single"))
+    pulse_scheme: str = choice("pair", PULSE_SCHEMES)
     """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: only G+ moves, against
-    a G- fixed at mid-range."""
+    a G- fixed at mid-range; `set_only` (sbp): a SET on G+ raises the weight, a SET on G- lowers
+    it, and `refresh_every` rewrites pairs that climb too high."""
     pulse_prob: float = number(1.0, above=0.0, high=1.0)
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
+    pulse_prob_final: float | None = number(None, above=0.0, high=1.0)
+    """Method sbp only: the pulse probability decays geometrically from pulse_prob in the first
+    epoch to this in the last (a learning-rate schedule); None: pulse_prob throughout."""
+    refresh_every: int = number(0, low=0)
+    """Method sbp only: training samples between pair-refresh cycles (sbp_core.refresh), which
+    rewrite each pair whose larger device passed refresh_level onto one device; 0: never."""
+    refresh_level: float = number(0.9, above=0.0, high=1.0)
+    """Method sbp only: a refresh cycle rewrites the pairs whose larger device reads at least
+    this fraction of the nominal range above Gmin."""
     init_spread: float | None = number(None, low=0.0, high=1.0)
     """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair;
     None: the method's own (0.1; sgd 1.0, as NeuroSim's initial weights over [-1, 1])."""
@@ -186,6 +206,10 @@ class RunSpec:
                     raise ConfigError(
                         f"{name} applies to method {method} only, not {self.method!r}"
                     )
+        if self.pulse_scheme == "set_only" and self.method != "sbp":
+            raise ConfigError(
+                f"pulse_scheme set_only applies to method sbp only, not {self.method!r}"
+            )
         if self.margin_lo > self.margin_hi:
             raise ConfigError(
                 f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"
@@ -204,8 +228,15 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        """Short stable hash of the canonical JSON of every field."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Short stable hash of the canonical JSON of every field, but a field of LATER_FIELDS
+        that holds the value it was introduced with is left out, so runs from before it keep
+        their ids (their numbers are the same)."""
+        values = {
+            name: value
+            for name, value in self.to_dict().items()
+            if name not in LATER_FIELDS or value != LATER_FIELDS[name]
+        }
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod

@@ -214,19 +214,21 @@ def _progress_line(spec: RunSpec, row: dict) -> str:
     )
 
 
-def _deployment(history: list[dict]) -> dict:
-    """A learner with counters (exsitu) rewrites the chip every epoch only to draw its learning
-    curve; its last write is the one deployment, the pulses and reads its cost is. The totals
-    (`total_*`, like `total_set_pulses`) sum every epoch's rewrite."""
+def _counter_totals(spec: RunSpec, history: list[dict]) -> dict:
+    """`total_<counter>` of every method-specific counter (SBP's refresh reads and rewritten
+    pairs, exsitu's erase pulses and verify reads), summed over the epochs.
+
+    exsitu rewrites the chip every epoch only to draw its learning curve: its last write is the
+    one deployment, the pulses and reads its cost is (`deployment_*`); its totals, like
+    `total_set_pulses`, sum every epoch's rewrite."""
     last = history[-1]
     counters = [key for key in last if key not in HISTORY_COLUMNS]
-    if not counters:
-        return {}
+    totals = {f"total_{key}": sum(row[key] for row in history) for key in counters}
+    if spec.method != "exsitu":
+        return totals
     deployment = {f"deployment_{kind}_pulses": last[f"{kind}_pulses"] for kind in ("set", "reset")}
-    for key in counters:
-        deployment[f"deployment_{key}"] = last[key]
-        deployment[f"total_{key}"] = sum(row[key] for row in history)
-    return deployment
+    deployment.update({f"deployment_{key}": last[key] for key in counters})
+    return {**deployment, **totals}
 
 
 def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
@@ -263,7 +265,7 @@ def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
         "reset_pulses_per_layer": resets,
         "total_set_pulses": sum(sets),
         "total_reset_pulses": sum(resets),
-        **_deployment(history),
+        **_counter_totals(spec, history),
         "saturated_fraction": last["saturated_fraction"],
         "confusion_matrix": confusion.tolist(),
         "device": device_for(spec).to_dict() if on_chip else None,

@@ -121,6 +121,43 @@ def test_conventional_write_energy_follows_the_pulses_it_is_given(values):
     assert twice.energy_J["readout"] == once.energy_J["readout"]  # pulses move the write only
 
 
+def test_refresh_costs_its_reads_conversions_and_counter_worked_by_hand(values):
+    """A 10 x 4 layer of DEVICE (n_states from the preset) refreshed every 1,000 samples, with
+    0.08 device reads and 0.002 rewritten pairs per sample: reads at V^2 G_mid t_read, one
+    ceil(log2 n_states)-bit conversion per pair, a 10-bit counter (1,000 < 2^10) stepped once."""
+    layer = cost.make_layers(
+        [[10, 4]], [0.0], [0.0], 0.5, 0.5,
+        refresh_every=1000, refresh_reads=[0.08], refresh_pairs=[0.002],
+    )  # fmt: skip
+    sbp = cost.network_cost("sbp", layer, DEVICE, values)
+    bits = math.ceil(math.log2(DEVICE.n_states))
+    read = values["array.read_voltage_V"] ** 2 * DEVICE.g_mid_s * values["array.read_pulse_s"]
+    expected_energy = (
+        0.08 * read
+        + 0.002 * values["adc.walden_fom_J_per_step"] * 2.0**bits
+        + 10 * values["register.energy_J_per_bit"]
+    )
+    expected_area = cost.adc_area_um2(bits, values) + 10 * values["register.area_um2_per_bit"]
+    assert sbp.energy_J["refresh"] == pytest.approx(expected_energy, rel=1e-12)
+    assert sbp.area_um2["refresh"] == pytest.approx(expected_area, rel=1e-12)
+    assert cost.network_cost("conventional", layer, DEVICE, values).energy_J["refresh"] == 0
+
+
+def test_stochastic_pulses_pay_a_random_number_per_line(values):
+    """16-bit LFSR and compare per row and column line: (10 + 4) lines x 16 bits."""
+    plain, stochastic = (
+        cost.make_layers([[10, 4]], [1.0], [1.0], 0.5, 0.5, stochastic=flag)
+        for flag in (False, True)
+    )
+    per_bit = values["register.energy_J_per_bit"] + values["digital.add_energy_J_per_bit"]
+    cost_plain = cost.network_cost("sbp", plain, DEVICE, values)
+    cost_stochastic = cost.network_cost("sbp", stochastic, DEVICE, values)
+    assert cost_plain.energy_J["pulse_rng"] == 0 and cost_plain.area_um2["pulse_rng"] == 0
+    assert cost_stochastic.energy_J["pulse_rng"] == pytest.approx(14 * 16 * per_bit, rel=1e-12)
+    others = set(cost.COMPONENTS) - {"pulse_rng"}
+    assert all(cost_plain.energy_J[c] == cost_stochastic.energy_J[c] for c in others)
+
+
 def test_sbp_is_cheaper_than_conventional_at_default_constants(values):
     layers = mnist_layers(values)
     sbp = cost.network_cost("sbp", layers, DEVICE, values)
@@ -447,7 +484,7 @@ def test_the_breakdown_draws_a_configuration_that_did_not_learn_hollow_without_i
     assert (1.0, 1.0, 1.0, 1.0) not in sbp_faces(learned_area)
     texts = [[t.get_text() for t in ax.texts] for ax in fig.axes]
     assert all("saving" in t[0] and "did not learn" not in t[0] for t in texts[:2])
-    assert all(t[0].endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
+    assert all(t[0].strip().endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
 
 
 @pytest.mark.parametrize("n", [1, 8, 27])
@@ -561,3 +598,31 @@ def test_the_breakdown_keeps_an_sbp_bar_costlier_than_the_conventional_inside_it
     energy_ax = cost_figures.plot_breakdown(components, _sweep(1)).axes[1]
     ends = [bar.get_x() + bar.get_width() for bar in energy_ax.patches]
     assert max(ends) > 300 and max(ends) <= energy_ax.get_xlim()[1]
+
+
+def test_a_refreshing_run_is_charged_its_refresh_counts_per_sample(tmp_path, values):
+    """The run's total refresh reads and rewritten pairs per layer, over its 200 samples, reach
+    the refresh component; the run's set-only pulses take the pair scheme's sgd twin."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    collected = _with_sgd_twins(pd.read_csv(runs_csv), {0})  # twins of the pair scheme
+    sbp = collected["method"] == "sbp"
+    counts = {
+        "pulse_scheme": "set_only", "refresh_every": 50, "pulse_prob": 0.1,
+        "total_refresh_reads_l1": 4 * 2 * 65 * 16, "total_refresh_reads_l2": 4 * 2 * 17 * 10,
+        "total_refreshed_pairs_l1": 30, "total_refreshed_pairs_l2": 8,
+    }  # fmt: skip
+    for column, value in counts.items():
+        collected.loc[sbp, column] = value
+    row = cost_tables.sbp_runs(collected).iloc[0]
+    charged = cost_tables.run_costs(row, values)["sbp"]
+    layers = cost.make_layers(
+        [[65, 16], [17, 10]], [400 / 200, 40 / 200], [400 / 200, 40 / 200], 0.2929,
+        values["workload.line_activity"], stochastic=True, refresh_every=50,
+        refresh_reads=[8320 / 200, 1360 / 200], refresh_pairs=[30 / 200, 8 / 200],
+    )  # fmt: skip
+    expected = cost.network_cost("sbp", layers, cost_tables._device(row), values)
+    assert charged.energy_J["refresh"] == pytest.approx(expected.energy_J["refresh"], rel=1e-12)
+    assert charged.energy_J["pulse_rng"] > 0 and charged.energy_J["refresh"] > 0
+    assert isinstance(row["conv_set_per_sample"], str)  # the pair scheme's twin was found

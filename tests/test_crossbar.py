@@ -26,7 +26,9 @@ def test_reads_are_sums_of_the_weights_they_select():
     assert np.all(np.abs(weights) <= 1)
 
 
-@pytest.mark.parametrize(("scheme", "sets", "resets"), [("pair", 6, 6), ("single", 4, 2)])
+@pytest.mark.parametrize(
+    ("scheme", "sets", "resets"), [("pair", 6, 6), ("single", 4, 2), ("set_only", 6, 0)]
+)
 def test_every_coincidence_is_one_pulse_counted_by_kind(scheme, sets, resets):
     bar = crossbar(scheme=scheme)
     direction = np.array([1, 0, -1, 1], dtype=np.int8)
@@ -43,6 +45,19 @@ def test_a_pulse_moves_the_weight_in_its_direction_and_nothing_else():
     assert change[2, 0] > 0 and change[2, 2] < 0
     change[2, 0] = change[2, 2] = 0
     assert not change.any()
+
+
+def test_set_only_raises_a_weight_by_a_set_on_g_plus_and_lowers_it_by_a_set_on_g_minus():
+    """11 states, linear: every SET moves its device up 0.1; the other device rests, no RESET."""
+    bar = crossbar(DeviceParams(n_states=11), scheme="set_only")
+    bar.g_plus[...], bar.g_minus[...] = 0.3, 0.5
+    bar.pulse(np.array([1, 3]), np.array([1, 0, -1, 0], dtype=np.int8), np.random.default_rng(0))
+    expected_plus, expected_minus = np.full((6, 4), 0.3), np.full((6, 4), 0.5)
+    expected_plus[[1, 3], 0] = 0.4
+    expected_minus[[1, 3], 2] = 0.6
+    np.testing.assert_allclose(bar.g_plus, expected_plus, atol=1e-6)
+    np.testing.assert_allclose(bar.g_minus, expected_minus, atol=1e-6)
+    assert bar.take_pulse_counts() == (4, 0)
 
 
 def test_saturated_fraction_counts_devices_at_their_bounds():

@@ -17,7 +17,7 @@ def crossbar(params, scheme="pair", seed=3, shape=(30, 20)):
 NOISY = PRESETS["ag_si"].with_overrides(d2d_sigma=0.1, stuck_gmax=0.05, read_noise=0.05)
 
 
-@pytest.mark.parametrize("scheme", ["pair", "single"])
+@pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
 def test_compiled_apply_equals_the_numpy_reference(scheme):
     bars = [crossbar(NOISY, scheme) for _ in range(2)]
     index = np.random.default_rng(1).choice(600, 250, replace=False)
@@ -29,7 +29,7 @@ def test_compiled_apply_equals_the_numpy_reference(scheme):
     assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
 
 
-@pytest.mark.parametrize("scheme", ["pair", "single"])
+@pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
 def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(scheme):
     bars = [crossbar(NOISY, scheme) for _ in range(2)]
     rows = np.array([0, 4, 7, 29])
@@ -48,7 +48,7 @@ def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_curren
     assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
 
 
-@pytest.mark.parametrize("scheme", ["pair", "single"])
+@pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
 def test_pulse_trains_equal_crossbar_pulse_trains_and_keep_the_difference_current(scheme):
     bars = [crossbar(NOISY, scheme) for _ in range(2)]
     index = np.random.default_rng(1).choice(600, 200, replace=False)
@@ -64,6 +64,7 @@ def test_pulse_trains_equal_crossbar_pulse_trains_and_keep_the_difference_curren
     expected = int(np.abs(n_pulses).sum())  # every pulse of every train, counted once
     set_pulses, reset_pulses = bars[0].take_pulse_counts()
     assert set_pulses + reset_pulses == (2 if scheme == "pair" else 1) * expected
+    assert scheme != "set_only" or reset_pulses == 0
     assert (set_pulses, reset_pulses) == bars[1].take_pulse_counts()
 
 

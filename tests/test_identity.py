@@ -122,3 +122,15 @@ def test_identity_hashes_the_file_bytes(tmp_path, fake_mnist_dir):
     labels = changed / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes()[:-1] + bytes([labels.read_bytes()[-1] ^ 1]))
     assert identity.of_folder(changed) != identity.of_folder(fake_mnist_dir)
+
+
+def test_fields_added_later_keep_the_run_ids_of_the_runs_before_them():
+    """Ids as the spec gave them before pulse_prob_final, refresh_every and refresh_level: a spec
+    at the values those runs had keeps its id; any other value is a new run."""
+    assert RunSpec().run_id == "d93014d3c9fe"
+    assert RunSpec(method="sgd", device="epiram", dataset="mnist").run_id == "6a798ad2b8ff"
+    assert (
+        RunSpec(refresh_every=1000).run_id == RunSpec(refresh_every=1000, refresh_level=0.9).run_id
+    )
+    changed = ({}, {"pulse_prob_final": 0.5}, {"refresh_every": 9}, {"refresh_level": 0.8})
+    assert len({RunSpec(**kw).run_id for kw in changed}) == 4

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sbp_core.methods.sbp import SBPLearner, output_error, ternarize
 from sbp_core.spec import RunSpec
@@ -94,6 +96,17 @@ def digits_inputs(n: int = 400):
         {"n_states": 16, "pulse_scheme": "single", "gate_window": 0.0},
         {"device": "ag_si", "d2d_sigma": 0.1, "read_noise": 0.02, "pulse_prob": 0.7},
         {"device": "epiram", "pulse_scheme": "single", "read_noise": 0.05, "error_threshold": 0.1},
+        {"device": "pcmo", "pulse_scheme": "set_only", "refresh_every": 150, "read_noise": 0.02},
+        {
+            "device": "ag_si",
+            "pulse_scheme": "set_only",
+            "refresh_every": 70,
+            "d2d_sigma": 0.1,
+            "stuck_gmax": 0.02,
+            "read_noise": 0.02,
+            "pulse_prob": 0.5,
+            "pulse_prob_final": 0.1,
+        },
     ],
 )
 def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):
@@ -112,6 +125,95 @@ def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):
     assert counts[0] == counts[1]
     for name in states[0]:
         assert np.array_equal(states[0][name], states[1][name]), name
+
+
+def test_pulse_probability_decays_geometrically_from_first_to_last_epoch():
+    """pulse_prob 0.5 to 0.05 over 3 epochs: 0.5, 0.5 * 0.1 ** 0.5 = 0.158, 0.05 (and stays)."""
+    X, y = digits_inputs(20)
+    spec = RunSpec(n_hidden=4, epochs=3, pulse_prob=0.5, pulse_prob_final=0.05)
+    learner = SBPLearner(spec, X.shape[1], 10, np.random.default_rng(0))
+    seen = []
+    for _ in range(4):
+        seen.append(learner.pulse_probability())
+        learner.fit_epoch(X, y, np.random.default_rng(0))
+    np.testing.assert_allclose(seen, [0.5, 0.5 * 0.1**0.5, 0.05, 0.05])
+    assert (
+        SBPLearner(RunSpec(pulse_prob=0.3), 4, 2, np.random.default_rng(0)).pulse_probability()
+        == 0.3
+    )
+
+
+def test_refresh_cycles_fall_every_refresh_every_samples_across_epochs():
+    """refresh_every 7 over epochs of 10 samples: cycles after samples 7, 14, 21, 28 of the run,
+    so the first epoch trains 7 + 3 samples, the second 4 + 6, the third 1 + 7 + 2."""
+    learner = SBPLearner(
+        RunSpec(n_hidden=4, pulse_scheme="set_only", refresh_every=7),
+        3,
+        2,
+        np.random.default_rng(0),
+    )
+    order = np.arange(10)
+    runs = [
+        [(len(chunk), due) for chunk, due in learner._between_refreshes(order)] for _ in range(3)
+    ]
+    assert runs == [
+        [(7, True), (3, False)],
+        [(4, True), (6, False)],
+        [(1, True), (7, True), (2, False)],
+    ]
+
+
+def test_refresh_counts_reach_the_epoch_statistics():
+    X, y = digits_inputs(400)
+    spec = RunSpec(
+        n_hidden=4, n_states=4, pulse_scheme="set_only", refresh_every=100, gate_window=0.0
+    )
+    rng = np.random.default_rng(0)
+    learner = SBPLearner(spec, X.shape[1], 10, rng)
+    stats = learner.fit_epoch(X, y, rng)
+    for number, layer in enumerate(learner.layers, start=1):  # 4 cycles, two devices a pair
+        assert stats.counters[f"refresh_reads_l{number}"] == 4 * 2 * layer.g_plus.size
+        assert stats.counters[f"refreshed_pairs_l{number}"] > 0
+    assert sum(stats.reset_pulses) > 0  # only refresh erases RESET in the set-only scheme
+
+
+@pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_no_device_gets_more_than_one_pulse_per_sample(scheme, data):
+    """The contract: one training sample moves each device by at most one programming pulse.
+    On a linear noise-free 11-state device a pulse moves a device by exactly 0.1 (or to a bound),
+    so after one sample no device may have moved by more than 0.1, from any state and input."""
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    n_in, n_hidden, n_out = data.draw(
+        st.tuples(st.integers(1, 12), st.integers(1, 9), st.integers(2, 6))
+    )
+    generator = np.random.default_rng(seed)
+    spec = RunSpec(
+        n_hidden=n_hidden,
+        n_states=11,
+        pulse_scheme=scheme,
+        gate_window=data.draw(st.sampled_from([0.0, 1.0])),
+        margin_hi=data.draw(st.sampled_from([0.5, 2.0])),
+        margin_lo=-0.5,
+    )
+    learner = SBPLearner(spec, n_in, n_out, np.random.default_rng(seed))
+    for layer in learner.layers:  # any state the device can hold
+        layer.g_plus[...] = generator.integers(0, 11, layer.g_plus.shape) / 10
+        layer.g_minus[...] = (
+            generator.integers(0, 11, layer.g_minus.shape) / 10
+            if scheme != "single"
+            else layer.g_minus
+        )
+    before = [(layer.g_plus.copy(), layer.g_minus.copy()) for layer in learner.layers]
+    x = generator.random(n_in) < 0.5
+    rows = np.append(np.flatnonzero(x), n_in)
+    learner.train_sample(rows, int(generator.integers(n_out)), np.random.default_rng(seed))
+    for layer, (plus, minus) in zip(learner.layers, before, strict=True):
+        for now, then in ((layer.g_plus, plus), (layer.g_minus, minus)):
+            assert np.all(np.abs(now - then) <= 0.1 + 1e-6)
+            if scheme == "set_only":
+                assert np.all(now >= then)  # SETs only
 
 
 def test_noise_sources_change_the_outcome():

@@ -38,13 +38,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core import engine
 from sbp_core.crossbar import DTYPE, Crossbar
 from sbp_core.errors import ConfigError
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
 from sbp_core.offchip import Snapshot
+from sbp_core.programming import erase_array, nearest, verify, write_open_loop
 
 CLIP_QUANTILES = np.linspace(0.5, 1.0, 51)
 """Candidate clipping scales: these quantiles of a layer's |w| (1.0 is the largest |w|)."""
@@ -156,14 +156,6 @@ def weight_grid(levels: np.ndarray, pair: bool) -> tuple[np.ndarray, np.ndarray,
     return grid, np.concatenate((zeros, k)), np.concatenate((k[:0:-1], np.zeros_like(k)))
 
 
-def nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Index of the grid point nearest each value (ascending grid; ties go to the lower point;
-    values beyond the ends take the end points: the clipping)."""
-    right = np.clip(np.searchsorted(grid, values), 1, grid.size - 1)
-    left = right - 1
-    return np.where(values - grid[left] <= grid[right] - values, left, right)
-
-
 def clip_scale(weights: np.ndarray, grid: np.ndarray, variance: np.ndarray | None = None) -> float:
     """The clipping scale s, among CLIP_QUANTILES of |w|, whose written layer best keeps the
     direction of the trained weights w: it maximises the expected squared cosine similarity
@@ -197,44 +189,3 @@ def write_variance(pulses: np.ndarray, noise: float, band: float | None) -> np.n
     b at most noise^2 + b^2 / 3 (the last correction's noise, or a uniform error in the band)."""
     variance = pulses * noise**2
     return variance if band is None else np.minimum(variance, noise**2 + band**2 / 3)
-
-
-def erase_array(g: np.ndarray, devices, n_pulses: int) -> int:
-    """Block erase: every device to its own Gmin (stuck ones stay at their bound); returns the
-    RESET pulses counted for it, n_pulses per device."""
-    g[...] = np.where(devices.stuck == 2, devices.g_hi, devices.g_lo)
-    return n_pulses * g.size
-
-
-def write_open_loop(g, responses, pulses: np.ndarray, c2c: bool, rng: np.random.Generator) -> int:
-    """SET pulses[i] times device g.flat[i], one parallel pulse per step; returns the pulses."""
-    most_first = np.argsort(-pulses, kind="stable")
-    # step t pulses the devices that need more than t pulses: a prefix of most_first, found by
-    # counting rather than by scanning the array every step
-    for pulsed in pulses.size - np.cumsum(np.bincount(pulses))[:-1]:
-        index = most_first[:pulsed]
-        engine.pulse_devices(g, responses, index, np.ones(pulsed, dtype=np.bool_), c2c, rng)
-    return int(pulses.sum())
-
-
-def verify(g, responses, target, band, budget, read_noise, c2c, rng) -> tuple[int, int, int]:
-    """Write-verify rounds: read every unfinished device (relative read noise `read_noise`),
-    finish those within target +- band, pulse the rest once towards the target; at most
-    `budget` rounds. Returns (SET pulses, RESET pulses, reads)."""
-    flat, goal = g.reshape(-1), target.reshape(-1)
-    active = np.arange(flat.size)
-    sets = resets = reads = 0
-    for _ in range(budget):
-        seen = flat[active]
-        if read_noise > 0:
-            seen = seen + DTYPE(read_noise) * seen * rng.standard_normal(seen.size, dtype=DTYPE)
-        reads += active.size
-        error = seen - goal[active]
-        outside = np.abs(error) > band
-        active, below = active[outside], error[outside] < 0
-        if active.size == 0:
-            break
-        engine.pulse_devices(g, responses, active, below, c2c, rng)
-        n_set = int(np.count_nonzero(below))
-        sets, resets = sets + n_set, resets + active.size - n_set
-    return sets, resets, reads

@@ -16,10 +16,15 @@ Only 1 bit per neuron is stored forward and 2 bits backward; no ADC, DAC or mult
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+
 import numpy as np
 
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
+from sbp_core.refresh import RefreshCounts, refresh
+from sbp_core.spec import RunSpec
 
 
 class SBPLearner(CrossbarMLP):
@@ -33,47 +38,92 @@ class SBPLearner(CrossbarMLP):
     def __init__(self, spec, n_in, n_out, rng, engine: str = "numba") -> None:
         super().__init__(spec, n_in, n_out, rng)
         self.engine = engine
+        self.epochs_done = 0
+        self.since_refresh = 0
+        """Training samples since the last refresh cycle (counted across epochs)."""
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
         indptr, indices = self.cached_rows(X)
         order = rng.permutation(len(X))
-        if self.engine == "numba":
-            self._fit_compiled(order, indptr, indices, y, rng)
-        else:
-            bias1 = np.array([self.n_in])
-            for i in order:
-                rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
-                self.train_sample(rows, int(y[i]), rng)
-        return self.epoch_stats()
+        rule = dataclasses.replace(self.spec, pulse_prob=self.pulse_probability())
+        refreshes = [np.zeros(len(RefreshCounts._fields), dtype=np.int64) for _ in self.layers]
+        for chunk, refresh_due in self._between_refreshes(order):
+            if self.engine == "numba":
+                self._fit_compiled(chunk, indptr, indices, y, rule, rng)
+            else:
+                bias1 = np.array([self.n_in])
+                for i in chunk:
+                    rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
+                    self.train_sample(rows, int(y[i]), rng, rule)
+            if refresh_due:
+                for layer, total in zip(self.layers, refreshes, strict=True):
+                    total += refresh(layer, self.spec.refresh_level, rng)
+        self.epochs_done += 1
+        stats = self.epoch_stats()
+        if self.spec.refresh_every:
+            for number, total in enumerate(refreshes, start=1):
+                counts = RefreshCounts(*total.tolist())
+                stats.counters[f"refresh_reads_l{number}"] = counts.reads
+                stats.counters[f"refreshed_pairs_l{number}"] = counts.pairs
+        return stats
 
-    def _fit_compiled(self, order, indptr, indices, y, rng: np.random.Generator) -> None:
+    def pulse_probability(self) -> float:
+        """This epoch's pulse probability: pulse_prob, decaying geometrically to
+        pulse_prob_final in the last epoch when that is set."""
+        spec = self.spec
+        if spec.pulse_prob_final is None or spec.epochs == 1:
+            return spec.pulse_prob
+        progress = min(self.epochs_done, spec.epochs - 1) / (spec.epochs - 1)
+        return spec.pulse_prob * (spec.pulse_prob_final / spec.pulse_prob) ** progress
+
+    def _between_refreshes(self, order: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
+        """The epoch's samples in runs that end where a refresh cycle is due (True)."""
+        every = self.spec.refresh_every
+        if not every:
+            yield order, False
+            return
+        start = 0
+        while start < order.size:
+            stop = min(order.size, start + every - self.since_refresh)
+            self.since_refresh += stop - start
+            due = self.since_refresh == every
+            if due:
+                self.since_refresh = 0
+            yield order[start:stop], due
+            start = stop
+
+    def _fit_compiled(self, order, indptr, indices, y, rule, rng: np.random.Generator) -> None:
         from sbp_core.methods import sbp_kernel  # numba's cache loads only when SBP runs
 
         counts = sbp_kernel.train_epoch(
             order, indptr, indices, np.asarray(y, dtype=np.int64),
-            self.layer1.arrays(), self.layer2.arrays(), sbp_kernel.SBPSettings.from_spec(self.spec),
+            self.layer1.arrays(), self.layer2.arrays(), sbp_kernel.SBPSettings.from_spec(rule),
             rng,
         )  # fmt: skip
         for layer, layer_counts in zip(self.layers, counts, strict=True):
             layer.count_pulses(layer_counts[sbp_kernel.SET], layer_counts[sbp_kernel.RESET])
 
-    def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:
-        """One forward pass, ternary errors and one parallel pulse update for one sample."""
-        spec = self.spec
+    def train_sample(
+        self, rows1: np.ndarray, label: int, rng: np.random.Generator, rule: RunSpec | None = None
+    ) -> None:
+        """One forward pass, ternary errors and one parallel pulse update for one sample; `rule`
+        holds the settings (`fit_epoch` passes the spec with this epoch's pulse probability),
+        the run's spec by default."""
+        rule = rule or self.spec
         a1 = self.layer1.read_rows(rows1, rng)
-        rows2 = np.append(np.flatnonzero(a1 > spec.theta), self.n_hidden)
+        rows2 = np.append(np.flatnonzero(a1 > rule.theta), self.n_hidden)
         a2 = self.layer2.read_rows(rows2, rng)
 
-        error = output_error(a2, label, spec.margin_hi, spec.margin_lo)
+        error = output_error(a2, label, rule.margin_hi, rule.margin_lo)
         if not error.any():
             return
         s = self.layer2.read_columns(error, rng)[:-1]  # the bias row has no neuron behind it
-        hidden_error = ternarize(s, spec.error_threshold)
-        if spec.gate_window > 0:
-            hidden_error[np.abs(a1 - spec.theta) >= spec.gate_window] = 0
+        hidden_error = ternarize(s, rule.error_threshold)
+        if rule.gate_window > 0:
+            hidden_error[np.abs(a1 - rule.theta) >= rule.gate_window] = 0
 
-        self.layer2.pulse(rows2, error, rng, spec.pulse_prob)
-        self.layer1.pulse(rows1, hidden_error, rng, spec.pulse_prob)
+        self.layer2.pulse(rows2, error, rng, rule.pulse_prob)
+        self.layer1.pulse(rows1, hidden_error, rng, rule.pulse_prob)
 
 
 def output_error(current: np.ndarray, label: int, margin_hi: float, margin_lo: float) -> np.ndarray:

@@ -125,8 +125,9 @@ def _with_twins(sbp: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The SBP runs with their conventional twin's pulses per sample and accuracy (NaN where the
     profile has no such sgd run)."""
     sgd = runs[runs["method"] == "sgd"]
-    for name in SBP_RULE_FIELDS:
-        sgd = sgd[sgd[name] == RunSpec.__dataclass_fields__[name].default]
+    for name in (name for name in SBP_RULE_FIELDS if name in sgd.columns):  # older runs lack some
+        default = RunSpec.__dataclass_fields__[name].default
+        sgd = sgd[sgd[name].isna() if default is None else sgd[name] == default]
     twins = {_twin_key(row): row for _, row in sgd.iterrows()}
     out = sbp.copy()
     for column in (*TWIN_PULSES, ACCURACY_CONV):
@@ -144,21 +145,47 @@ def _with_twins(sbp: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _twin_key(row: pd.Series) -> tuple:
-    return tuple(None if pd.isna(row[name]) else row[name] for name in TWIN_KEY)
+    """TWIN_KEY's values; SBP's set-only scheme runs on the chip of the pair scheme (the same
+    differential pairs, only SET pulses), so its twin is the sgd run of the pair scheme."""
+    values = {name: None if pd.isna(row[name]) else row[name] for name in TWIN_KEY}
+    if values["pulse_scheme"] == "set_only":
+        values["pulse_scheme"] = "pair"
+    return tuple(values.values())
 
 
 def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[cost.Layer]:
-    """The run's layers with pulses per sample = run totals * scale."""
+    """The run's layers with pulses and refresh counts per sample = run totals * scale."""
     shapes = json.loads(row["layers"])
     sets = [scale * p for p in json.loads(row["set_pulses_per_layer"])]
     resets = [scale * p for p in json.loads(row["reset_pulses_per_layer"])]
+    refresh = {
+        kind: [scale * _count(row, column) for column in columns]
+        for kind, columns in _refresh_columns(len(shapes)).items()
+    }
     return cost.make_layers(
         shapes,
         sets,
         resets,
         float(row["input_activity"]),
         values["workload.line_activity"],
+        stochastic=float(row["pulse_prob"]) < 1 or pd.notna(row.get("pulse_prob_final")),
+        refresh_every=int(_count(row, "refresh_every")),
+        **refresh,
     )
+
+
+def _refresh_columns(n_layers: int) -> dict[str, list[str]]:
+    """The metrics columns of an SBP run's refresh counts per layer (`total_*`, over the run)."""
+    return {
+        "refresh_reads": [f"total_refresh_reads_l{i}" for i in range(1, n_layers + 1)],
+        "refresh_pairs": [f"total_refreshed_pairs_l{i}" for i in range(1, n_layers + 1)],
+    }
+
+
+def _count(row: pd.Series, column: str) -> float:
+    """A count the run may not have (no refresh, or a run from before the field): 0 then."""
+    value = row.get(column)
+    return 0.0 if value is None or pd.isna(value) else float(value)
 
 
 def _device(row: pd.Series) -> cost.PulseDevice:
@@ -269,6 +296,10 @@ def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
                 for _, row in members.iterrows()
             ]
             first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
+        for columns in _refresh_columns(len(json.loads(first["layers"]))).values():
+            for column in columns:
+                per_sample = [_count(row, column) / _samples(row) for _, row in members.iterrows()]
+                first[column] = float(np.mean(per_sample))
         if key[CONVENTIONAL_PULSES] == "sgd":
             for column in TWIN_PULSES:
                 per_sample = [json.loads(value) for value in members[column]]
@@ -429,6 +460,9 @@ def epoch_energies(
             if missing:
                 raise DataError(f"history.csv: missing column(s) {', '.join(missing)}")
             run[f"{kind}_pulses_per_layer"] = json.dumps([float(epoch[c]) for c in columns])
+        for columns in _refresh_columns(n_layers).values():
+            for column in columns:  # this epoch's refresh counts (absent: no refresh)
+                run[column] = _count(epoch, column.removeprefix("total_"))
         per_epoch = _epoch_samples(run)
         costs = run_costs(run, values, scale=1.0 / per_epoch)
         for design, result in costs.items():
