@@ -43,6 +43,16 @@ DEVICE_FIELDS = (
     "read_noise",
 )  # fmt: skip
 """The fields that override the device preset's parameter of the same name when not None."""
+DEVICE_FILE_SUFFIXES = (".yaml", ".yml")
+"""A `device` ending in one of these names a device file; any other names a preset."""
+DEVICE_FILE_ID = "device file"
+"""What `device` is in the canonical JSON of a run id when it names a file: the file's content
+(device_sha256) identifies the device, not where the file lies."""
+
+
+def names_device_file(device: str) -> bool:
+    """Whether a spec's `device` is the path of a device file rather than a preset name."""
+    return device.lower().endswith(DEVICE_FILE_SUFFIXES)
 
 
 def choice(default: str, options: tuple[str, ...]) -> Any:
@@ -109,7 +119,12 @@ class RunSpec:
 
     # --- device (sbp_core.device); None = take the preset's value ---
     device: str = "ideal"
-    """Device preset name (see sbp_core.device.PRESETS)."""
+    """Device preset name (see sbp_core.device.PRESETS), or the path of a device file (.yaml,
+    relative to the working folder; README, "Devices from measured curves")."""
+    device_sha256: str | None = text(None, pattern="[0-9a-f]{64}")
+    """SHA-256 of the device file's content when device names one (sbp_core.identity), so the
+    run id follows the file's content, not its path; None: taken from the file when the run
+    starts, and always None for a preset."""
     n_states: int | None = number(None, low=2)
     """Conductance states per device (pulses from Gmin to Gmax plus one)."""
     nl_ltp: float | None = number(None, low=-9.0, high=9.0)
@@ -186,6 +201,10 @@ class RunSpec:
                     raise ConfigError(
                         f"{name} applies to method {method} only, not {self.method!r}"
                     )
+        if self.device_sha256 is not None and not names_device_file(self.device):
+            raise ConfigError(
+                f"device_sha256 applies to device files only, not preset {self.device!r}"
+            )
         if self.margin_lo > self.margin_hi:
             raise ConfigError(
                 f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"
@@ -204,8 +223,15 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        """Short stable hash of the canonical JSON of every field."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Short stable hash of the canonical JSON of every field. A device file enters it by
+        its content (device_sha256) in place of its path, so copies of one file share run ids;
+        a preset's spec leaves device_sha256 out, keeping the run ids from before device files."""
+        values = self.to_dict()
+        if self.device_sha256 is None:
+            del values["device_sha256"]
+        else:
+            values["device"] = DEVICE_FILE_ID
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     @classmethod
