@@ -21,13 +21,13 @@ from sbp_core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "curves.csv"
-EXAMPLE_DEVICE = PRESETS["hzo_fefet"].with_overrides(d2d_sigma=0.05)
-"""The device examples/curves.csv was simulated from: three HZO FeFETs with 5 % D2D spread."""
+EXAMPLE_DEVICE = PRESETS["epiram"].with_overrides(d2d_sigma=0.05)
+"""The device examples/curves.csv was simulated from: three EpiRAMs with 5 % D2D spread."""
 
 
 def example_curves():
-    """The README's example experiment: three devices, four cycles each (seed 12)."""
-    return simulate_curves(EXAMPLE_DEVICE, n_devices=3, cycles=4, seed=12)
+    """The README's example experiment: three devices, three cycles each (seed 12)."""
+    return simulate_curves(EXAMPLE_DEVICE, n_devices=3, cycles=3, seed=12)
 
 
 def test_the_example_file_is_what_the_generator_gives():
@@ -38,7 +38,7 @@ def test_curves_survive_a_round_trip_through_a_file(tmp_path):
     curves = example_curves()
     write_curves(tmp_path / "c.csv", curves)
     again = read_curves(tmp_path / "c.csv")
-    assert again.devices == ("d1", "d2", "d3") and len(again.ramps) == len(curves.ramps) == 24
+    assert again.devices == ("d1", "d2", "d3") and len(again.ramps) == len(curves.ramps) == 18
     for ramp, read in zip(curves.ramps, again.ramps, strict=True):
         assert (read.device, read.cycle, read.direction) == (
             ramp.device,
