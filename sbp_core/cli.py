@@ -71,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     warm.set_defaults(handler=_compile)
 
     fit = commands.add_parser("fit-device", help="fit a device file to measured curves (CSV)")
-    fit.add_argument("curves", type=Path, help="CSV, one row per pulse (README, 'Your device')")
+    fit.add_argument(
+        "curves", type=Path, help="CSV, one row per pulse (README, 'Devices from measured curves')"
+    )
     fit.add_argument("--out", required=True, type=Path, help="device file to write (.yaml)")
     fit.add_argument("--figure", type=Path, help="PNG of measured and fitted curves [--out .png]")
     fit.add_argument(
@@ -80,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         default="neurosim",
         help="the NeuroSim model, or lookup tables of the measured steps [default: neurosim]",
     )
-    fit.add_argument("--bins", type=int, default=32, help="lookup_table: bins per direction")
+    fit.add_argument(
+        "--bins",
+        type=int,
+        help="lookup_table: bins per direction [default: one per 20 steps measured, at most 32]",
+    )
     fit.add_argument(
         "--columns",
         default="",

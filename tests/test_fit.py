@@ -233,3 +233,24 @@ def test_sbp_on_a_lookup_table_device_file_compiled_equals_reference(tmp_path):
     for name in states[0]:
         assert np.array_equal(states[0][name], states[1][name]), name
     assert not math.isclose(float(np.std(states[0]["G_plus_l1"])), 0.0)
+
+
+def test_the_readme_shows_what_fitting_the_example_gives():
+    """The README's excerpt of devices/epiram_fit.yaml, against a fit of examples/curves.csv."""
+    import re
+
+    import yaml
+
+    from sbp_core.device import device_file_text
+
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    command = "fit-device examples/curves.csv --out devices/epiram_fit.yaml"
+    excerpt = re.search(r"```yaml\n(.*?)```", readme[readme.index(command) :], re.S).group(1)
+    shown = yaml.safe_load(excerpt)
+    fit = fit_device(read_curves(EXAMPLE), name="epiram_fit")
+    written = yaml.safe_load(device_file_text(fit.params, fit.quality()))
+    for key, value in shown.items():
+        if key == "fit":
+            assert value == {k: written["fit"][k] for k in value}
+        else:
+            assert value == written[key], key

@@ -24,7 +24,9 @@ small label's relative spread is mostly fit error). n_states is the mean P round
 reset_step_ratio is n_states - 1 over the mean RESET P.
 
 **The lookup-table device** (README, Method, "Lookup-table device") bins each measured device's
-steps by the conductance before the pulse, `bins` equal bins over its range per direction; a bin
+steps by the conductance before the pulse, `bins` equal bins over its range per direction (by
+default one per STEPS_PER_BIN steps of its sparsest direction, 2 to MAX_BINS: knots of fewer
+steps are too noisy to walk a curve through); a bin
 with at least MIN_STEPS uncensored steps becomes a knot at the bins' mean conductance: the mean
 step there and the steps' sigma, fitted as a line in the conductance within the bin (censored
 at the bounds as above, by maximum likelihood, where steps end on them). Linear interpolation
@@ -60,7 +62,8 @@ from sbp_core.devices.curves import DIRECTIONS, Curves
 from sbp_core.errors import ConfigError
 
 MODELS = ("neurosim", "lookup_table")
-DEFAULT_BINS = 32
+MAX_BINS = 32
+STEPS_PER_BIN = 20
 MIN_STEPS = 5
 """Uncensored steps a bin needs to become a knot of a lookup table."""
 NOISE_FLOOR = 1e-6
@@ -216,7 +219,7 @@ class _Steps:
 def fit_device(
     curves: Curves,
     model: str = "neurosim",
-    bins: int = DEFAULT_BINS,
+    bins: int | None = None,
     name: str = "fitted",
     citation: str | None = None,
     **electrical: float,
@@ -226,18 +229,19 @@ def fit_device(
     in the citation)."""
     if model not in MODELS:
         raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    if not (isinstance(bins, int) and bins >= 2):
+    if bins is not None and not (isinstance(bins, int) and bins >= 2):
         raise ConfigError(f"bins must be an integer >= 2, got {bins!r}")
     with threadpool_limits(limits=1):  # many tiny array operations: BLAS threads only slow them
         return _fit(curves, model, bins, name, citation, electrical)
 
 
-def _fit(curves: Curves, model: str, bins: int, name: str, citation, electrical) -> Fit:
+def _fit(curves: Curves, model: str, bins: int | None, name: str, citation, electrical) -> Fit:
     devices = tuple(_fit_one(curves, device) for device in curves.devices)
     params = _nominal(devices, name, citation or _citation(curves, electrical), electrical)
     if model == "neurosim":
         predict = _model_predictor(curves, devices)
         return Fit(params, devices, curves, predict, _rms_errors(curves, predict))
+    bins = bins or default_bins(curves)
     table = fit_table(curves, devices, bins, params.g_max_s)
     nominal = {f.name: getattr(params, f.name) for f in dataclasses.fields(DeviceParams)}
     params = TableDeviceParams(**{**nominal, "d2d_sigma": 0.0}, table=table)  # the tables' spread
@@ -477,6 +481,17 @@ def _significant(value: float, digits: int = 4) -> float:
 
 
 # --- lookup tables ---------------------------------------------------------------------------
+
+
+def default_bins(curves: Curves) -> int:
+    """One bin per STEPS_PER_BIN single-pulse steps of the sparsest device and direction, from 2
+    to MAX_BINS."""
+    fewest = min(
+        sum(r.steps()[0].size for r in curves.ramps_of(device, direction))
+        for device in curves.devices
+        for direction in DIRECTIONS
+    )
+    return int(np.clip(fewest // STEPS_PER_BIN, 2, MAX_BINS))
 
 
 def fit_table(curves: Curves, devices, bins: int, g_max_s: float) -> LookupTable:
