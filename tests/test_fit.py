@@ -95,7 +95,8 @@ def test_a_presets_noisy_curves_give_back_its_labels_pulses_and_sigma(name):
 
 def test_several_devices_give_the_device_to_device_sigma():
     """16 devices with 10 % D2D spread: the spread comes back within 30 % (45 degrees of
-    freedom: a relative standard error of about 10 %, plus each device's own fit error)."""
+    freedom: a relative standard error of about 10 %, plus each device's own fit error; 0.087
+    to 0.119 over 8 seeds)."""
     preset = PRESETS["epiram"].with_overrides(d2d_sigma=0.1)
     fit = fit_device(simulate_curves(preset, n_devices=16, cycles=4, seed=0))
     assert len(fit.devices) == 16
@@ -131,8 +132,9 @@ def test_a_lookup_table_of_a_presets_noise_free_curves_reproduces_its_trajectory
 @pytest.mark.parametrize("name", sorted(name for name in PRESETS if PRESETS[name].c2c_sigma))
 def test_a_lookup_table_of_a_presets_noisy_curves_reproduces_its_mean_and_spread(name):
     """100 cycles of the preset, tables of 32 bins; 2,000 devices of each from Gmin through a
-    SET and a RESET ramp: mean and standard deviation agree within 6 % and 4 % of the range at
-    every pulse (worst seen: 3.8 % and 2.1 %, Ag:a-Si, whose curvature 100 cycles pin least)."""
+    SET and a RESET ramp: mean and standard deviation agree within 8 % and 5 % of the range at
+    every pulse (worst over 8 seeds: 5.3 % and 3.7 %, TaOx/HfOx, whose step noise is 4.7 times
+    its mean step)."""
     preset = PRESETS[name]
     curves = one_device(simulate_curves(preset, n_devices=20, cycles=5, seed=1))
     table = fit_device(curves, model="lookup_table").params
@@ -140,8 +142,8 @@ def test_a_lookup_table_of_a_presets_noisy_curves_reproduces_its_mean_and_spread
     pulses = [(True, pmax + 5), (False, pmax + 5)]
     expected, actual = trajectories(preset, 2000, pulses), trajectories(table, 2000, pulses)
     span = preset.g_max_s * (1 - preset.g_min)
-    assert np.abs(actual.mean(axis=1) - expected.mean(axis=1)).max() < 0.06 * span
-    assert np.abs(actual.std(axis=1) - expected.std(axis=1)).max() < 0.04 * span
+    assert np.abs(actual.mean(axis=1) - expected.mean(axis=1)).max() < 0.08 * span
+    assert np.abs(actual.std(axis=1) - expected.std(axis=1)).max() < 0.05 * span
 
 
 def test_a_lookup_table_gives_each_device_one_measured_devices_table():

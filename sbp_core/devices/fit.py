@@ -10,28 +10,34 @@ Gaussian noise of sigma c2c_sigma and clipping to [0, 1]. Per measured device:
 1. Gmin and Gmax are the smallest and largest conductance read: under the model every read
    lies in [Gmin, Gmax] and a device driven into saturation reaches both (ramps should overdrive
    a few pulses past each bound);
-2. every single-pulse step (reads k and k + 1 of a ramp) is one observation u -> u'; the map's
-   P and NL per direction are fitted by least squares on the steps that end inside the range;
-3. then, with noise, P, NL of both directions and one sigma by maximum likelihood, the noise
+2. every single-pulse step (reads k and k + 1 of a ramp) is one observation u -> u'; the affine
+   map (c, k) of each direction and one sigma are fitted by maximum likelihood, the noise
    Gaussian and a step that ends on a bound censored there (the model clips: all that is known
-   of such a step is that it would have reached the bound), which keeps saturation from biasing
-   the steps near the bounds; sigma is the cycle-to-cycle sigma, the residuals' spread.
+   of such a step is that it would have reached the bound, so saturation does not bias the
+   steps near the bounds; a Tobit regression), from the least-squares line through the steps
+   that end inside the range. Sigma is the cycle-to-cycle sigma; below NOISE_FLOOR the curves
+   are noise-free and the least-squares line is the map;
+3. each map gives P and NL exactly (`map_parameters`) where the NeuroSim form has it; where not
+   (its fixed point inside the range, or a label beyond +-9) the form's best map is fitted in
+   (log P, curvature) by the same likelihood (`_constrained`);
+4. one P for both directions (reset_step_ratio 1, as every preset) is kept unless separate
+   counts fit significantly better (`_tied`, a likelihood-ratio test): it pins the pulse count
+   of a direction whose curve saturates within the noise, where P and NL trade off freely.
 
 Several devices give each their own fit; the device file holds their means (Gmin, Gmax, P, NL),
 the pooled sigma (root mean square) and, as device-to-device sigma, the pooled relative spread
 of Gmax, Gmin and P across devices (the labels, which the model spreads too, are left out: a
 small label's relative spread is mostly fit error). n_states is the mean P rounded, plus one;
-reset_step_ratio is n_states - 1 over the mean RESET P.
+reset_step_ratio is 1 when every device keeps one count, else n_states - 1 over the mean RESET P.
 
 **The lookup-table device** (README, Method, "Lookup-table device") bins each measured device's
 steps by the conductance before the pulse, `bins` equal bins over its range per direction (by
 default one per STEPS_PER_BIN steps of its sparsest direction, 2 to MAX_BINS: knots of fewer
-steps are too noisy to walk a curve through); a bin
-with at least MIN_STEPS uncensored steps becomes a knot at the bins' mean conductance: the mean
-step there and the steps' sigma, fitted as a line in the conductance within the bin (censored
-at the bounds as above, by maximum likelihood, where steps end on them). Linear interpolation
-between knots at the mean conductance reproduces any step that is linear in g exactly, the
-NeuroSim model's among them.
+steps are too noisy to walk a curve through); a bin with at least MIN_STEPS uncensored steps
+becomes a knot at the bin's mean conductance: the mean step there and the steps' sigma, fitted
+as a line in the conductance within the bin (censored at the bounds as above, by maximum
+likelihood, where steps end on them). Linear interpolation between knots at the mean
+conductance reproduces any step that is linear in g exactly, the NeuroSim model's among them.
 """
 
 from __future__ import annotations
@@ -190,8 +196,10 @@ def map_parameters(c: float, k: float, direction: int) -> tuple[float, float] | 
 
 
 def curvature_label(q: float) -> float:
-    """The nonlinearity label of curvature q."""
-    return 0.0 if q == 0 else float(a_to_nonlinearity(1.0 / q))
+    """The nonlinearity label of curvature q (|q| <= MAX_CURVATURE: within the labels NeuroSim
+    defines, rounding aside)."""
+    label = 0.0 if q == 0 else float(a_to_nonlinearity(1.0 / q))
+    return min(max(label, -MAX_LABEL), MAX_LABEL)
 
 
 @dataclass(frozen=True)
