@@ -1,4 +1,5 @@
-"""The `sbp-bench` command: `train` one run into a folder, `fetch-mnist`, `compile` the kernels.
+"""The `sbp-bench` command: `train` one run into a folder, `fetch-mnist`, `compile` the kernels,
+`fit-device` a device file to measured pulse-response curves.
 
 Every RunSpec field is an option (`--n-hidden 200`), its help text is the field's docstring, and
 a spec file (`--spec FILE.json`) may give the rest. Errors print as one line and exit with 2.
@@ -64,7 +65,54 @@ def _parser() -> argparse.ArgumentParser:
     fetch.set_defaults(handler=_fetch)
 
     warm = commands.add_parser("compile", help="compile and cache every numba kernel once")
+    warm.add_argument(
+        "--lookup-table", action="store_true", help="also the kernels of lookup-table devices"
+    )
     warm.set_defaults(handler=_compile)
+
+    fit = commands.add_parser("fit-device", help="fit a device file to measured curves (CSV)")
+    fit.add_argument(
+        "curves", type=Path, help="CSV, one row per pulse (README, 'Devices from measured curves')"
+    )
+    fit.add_argument("--out", required=True, type=Path, help="device file to write (.yaml)")
+    fit.add_argument("--figure", type=Path, help="PNG of measured and fitted curves [--out .png]")
+    fit.add_argument(
+        "--model",
+        choices=("neurosim", "lookup_table"),
+        default="neurosim",
+        help="the NeuroSim model, or lookup tables of the measured steps [default: neurosim]",
+    )
+    fit.add_argument(
+        "--bins",
+        type=int,
+        help="lookup_table: bins per direction [default: one per 20 steps measured, at most 32]",
+    )
+    fit.add_argument(
+        "--columns",
+        default="",
+        metavar="NAME=HEADER,...",
+        help="the file's column for ours (device, cycle, direction, pulse, conductance_S)",
+    )
+    fit.add_argument(
+        "--directions",
+        default="",
+        metavar="set=LABEL,reset=LABEL",
+        help="the file's direction labels [default: set/reset, ltp/ltd, potentiation/depression]",
+    )
+    fit.add_argument(
+        "--conductance-scale",
+        type=float,
+        default=1.0,
+        help="siemens per unit of the file's conductances (1e-6 for uS) [default: 1]",
+    )
+    fit.add_argument("--name", help="device name [default: the stem of --out]")
+    for option, what in (
+        ("--v-set", "SET pulse amplitude, volts"),
+        ("--v-reset", "RESET pulse amplitude, volts"),
+        ("--pulse-width-s", "programming pulse width, seconds"),
+    ):
+        fit.add_argument(option, type=float, help=f"{what} (for the energy; assumed otherwise)")
+    fit.set_defaults(handler=_fit_device)
     return parser
 
 
@@ -95,7 +143,46 @@ def _train(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from sbp_core.methods import compile_kernels
 
-    print(f"compiled and cached the kernels of {', '.join(compile_kernels())}")
+    methods = compile_kernels(lookup_table=args.lookup_table)
+    devices = "preset and lookup-table devices" if args.lookup_table else "preset devices"
+    print(f"compiled and cached the kernels of {', '.join(methods)} for {devices}")
+    return 0
+
+
+def _fit_device(args: argparse.Namespace) -> int:
+    from sbp_core.devices.curves import COLUMNS, DIRECTIONS, parse_mapping, read_curves
+    from sbp_core.devices.fit import fit_device, write_device_file
+    from sbp_core.errors import ConfigError
+    from sbp_core.spec import names_device_file
+
+    if not names_device_file(str(args.out)):
+        raise ConfigError(f"--out {args.out}: a device file ends in .yaml (or .yml)")
+    curves = read_curves(
+        args.curves,
+        columns=parse_mapping(args.columns, "--columns", COLUMNS),
+        directions=parse_mapping(args.directions, "--directions", DIRECTIONS),
+        conductance_scale=args.conductance_scale,
+    )
+    electrical = {
+        name: getattr(args, name)
+        for name in ("v_set", "v_reset", "pulse_width_s")
+        if getattr(args, name) is not None
+    }
+    fit = fit_device(
+        curves, model=args.model, bins=args.bins, name=args.name or args.out.stem, **electrical
+    )
+    write_device_file(fit, args.out)
+    from sbp_core.devices.figure import fit_figure, save_png  # matplotlib only for the figure
+
+    figure = args.figure or args.out.with_suffix(".png")
+    save_png(fit_figure(fit), figure)
+    quality, p = fit.quality(), fit.params
+    rms = ", ".join(f"{d} {100 * v:.2g} %" for d, v in quality["rms_error_of_range"].items())
+    print(
+        f"{args.out}: {fit.model} fit of {len(fit.devices)} device(s): n_states {p.n_states}, "
+        f"nl_ltp {p.nl_ltp:g}, nl_ltd {p.nl_ltd:g}, c2c_sigma {p.c2c_sigma:g}, measured "
+        f"d2d_sigma {quality['d2d_sigma']:g}; RMS error {rms} of the range; figure {figure}"
+    )
     return 0
 
 

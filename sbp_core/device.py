@@ -15,19 +15,32 @@ conductance this is an affine map per device and direction,
 
 which is what `respond` applies: no inverse curve, no loop over devices, and device-to-device
 variation simply makes alpha, beta and the bounds per-device arrays.
+
+A lookup-table device (`TableDeviceParams`, `TableArray`) follows measured curves the NeuroSim
+form cannot: the step of a pulse is read from a table of the present conductance, per direction,
+with the measured spread of the steps as its noise, and each simulated device follows the table
+of one of the measured devices (README, Method, "Lookup-table device"). A device is a preset
+(`PRESETS`) or a device file (`read_device_file`, written by `sbp-bench fit-device`: README,
+"Devices from measured curves").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import numbers
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 
-from sbp_core.engine import RESPONSE
+from sbp_core.documents import read_document
+from sbp_core.engine import RESPONSE, TABLE_DEVICE, TableResponse
 from sbp_core.errors import ConfigError
-from sbp_core.spec import DEVICE_FIELDS
+from sbp_core.spec import DEVICE_FIELDS, names_device_file
 
 # NeuroSim normalises A to Pmax and defines the nonlinearity label NL through the largest
 # deviation of the normalised LTP curve from the straight line: deviation = NL * 0.099
@@ -135,7 +148,7 @@ class DeviceParams:
 
     def to_dict(self) -> dict:
         """Parameters with physical units spelled out, for metrics.json and the cost model."""
-        data = dataclasses.asdict(self)
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(DeviceParams)}
         data["on_off"] = None if math.isinf(self.on_off) else self.on_off
         data["g_min_s"] = self.g_min * self.g_max_s
         return data
@@ -287,6 +300,16 @@ def nonlinearity_to_a(nl: float | np.ndarray) -> float | np.ndarray:
     return float(a) if a.ndim == 0 else a
 
 
+def a_to_nonlinearity(a: float | np.ndarray) -> float | np.ndarray:
+    """The nonlinearity label of a normalised curvature A (the inverse of `nonlinearity_to_a`;
+    infinite A, the straight line, is label 0), not truncated to [-MAX_LABEL, MAX_LABEL]."""
+    a = np.asarray(a, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = _max_deviation(np.abs(a))
+    label = np.where(np.isinf(a), 0.0, np.sign(a) * deviation / _DEVIATION_PER_NL)
+    return float(label) if label.ndim == 0 else label
+
+
 def _max_deviation(a: np.ndarray) -> np.ndarray:
     """Largest gap between the normalised curve (1 - e^(-p/a)) / (1 - e^(-1/a)) and p on [0, 1]."""
     c = -np.expm1(-1.0 / a)
@@ -344,16 +367,23 @@ class DeviceArray:
     ) -> np.ndarray:
         """Conductances uniform in Gmin + range * [start, start + spread]; stuck devices at their
         bound. `start` is a fraction of each device's range."""
-        span = self.g_hi - self.g_lo
-        g = self.g_lo + span * (start + spread * rng.random(self.g_lo.shape))
-        g = np.where(self.stuck == 1, self.g_lo, np.where(self.stuck == 2, self.g_hi, g))
-        return g.astype(dtype)
+        return _initial(self.g_lo, self.g_hi, self.stuck, spread, rng, dtype, start)
+
+
+def _initial(g_lo, g_hi, stuck, spread, rng, dtype, start) -> np.ndarray:
+    """`DeviceArray.initial` and `TableArray.initial`, for devices of bounds g_lo, g_hi."""
+    span = g_hi - g_lo
+    g = g_lo + span * (start + spread * rng.random(g_lo.shape))
+    g = np.where(stuck == 1, g_lo, np.where(stuck == 2, g_hi, g))
+    return g.astype(dtype)
 
 
 def build_array(
     params: DeviceParams, shape: tuple[int, ...], rng: np.random.Generator, dtype=np.float32
 ) -> DeviceArray:
     """Draw the device-to-device variation and stuck-at faults of one array, once."""
+    if isinstance(params, TableDeviceParams):
+        return _build_table_array(params, shape, rng, dtype)
     d2d = params.d2d_sigma
 
     def spread(value: float) -> np.ndarray:
@@ -370,11 +400,7 @@ def build_array(
     nl_ltd = _label_spread(spread(params.nl_ltd))
     alpha_reset, beta_reset = _affine(nl_ltd, g_lo, g_hi, reset_pulses, -1)
 
-    stuck = np.zeros(shape, dtype=np.int8)  # 0 free, 1 stuck at Gmin, 2 stuck at Gmax
-    if params.stuck_gmin > 0 or params.stuck_gmax > 0:
-        u = rng.random(shape)
-        stuck[u < params.stuck_gmin] = 1
-        stuck[(u >= params.stuck_gmin) & (u < params.stuck_gmin + params.stuck_gmax)] = 2
+    stuck = _stuck_faults(params, shape, rng)
     free = stuck == 0
     alpha_set, alpha_reset = np.where(free, alpha_set, 0.0), np.where(free, alpha_reset, 0.0)
     beta_set, beta_reset = np.where(free, beta_set, 1.0), np.where(free, beta_reset, 1.0)
@@ -390,6 +416,17 @@ def build_array(
         noise_sigma=noise_sigma.astype(dtype),
         stuck=stuck,
     )
+
+
+def _stuck_faults(params: DeviceParams, shape: tuple[int, ...], rng) -> np.ndarray:
+    """Which devices are stuck: 0 free, 1 stuck at Gmin, 2 stuck at Gmax (one draw per device
+    when either fraction is non-zero)."""
+    stuck = np.zeros(shape, dtype=np.int8)
+    if params.stuck_gmin > 0 or params.stuck_gmax > 0:
+        u = rng.random(shape)
+        stuck[u < params.stuck_gmin] = 1
+        stuck[(u >= params.stuck_gmin) & (u < params.stuck_gmin + params.stuck_gmax)] = 2
+    return stuck
 
 
 def _label_spread(labels: np.ndarray) -> np.ndarray:
@@ -417,7 +454,394 @@ def _affine(
     return g_lo + x_const - x_coef * g_lo, x_coef
 
 
+# --- lookup-table devices (README, Method, "Lookup-table device") ---------------------------
+
+SET_ROW, RESET_ROW = 0, 1
+"""The direction index of the tables: LookupTable.knots[t, SET_ROW] are the SET knots of t."""
+
+
+@dataclass(frozen=True, eq=False)
+class LookupTable:
+    """The measured pulse response of one or more devices as step tables; conductances are
+    normalised like g, to the nominal Gmax (the device's g_max_s).
+
+    Table t (measured device t) and direction d hold n_knots[t, d] knots: a conductance, the
+    mean step of a pulse there and the sigma of that step. A pulse at g moves the device by the
+    mean step interpolated linearly between the two knots around g (beyond the end knots, the
+    end segment continued), plus Gaussian noise of the sigma interpolated alike (not below 0),
+    then clipping to the table's bounds [g_lo[t], g_hi[t]]. Arrays are float32 (n_knots int64),
+    shaped (n_tables, 2, max_knots), knots ascending and +inf beyond n_knots.
+    """
+
+    devices: tuple[str, ...]
+    """Name of each measured device, one table each."""
+    g_lo: np.ndarray
+    """Gmin of each measured device, normalised (n_tables,)."""
+    g_hi: np.ndarray
+    """Gmax of each measured device, normalised (n_tables,)."""
+    knots: np.ndarray
+    """Conductance of each knot, normalised."""
+    step: np.ndarray
+    """Mean conductance change of one pulse at each knot, normalised (negative for RESET)."""
+    sigma: np.ndarray
+    """Sigma of that change: the measured spread of the steps (cycle-to-cycle noise)."""
+    n_knots: np.ndarray
+    """Knots of each table and direction (at least 2)."""
+
+    @classmethod
+    def from_knots(
+        cls,
+        devices: tuple[str, ...],
+        bounds: list[tuple[float, float]],
+        knots: list[tuple[np.ndarray, np.ndarray]],
+    ) -> LookupTable:
+        """From per-device bounds (g_lo, g_hi) and per-device (SET, RESET) knot arrays, each of
+        shape (3, n): conductance, mean step, sigma (float64 or float32, normalised)."""
+        width = max(table.shape[1] for pair in knots for table in pair)
+        shape = (len(devices), 2, width)
+        arrays = {name: np.zeros(shape, dtype=np.float32) for name in ("knots", "step", "sigma")}
+        arrays["knots"][:] = np.inf
+        n_knots = np.zeros(shape[:2], dtype=np.int64)
+        for t, pair in enumerate(knots):
+            for d, table in enumerate(pair):
+                n = table.shape[1]
+                n_knots[t, d] = n
+                for row, name in enumerate(("knots", "step", "sigma")):
+                    arrays[name][t, d, :n] = table[row]
+        g_lo, g_hi = (np.array(values, dtype=np.float32) for values in zip(*bounds, strict=True))
+        return cls(tuple(devices), g_lo, g_hi, n_knots=n_knots, **arrays)
+
+    @functools.cached_property
+    def step_slope(self) -> np.ndarray:
+        """Slope of the mean step on each segment k (knots k to k + 1), per unit of g."""
+        return self._slopes(self.step)
+
+    @functools.cached_property
+    def sigma_slope(self) -> np.ndarray:
+        """Slope of the step's sigma on each segment k, per unit of g."""
+        return self._slopes(self.sigma)
+
+    def _slopes(self, values: np.ndarray) -> np.ndarray:
+        """float32 slopes of `values` between consecutive knots (0 beyond the last segment),
+        computed in float64 from the float32 knots."""
+        slope = np.zeros(values.shape, dtype=np.float32)
+        for t, d in np.ndindex(*self.n_knots.shape):
+            n = self.n_knots[t, d]
+            x, v = self.knots[t, d, :n].astype(float), values[t, d, :n].astype(float)
+            slope[t, d, : n - 1] = np.diff(v) / np.diff(x)
+        return slope
+
+    def knot_table(self, t: int, d: int) -> np.ndarray:
+        """Knots of table t, direction d, as rows (conductance, step, sigma), float64."""
+        n = self.n_knots[t, d]
+        return np.vstack([getattr(self, name)[t, d, :n] for name in ("knots", "step", "sigma")])
+
+    def check(self, source: str) -> None:
+        """A one-line ConfigError naming `source` unless every table can be used."""
+        for t, d in np.ndindex(*self.n_knots.shape):
+            where = f"{source}: table of device {self.devices[t]!r}, {('set', 'reset')[d]}"
+            x, sigma = self.knot_table(t, d)[[0, 2]]
+            if x.size < 2:
+                raise ConfigError(f"{where}: needs at least 2 knots, has {x.size}")
+            if not np.all(np.isfinite(self.knot_table(t, d))):
+                raise ConfigError(f"{where}: knots must be finite numbers")
+            if not np.all(np.diff(x) > 0):
+                raise ConfigError(f"{where}: knot conductances must increase")
+            if np.any(sigma < 0):
+                raise ConfigError(f"{where}: sigma must be >= 0")
+        if not np.all((self.g_lo >= 0) & (self.g_hi > self.g_lo)):
+            raise ConfigError(f"{source}: each table needs 0 <= g_min_S < g_max_S")
+
+
+TABLE_FIXED_FIELDS = ("n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma")
+"""Run-spec device fields a lookup-table device rejects: its tables give its response."""
+
+
+@dataclass(frozen=True)
+class TableDeviceParams(DeviceParams):
+    """A lookup-table device. The inherited parameters are the NeuroSim model fitted to the same
+    curves: the nominal description (n_states, labels, on_off, c2c_sigma) that methods needing
+    one use (exsitu's target levels and scale, sgd's pulse size, the energy per pulse); each
+    simulated device responds as its measured device's table says. c2c_sigma > 0 turns the
+    tables' noise on; d2d_sigma is 0 (the tables are the device-to-device variation)."""
+
+    table: LookupTable | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The measured step tables."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.table is None:
+            raise ConfigError(f"device {self.name}: a lookup-table device needs its tables")
+        if self.d2d_sigma != 0:
+            raise ConfigError(
+                f"device {self.name}: d2d_sigma must be 0 for a lookup-table device (each "
+                "simulated device takes one measured device's table)"
+            )
+
+    def to_dict(self) -> dict:
+        """DeviceParams.to_dict, and how many measured devices the tables hold."""
+        return {**super().to_dict(), "lookup_tables": len(self.table.devices)}
+
+
+@dataclass
+class TableArray:
+    """An array of lookup-table devices (shape = the array's shape): which measured device's
+    table each follows (`table`, -1 for a stuck device), and its bounds, those of that table."""
+
+    params: TableDeviceParams
+    table: np.ndarray
+    g_lo: np.ndarray
+    g_hi: np.ndarray
+    stuck: np.ndarray
+
+    def respond(
+        self, g: np.ndarray, index: np.ndarray, potentiate: np.ndarray, rng: np.random.Generator
+    ) -> None:
+        """Apply one pulse to each device g.flat[index] in place: SET where potentiate, else RESET.
+
+        One Gaussian draw per pulsed device (stuck ones too) when C2C noise is on. The readable
+        reference of the engine's compiled `_respond_table`, tested bit-identical.
+        """
+        lut = self.params.table
+        table = self.table.flat[index]
+        t, d = np.maximum(table, 0), np.where(potentiate, SET_ROW, RESET_ROW)
+        x = g.flat[index]
+        # the segment: the last knot at or below x, at most the second-to-last knot
+        above_first = np.count_nonzero(lut.knots[t, d, 1:] <= x[:, None], axis=1)
+        k = np.minimum(above_first, lut.n_knots[t, d] - 2)
+        offset = x - lut.knots[t, d, k]
+        new = x + (lut.step[t, d, k] + lut.step_slope[t, d, k] * offset)
+        if self.params.c2c_sigma > 0:
+            noise = rng.standard_normal(index.size).astype(g.dtype)
+            sigma = lut.sigma[t, d, k] + lut.sigma_slope[t, d, k] * offset
+            new += np.maximum(sigma, np.float32(0.0)) * noise
+        new = np.where(table < 0, x, new)
+        g.flat[index] = np.clip(new, self.g_lo.flat[index], self.g_hi.flat[index])
+
+    def responses(self) -> TableResponse:
+        """The devices and their tables as an `engine.TableResponse` for the compiled engine;
+        one device record when every device follows the same table (one table, none stuck)."""
+        lut = self.params.table
+        records = np.empty(self.table.size, dtype=TABLE_DEVICE)
+        records["table"], records["g_lo"], records["g_hi"] = (
+            a.ravel() for a in (self.table, self.g_lo, self.g_hi)
+        )
+        if np.all(records == records[0]):
+            records = records[:1].copy()
+        return TableResponse(
+            devices=records, knots=lut.knots, step=lut.step, step_slope=lut.step_slope,
+            sigma=lut.sigma, sigma_slope=lut.sigma_slope, n_knots=lut.n_knots,
+        )  # fmt: skip
+
+    def initial(
+        self, spread: float, rng: np.random.Generator, dtype=np.float32, start: float = 0.0
+    ) -> np.ndarray:
+        """As `DeviceArray.initial`, within each device's own table bounds."""
+        return _initial(self.g_lo, self.g_hi, self.stuck, spread, rng, dtype, start)
+
+
+def _build_table_array(
+    params: TableDeviceParams, shape: tuple[int, ...], rng: np.random.Generator, dtype
+) -> TableArray:
+    """Give each device one measured device's table (uniformly drawn when there are several),
+    then draw the stuck-at faults."""
+    lut = params.table
+    n_tables = len(lut.devices)
+    which = rng.integers(n_tables, size=shape) if n_tables > 1 else np.zeros(shape, np.int64)
+    stuck = _stuck_faults(params, shape, rng)
+    return TableArray(
+        params=params,
+        table=np.where(stuck == 0, which, -1).astype(np.int32),
+        g_lo=lut.g_lo[which].astype(dtype),
+        g_hi=lut.g_hi[which].astype(dtype),
+        stuck=stuck,
+    )
+
+
+# --- device files (README, "Devices from measured curves") ----------------------------------
+
+DEVICE_KINDS = ("neurosim", "lookup_table")
+"""`kind` of a device file: the NeuroSim model, or lookup tables (with the model as nominal)."""
+REQUIRED_KEYS = ("n_states", "nl_ltp", "nl_ltd", "on_off", "c2c_sigma", "g_max_s")
+"""Keys every device file must give; the others default to DeviceParams' defaults (name: the
+file's stem; no D2D spread, stuck devices or read noise; 1 V, 10 ns pulses)."""
+FILE_ONLY_KEYS = ("kind", "fit", "tables")
+"""Keys of a device file beyond DeviceParams': its kind, the fit's provenance and quality
+(informative, not read), and a lookup-table device's tables."""
+TABLE_KEYS = ("device", "g_min_S", "g_max_S", "set", "reset")
+KNOT_KEYS = ("conductance_S", "step_S", "sigma_S")
+POSITIVE_KEYS = ("g_max_s", "v_set", "v_reset", "pulse_width_s")
+"""Device-file keys that must be > 0 (DeviceParams checks the others)."""
+
+
+def read_device_file(path: str | Path) -> DeviceParams:
+    """The device a device file describes; a one-line ConfigError naming the file and the key
+    for a missing, unknown, mistyped or out-of-range key."""
+    data = read_document(path, "device file not found")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a device file must hold a mapping of parameter names to values")
+    params = {field.name: field for field in dataclasses.fields(DeviceParams)}
+    unknown = sorted(set(map(str, data)) - set(params) - set(FILE_ONLY_KEYS))
+    if unknown:
+        allowed = ", ".join([*params, *FILE_ONLY_KEYS])
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (a device file holds: {allowed})")
+    kind = data.get("kind", "neurosim")
+    if kind not in DEVICE_KINDS:
+        raise ConfigError(f"{path}: kind must be one of {', '.join(DEVICE_KINDS)}, got {kind!r}")
+    required = REQUIRED_KEYS + (("tables",) if kind == "lookup_table" else ())
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ConfigError(f"{path}: missing key {missing[0]!r} (required: {', '.join(required)})")
+    if kind == "neurosim" and "tables" in data:
+        raise ConfigError(f"{path}: tables need kind: lookup_table")
+    values = {"name": Path(path).stem}
+    for key, value in data.items():
+        if key in params:
+            values[key] = _file_value(path, key, value, str(params[key].type))
+    for key in POSITIVE_KEYS:
+        if key in values and not values[key] > 0:
+            raise ConfigError(f"{path}: {key} must be > 0, got {values[key]!r}")
+    try:
+        if kind == "neurosim":
+            return DeviceParams(**values)
+        table = _read_tables(path, data["tables"], values["g_max_s"])
+        return TableDeviceParams(**values, table=table)
+    except ConfigError as err:
+        message = str(err)
+        raise ConfigError(
+            message if message.startswith(f"{path}:") else f"{path}: {message}"
+        ) from None
+
+
+def _file_value(path, key: str, value: Any, annotation: str) -> Any:
+    """One DeviceParams value of a device file, type-checked (`on_off: null` is infinite)."""
+    if key == "on_off" and value is None:
+        return math.inf
+    if value is None and "None" in annotation:
+        return None
+    base = annotation.replace("| None", "").strip()
+    if base == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: {key} must be text, got {value!r}")
+        return value
+    integral = base == "int"
+    kind = numbers.Integral if integral else numbers.Real
+    if isinstance(value, str) and not integral:
+        value = _yaml_float(value)  # YAML 1.1 reads 1e-6 (no dot) as text
+    if isinstance(value, bool) or not isinstance(value, kind):
+        described = "an integer" if integral else "a number"
+        raise ConfigError(f"{path}: {key} must be {described}, got {value!r}")
+    if not integral and not (math.isfinite(value) or key == "on_off"):
+        raise ConfigError(f"{path}: {key} must be a finite number, got {value!r}")
+    return int(value) if integral else float(value)
+
+
+def _yaml_float(text: str) -> float | str:
+    """`text` as a number if it is one (1e-6, which YAML 1.1 leaves as text), else unchanged."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _read_tables(path, tables: Any, g_max_s: float) -> LookupTable:
+    """The `tables` of a lookup-table device file (siemens) as a LookupTable (normalised)."""
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path}: tables must be a list of one table per measured device")
+    names, bounds, knots = [], [], []
+    for t, table in enumerate(tables):
+        where = f"tables[{t}]"
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"{path}: {where} must be a mapping with keys {', '.join(TABLE_KEYS)}"
+            )
+        _check_keys(path, where, table, TABLE_KEYS)
+        names.append(str(table["device"]))
+        g_min, g_max = (_number(path, f"{where}.{key}", table[key]) for key in TABLE_KEYS[1:3])
+        bounds.append((g_min / g_max_s, g_max / g_max_s))
+        pair = []
+        for direction in ("set", "reset"):
+            branch = table[direction]
+            if not isinstance(branch, dict):
+                raise ConfigError(f"{path}: {where}.{direction} must be a mapping")
+            _check_keys(path, f"{where}.{direction}", branch, KNOT_KEYS)
+            rows = []
+            for key in KNOT_KEYS:
+                value = branch[key]
+                if not isinstance(value, list) or len(value) != len(branch[KNOT_KEYS[0]]):
+                    raise ConfigError(
+                        f"{path}: {where}.{direction}.{key} must be a list as long as "
+                        f"{KNOT_KEYS[0]}"
+                    )
+                rows.append([_number(path, f"{where}.{direction}.{key}", v) for v in value])
+            pair.append(np.array(rows, dtype=float) / g_max_s)
+        knots.append(tuple(pair))
+    lut = LookupTable.from_knots(tuple(names), bounds, knots)
+    lut.check(str(path))
+    return lut
+
+
+def _check_keys(path, where: str, mapping: dict, keys: tuple[str, ...]) -> None:
+    unknown = sorted(set(map(str, mapping)) - set(keys))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {where}.{unknown[0]} (allowed: {', '.join(keys)})")
+    missing = [key for key in keys if key not in mapping]
+    if missing:
+        raise ConfigError(f"{path}: missing key {where}.{missing[0]}")
+
+
+def _number(path, key: str, value: Any) -> float:
+    value = _yaml_float(value) if isinstance(value, str) else value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{path}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def device_file_text(params: DeviceParams, fit: dict | None = None, header: str = "") -> str:
+    """A device file for `params` (the form `read_device_file` reads): every DeviceParams
+    parameter under its own name, `on_off: null` for an infinite ratio, the fit's provenance and
+    quality under `fit`, and for a lookup-table device its tables, in siemens."""
+    data: dict[str, Any] = {
+        "kind": "lookup_table" if isinstance(params, TableDeviceParams) else "neurosim"
+    }
+    for field in dataclasses.fields(DeviceParams):
+        value = getattr(params, field.name)
+        data[field.name] = None if field.name == "on_off" and math.isinf(value) else value
+    if fit is not None:
+        data["fit"] = fit
+    if isinstance(params, TableDeviceParams):
+        data["tables"] = _table_entries(params.table, params.g_max_s)
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comment + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _table_entries(lut: LookupTable, g_max_s: float) -> list[dict]:
+    entries = []
+    for t, name in enumerate(lut.devices):
+        entry = {
+            "device": name,
+            "g_min_S": float(lut.g_lo[t]) * g_max_s,
+            "g_max_S": float(lut.g_hi[t]) * g_max_s,
+        }
+        for d, direction in enumerate(("set", "reset")):
+            rows = lut.knot_table(t, d).astype(float) * g_max_s
+            entry[direction] = {key: row.tolist() for key, row in zip(KNOT_KEYS, rows, strict=True)}
+        entries.append(entry)
+    return entries
+
+
 def device_for(spec) -> DeviceParams:
-    """The device a RunSpec asks for: its preset with the spec's non-None device fields applied."""
+    """The device a RunSpec asks for: its preset or device file, with the spec's non-None device
+    fields applied (a lookup-table device takes only stuck devices and read noise)."""
     overrides = {name: getattr(spec, name) for name in DEVICE_FIELDS}
-    return preset(spec.device).with_overrides(**overrides)
+    if not names_device_file(spec.device):
+        return preset(spec.device).with_overrides(**overrides)
+    device = read_device_file(spec.device)
+    if isinstance(device, TableDeviceParams):
+        fixed = [name for name in TABLE_FIXED_FIELDS if overrides[name] is not None]
+        if fixed:
+            raise ConfigError(
+                f"{spec.device}: {fixed[0]} does not apply to a lookup-table device (its tables"
+                " give the response); leave it unset"
+            )
+    return device.with_overrides(**overrides)

@@ -5,7 +5,9 @@ Three things happen to a crossbar, and this module does each at array level:
 - reads: column currents for read pulses on a set of rows, and row currents for ternary
   voltages on the columns (the transposed read), with optional per-device read noise;
 - pulse responses: one device moved by one SET or RESET pulse, `g' = alpha + beta g`, plus
-  cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device");
+  cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device"), or, for a
+  lookup-table device, `g' = g + step(g)` with the step and its noise interpolated from the
+  measured table (README, Method, "Lookup-table device");
 - pulse application: a set of pairs pulsed in parallel, in the pair, single or set-only scheme,
   counted; or a train of several pulses per pair (on-chip SGD's multi-pulse updates), round by
   round.
@@ -17,6 +19,9 @@ order, as its readable numpy twin (`Crossbar.read_rows`, `Crossbar.read_columns`
 `Crossbar.apply`, `Crossbar.pulse_trains`, `DeviceArray.respond`), and draws noise from the run's
 own numpy Generator in the twin's order (numba compiles Generator methods to the same
 algorithms), so the two paths agree bit for bit with every noise source on (tests/test_engine.py).
+Lookup-table devices (`TableResponse`, twin `TableArray.respond`) are their own compiled branch:
+numba picks the response by the type of a crossbar's records when it compiles, so the preset
+model's code is the same as without them.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from sbp_core.jit import compiled
 
@@ -49,6 +56,35 @@ RESPONSE = np.dtype(
 A stuck device has alpha = 0, beta = 1 and no noise: it never moves. One record per device,
 so one pulse reads one 28-byte record; an array whose devices all respond alike stores one.
 """
+
+TABLE_DEVICE = np.dtype([("table", np.int32), ("g_lo", np.float32), ("g_hi", np.float32)])
+"""One lookup-table device: `table`, which measured device's table it follows (-1: stuck, it
+never moves), and its bounds `g_lo`, `g_hi` (that measured device's Gmin and Gmax, normalised)."""
+
+
+class TableResponse(NamedTuple):
+    """How lookup-table devices respond to one pulse (`sbp_core.device.LookupTable`, packed).
+
+    Per measured device t and direction d (0: SET, 1: RESET) the table holds n_knots[t, d]
+    knots at conductances knots[t, d, :n] (ascending; +inf beyond n); between two knots the mean
+    step and its sigma are linear in g, and beyond the end knots they continue the end
+    segments: a pulse at g on segment k gives
+
+        g' = g + (step[k] + step_slope[k] (g - knots[k])),
+             plus max(sigma[k] + sigma_slope[k] (g - knots[k]), 0) N(0, 1) with C2C noise on,
+
+    then clipping to the device's bounds. Every array is float32 but n_knots (int64), shaped
+    (n_tables, 2, max_knots); step_slope and sigma_slope are the segments' slopes, per unit of g.
+    """
+
+    devices: np.ndarray
+    """TABLE_DEVICE records, flat (n_rows * n_cols,), or one record that every device shares."""
+    knots: np.ndarray
+    step: np.ndarray
+    step_slope: np.ndarray
+    sigma: np.ndarray
+    sigma_slope: np.ndarray
+    n_knots: np.ndarray
 
 
 PAIR, SINGLE, SET_ONLY = 0, 1, 2
@@ -239,11 +275,31 @@ def pulse_devices(g, response, index, set_pulse, c2c, rng):  # pragma: no cover 
     _respond(g.reshape(-1), response, index, set_pulse, True, True, c2c, rng)
 
 
-@compiled
-def _respond(g, response, index, raise_weight, raise_is_set, resets, c2c, rng):  # pragma: no cover
+def _respond(g, response, index, raise_weight, raise_is_set, resets, c2c, rng):
     """One pulse on each device g[i], i in index: a SET where raise_weight == raise_is_set (G+
     raises the weight by a SET, G- by a RESET), else a RESET, or, where `resets` is False (the
-    set-only scheme), no pulse; then noise, then the bounds."""
+    set-only scheme), no pulse; then noise, then the bounds.
+
+    `response` holds RESPONSE records (the NeuroSim model, `_respond_affine`) or a
+    TableResponse (lookup-table devices, `_respond_table`); compiled code gets the one its
+    type calls for when it is compiled (`_compiled_respond`), this Python twin picks it by type."""
+    if isinstance(response, TableResponse):
+        return _respond_table(g, response, index, raise_weight, raise_is_set, resets, c2c, rng)
+    return _respond_affine(g, response, index, raise_weight, raise_is_set, resets, c2c, rng)
+
+
+@overload(_respond, jit_options={"cache": True, "nogil": True})
+def _compiled_respond(g, response, index, raise_weight, raise_is_set, resets, c2c, rng):
+    """The response `_respond` compiles to, chosen by the type of `response`."""
+    if isinstance(response, types.BaseTuple):  # a TableResponse
+        return _respond_table
+    return _respond_affine
+
+
+def _respond_affine(
+    g, response, index, raise_weight, raise_is_set, resets, c2c, rng
+):  # pragma: no cover
+    """`_respond` for RESPONSE records: g' = alpha + beta g, noise, bounds."""
     shared = response.size == 1
     for p in range(index.size):
         set_pulse = raise_weight[p] == raise_is_set
@@ -258,3 +314,44 @@ def _respond(g, response, index, raise_weight, raise_is_set, resets, c2c, rng): 
         if c2c:
             new += device.noise_sigma * np.float32(rng.standard_normal())
         g[i] = min(max(new, device.g_lo), device.g_hi)
+
+
+def _respond_table(
+    g, response, index, raise_weight, raise_is_set, resets, c2c, rng
+):  # pragma: no cover
+    """`_respond` for a TableResponse: the interpolated step and noise of the device's table,
+    as `TableArray.respond` (one Gaussian draw per pulse with C2C noise on, stuck devices too)."""
+    shared = response.devices.size == 1
+    zero = np.float32(0.0)
+    for p in range(index.size):
+        if not (resets or raise_weight[p] == raise_is_set):
+            continue  # set-only scheme: this device rests
+        i = index[p]
+        device = response.devices[0] if shared else response.devices[i]
+        noise = np.float32(rng.standard_normal()) if c2c else zero
+        t = device.table
+        if t < 0:  # stuck
+            continue
+        d = 0 if raise_weight[p] == raise_is_set else 1
+        x = g[i]
+        k = table_segment(response.knots[t, d], response.n_knots[t, d], x)
+        offset = x - response.knots[t, d, k]
+        new = x + (response.step[t, d, k] + response.step_slope[t, d, k] * offset)
+        if c2c:
+            sigma = response.sigma[t, d, k] + response.sigma_slope[t, d, k] * offset
+            new += max(sigma, zero) * noise
+        g[i] = min(max(new, device.g_lo), device.g_hi)
+
+
+@compiled
+def table_segment(knots, n_knots, x):  # pragma: no cover - compiled
+    """The segment of a table that conductance x falls on: the largest k in [0, n_knots - 2]
+    with knots[k] <= x (0 below the first knot), by bisection of the ascending knots."""
+    low, high = 0, n_knots - 2
+    while low < high:
+        middle = (low + high + 1) // 2
+        if knots[middle] <= x:
+            low = middle
+        else:
+            high = middle - 1
+    return low

@@ -1,11 +1,11 @@
 """scikit-learn classifiers on top of the learners, one per method, so every learning rule plugs
 into `cross_val_score`, `GridSearchCV` and pipelines.
 
-Hyper-parameters are the RunSpec fields (minus method, dataset, data_sha256, n_train and
-val_fraction, which describe an experiment rather than a model) with RunSpec's defaults; `fit`
-builds a RunSpec, which validates them. Arbitrary real features are min-max scaled per feature
-with bounds learned in `fit`, then binarized at `binarize_threshold` into read pulses, or kept as
-unit floats when `real_inputs` (float only).
+Hyper-parameters are the RunSpec fields (minus method, dataset, data_sha256, device_sha256,
+n_train and val_fraction, which describe an experiment rather than a model) with RunSpec's
+defaults; `fit` builds a RunSpec, which validates them. Arbitrary real features are min-max
+scaled per feature with bounds learned in `fit`, then binarized at `binarize_threshold` into read
+pulses, or kept as unit floats when `real_inputs` (float only).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sbp_core.methods import make_learner
 from sbp_core.spec import RunSpec
 
-EXPERIMENT_FIELDS = ("method", "dataset", "data_sha256", "n_train", "val_fraction")
+EXPERIMENT_FIELDS = ("method", "dataset", "data_sha256", "device_sha256", "n_train", "val_fraction")
 """RunSpec fields that are not estimator hyper-parameters."""
 
 HYPERPARAMETERS = {f.name: f.default for f in fields(RunSpec) if f.name not in EXPERIMENT_FIELDS}

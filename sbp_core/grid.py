@@ -2,8 +2,8 @@
 
 A sweep is a base spec, axes whose values are crossed, and the methods run at every point. Runs are
 keyed by `RunSpec.run_id`, so a grid point shared by two sweeps runs once and belongs to both.
-Every spec carries the identity of the data the config points at (sbp_core.identity), so runs on
-other data never share a run id.
+Every spec carries the identity of the data the config points at and of the device file it names,
+if any (sbp_core.identity), so runs on other data or another device file never share a run id.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jsonschema
 import yaml
 
 from sbp_core import identity
-from sbp_core.device import preset
+from sbp_core.device import device_for
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.fetch import load_checksums
@@ -203,7 +203,7 @@ def _expand_sweep(
     ):
         fields = {**base, "method": method, "seed": seed, **dict(zip(names, point, strict=True))}
         spec = _spec(fields, source)
-        spec = identity.stamped(spec, *identity_of(spec.dataset))
+        spec = identity.device_stamped(identity.stamped(spec, *identity_of(spec.dataset)))
         runs.setdefault(spec.run_id, spec)
         if spec.run_id not in run_ids:
             run_ids.append(spec.run_id)
@@ -218,10 +218,10 @@ def _expand_sweep(
 
 
 def _spec(fields: dict[str, Any], source: str) -> RunSpec:
-    """A RunSpec whose errors name the sweep, with the device preset name checked."""
+    """A RunSpec whose errors name the sweep, with its device (preset or file) checked."""
     try:
         spec = RunSpec.from_dict(fields, source=source)
-        preset(spec.device)
+        device_for(spec)
     except ConfigError as err:
         message = str(err)
         raise ConfigError(

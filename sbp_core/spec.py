@@ -44,7 +44,9 @@ SBP_RULE_FIELDS = (
 )  # fmt: skip
 """The settings of SBP's own rule (README, "Method"): an SBP run's conventional twin (the cost
 tables' on-chip sgd run on the same chip and workload) may differ from it only in these."""
-LATER_FIELDS = {"pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9}
+LATER_FIELDS = {
+    "device_sha256": None, "pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9,
+}  # fmt: skip
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from
 the field's default, so that changing a default can never let a new run reuse an old run's id."""
@@ -53,6 +55,16 @@ DEVICE_FIELDS = (
     "read_noise",
 )  # fmt: skip
 """The fields that override the device preset's parameter of the same name when not None."""
+DEVICE_FILE_SUFFIXES = (".yaml", ".yml")
+"""A `device` ending in one of these names a device file; any other names a preset."""
+DEVICE_FILE_ID = "device file"
+"""What `device` is in the canonical JSON of a run id when it names a file: the file's content
+(device_sha256) identifies the device, not where the file lies."""
+
+
+def names_device_file(device: str) -> bool:
+    """Whether a spec's `device` is the path of a device file rather than a preset name."""
+    return device.lower().endswith(DEVICE_FILE_SUFFIXES)
 
 
 def choice(default: str, options: tuple[str, ...]) -> Any:
@@ -119,7 +131,12 @@ class RunSpec:
 
     # --- device (sbp_core.device); None = take the preset's value ---
     device: str = "ideal"
-    """Device preset name (see sbp_core.device.PRESETS)."""
+    """Device preset name (see sbp_core.device.PRESETS), or the path of a device file (.yaml,
+    relative to the working folder; README, "Devices from measured curves")."""
+    device_sha256: str | None = text(None, pattern="[0-9a-f]{64}")
+    """SHA-256 of the device file's content when device names one (sbp_core.identity), so the
+    run id follows the file's content, not its path; None: taken from the file when the run
+    starts, and always None for a preset."""
     n_states: int | None = number(None, low=2)
     """Conductance states per device (pulses from Gmin to Gmax plus one)."""
     nl_ltp: float | None = number(None, low=-9.0, high=9.0)
@@ -210,6 +227,10 @@ class RunSpec:
             raise ConfigError(
                 f"pulse_scheme set_only applies to method sbp only, not {self.method!r}"
             )
+        if self.device_sha256 is not None and not names_device_file(self.device):
+            raise ConfigError(
+                f"device_sha256 applies to device files only, not preset {self.device!r}"
+            )
         if self.margin_lo > self.margin_hi:
             raise ConfigError(
                 f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"
@@ -230,12 +251,15 @@ class RunSpec:
     def run_id(self) -> str:
         """Short stable hash of the canonical JSON of every field, but a field of LATER_FIELDS
         that holds the value it was introduced with is left out, so runs from before it keep
-        their ids (their numbers are the same)."""
+        their ids (their numbers are the same). A device file enters by its content
+        (device_sha256) in place of its path, so copies of one file share run ids."""
         values = {
             name: value
             for name, value in self.to_dict().items()
             if name not in LATER_FIELDS or value != LATER_FIELDS[name]
         }
+        if self.device_sha256 is not None:
+            values["device"] = DEVICE_FILE_ID
         canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -71,13 +71,14 @@ def run(
     """Train, evaluate every epoch, write the run folder and return the metrics.
 
     A spec without `data_sha256` gets the identity of the data it reads; a spec naming other data
-    is refused with a one-line DataError. An exsitu run given `offchip_run` (the finished folder
-    of `spec.offchip_spec()`) replays that network instead of training it again; the numbers are
-    the same either way.
+    is refused with a one-line DataError (likewise `device_sha256` and its device file). An
+    exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
+    network instead of training it again; the numbers are the same either way.
     """
     if offchip_run is not None and spec.method != "exsitu":
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
     spec = identity.stamped(spec, *identity.of_dataset(spec.dataset, mnist_dir))
+    spec = identity.device_stamped(spec)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").unlink(missing_ok=True)  # the folder is unfinished until the end

@@ -108,7 +108,7 @@ def test_schema_spec_part_is_what_the_runspec_declarations_say():
     for name, prop in properties.items():
         assert prop == expected[name], name
     axis_fields = set(schema["$defs"]["axis_field"]["enum"])
-    assert axis_fields == set(properties) - {"method", "seed", "data_sha256"}
+    assert axis_fields == set(properties) - {"method", "seed", "data_sha256", "device_sha256"}
 
 
 def test_every_top_level_key_is_documented_with_a_default():

@@ -176,3 +176,112 @@ def test_one_range_of_nonlinearity_labels_everywhere():
         RunSpec(nl_ltp=9.01)
     wide = build_array(edge.with_overrides(d2d_sigma=0.5), (400,), np.random.default_rng(0))
     assert np.all(np.isfinite(wide.alpha_set)) and np.all(np.isfinite(wide.beta_reset))
+
+
+# --- device files and lookup-table devices ----------------------------------------------------
+
+
+def test_labels_and_curvatures_are_inverse():
+    from sbp_core.device import a_to_nonlinearity
+
+    labels = np.array([-9.0, -4.88, -0.5, 0.0, 0.04, 1.0, 9.0])
+    np.testing.assert_allclose(a_to_nonlinearity(nonlinearity_to_a(labels)), labels, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_written_as_a_device_file_reads_back_as_itself(tmp_path, name):
+    from sbp_core.device import device_file_text, read_device_file
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(device_file_text(PRESETS[name], fit={"note": "anything"}, header="a\n\nb"))
+    assert path.read_text().startswith("# a\n#\n# b\n")
+    assert read_device_file(path) == PRESETS[name]
+
+
+def device_file(tmp_path, text: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL_FILE = (
+    "n_states: 40\nnl_ltp: 1.0\nnl_ltd: -1.0\non_off: 10\nc2c_sigma: 0.01\ng_max_s: 1e-6\n"
+)
+
+
+def test_a_minimal_device_file_takes_the_defaults_and_its_stem_as_name(tmp_path):
+    from sbp_core.device import read_device_file
+
+    device = read_device_file(device_file(tmp_path, MINIMAL_FILE))
+    assert device.name == "mine" and device.n_states == 40 and device.on_off == 10.0
+    assert device.d2d_sigma == 0 and device.reset_step_ratio == 1.0 and device.v_set == 1.0
+    infinite = read_device_file(device_file(tmp_path, MINIMAL_FILE.replace("10\n", "null\n")))
+    assert infinite.g_min == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (MINIMAL_FILE.replace("nl_ltd: -1.0\n", ""), r"missing key 'nl_ltd'"),
+        (MINIMAL_FILE + "colour: red\n", r"unknown key 'colour'"),
+        (MINIMAL_FILE.replace("n_states: 40", "n_states: 1"), r"n_states must be >= 2, got 1"),
+        (MINIMAL_FILE.replace("nl_ltp: 1.0", "nl_ltp: 9.5"), r"nl_ltp must be in \[-9, 9\]"),
+        (MINIMAL_FILE.replace("1e-6", "-1e-6"), r"g_max_s must be > 0"),
+        (MINIMAL_FILE.replace("n_states: 40", "n_states: 40.5"), r"n_states must be an integer"),
+        (MINIMAL_FILE.replace("c2c_sigma: 0.01", "c2c_sigma: lots"), r"c2c_sigma must be a number"),
+        (MINIMAL_FILE + "kind: magic\n", r"kind must be one of neurosim, lookup_table"),
+        (MINIMAL_FILE + "kind: lookup_table\n", r"missing key 'tables'"),
+        ("- 1\n- 2\n", r"must hold a mapping"),
+        ("n_states: [\n", r"not valid YAML"),
+    ],
+)
+def test_a_bad_device_file_is_one_line_naming_the_file_and_the_key(tmp_path, text, message):
+    from sbp_core.device import read_device_file
+
+    path = device_file(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        read_device_file(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
+
+
+TABLE_FILE = MINIMAL_FILE + (
+    "kind: lookup_table\ntables:\n- device: A\n  g_min_S: 1.0e-7\n  g_max_S: 1.0e-6\n"
+    "  set: {conductance_S: [1.0e-7, 5.0e-7], step_S: [1.0e-8, 1.0e-8], sigma_S: [0, 0]}\n"
+    "  reset: {conductance_S: [1.0e-7, 5.0e-7], step_S: [-1.0e-8, -1.0e-8], sigma_S: [0, 0]}\n"
+)
+"""A lookup-table device file of one measured device, linear, two knots a direction."""
+
+
+def test_bad_lookup_tables_name_the_table_and_key(tmp_path):
+    from sbp_core.device import read_device_file
+
+    good = device_file(tmp_path, TABLE_FILE)
+    assert read_device_file(good).table.devices == ("A",)
+    for old, new, message in [
+        ("sigma_S: [0, 0]}\n  reset", "sigma_S: [0]}\n  reset", r"tables\[0\].set.sigma_S must be"),
+        ("  g_max_S: 1.0e-6\n", "", r"missing key tables\[0\].g_max_S"),
+        ("conductance_S: [1.0e-7, 5.0e-7], step_S: [-", "conductance_S: [5e-7, 1e-7], step_S: [-",
+         r"table of device 'A', reset: knot conductances must increase"),
+        ("sigma_S: [0, 0]}\n  reset", "sigma_S: [0, -1]}\n  reset", r"sigma must be >= 0"),
+        ("- device: A", "- device: A\n  colour: red", r"unknown key tables\[0\].colour"),
+    ]:  # fmt: skip
+        path = device_file(tmp_path, TABLE_FILE.replace(old, new, 1))
+        with pytest.raises(ConfigError, match=message) as caught:
+            read_device_file(path)
+        assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
+    with pytest.raises(ConfigError, match=r"d2d_sigma must be 0 for a lookup-table device"):
+        read_device_file(device_file(tmp_path, TABLE_FILE + "d2d_sigma: 0.1\n"))
+
+
+def test_a_run_may_name_a_device_file_and_override_what_applies(tmp_path):
+    from sbp_core.device import device_for
+    from sbp_core.spec import RunSpec
+
+    path = device_file(tmp_path, MINIMAL_FILE)
+    device = device_for(RunSpec(device=str(path), c2c_sigma=0.05))
+    assert device.n_states == 40 and device.c2c_sigma == 0.05
+    tables = device_file(tmp_path, TABLE_FILE)
+    assert device_for(RunSpec(device=str(tables), stuck_gmin=0.1)).stuck_gmin == 0.1
+    for field in ("n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma"):
+        with pytest.raises(ConfigError, match=f"{tables}: {field} does not apply to a lookup-t"):
+            device_for(RunSpec(device=str(tables), **{field: 2 if field == "n_states" else 0.1}))

@@ -7,7 +7,9 @@ import pytest
 
 from sbp_core import engine
 from sbp_core.crossbar import Crossbar
-from sbp_core.device import PRESETS
+from sbp_core.device import PRESETS, TableDeviceParams
+from sbp_core.devices.curves import simulate_curves
+from sbp_core.devices.fit import fit_device
 
 
 def crossbar(params, scheme="pair", seed=3, shape=(30, 20)):
@@ -15,11 +17,20 @@ def crossbar(params, scheme="pair", seed=3, shape=(30, 20)):
 
 
 NOISY = PRESETS["ag_si"].with_overrides(d2d_sigma=0.1, stuck_gmax=0.05, read_noise=0.05)
+TABLES = fit_device(
+    simulate_curves(PRESETS["ag_si"].with_overrides(d2d_sigma=0.1), n_devices=3, seed=1),
+    model="lookup_table",
+    bins=8,
+).params
+"""A lookup-table device of three measured devices (each simulated device follows one)."""
+NOISY_TABLES = TABLES.with_overrides(stuck_gmax=0.05, read_noise=0.05)
+BOTH = pytest.mark.parametrize("params", [NOISY, NOISY_TABLES], ids=["neurosim", "table"])
 
 
+@BOTH
 @pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
-def test_compiled_apply_equals_the_numpy_reference(scheme):
-    bars = [crossbar(NOISY, scheme) for _ in range(2)]
+def test_compiled_apply_equals_the_numpy_reference(scheme, params):
+    bars = [crossbar(params, scheme) for _ in range(2)]
     index = np.random.default_rng(1).choice(600, 250, replace=False)
     raise_weight = np.random.default_rng(2).random(250) < 0.5
     bars[0].apply(index, raise_weight, np.random.default_rng(4))
@@ -29,9 +40,10 @@ def test_compiled_apply_equals_the_numpy_reference(scheme):
     assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
 
 
+@BOTH
 @pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
-def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(scheme):
-    bars = [crossbar(NOISY, scheme) for _ in range(2)]
+def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(scheme, params):
+    bars = [crossbar(params, scheme) for _ in range(2)]
     rows = np.array([0, 4, 7, 29])
     direction = np.zeros(20, dtype=np.int8)
     direction[[1, 5, 6, 19]] = [1, -1, -1, 1]
@@ -48,9 +60,10 @@ def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_curren
     assert bars[0].take_pulse_counts() == bars[1].take_pulse_counts()
 
 
+@BOTH
 @pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
-def test_pulse_trains_equal_crossbar_pulse_trains_and_keep_the_difference_current(scheme):
-    bars = [crossbar(NOISY, scheme) for _ in range(2)]
+def test_pulse_trains_equal_crossbar_pulse_trains_and_keep_the_difference_current(scheme, params):
+    bars = [crossbar(params, scheme) for _ in range(2)]
     index = np.random.default_rng(1).choice(600, 200, replace=False)
     n_pulses = np.random.default_rng(2).integers(-4, 5, size=200)
     bars[0].pulse_trains(index, n_pulses, np.random.default_rng(6))
@@ -83,7 +96,9 @@ def test_compiled_reads_equal_the_numpy_reads_with_read_noise():
         assert np.array_equal(actual, expected)
 
 
-@pytest.mark.parametrize("params", [NOISY, PRESETS["gst_pcm"].with_overrides(d2d_sigma=0.2)])
+@pytest.mark.parametrize(
+    "params", [NOISY, PRESETS["gst_pcm"].with_overrides(d2d_sigma=0.2), NOISY_TABLES]
+)
 def test_compiled_device_pulses_equal_device_respond(params):
     """Mixed SET and RESET pulses on one device array, C2C noise, D2D spread and stuck devices."""
     bar = crossbar(params, seed=5)
@@ -96,6 +111,35 @@ def test_compiled_device_pulses_equal_device_respond(params):
     )
     assert np.array_equal(bar.g_minus, expected)
     assert not np.array_equal(expected, crossbar(params, seed=5).g_minus)  # the pulses moved it
+
+
+def test_lookup_table_devices_follow_their_measured_devices_tables_and_stuck_ones_never_move():
+    assert isinstance(NOISY_TABLES, TableDeviceParams) and NOISY_TABLES.c2c_sigma > 0
+    bar = crossbar(NOISY_TABLES, seed=2)
+    table = bar.plus.table
+    assert set(np.unique(table)) == {-1, 0, 1, 2}  # all three tables, and stuck devices
+    stuck = table == -1
+    np.testing.assert_array_equal(bar.g_plus[stuck], bar.plus.g_hi[stuck])
+    free = ~stuck
+    np.testing.assert_array_equal(bar.plus.g_hi[free], TABLES.table.g_hi[table[free]])
+    before = bar.g_plus.copy()
+    index = np.arange(600)
+    bar.apply_compiled(index, np.ones(600, dtype=bool), np.random.default_rng(3))
+    assert np.array_equal(bar.g_plus[stuck], before[stuck])
+    assert np.mean(bar.g_plus[free] > before[free]) > 0.6  # SET pulses mostly raise G+
+
+
+def test_one_table_and_no_stuck_devices_share_one_record():
+    one = TableDeviceParams(
+        **{name: getattr(TABLES, name) for name in ("n_states", "on_off", "c2c_sigma")},
+        table=type(TABLES.table).from_knots(
+            TABLES.table.devices[:1],
+            [(float(TABLES.table.g_lo[0]), float(TABLES.table.g_hi[0]))],
+            [tuple(TABLES.table.knot_table(0, d) for d in (0, 1))],
+        ),
+    )
+    assert crossbar(one).arrays().plus.devices.shape == (1,)
+    assert crossbar(TABLES).arrays().plus.devices.shape == (600,)
 
 
 def test_devices_that_respond_alike_share_one_record():

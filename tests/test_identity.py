@@ -134,3 +134,41 @@ def test_fields_added_later_keep_the_run_ids_of_the_runs_before_them():
     )
     changed = ({}, {"pulse_prob_final": 0.5}, {"refresh_every": 9}, {"refresh_level": 0.8})
     assert len({RunSpec(**kw).run_id for kw in changed}) == 4
+
+
+# --- device files ----------------------------------------------------------------------------
+
+DEVICE_FILE = "n_states: 40\nnl_ltp: 1\nnl_ltd: -1\non_off: 10\nc2c_sigma: 0.01\ng_max_s: 1e-6\n"
+
+
+def test_preset_runs_keep_the_run_ids_from_before_device_files():
+    """A preset's spec leaves device_sha256 out of its run id: existing results stay valid."""
+    assert RunSpec().run_id == "d93014d3c9fe"
+    assert RunSpec(device="ag_si", method="sgd", c2c_sigma=0.1).run_id == "97cd69866c4b"
+    with pytest.raises(ConfigError, match="device_sha256 applies to device files only"):
+        RunSpec(device="ag_si", device_sha256="0" * 64)
+
+
+def test_a_device_files_content_not_its_path_names_the_run(tmp_path):
+    first, second = tmp_path / "a" / "mine.yaml", tmp_path / "b" / "theirs.yml"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text(DEVICE_FILE)
+    one, two = (identity.device_stamped(RunSpec(device=str(p))) for p in (first, second))
+    assert one.device_sha256 == two.device_sha256 == identity.of_device_file(first)
+    assert one.run_id == two.run_id and one.device != two.device
+    second.write_text(DEVICE_FILE.replace("0.01", "0.02"))
+    assert identity.device_stamped(RunSpec(device=str(second))).run_id != one.run_id
+    assert identity.device_stamped(RunSpec()) == RunSpec()  # a preset has no file
+
+
+def test_a_train_job_refuses_a_device_file_its_spec_does_not_name(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(DEVICE_FILE)
+    spec = identity.device_stamped(RunSpec(device=str(path), epochs=1, n_hidden=4))
+    path.write_text(DEVICE_FILE.replace("0.01", "0.02"))  # edited after the grid was built
+    with pytest.raises(ConfigError, match=rf"{path}: device file content .* differs from"):
+        train.run(spec, tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    with pytest.raises(ConfigError, match=r"nowhere.yaml: device file not found"):
+        identity.device_stamped(RunSpec(device=str(tmp_path / "nowhere.yaml")))

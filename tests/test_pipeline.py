@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -295,3 +296,85 @@ def test_a_profile_without_sbp_runs_has_no_cost_report_and_completes(tmp_path):
     results = workdir / "results" / "nosbp"
     assert (results / "tables" / "states.md").is_file() and not (results / "cost").exists()
     assert json.loads((results / "mlflow" / "logged.json").read_text())["logged"] == 2
+
+
+FITTED = {
+    "profile": "fitted",
+    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16, "device": "devices/mine.yaml"},
+    "seeds": [0],
+    "sweeps": {"fitted": {"methods": ["sbp"]}},
+}
+"""SBP on a device fitted to the README's example curves, its file beside the workflow."""
+EXAMPLE_CURVES = ROOT / "examples" / "curves.csv"
+
+
+def fitted_workflow(tmp_path: Path, model: str = "neurosim", config: dict = FITTED) -> Path:
+    """A workflow copy whose profile names devices/mine.yaml, fitted to the example curves."""
+    from sbp_core.cli import main
+
+    workdir = workflow_copy(tmp_path, config)
+    out = workdir / "devices" / "mine.yaml"
+    assert main(["fit-device", str(EXAMPLE_CURVES), "--out", str(out), "--model", model]) == 0
+    return workdir
+
+
+def fitted_run(workdir: Path, config: dict) -> str:
+    """The run id of the profile's one run, as the grid builds it in the workflow's folder."""
+    here = Path.cwd()
+    os.chdir(workdir)  # device files are named relative to the workflow's folder
+    try:
+        (run_id,) = expand(
+            validate_config(copy.deepcopy(config), ROOT / "config" / "schema.yaml")
+        ).runs
+    finally:
+        os.chdir(here)
+    return run_id
+
+
+@pytest.mark.slow
+def test_sbp_trains_on_a_fitted_device_file_and_the_file_is_the_runs_input(tmp_path):
+    from sbp_core.device import read_device_file
+
+    workdir = fitted_workflow(tmp_path)
+    device = workdir / "devices" / "mine.yaml"
+    run_id = fitted_run(workdir, FITTED)
+    target = f"results/fitted/runs/{run_id}/metrics.json"
+    snakemake(workdir, "--cores", "2", target)
+    metrics = json.loads((workdir / target).read_text())
+    assert metrics["status"] == "ok" and metrics["final_test_acc"] > 0.3
+    assert metrics["device"] == read_device_file(device).to_dict()
+    spec = json.loads((workdir / target).with_name("spec.json").read_text())
+    assert spec["device"] == "devices/mine.yaml"
+    assert spec["device_sha256"] == identity.of_device_file(device)
+
+    # a copy elsewhere is the same device: the same run (Snakemake's default triggers would
+    # run it again, into the same folder with the same numbers, as its command names the path)
+    moved = copy.deepcopy(FITTED)
+    moved["base"]["device"] = "elsewhere/copy.yaml"
+    (workdir / "elsewhere").mkdir()
+    shutil.copy2(device, workdir / "elsewhere" / "copy.yaml")
+    (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(moved))
+    assert fitted_run(workdir, moved) == run_id
+    again = snakemake(workdir, "-n", target, "--rerun-triggers", "mtime")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # the file is an input of its run: touched, the run is due again
+    (workdir / "elsewhere" / "copy.yaml").touch()
+    touched = snakemake(workdir, "-n", target, "--rerun-triggers", "mtime")
+    assert re.search(r"^train\s+1$", touched.stdout, flags=re.MULTILINE), touched.stdout
+    # an edited file is another device: another run id
+    with open(workdir / "elsewhere" / "copy.yaml", "a") as edited:
+        edited.write("# measured again\n")
+    assert fitted_run(workdir, moved) != run_id
+
+
+def test_a_lookup_table_device_compiles_its_kernels_and_a_bad_device_file_is_one_line(tmp_path):
+    workdir = fitted_workflow(tmp_path, model="lookup_table")
+    dry = snakemake(workdir, "-n", "-p", "results/fitted/compiled_kernels.txt")
+    assert "compile --lookup-table" in dry.stdout  # its kernels are compiled apart
+    device = workdir / "devices" / "mine.yaml"
+    device.write_text(device.read_text().replace("nl_ltd:", "nl_lt:"))
+    result = snakemake(workdir, "-n", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "sbp-bench: error: config sweeps.fitted: devices/mine.yaml: unknown key 'nl_lt'" in (
+        result.stderr
+    )

@@ -3,6 +3,7 @@ import json
 import sys
 from pathlib import Path
 
+from sbp_core.device import TableDeviceParams, read_device_file
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
@@ -10,7 +11,7 @@ from sbp_core.jit import compiled_sources
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES
-from sbp_core.spec import RunSpec
+from sbp_core.spec import RunSpec, names_device_file
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -58,6 +59,23 @@ def mnist_option(wildcards):
     if GRID.runs[wildcards.run_id].dataset != "mnist":
         return []
     return ["--mnist-dir", config["mnist_dir"] or MNIST_DOWNLOAD]
+
+
+def device_file_input(wildcards):
+    """The device file a run simulates, if it names one: editing the file reruns the run."""
+    device = GRID.runs[wildcards.run_id].device
+    return [device] if names_device_file(device) else []
+
+
+def compile_options():
+    """`--lookup-table` when a run of the grid simulates a lookup-table device (compiled apart)."""
+    files = {
+        spec.device for spec in GRID.runs.values() if names_device_file(spec.device)
+    }
+    tables = any(
+        isinstance(read_device_file(path), TableDeviceParams) for path in files
+    )
+    return ["--lookup-table"] if tables else []
 
 
 RUN_FILES = {

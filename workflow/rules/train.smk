@@ -15,14 +15,16 @@ rule compile_kernels:
     localrule: True
     params:
         cli=SBP_BENCH,
+        options=compile_options(),
     shell:
-        "NUMBA_NUM_THREADS=1 {params.cli} compile > {output} 2> {log}"
+        "NUMBA_NUM_THREADS=1 {params.cli} compile {params.options} > {output} 2> {log}"
 
 
 rule train:
     input:
         mnist=mnist_input,
         offchip=offchip_input,
+        device=device_file_input,
         # every kernel compiled and cached once before the train jobs load it; ancient: an
         # edited kernel recompiles here without retraining finished runs
         kernels=ancient(rules.compile_kernels.output[0]),
