@@ -144,7 +144,7 @@ def test_paper_profile_covers_the_reproduction():
         ({"lr": 0.0}, r"lr must be > 0.0, got 0.0"),
         ({"pulse_prob": 0.0}, r"pulse_prob must be in \(0.0, 1.0\]"),
         ({"val_fraction": 0.95}, r"val_fraction must be in \[0.0, 0.9\]"),
-        ({"n_hidden": 2.5}, "n_hidden must be an integer, got 2.5"),
+        ({"n_hidden": 2.5}, "n_hidden must be an integer or a list of integers, got 2.5"),
         ({"epochs": None}, "epochs must not be empty"),
         ({"pulse_scheme": "both"}, "pulse_scheme must be one of pair, single"),
     ],

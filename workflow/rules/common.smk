@@ -10,7 +10,7 @@ from sbp_core.jit import compiled_sources
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES
-from sbp_core.spec import RunSpec
+from sbp_core.spec import RunSpec, option_text
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -41,7 +41,7 @@ def spec_options(wildcards):
     options = []
     for field, value in spec.to_dict().items():
         if value != getattr(DEFAULT_SPEC, field):
-            options += [f"--{field.replace('_', '-')}", str(value)]
+            options += [f"--{field.replace('_', '-')}", option_text(value)]
     return options
 
 
