@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     fetch.set_defaults(handler=_fetch)
 
     warm = commands.add_parser("compile", help="compile and cache every numba kernel once")
+    warm.add_argument(
+        "--hidden-layers",
+        default="1",
+        help="numbers of hidden layers to compile the SBP and SGD epochs for, e.g. 1,2,3",
+    )
     warm.set_defaults(handler=_compile)
     return parser
 
@@ -93,9 +98,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from sbp_core.methods import compile_kernels
+    from sbp_core.errors import ConfigError
+    from sbp_core.methods import DEPTH_COMPILED, compile_kernels
 
-    print(f"compiled and cached the kernels of {', '.join(compile_kernels())}")
+    try:
+        depths = [int(part) for part in args.hidden_layers.split(",")]
+    except ValueError:
+        depths = []
+    if not depths or min(depths) < 1:
+        raise ConfigError(f"--hidden-layers must list integers >= 1, got {args.hidden_layers!r}")
+    methods = ", ".join(compile_kernels(depths))
+    layers = ", ".join(map(str, sorted(set(depths))))
+    print(
+        f"compiled and cached the kernels of {methods} ({', '.join(DEPTH_COMPILED)} for "
+        f"{layers} hidden layers)"
+    )
     return 0
 
 

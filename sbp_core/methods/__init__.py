@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import import_module
 
 import numpy as np
@@ -21,6 +22,8 @@ _REGISTRY = {
 
 #: Methods whose weights live in a crossbar and which therefore count pulses.
 CROSSBAR_METHODS = ("sbp", "exsitu", "manhattan", "sgd")
+#: Methods whose compiled epoch is specialised to the number of layers (a tuple of crossbars).
+DEPTH_COMPILED = ("sbp", "sgd")
 
 
 def learner_class(method: str) -> type:
@@ -33,21 +36,29 @@ def make_learner(spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator)
     return learner_class(spec.method).from_spec(spec, n_in, n_out, rng)
 
 
-def compile_kernels() -> tuple[str, ...]:
+def compile_kernels(depths: Iterable[int] = (1,)) -> tuple[str, ...]:
     """Train every crossbar method one epoch on a tiny problem, so numba's on-disk cache holds
     every compiled kernel before parallel train jobs load it: several processes compiling and
-    caching one function at once is a known numba cache hazard. Returns the methods run."""
+    caching one function at once is a known numba cache hazard. The SBP and SGD epochs take a
+    tuple of crossbars, compiled once per network depth: they are compiled for each number of
+    hidden layers in `depths`. Returns the methods run."""
     data = np.random.default_rng(0)
     X, y = data.random((40, 8)) < 0.5, np.arange(40) % 3
     for method in CROSSBAR_METHODS:
-        spec = RunSpec(method=method, n_hidden=4, epochs=1, c2c_sigma=0.01, read_noise=0.01)
-        rng = np.random.default_rng(0)
-        make_learner(spec, X.shape[1], 3, rng).fit_epoch(X, y, rng)
+        per_depth = method in DEPTH_COMPILED
+        for depth in sorted(set(depths)) if per_depth else (1,):
+            widths = [4] * depth
+            spec = RunSpec(
+                method=method, n_hidden=widths, epochs=1, c2c_sigma=0.01, read_noise=0.01
+            )
+            rng = np.random.default_rng(0)
+            make_learner(spec, X.shape[1], 3, rng).fit_epoch(X, y, rng)
     return CROSSBAR_METHODS
 
 
 __all__ = [
     "CROSSBAR_METHODS",
+    "DEPTH_COMPILED",
     "EpochStats",
     "Learner",
     "compile_kernels",
