@@ -151,3 +151,83 @@ def test_a_deep_run_records_every_layer(tmp_path):
     written = json.loads((tmp_path / "run" / "spec.json").read_text())
     assert written["n_hidden"] == [16, 12, 8] and RunSpec.from_json(tmp_path / "run" / "spec.json")
     assert train.history_columns(2) == train.HISTORY_COLUMNS
+
+
+PROFILE = {
+    "profile": "depth",
+    "base": {"dataset": "digits", "epochs": 1},
+    "seeds": [0],
+    "sweeps": {
+        "width": {"methods": ["sbp", "sgd"], "axes": {"n_hidden": [16, 8]}},
+        "depth": {"methods": ["sbp", "sgd"], "axes": {"n_hidden": [8, [8, 8], [12, 8, 8]]}},
+    },
+}
+"""A profile with a width sweep (integers) beside a depth sweep (lists) that share a run."""
+
+
+def test_a_depth_sweep_is_tabled_drawn_and_costed_beside_a_width_sweep(tmp_path, readable):
+    """Runs.csv holds n_hidden as labels (8, 8-8, 12-8-8) once a profile has a deeper network,
+    yet each sweep reads its own axis as one kind: the width sweep's as numbers (a line over
+    the width), the depth sweep's as labels in the config's order; the cost model is fed
+    every layer of every network."""
+    import pandas as pd
+
+    from sbp_core import cost, train
+    from sbp_core.report import cost_figures, cost_tables, page
+    from sbp_core.report.collect import collect, in_sweep
+    from sbp_core.report.figures import draw
+    from sbp_core.report.tables import display, summarize
+
+    grid = expand(validate_config(json.loads(json.dumps(PROFILE)), SCHEMA))
+    assert len(grid.runs) == 2 * 4 and grid.kernel_depths == (1, 2, 3)
+    folders = []
+    for run_id, spec in grid.runs.items():
+        train.run(spec, tmp_path / "runs" / run_id)
+        folders.append(tmp_path / "runs" / run_id)
+    runs, history = collect(folders, grid.memberships)
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    runs, history = pd.read_csv(tmp_path / "runs.csv"), pd.read_csv(tmp_path / "history.csv")
+    assert set(runs["n_hidden"]) == {"16", "8", "8-8", "12-8-8"}
+    sweeps = {name: sweep.to_dict() for name, sweep in grid.sweeps.items()}
+
+    width = in_sweep(runs, "width")
+    assert width["n_hidden"].dtype.kind == "i"
+    assert list(summarize(runs, sweeps["width"])["n_hidden"]) == [16, 8, 16, 8]
+    depth = summarize(runs, sweeps["depth"])
+    assert list(display(depth, sweeps["depth"])["n_hidden"]) == ["8", "8-8", "12-8-8"] * 2
+
+    figure = draw("axis", runs, history, sweeps["depth"])
+    labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert labels == ["8", "8-8", "12-8-8"]
+    assert figure.axes[0].get_xlabel() == "n_hidden (neurons per hidden layer)"
+    pdf = tmp_path / "depth.pdf"
+    readable(figure, tmp_path / "depth.png", lambda fig, png: page.save(fig, png, pdf))
+    assert draw("axis", runs, history, sweeps["width"]).axes[0].get_lines()  # numeric: lines
+
+    values = cost.constant_values(cost.load_constants(ROOT / "config" / "cost.yaml"))
+    costed = cost_tables.sbp_runs(runs)
+    per_run = cost_tables.per_run_costs(costed, values).set_index("run_id")
+    deepest = costed[costed["n_hidden"] == "12-8-8"].iloc[0]
+    assert json.loads(deepest["layers"]) == [[65, 12], [13, 8], [9, 8], [9, 10]]
+    samples = deepest["n_train"] * deepest["epochs_run"]
+    layers = cost.make_layers(
+        json.loads(deepest["layers"]),
+        [p / samples for p in json.loads(deepest["set_pulses_per_layer"])],
+        [p / samples for p in json.loads(deepest["reset_pulses_per_layer"])],
+        deepest["input_activity"],
+        values["workload.line_activity"],
+    )
+    device = cost.PulseDevice(
+        **{name: float(deepest[f"device.{name}"]) for name in
+           ("v_set", "v_reset", "g_min_s", "g_max_s", "pulse_width_s", "n_states")}
+    )  # fmt: skip
+    expected = cost.network_cost("sbp", layers, device, values).total_energy_J
+    assert per_run.loc[deepest["run_id"], "energy_per_sample_sbp_J"] == pytest.approx(expected)
+    assert not np.isnan(per_run.loc[deepest["run_id"], "test_acc_conv"])  # its sgd twin
+    energies = cost_tables.epoch_energies(history, costed, values)
+    assert set(energies["run_id"]) == set(costed["run_id"])  # per-epoch pulses of every layer
+    components = cost_tables.component_table(costed, values)
+    breakdown = cost_figures.plot_breakdown(components, sweeps["depth"])
+    rows = [ax.get_ylabel().splitlines()[0] for ax in breakdown.axes[::2]]
+    assert rows == ["n_hidden 8", "n_hidden 8-8", "n_hidden 12-8-8"]
