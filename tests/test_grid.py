@@ -128,7 +128,9 @@ def test_paper_profile_covers_the_reproduction():
     assert {s.seed for s in specs} == {0, 1, 2}
     assert {s.device for s in specs} == set(PRESETS)
     assert {s.n_states for s in specs} >= {2, 4, 8, 16, 32, 64, 128, 256}
-    assert {s.n_hidden for s in specs} == {100, 200, 500}
+    assert {s.n_hidden for s in specs} == {100, 200, 500, (256, 128), (256, 256, 128)}
+    assert set(grid.sweeps["depth"].methods) == {"sbp", "float", "ste", "exsitu"}
+    assert grid.kernel_depths == (1, 2, 3)
     heatmap = [n for n, sweep in grid.sweeps.items() if "heatmap" in sweep.figures]
     assert heatmap and grid.sweeps[heatmap[0]].methods[:2] == ("sbp", "exsitu")
     axes = {axis for sweep in grid.sweeps.values() for axis in sweep.axis_names}
