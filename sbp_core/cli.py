@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     warm.add_argument(
         "--lookup-table", action="store_true", help="also the kernels of lookup-table devices"
     )
+    warm.add_argument(
+        "--hidden-layers",
+        default="1",
+        help="numbers of hidden layers to compile the SBP and SGD epochs for, e.g. 1,2,3",
+    )
     warm.set_defaults(handler=_compile)
 
     fit = commands.add_parser("fit-device", help="fit a device file to measured curves (CSV)")
@@ -141,11 +146,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from sbp_core.methods import compile_kernels
+    from sbp_core.errors import ConfigError
+    from sbp_core.methods import DEPTH_COMPILED, compile_kernels
 
-    methods = compile_kernels(lookup_table=args.lookup_table)
+    try:
+        depths = [int(part) for part in args.hidden_layers.split(",")]
+    except ValueError:
+        depths = []
+    if not depths or min(depths) < 1:
+        raise ConfigError(f"--hidden-layers must list integers >= 1, got {args.hidden_layers!r}")
+    methods = ", ".join(compile_kernels(depths, lookup_table=args.lookup_table))
+    layers = ", ".join(map(str, sorted(set(depths))))
     devices = "preset and lookup-table devices" if args.lookup_table else "preset devices"
-    print(f"compiled and cached the kernels of {', '.join(methods)} for {devices}")
+    print(
+        f"compiled and cached the kernels of {methods} for {devices} ({', '.join(DEPTH_COMPILED)}"
+        f" for {layers} hidden layers)"
+    )
     return 0
 
 

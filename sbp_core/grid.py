@@ -25,8 +25,8 @@ from sbp_core.device import device_for
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.fetch import load_checksums
-from sbp_core.methods import CROSSBAR_METHODS
-from sbp_core.spec import RunSpec
+from sbp_core.methods import CROSSBAR_METHODS, DEPTH_COMPILED
+from sbp_core.spec import RunSpec, hidden_widths
 
 MNIST_DOWNLOAD = "resources/mnist"
 """Where the pipeline downloads MNIST when no mnist_dir is set (relative to its working folder)."""
@@ -85,6 +85,17 @@ class Grid:
     sweeps: dict[str, Sweep]
     runs: dict[str, RunSpec]
     memberships: dict[str, tuple[str, ...]]
+
+    @property
+    def kernel_depths(self) -> tuple[int, ...]:
+        """The numbers of hidden layers the grid's SBP and SGD runs have (their compiled epochs
+        are specialised to it; `sbp-bench compile --hidden-layers`), at least (1,)."""
+        depths = {
+            len(hidden_widths(spec.n_hidden))
+            for spec in self.runs.values()
+            if spec.method in DEPTH_COMPILED
+        }
+        return tuple(sorted(depths)) or (1,)
 
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict[str, Any]:

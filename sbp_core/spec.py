@@ -67,6 +67,13 @@ def names_device_file(device: str) -> bool:
     return device.lower().endswith(DEVICE_FILE_SUFFIXES)
 
 
+Widths = int | tuple[int, ...]
+"""Hidden layer widths: one integer (one hidden layer) or a tuple of two or more, input side
+first. A list of one width is that integer, so each network has one canonical spec."""
+WIDTH_SEPARATOR = "-"
+"""Joins the widths of several hidden layers in labels and table cells (`256-128`)."""
+
+
 def choice(default: str, options: tuple[str, ...]) -> Any:
     """A text field that takes one of `options`."""
     return dataclasses.field(default=default, metadata={"choices": options})
@@ -119,8 +126,9 @@ class RunSpec:
     """Side of the centred square of pixels kept (20: NeuroSim's 20x20 MNIST); 0 keeps all."""
     real_inputs: bool = False
     """Method float only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
-    n_hidden: int = number(100, low=1)
-    """Hidden width of the n_in - n_hidden - n_out perceptron."""
+    n_hidden: Widths = number(100, low=1)
+    """Hidden layer widths, input side first: an integer (one hidden layer, n_in - n_hidden -
+    n_out) or a list ([256, 128]: n_in - 256 - 128 - n_out)."""
     epochs: int = number(20, low=1)
     """Passes over the training set (the same budget for every method)."""
     epoch_samples: int = number(0, low=0)
@@ -162,9 +170,11 @@ class RunSpec:
     margin_lo: float = -0.5
     """Output error -1 when a non-target column's current is above this margin."""
     error_threshold: float = number(0.05, low=0.0)
-    """Hidden error d = sign(s) 1[|s| > error_threshold] with s = W2^T e."""
+    """Hidden error d = sign(s) 1[|s| > error_threshold], s the next layer's error read back
+    through its crossbar (s = W2^T e with one hidden layer)."""
     gate_window: float = number(1.0, low=0.0)
-    """Hidden error only where |a1 - theta| < gate_window; 0 disables the gate."""
+    """Hidden error only where |a - theta| < gate_window (a the neuron's current); 0 disables
+    the gate."""
     pulse_scheme: str = choice("pair", PULSE_SCHEMES)
     """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: only G+ moves, against
     a G- fixed at mid-range; `set_only` (sbp): a SET on G+ raises the weight, a SET on G- lowers
@@ -309,6 +319,8 @@ def _checked(spec_field: dataclasses.Field, value: Any) -> Any:
         if optional:
             return None
         raise ConfigError(f"{name} must not be empty")
+    if base == "Widths":
+        return _widths(name, value, meta["low"])
     accepted, plain, described = _KINDS[base]
     if not isinstance(value, accepted) or (base != "bool" and isinstance(value, bool)):
         raise ConfigError(f"{name} must be {described}, got {value!r}")
@@ -323,6 +335,57 @@ def _checked(spec_field: dataclasses.Field, value: Any) -> Any:
     if too_low or (high is not None and value > high):
         raise ConfigError(f"{name} must be {_range_text(low, above, high)}, got {value!r}")
     return plain(value)
+
+
+def _widths(name: str, value: Any, low: int) -> Widths:
+    """Hidden widths as an int (one layer) or a tuple of ints (several); a one-line ConfigError
+    naming the field for an empty list, a width below `low` or anything but whole numbers."""
+    if not isinstance(value, list | tuple):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{name} must be an integer or a list of integers, got {value!r}")
+        if value < low:
+            raise ConfigError(f"{name} must be >= {low}, got {value!r}")
+        return int(value)
+    if not value:
+        raise ConfigError(f"{name} must list at least one hidden width, got {value!r}")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, numbers.Integral) or item < low:
+            raise ConfigError(f"{name} must list integers >= {low}, got {list(value)!r}")
+    return int(value[0]) if len(value) == 1 else tuple(int(item) for item in value)
+
+
+def hidden_widths(n_hidden: Widths | list[int]) -> tuple[int, ...]:
+    """The hidden layer widths of a spec's n_hidden, input side first, always as a tuple."""
+    return tuple(n_hidden) if isinstance(n_hidden, list | tuple) else (n_hidden,)
+
+
+def hidden_label(n_hidden: Widths | list[int]) -> str:
+    """n_hidden as one label: `100`, or the widths joined (`256-128`)."""
+    return WIDTH_SEPARATOR.join(str(width) for width in hidden_widths(n_hidden))
+
+
+def option_text(value: Any) -> str:
+    """A spec field's value as `sbp-bench train` reads it back as an option: several hidden
+    widths as `256,128`, anything else as its str()."""
+    return ",".join(str(item) for item in value) if isinstance(value, tuple) else str(value)
+
+
+def parse_widths(value: Any, name: str = "n_hidden") -> Widths:
+    """n_hidden from a config, JSON or command-line value: an integer, a list, or text such as
+    `100`, `256,128`, `[256, 128]` or a label `256-128`."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("[").removesuffix("]")
+        parts = text.replace(WIDTH_SEPARATOR, ",").split(",")
+        try:
+            widths = [int(part) for part in parts]
+        except ValueError:
+            raise ConfigError(
+                f"{name} must be an integer or a list of integers, got {value!r}"
+            ) from None
+        value = widths[0] if len(widths) == 1 else widths
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _widths(name, value, RunSpec.__dataclass_fields__[name].metadata["low"])
 
 
 def _range_text(low: float | None, above: float | None, high: float | None) -> str:
@@ -358,6 +421,11 @@ def spec_schema() -> dict[str, dict[str, Any]]:
     for spec_field in fields(RunSpec):
         base, optional = _annotation(spec_field)
         entry: dict[str, Any] = {"description": docs[spec_field.name]}
+        if base == "Widths":
+            width = {"type": "integer", "minimum": spec_field.metadata["low"]}
+            entry["anyOf"] = [width, {"type": "array", "minItems": 1, "items": width}]
+            properties[spec_field.name] = entry
+            continue
         if "choices" in spec_field.metadata:
             entry["enum"] = list(spec_field.metadata["choices"])
         else:
@@ -379,6 +447,11 @@ def _coerce(spec_field: dataclasses.Field, value: Any, source: str) -> Any:
         if optional:
             return None
         raise ConfigError(f"{source}: {name} must not be empty")
+    if base == "Widths":
+        try:
+            return parse_widths(value, name)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
     try:
         if base == "bool":
             if isinstance(value, bool):

@@ -18,6 +18,7 @@ import io
 import math
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,27 @@ from sbp_core.device import device_for
 from sbp_core.errors import ConfigError
 from sbp_core.methods import CROSSBAR_METHODS, make_learner
 from sbp_core.methods.base import EpochStats, Learner
-from sbp_core.spec import RunSpec
+from sbp_core.spec import RunSpec, hidden_widths
 
 HISTORY_COLUMNS = (
     "epoch", "train_acc", "val_acc", "test_acc", "loss", "set_pulses", "reset_pulses",
     "set_pulses_l1", "reset_pulses_l1", "set_pulses_l2", "reset_pulses_l2",
     "saturated_fraction", "wall_time_s",
 )  # fmt: skip
+"""The columns of history.csv with one hidden layer; a deeper network's pulses per layer follow
+layer 2's (`history_columns`), then any counters of its method."""
+
+
+def history_columns(n_layers: int) -> tuple[str, ...]:
+    """HISTORY_COLUMNS with the SET and RESET pulses of each of `n_layers` layers."""
+    split = HISTORY_COLUMNS.index("saturated_fraction")
+    deeper = [f"{kind}_pulses_l{k}" for k in range(3, n_layers + 1) for kind in ("set", "reset")]
+    return (*HISTORY_COLUMNS[:split], *deeper, *HISTORY_COLUMNS[split:])
+
+
+def n_layers(spec: RunSpec) -> int:
+    """Crossbars (or weight matrices) of the spec's network: one per hidden layer, plus one."""
+    return len(hidden_widths(spec.n_hidden)) + 1
 
 
 #: Training accuracy is measured on the first images of the (seeded, shuffled) training set: an
@@ -113,7 +128,7 @@ def run(
         train_time += time.perf_counter() - tick
         if snapshots is not None:
             snapshots.append((learner.state(), stats.loss))
-        row = _history_row(epoch, learner, stats, data)
+        row = _history_row(epoch, learner, stats, data, n_layers(spec))
         row["wall_time_s"] = round(time.perf_counter() - start, 3)
         history.append(row)
         atomic.write_text(out / "history.csv", _history_csv(history))
@@ -155,9 +170,14 @@ def epoch_samples(
     return data.X_train[chosen], data.y_train[chosen]
 
 
-def _history_row(epoch: int, learner: Learner, stats: EpochStats, data: Dataset) -> dict:
-    sets = list(stats.set_pulses) or [0, 0]
-    resets = list(stats.reset_pulses) or [0, 0]
+def _history_row(
+    epoch: int, learner: Learner, stats: EpochStats, data: Dataset, layers: int
+) -> dict:
+    sets = list(stats.set_pulses) or [0] * layers
+    resets = list(stats.reset_pulses) or [0] * layers
+    per_layer = {}
+    for k, (n_set, n_reset) in enumerate(zip(sets, resets, strict=True), start=1):
+        per_layer[f"set_pulses_l{k}"], per_layer[f"reset_pulses_l{k}"] = n_set, n_reset
     return {
         "epoch": epoch,
         "train_acc": _accuracy(
@@ -168,10 +188,7 @@ def _history_row(epoch: int, learner: Learner, stats: EpochStats, data: Dataset)
         "loss": stats.loss,
         "set_pulses": sum(sets),
         "reset_pulses": sum(resets),
-        "set_pulses_l1": sets[0],
-        "reset_pulses_l1": resets[0],
-        "set_pulses_l2": sets[1],
-        "reset_pulses_l2": resets[1],
+        **per_layer,
         "saturated_fraction": stats.saturated_fraction,
         **stats.counters,
     }
@@ -195,8 +212,9 @@ def _divergence(stats: EpochStats, learner: Learner) -> str | None:
 
 def _history_csv(history: list[dict]) -> str:
     buffer = io.StringIO()
-    counters = tuple(key for key in history[0] if key not in HISTORY_COLUMNS)
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS + counters, lineterminator="\n")
+    columns = _columns_of(history[0])
+    counters = tuple(key for key in history[0] if key not in columns)
+    writer = csv.DictWriter(buffer, fieldnames=columns + counters, lineterminator="\n")
     writer.writeheader()
     for row in history:
         writer.writerow({key: "" if value is None else value for key, value in row.items()})
@@ -215,6 +233,11 @@ def _progress_line(spec: RunSpec, row: dict) -> str:
     )
 
 
+def _columns_of(row: dict) -> tuple[str, ...]:
+    """The history columns of a row's network (its pulses per layer), counters left out."""
+    return history_columns(sum(1 for key in row if key.startswith("set_pulses_l")))
+
+
 def _counter_totals(spec: RunSpec, history: list[dict]) -> dict:
     """`total_<counter>` of every method-specific counter (SBP's refresh reads and rewritten
     pairs, exsitu's erase pulses and verify reads), summed over the epochs.
@@ -223,7 +246,7 @@ def _counter_totals(spec: RunSpec, history: list[dict]) -> dict:
     one deployment, the pulses and reads its cost is (`deployment_*`); its totals, like
     `total_set_pulses`, sum every epoch's rewrite."""
     last = history[-1]
-    counters = [key for key in last if key not in HISTORY_COLUMNS]
+    counters = [key for key in last if key not in _columns_of(last)]
     totals = {f"total_{key}": sum(row[key] for row in history) for key in counters}
     if spec.method != "exsitu":
         return totals
@@ -239,10 +262,11 @@ def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
     confusion = np.bincount(
         data.y_test.astype(np.int64) * n_classes + test_pred, minlength=n_classes**2
     ).reshape(n_classes, n_classes)
-    sets = [sum(row[f"set_pulses_l{k}"] for row in history) for k in (1, 2)]
-    resets = [sum(row[f"reset_pulses_l{k}"] for row in history) for k in (1, 2)]
+    layers = range(1, n_layers(spec) + 1)
+    sets = [sum(row[f"set_pulses_l{k}"] for row in history) for k in layers]
+    resets = [sum(row[f"reset_pulses_l{k}"] for row in history) for k in layers]
     on_chip = spec.method in CROSSBAR_METHODS
-    n_in = data.n_features
+    sizes = (data.n_features, *hidden_widths(spec.n_hidden), data.n_classes)
     return {
         "run_id": spec.run_id,
         "method": spec.method,
@@ -261,7 +285,7 @@ def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
         "n_test": len(data.y_test),
         # the share of input rows driven per sample, as the run's own inputs have it (cost model)
         "input_activity": float(np.mean(data.X_train)) if data.X_train.dtype == bool else None,
-        "layers": [[n_in + 1, spec.n_hidden], [spec.n_hidden + 1, n_classes]],
+        "layers": [[rows + 1, cols] for rows, cols in pairwise(sizes)],
         "set_pulses_per_layer": sets,
         "reset_pulses_per_layer": resets,
         "total_set_pulses": sum(sets),

@@ -174,6 +174,36 @@ def test_gate_adds_comparators_on_hidden_layers_only(values):
     assert extra == pytest.approx(2 * 100 * values["comparator.area_um2"])
 
 
+def test_a_deeper_network_pays_for_every_hidden_neuron(values):
+    """784-256-128-10, counted by hand: a comparator per neuron (256 + 128 + 10) and two per
+    hidden neuron for its ternary error, read on the rows of the layer above (2 x (256 + 128));
+    two gate comparators per hidden neuron and two margin comparators per output
+    (2 x (256 + 128 + 10)); 1 bit per layer input and 2 per neuron error held; a 1-bit driver
+    per row and, above layer 1, per column for the backward drive. The conventional design
+    reads the two hidden layers' errors back through ADCs (one per columns_per_adc rows)."""
+    shapes = [[785, 256], [257, 128], [129, 10]]
+    layers = cost.make_layers(shapes, [10.0] * 3, [10.0] * 3, 0.13, 0.5)
+    assert [(layer.first, layer.last) for layer in layers] == [
+        (True, False), (False, False), (False, True),
+    ]  # fmt: skip
+    sbp = cost.network_cost("sbp", layers, DEVICE, values)
+    comparator = values["comparator.area_um2"]
+    assert sbp.area_um2["readout"] == pytest.approx((394 + 2 * 384) * comparator)
+    assert sbp.area_um2["error_compute"] == pytest.approx(2 * 394 * comparator)
+    bits = (784 + 256 + 128) + 2 * (256 + 128 + 10)
+    assert sbp.area_um2["storage"] == pytest.approx(bits * values["register.area_um2_per_bit"])
+    drivers = (785 + 257 + 129) + (128 + 10)
+    assert sbp.area_um2["input_drivers"] == pytest.approx(drivers * values["dac.area_um2_1bit"])
+    conv = cost.network_cost("conventional", layers, DEVICE, values)
+    share = values["conventional.columns_per_adc"]
+    adcs = sum(math.ceil(n / share) for n in (256, 128, 10, 256, 128))
+    per_adc = cost.adc_area_um2(values["conventional.adc_bits"], values)
+    shift_add = (values["conventional.adc_bits"] + max(
+        values["conventional.input_bits"], values["conventional.error_bits"]
+    )) * values["digital.add_area_um2_per_bit"]  # fmt: skip
+    assert conv.area_um2["readout"] == pytest.approx(adcs * (per_adc + shift_add))
+
+
 def test_every_constant_has_value_units_and_citation():
     raw = yaml.safe_load(CONFIG.read_text())
     leaves = {

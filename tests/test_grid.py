@@ -128,7 +128,9 @@ def test_paper_profile_covers_the_reproduction():
     assert {s.seed for s in specs} == {0, 1, 2}
     assert {s.device for s in specs} == set(PRESETS)
     assert {s.n_states for s in specs} >= {2, 4, 8, 16, 32, 64, 128, 256}
-    assert {s.n_hidden for s in specs} == {100, 200, 500}
+    assert {s.n_hidden for s in specs} == {100, 200, 500, (256, 128), (256, 256, 128)}
+    assert set(grid.sweeps["depth"].methods) == {"sbp", "float", "ste", "exsitu"}
+    assert grid.kernel_depths == (1, 2, 3)
     heatmap = [n for n, sweep in grid.sweeps.items() if "heatmap" in sweep.figures]
     assert heatmap and grid.sweeps[heatmap[0]].methods[:2] == ("sbp", "exsitu")
     axes = {axis for sweep in grid.sweeps.values() for axis in sweep.axis_names}
@@ -144,7 +146,7 @@ def test_paper_profile_covers_the_reproduction():
         ({"lr": 0.0}, r"lr must be > 0.0, got 0.0"),
         ({"pulse_prob": 0.0}, r"pulse_prob must be in \(0.0, 1.0\]"),
         ({"val_fraction": 0.95}, r"val_fraction must be in \[0.0, 0.9\]"),
-        ({"n_hidden": 2.5}, "n_hidden must be an integer, got 2.5"),
+        ({"n_hidden": 2.5}, "n_hidden must be an integer or a list of integers, got 2.5"),
         ({"epochs": None}, "epochs must not be empty"),
         ({"pulse_scheme": "both"}, "pulse_scheme must be one of pair, single"),
     ],

@@ -26,8 +26,8 @@ G2_MINUS = [[0.1, 0.2], [0.0, 0.03], [0.0, 0.0], [0.3, 0.1], [0.1, 0.0]]
 def hand_network(engine: str) -> SBPLearner:
     learner = SBPLearner(HAND_SPEC, 2, 2, np.random.default_rng(0), engine=engine)
     for layer, plus, minus in (
-        (learner.layer1, G1_PLUS, G1_MINUS),
-        (learner.layer2, G2_PLUS, G2_MINUS),
+        (learner.layers[0], G1_PLUS, G1_MINUS),
+        (learner.layers[1], G2_PLUS, G2_MINUS),
     ):
         layer.g_plus[...] = np.array(plus, dtype=np.float32)
         layer.g_minus[...] = np.array(minus, dtype=np.float32)
@@ -64,13 +64,77 @@ def test_hand_worked_update(engine):
     expected_g1_minus[0][2], expected_g1_minus[2][2] = 0.2, 0.3
 
     for actual, expected in (
-        (learner.layer1.g_plus, expected_g1_plus),
-        (learner.layer1.g_minus, expected_g1_minus),
-        (learner.layer2.g_plus, expected_g2_plus),
-        (learner.layer2.g_minus, expected_g2_minus),
+        (learner.layers[0].g_plus, expected_g1_plus),
+        (learner.layers[0].g_minus, expected_g1_minus),
+        (learner.layers[1].g_plus, expected_g2_plus),
+        (learner.layers[1].g_minus, expected_g2_minus),
     ):
         np.testing.assert_allclose(actual, expected, atol=1e-6)
     assert stats.set_pulses == [2, 6] and stats.reset_pulses == [2, 6]
+
+
+# Two hidden layers: 2 inputs, 2 + 2 hidden, 2 outputs, same device and rule as above but a gate
+# window of 0.5. Rows of each crossbar: the layer below's neurons, then the bias row.
+DEEP_SPEC = RunSpec(
+    n_hidden=[2, 2], n_states=11, theta=0.0, margin_hi=0.5, margin_lo=-0.5,
+    error_threshold=0.05, gate_window=0.5,
+)  # fmt: skip
+DEEP_PLUS = (
+    [[0.5, 0.2], [0.7, 0.6], [0.3, 0.4]],  # W1 = [[0.3, -0.2], [0.5, 0.5], [0.1, 0.0]]
+    [[0.4, 0.1], [0.33, 0.6], [0.5, 0.3]],  # W2 = [[0.2, -0.7], [0.03, 0.4], [0.1, 0.1]]
+    [[0.5, 0.6], [0.7, 0.3], [0.3, 0.4]],  # W3 = [[0.2, 0.4], [0.5, 0.1], [0.0, 0.1]]
+)
+DEEP_MINUS = (
+    [[0.2, 0.4], [0.2, 0.1], [0.2, 0.4]],
+    [[0.2, 0.8], [0.3, 0.2], [0.4, 0.2]],
+    [[0.3, 0.2], [0.2, 0.2], [0.3, 0.3]],
+)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_hand_worked_update_with_two_hidden_layers(engine):
+    """Input x = (1, 0), target class 0; every backward read sees the weights before the update.
+
+    Forward: rows x1 and bias of layer 1 give a1 = (0.3 + 0.1, -0.2 + 0.0) = (0.4, -0.2), so
+    h1 = (1, 0); rows h1_1 and bias of layer 2 give a2 = (0.2 + 0.1, -0.7 + 0.1) = (0.3, -0.6),
+    so h2 = (1, 0); rows h2_1 and bias of layer 3 give a3 = (0.2 + 0.0, 0.4 + 0.1) = (0.2, 0.5).
+    Output error: 0.2 < 0.5 on the target -> +1; 0.5 > -0.5 elsewhere -> -1; e = (+1, -1).
+    Layer 2's error: s2 = W3 e over rows h2_1, h2_2 = (0.2 - 0.4, 0.5 - 0.1) = (-0.2, 0.4) (the
+    bias row's -0.1 has no neuron); both beat the threshold 0.05, but |a2_2| = 0.6 is outside the
+    gate window 0.5, so d2 = (-1, 0).
+    Layer 1's error: s1 = W2 d2 = -(column 0 of W2) = (-0.2, -0.03): the threshold drops h1_2 and
+    both are inside the gate, so d1 = (-1, 0).
+    Pulses (pair scheme, each a SET on one device and a RESET on the other, 0.1 each):
+    layer 3: rows h2_1, bias x columns 0 (up), 1 (down) = 4; layer 2: rows h1_1, bias x column
+    0 (down) = 2; layer 1: rows x1, bias x column 0 (down) = 2. Had layer 3 been updated before
+    its backward read, W3's row h2_1 would be (0.4, 0.2), s2_1 = +0.2, and layers 2 and 1 would
+    be pulsed the other way.
+    """
+    learner = SBPLearner(DEEP_SPEC, 2, 2, np.random.default_rng(0), engine=engine)
+    for layer, plus, minus in zip(learner.layers, DEEP_PLUS, DEEP_MINUS, strict=True):
+        layer.g_plus[...] = np.array(plus, dtype=np.float32)
+        layer.g_minus[...] = np.array(minus, dtype=np.float32)
+    if engine == "numpy":
+        learner.train_sample(np.array([0, 2]), 0, np.random.default_rng(0))
+        stats = learner.epoch_stats()
+    else:
+        X, y = np.array([[True, False]]), np.array([0])
+        stats = learner.fit_epoch(X, y, np.random.default_rng(0))
+
+    expected_plus = (
+        [[0.4, 0.2], [0.7, 0.6], [0.2, 0.4]],
+        [[0.3, 0.1], [0.33, 0.6], [0.4, 0.3]],
+        [[0.6, 0.5], [0.7, 0.3], [0.4, 0.3]],
+    )
+    expected_minus = (
+        [[0.3, 0.4], [0.2, 0.1], [0.3, 0.4]],
+        [[0.3, 0.8], [0.3, 0.2], [0.5, 0.2]],
+        [[0.2, 0.3], [0.2, 0.2], [0.2, 0.4]],
+    )
+    for number, layer in enumerate(learner.layers):
+        np.testing.assert_allclose(layer.g_plus, expected_plus[number], atol=1e-6)
+        np.testing.assert_allclose(layer.g_minus, expected_minus[number], atol=1e-6)
+    assert stats.set_pulses == [2, 2, 4] and stats.reset_pulses == [2, 2, 4]
 
 
 def test_output_error_and_ternarize():
@@ -216,6 +280,33 @@ def test_no_device_gets_more_than_one_pulse_per_sample(scheme, data):
                 assert np.all(now >= then)  # SETs only
 
 
+NOISY = {
+    "device": "ag_si", "c2c_sigma": 0.02, "d2d_sigma": 0.1, "stuck_gmin": 0.02,
+    "read_noise": 0.02, "pulse_prob": 0.7, "init_spread": 0.5, "error_threshold": 0.02,
+}  # fmt: skip
+"""Every noise source on, and starting weights large enough that errors reach every layer."""
+
+
+@pytest.mark.parametrize("widths", [[32, 16], [24, 16, 12]])
+def test_compiled_kernel_equals_the_reference_with_several_hidden_layers(widths):
+    """Two and three hidden layers, every noise source on: the same conductances and pulse
+    counts to the last bit, with every layer pulsed."""
+    X, y = digits_inputs(300)
+    spec = RunSpec(n_hidden=widths, **NOISY)
+    results = []
+    for engine in ("numpy", "numba"):
+        rng = np.random.default_rng(7)
+        learner = SBPLearner(spec, X.shape[1], 10, rng, engine=engine)
+        stats = learner.fit_epoch(X, y, rng)
+        results.append((learner.state(), stats.set_pulses, stats.reset_pulses))
+    (state_a, *counts_a), (state_b, *counts_b) = results
+    assert counts_a == counts_b
+    assert len(counts_a[0]) == len(widths) + 1 and min(counts_a[0]) > 0
+    assert sorted(state_a) == sorted(state_b) and len(state_a) == 2 * (len(widths) + 1)
+    for name in state_a:
+        assert np.array_equal(state_a[name], state_b[name]), name
+
+
 def test_noise_sources_change_the_outcome():
     X, y = digits_inputs()
     outcomes = []
@@ -223,7 +314,7 @@ def test_noise_sources_change_the_outcome():
         rng = np.random.default_rng(7)
         learner = SBPLearner(RunSpec(n_hidden=32, **overrides), X.shape[1], 10, rng)
         learner.fit_epoch(X, y, rng)
-        outcomes.append(learner.layer1.g_plus.copy())
+        outcomes.append(learner.layers[0].g_plus.copy())
     for noisy in outcomes[1:]:
         assert not np.array_equal(outcomes[0], noisy)
 

@@ -21,9 +21,9 @@ G2_MINUS = [[0.25, 0.75], [0.75, 0.25]]
 
 def hand_network(engine: str) -> SGDLearner:
     learner = SGDLearner(HAND_SPEC, 2, 2, np.random.default_rng(0), engine=engine)
-    learner.layer1.g_plus[...] = learner.layer1.g_minus[...] = np.array(G1, dtype=np.float32)
-    learner.layer2.g_plus[...] = np.array(G2_PLUS, dtype=np.float32)
-    learner.layer2.g_minus[...] = np.array(G2_MINUS, dtype=np.float32)
+    learner.layers[0].g_plus[...] = learner.layers[0].g_minus[...] = np.array(G1, dtype=np.float32)
+    learner.layers[1].g_plus[...] = np.array(G2_PLUS, dtype=np.float32)
+    learner.layers[1].g_minus[...] = np.array(G2_MINUS, dtype=np.float32)
     return learner
 
 
@@ -50,8 +50,8 @@ def test_hand_worked_update(engine):
         "g2_minus": [[0.25 - step, 0.75 + step], [0.75 - 2 * step, 0.25 + 2 * step]],
     }
     actual = {
-        "g1_plus": learner.layer1.g_plus, "g1_minus": learner.layer1.g_minus,
-        "g2_plus": learner.layer2.g_plus, "g2_minus": learner.layer2.g_minus,
+        "g1_plus": learner.layers[0].g_plus, "g1_minus": learner.layers[0].g_minus,
+        "g2_plus": learner.layers[1].g_plus, "g2_minus": learner.layers[1].g_minus,
     }  # fmt: skip
     for name, values in expected.items():
         np.testing.assert_allclose(actual[name], values, atol=1e-6, err_msg=name)
@@ -110,6 +110,31 @@ def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):
         assert np.array_equal(results[0][0][name], results[1][0][name]), name
 
 
+@pytest.mark.parametrize(
+    ("widths", "overrides"),
+    [
+        ([16, 12], {"device": "ag_si", "d2d_sigma": 0.1, "stuck_gmin": 0.05, "lr": 2.0}),
+        ([16, 12, 8], {"d2d_sigma": 0.1, "stuck_gmin": 0.05, "lr": 1.0, "adc_bits": 6}),
+    ],
+)
+def test_compiled_kernel_equals_the_reference_with_several_hidden_layers(widths, overrides):
+    """Two and three hidden layers, every noise source on: conductances, pulse counts and loss
+    agree to the last bit, with every layer pulsed."""
+    X, y = digits_inputs()
+    spec = RunSpec(method="sgd", n_hidden=widths, c2c_sigma=0.02, read_noise=0.02, **overrides)
+    results = []
+    for engine in ("numpy", "numba"):
+        rng = np.random.default_rng(7)
+        learner = SGDLearner(spec, X.shape[1], 10, rng, engine=engine)
+        stats = learner.fit_epoch(X, y, rng)
+        results.append((learner.state(), stats.set_pulses, stats.reset_pulses, stats.loss))
+    (state_a, *counts_a), (state_b, *counts_b) = results
+    assert counts_a == counts_b
+    assert len(counts_a[0]) == len(widths) + 1 and min(counts_a[0]) > 0
+    for name in state_a:
+        assert np.array_equal(state_a[name], state_b[name]), name
+
+
 def test_sgd_learns_digits():
     from sbp_core.data import binarize, load_dataset
 
@@ -135,9 +160,9 @@ def test_sgd_starts_from_weights_over_the_whole_range_and_sbp_near_zero():
     from sbp_core.methods.sbp import SBPLearner
 
     rng = np.random.default_rng(0)
-    sgd = SGDLearner(RunSpec(method="sgd"), 64, 10, rng).layer1.weights()
-    sbp = SBPLearner(RunSpec(), 64, 10, rng).layer1.weights()
+    sgd = SGDLearner(RunSpec(method="sgd"), 64, 10, rng).layers[0].weights()
+    sbp = SBPLearner(RunSpec(), 64, 10, rng).layers[0].weights()
     assert np.abs(sgd).max() > 0.9 and np.abs(sgd).mean() > 0.25
     assert np.abs(sbp).max() <= 0.1 + 1e-6
-    pinned = SGDLearner(RunSpec(method="sgd", init_spread=0.1), 64, 10, rng).layer1.weights()
+    pinned = SGDLearner(RunSpec(method="sgd", init_spread=0.1), 64, 10, rng).layers[0].weights()
     assert np.abs(pinned).max() <= 0.1 + 1e-6

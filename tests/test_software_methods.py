@@ -50,19 +50,21 @@ def test_float_gradients_match_central_differences(activation):
 def test_ste_gradient_is_the_window_rule():
     """One sample, three hidden units: inside the window, outside above, outside below."""
     net = STELearner(2, 3, 2, 0.1, 1, np.random.default_rng(0), dtype=np.float64)
-    net.W1[:] = [[0.5, 2.0, -3.0], [0.0, 0.0, 0.0]]
-    net.b1[:] = 0.0
-    net.W2[:] = [[1.0, -1.0], [0.5, 0.25], [2.0, 1.0]]
-    net.b2[:] = [0.1, -0.2]
+    W1, W2 = net.weights
+    b1, b2 = net.biases
+    W1[:] = [[0.5, 2.0, -3.0], [0.0, 0.0, 0.0]]
+    b1[:] = 0.0
+    W2[:] = [[1.0, -1.0], [0.5, 0.25], [2.0, 1.0]]
+    b2[:] = [0.1, -0.2]
     x = np.array([[1.0, 1.0]])
     y = np.array([1])
     a1 = np.array([0.5, 2.0, -3.0])
     h = np.array([1.0, 1.0, 0.0])
-    logits = h @ net.W2 + net.b2
+    logits = h @ W2 + b2
     p = np.exp(logits) / np.exp(logits).sum()
     d_logits = p - np.array([0.0, 1.0])
     window = (np.abs(a1) <= STE_WINDOW).astype(float)
-    d_a1 = (net.W2 @ d_logits) * window
+    d_a1 = (W2 @ d_logits) * window
     _, (g_W1, g_b1, g_W2, g_b2) = net.loss_and_gradients(x, y)
     np.testing.assert_allclose(g_W1, np.outer(x[0], d_a1))
     np.testing.assert_allclose(g_b1, d_a1)
@@ -77,13 +79,13 @@ def test_binarized_passes_use_exactly_plus_minus_one_weights(digits):
     net = BinarizedLearner(64, 16, 10, 1.0, 32, rng)
     net.fit_epoch(X, y, rng)
     V1, V2 = net.pass_weights()
-    for latent, signs in ((net.W1, V1), (net.W2, V2)):
+    for latent, signs in zip(net.weights, (V1, V2), strict=True):
         assert set(np.unique(signs)) <= {-1.0, 1.0}
         assert np.array_equal(signs, np.where(latent >= 0, 1.0, -1.0))
         assert np.abs(latent).max() <= 1.0
     x = X[:50].astype(np.float32)
-    a1 = (x @ V1) / np.sqrt(64) + net.b1
-    expected = ((a1 > 0) @ V2) * OUTPUT_GAIN / np.sqrt(16) + net.b2
+    a1 = (x @ V1) / np.sqrt(64) + net.biases[0]
+    expected = ((a1 > 0) @ V2) * OUTPUT_GAIN / np.sqrt(16) + net.biases[1]
     np.testing.assert_allclose(net.decision_function(X[:50]), expected, rtol=1e-5, atol=1e-5)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from collections.abc import Iterable
 from importlib import import_module
 from pathlib import Path
 
@@ -25,6 +26,8 @@ _REGISTRY = {
 
 #: Methods whose weights live in a crossbar and which therefore count pulses.
 CROSSBAR_METHODS = ("sbp", "exsitu", "manhattan", "sgd")
+#: Methods whose compiled epoch is specialised to the number of layers (a tuple of crossbars).
+DEPTH_COMPILED = ("sbp", "sgd")
 
 
 def learner_class(method: str) -> type:
@@ -37,12 +40,13 @@ def make_learner(spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator)
     return learner_class(spec.method).from_spec(spec, n_in, n_out, rng)
 
 
-def compile_kernels(lookup_table: bool = False) -> tuple[str, ...]:
+def compile_kernels(depths: Iterable[int] = (1,), lookup_table: bool = False) -> tuple[str, ...]:
     """Train every crossbar method one epoch on a tiny problem, so numba's on-disk cache holds
     every compiled kernel before parallel train jobs load it: several processes compiling and
-    caching one function at once is a known numba cache hazard. `lookup_table`: also on a
-    lookup-table device, whose kernels are compiled apart (their device records differ in type).
-    Returns the methods run."""
+    caching one function at once is a known numba cache hazard. The SBP and SGD epochs take a
+    tuple of crossbars, compiled once per network depth: they are compiled for each number of
+    hidden layers in `depths`. `lookup_table`: also on a lookup-table device, whose kernels are
+    compiled apart (their device records differ in type). Returns the methods run."""
     data = np.random.default_rng(0)
     X, y = data.random((40, 8)) < 0.5, np.arange(40) % 3
     with tempfile.TemporaryDirectory() as folder:
@@ -52,9 +56,12 @@ def compile_kernels(lookup_table: bool = False) -> tuple[str, ...]:
             path.write_text(device_file_text(_small_table_device()))
             devices.append({"device": str(path)})
         for method, device in itertools.product(CROSSBAR_METHODS, devices):
-            spec = RunSpec(method=method, n_hidden=4, epochs=1, read_noise=0.01, **device)
-            rng = np.random.default_rng(0)
-            make_learner(spec, X.shape[1], 3, rng).fit_epoch(X, y, rng)
+            for depth in sorted(set(depths)) if method in DEPTH_COMPILED else (1,):
+                spec = RunSpec(
+                    method=method, n_hidden=[4] * depth, epochs=1, read_noise=0.01, **device
+                )
+                rng = np.random.default_rng(0)
+                make_learner(spec, X.shape[1], 3, rng).fit_epoch(X, y, rng)
     return CROSSBAR_METHODS
 
 
@@ -68,6 +75,7 @@ def _small_table_device() -> TableDeviceParams:
 
 __all__ = [
     "CROSSBAR_METHODS",
+    "DEPTH_COMPILED",
     "EpochStats",
     "Learner",
     "compile_kernels",

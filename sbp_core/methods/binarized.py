@@ -12,13 +12,15 @@ import numpy as np
 
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.ste import STELearner
+from sbp_core.spec import Widths
 
 LATENT_INIT = 0.1
 """Latent weights start uniform in +-LATENT_INIT, close to a sign flip (starting from +-1 learned
 more slowly: 87 % against 91 % validation accuracy after 5 epochs)."""
 OUTPUT_GAIN = 3.0
-"""Output pre-activations are scaled by OUTPUT_GAIN / sqrt(n_hidden); gains 1, 2, 3, 4, 5, 10 were
-measured on the MNIST validation split and 3 was best (1: too flat a softmax, 10: diverges)."""
+"""Output pre-activations are scaled by OUTPUT_GAIN / sqrt(width of the last hidden layer); gains
+1, 2, 3, 4, 5, 10 were measured on the MNIST validation split and 3 was best (1: too flat a
+softmax, 10: diverges)."""
 LR_DECAY = 0.85
 """The learning rate is multiplied by this after every epoch (Courbariaux et al. also decay it
 exponentially): without it sign flips make the accuracy jump by about 1 % between epochs."""
@@ -28,9 +30,9 @@ class BinarizedLearner(STELearner):
     """Binary weights and activations, latent float weights clipped to [-1, 1], plain SGD.
 
     Choices (documented because the papers leave them to batch normalisation and Adam):
-    - each layer's pre-activation is scaled, layer 1 by 1/sqrt(n_in), layer 2 by
-      OUTPUT_GAIN/sqrt(n_hidden), so a sum of +-1 terms stays of order one and both the STE window
-      and the softmax are well conditioned;
+    - each layer's pre-activation is scaled, every hidden layer by 1/sqrt(its fan-in), the
+      output layer by OUTPUT_GAIN/sqrt(its fan-in), so a sum of +-1 terms stays of order one and
+      both the STE window and the softmax are well conditioned;
     - biases stay float (the comparator thresholds; BNNs get them from batch normalisation);
     - the gradient of a +-1 weight is applied to its latent weight (straight-through), and
       clipping the latent weight to [-1, 1] keeps it within reach of a sign flip.
@@ -44,7 +46,7 @@ class BinarizedLearner(STELearner):
     def __init__(
         self,
         n_in: int,
-        n_hidden: int,
+        n_hidden: Widths,
         n_out: int,
         lr: float,
         batch_size: int,
@@ -52,20 +54,20 @@ class BinarizedLearner(STELearner):
         dtype: type = np.float32,
     ) -> None:
         super().__init__(n_in, n_hidden, n_out, lr, batch_size, rng, dtype)
-        self.scale1 = 1.0 / np.sqrt(n_in)
-        self.scale2 = OUTPUT_GAIN / np.sqrt(n_hidden)
-        self._signs = (np.empty_like(self.W1), np.empty_like(self.W2))
+        fan_in = self.sizes[:-1]
+        self.scales = [1.0 / np.sqrt(n) for n in fan_in[:-1]] + [OUTPUT_GAIN / np.sqrt(fan_in[-1])]
+        self._signs = [np.empty_like(W) for W in self.weights]
         self._after_update()
 
     def _init_weights(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-LATENT_INIT, LATENT_INIT, size=(fan_in, fan_out)).astype(self.dtype)
 
-    def pass_weights(self) -> tuple[np.ndarray, np.ndarray]:
+    def pass_weights(self) -> list[np.ndarray]:
         """The +-1 signs of the latent weights, refreshed after every step."""
         return self._signs
 
     def _after_update(self) -> None:
-        for latent, signs in zip((self.W1, self.W2), self._signs, strict=True):
+        for latent, signs in zip(self.weights, self._signs, strict=True):
             np.clip(latent, -1.0, 1.0, out=latent)
             np.copysign(1.0, latent, out=signs)
 

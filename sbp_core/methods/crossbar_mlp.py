@@ -1,22 +1,26 @@
-"""What every crossbar learner shares: two crossbar layers, batched inference, pulse statistics."""
+"""What every crossbar learner shares: a crossbar per layer, batched inference, pulse statistics."""
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 import numpy as np
 
 from sbp_core.crossbar import DTYPE, Crossbar
 from sbp_core.device import DeviceParams, device_for
 from sbp_core.methods.base import EpochStats
-from sbp_core.spec import RunSpec
+from sbp_core.spec import RunSpec, hidden_widths
 
 _EVAL_CHUNK = 2048  # samples per batched read: bounds memory on all of MNIST
 
 
 class CrossbarMLP:
-    """n_in - n_hidden - n_out perceptron whose weights are two differential-pair crossbars.
+    """n_in - n_hidden... - n_out perceptron whose weights are differential-pair crossbars, one
+    per layer (`layers`, input side first: layer l has a row per neuron of the layer below plus
+    the bias row, and a column per neuron of its own).
 
-    Subclasses define the learning rule (`fit_epoch`) and may change the hidden neuron
-    (`hidden_response`, a comparator by default) and how output currents are read
+    Subclasses define the learning rule (`fit_epoch`) and may change the hidden neurons
+    (`hidden_response`, comparators by default) and how output currents are read
     (`output_response`, as they are by default).
     """
 
@@ -26,9 +30,12 @@ class CrossbarMLP:
     def __init__(self, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator) -> None:
         self.spec = spec
         self.device: DeviceParams = device_for(spec)
-        self.n_in, self.n_hidden, self.n_out = n_in, spec.n_hidden, n_out
-        self.layer1 = self._new_layer(n_in + 1, spec.n_hidden, rng)
-        self.layer2 = self._new_layer(spec.n_hidden + 1, n_out, rng)
+        self.n_in, self.n_out = n_in, n_out
+        self.widths = hidden_widths(spec.n_hidden)  # neurons per hidden layer, input side first
+        sizes = (n_in, *self.widths, n_out)
+        self.layers: tuple[Crossbar, ...] = tuple(
+            self._new_layer(rows + 1, cols, rng) for rows, cols in pairwise(sizes)
+        )
         # Inference reads draw their noise from their own stream so that evaluating never
         # perturbs the training stream.
         self._read_rng = np.random.default_rng(rng.integers(2**63))
@@ -43,12 +50,9 @@ class CrossbarMLP:
         spread = self.default_init_spread if spec.init_spread is None else spec.init_spread
         return Crossbar(n_rows, n_cols, self.device, rng, spread, spec.pulse_scheme)
 
-    @property
-    def layers(self) -> tuple[Crossbar, Crossbar]:
-        return self.layer1, self.layer2
-
-    def hidden_response(self, current: np.ndarray) -> np.ndarray:
-        """Comparator neurons: 1 when the column current exceeds theta."""
+    def hidden_response(self, current: np.ndarray, layer: int) -> np.ndarray:
+        """Comparator neurons: 1 when the column current of hidden layer `layer` (0: the first)
+        exceeds theta."""
         return (current > self.spec.theta).astype(DTYPE)
 
     def cached_rows(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,10 +69,11 @@ class CrossbarMLP:
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         scores = np.empty((len(X), self.n_out), dtype=DTYPE)
         for start in range(0, len(X), _EVAL_CHUNK):
-            chunk = X[start : start + _EVAL_CHUNK]
-            hidden = self.hidden_response(self.layer1.read_batch(chunk, self._read_rng))
-            current = self.layer2.read_batch(hidden, self._read_rng)
-            scores[start : start + len(chunk)] = self.output_response(current)
+            drive = X[start : start + _EVAL_CHUNK]
+            for number, layer in enumerate(self.layers[:-1]):
+                drive = self.hidden_response(layer.read_batch(drive, self._read_rng), number)
+            current = self.layers[-1].read_batch(drive, self._read_rng)
+            scores[start : start + len(current)] = self.output_response(current)
         return scores
 
     def predict(self, X: np.ndarray) -> np.ndarray:

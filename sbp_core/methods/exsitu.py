@@ -64,7 +64,8 @@ class WriteCounts(NamedTuple):
 
 
 class ExSituLearner(CrossbarMLP):
-    """An STE network trained in software, evaluated after programming into two crossbars."""
+    """An STE network trained in software, evaluated after programming into a crossbar per
+    layer."""
 
     def __init__(self, spec, n_in, n_out, rng) -> None:
         chip_rng, self._program_rng = rng.spawn(2)  # leaves rng's own draws to the software
@@ -76,7 +77,7 @@ class ExSituLearner(CrossbarMLP):
         """Take each epoch's software weights and loss from the finished off-chip run."""
         self._replayed = iter(epochs)
 
-    def hidden_response(self, current: np.ndarray) -> np.ndarray:
+    def hidden_response(self, current: np.ndarray, layer: int) -> np.ndarray:
         """The software network's comparator sits at 0, and scaling keeps it there."""
         return (current > 0).astype(DTYPE)
 
@@ -91,12 +92,13 @@ class ExSituLearner(CrossbarMLP):
         budget = self.spec.verify_max_pulses if self.spec.program == "write_verify" else 0
         writes = [
             program(
-                layer, np.vstack(weights), self.spec.verify_tolerance, budget, self._program_rng
+                layer,
+                np.vstack((state[f"W{number}"], state[f"b{number}"])),
+                self.spec.verify_tolerance,
+                budget,
+                self._program_rng,
             )
-            for layer, weights in (
-                (self.layer1, (state["W1"], state["b1"])),
-                (self.layer2, (state["W2"], state["b2"])),
-            )
+            for number, layer in enumerate(self.layers, start=1)
         ]
         stats = self.epoch_stats(loss=loss)
         stats.counters = {

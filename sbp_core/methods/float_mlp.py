@@ -11,6 +11,7 @@ import numpy as np
 
 from sbp_core.errors import ConfigError
 from sbp_core.methods.mlp_core import SoftwareMLP
+from sbp_core.spec import Widths
 
 ACTIVATIONS = ("sigmoid", "relu")
 
@@ -27,7 +28,7 @@ class FloatMLP(SoftwareMLP):
     def __init__(
         self,
         n_in: int,
-        n_hidden: int,
+        n_hidden: Widths,
         n_out: int,
         lr: float,
         batch_size: int,
@@ -42,16 +43,16 @@ class FloatMLP(SoftwareMLP):
         self.activation = activation
         super().__init__(n_in, n_hidden, n_out, lr, batch_size, rng, dtype)
 
-    def hidden(self, a1: np.ndarray) -> np.ndarray:
+    def hidden(self, a: np.ndarray) -> np.ndarray:
         if self.activation == "relu":
-            return np.maximum(a1, 0)
-        h = np.negative(a1)
+            return np.maximum(a, 0)
+        h = np.negative(a)
         np.exp(h, out=h)
         h += 1
         np.reciprocal(h, out=h)
         return h
 
-    def hidden_slope(self, a1: np.ndarray, h: np.ndarray) -> np.ndarray:
+    def hidden_slope(self, a: np.ndarray, h: np.ndarray) -> np.ndarray:
         if self.activation == "relu":
-            return (a1 > 0).astype(self.dtype)
+            return (a > 0).astype(self.dtype)
         return h * (1 - h)

@@ -8,12 +8,13 @@ how the stored weights map to the weights used in a pass, so each is a small sub
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
 
 from sbp_core.methods.base import EpochStats
-from sbp_core.spec import RunSpec
+from sbp_core.spec import RunSpec, Widths, hidden_widths
 
 
 def glorot_uniform(
@@ -41,27 +42,26 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
 
 
 class SoftwareMLP:
-    """n_in - n_hidden - n_out perceptron with a bias per layer, trained by minibatch SGD on the
-    mean softmax cross-entropy of each batch.
+    """n_in - n_hidden... - n_out perceptron with a bias per layer, trained by minibatch SGD on
+    the mean softmax cross-entropy of each batch.
 
-    A pass computes `a1 = scale1 * (x @ V1) + b1`, `h = hidden(a1)` and
-    `logits = scale2 * (h @ V2) + b2`, where `V1, V2 = pass_weights()` (the stored float weights
-    here; their signs in `binarized`).
+    A pass computes, layer by layer, `a_l = scales[l] * (h_{l-1} @ V_l) + b_l` with `h_0 = x`
+    and `h_l = hidden(a_l)` for the hidden layers; the last layer's `a` are the logits. `V =
+    pass_weights()` (the stored float weights here; their signs in `binarized`).
     The weight gradient of a pass weight is applied to the stored weight unchanged (exact for float
     weights, the straight-through estimator for binarized ones). Plain SGD, no momentum, constant
     learning rate: the fewest knobs that reach the targets (measured, see the method modules).
+    Parameters and state are named W1, b1, W2, b2, ... from the input side.
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
     """The method's own training hyper-parameters (constructor keywords), chosen on the MNIST
     validation split; each applies where the spec leaves that field at None."""
-    scale1: float = 1.0
-    scale2: float = 1.0
 
     def __init__(
         self,
         n_in: int,
-        n_hidden: int,
+        n_hidden: Widths,
         n_out: int,
         lr: float,
         batch_size: int,
@@ -71,10 +71,11 @@ class SoftwareMLP:
         self.lr = lr
         self.batch_size = batch_size
         self.dtype = np.dtype(dtype)
-        self.W1 = self._init_weights(n_in, n_hidden, rng)
-        self.b1 = np.zeros(n_hidden, dtype=self.dtype)
-        self.W2 = self._init_weights(n_hidden, n_out, rng)
-        self.b2 = np.zeros(n_out, dtype=self.dtype)
+        sizes = (n_in, *hidden_widths(n_hidden), n_out)
+        self.sizes = sizes
+        self.weights = [self._init_weights(m, n, rng) for m, n in pairwise(sizes)]
+        self.biases = [np.zeros(n, dtype=self.dtype) for n in sizes[1:]]
+        self.scales = [1.0] * len(self.weights)  # pre-activation scale per layer (binarized)
 
     @classmethod
     def from_spec(cls, spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator):
@@ -86,17 +87,17 @@ class SoftwareMLP:
     def _init_weights(self, fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
         return glorot_uniform(fan_in, fan_out, rng, self.dtype)
 
-    def hidden(self, a1: np.ndarray) -> np.ndarray:
-        """Hidden-unit output for pre-activations `a1`."""
+    def hidden(self, a: np.ndarray) -> np.ndarray:
+        """Hidden-unit output for pre-activations `a`."""
         raise NotImplementedError
 
-    def hidden_slope(self, a1: np.ndarray, h: np.ndarray) -> np.ndarray:
-        """d h / d a1 used by the backward pass (a surrogate for step units)."""
+    def hidden_slope(self, a: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """d h / d a used by the backward pass (a surrogate for step units)."""
         raise NotImplementedError
 
-    def pass_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Weights the forward and backward passes multiply by."""
-        return self.W1, self.W2
+    def pass_weights(self) -> list[np.ndarray]:
+        """Weights the forward and backward passes multiply by, a matrix per layer."""
+        return self.weights
 
     def _after_update(self) -> None:
         """Constraint applied to the stored weights after each step (none by default)."""
@@ -104,30 +105,39 @@ class SoftwareMLP:
     # --- shared machinery ---
     @property
     def params(self) -> list[np.ndarray]:
-        return [self.W1, self.b1, self.W2, self.b2]
+        """W1, b1, W2, b2, ...: every weight matrix and bias, input side first."""
+        return [p for pair in zip(self.weights, self.biases, strict=True) for p in pair]
 
-    def forward(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pre-activations, hidden outputs and logits of a batch."""
-        V1, V2 = self.pass_weights()
-        a1 = X @ V1
-        a1 *= self.scale1
-        a1 += self.b1
-        h = self.hidden(a1)
-        logits = h @ V2
-        logits *= self.scale2
-        logits += self.b2
-        return a1, h, logits
+    def forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Every layer's pre-activations (the last: the logits) and every layer's input (X,
+        then each hidden layer's outputs) of a batch."""
+        inputs, pre = [X], []
+        for number, (V, b) in enumerate(zip(self.pass_weights(), self.biases, strict=True)):
+            a = inputs[-1] @ V
+            a *= self.scales[number]
+            a += b
+            pre.append(a)
+            if number + 1 < len(self.biases):
+                inputs.append(self.hidden(a))
+        return pre, inputs
 
     def loss_and_gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
         """Mean batch loss and its gradients, in the order of `params`."""
-        a1, h, logits = self.forward(X)
-        loss, d_logits = softmax_cross_entropy(logits, y)
-        _, V2 = self.pass_weights()
-        d_out = d_logits * self.dtype.type(self.scale2)
-        d_a1 = (d_out @ V2.T) * self.hidden_slope(a1, h)
-        d_b1 = d_a1.sum(axis=0)
-        d_a1 *= self.scale1
-        return loss, [X.T @ d_a1, d_b1, h.T @ d_out, d_logits.sum(axis=0)]
+        pre, inputs = self.forward(X)
+        loss, delta = softmax_cross_entropy(pre[-1], y)  # d loss / d pre-activation, top layer
+        V = self.pass_weights()
+        top = len(V) - 1
+        grads = [delta] * (2 * len(V))  # every entry is replaced, in the order of `params`
+        grads[2 * top + 1] = delta.sum(axis=0)
+        d_out = delta * self.dtype.type(self.scales[top])
+        grads[2 * top] = inputs[top].T @ d_out
+        for number in range(top - 1, -1, -1):
+            delta = (d_out @ V[number + 1].T) * self.hidden_slope(pre[number], inputs[number + 1])
+            grads[2 * number + 1] = delta.sum(axis=0)
+            delta *= self.scales[number]
+            grads[2 * number] = inputs[number].T @ delta
+            d_out = delta
+        return loss, grads
 
     def _sgd_step(self, X: np.ndarray, y: np.ndarray) -> float:
         loss, grads = self.loss_and_gradients(X, y)
@@ -151,10 +161,14 @@ class SoftwareMLP:
         return EpochStats(loss=total / len(order))
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        return self.forward(self._as_input(X))[2]
+        return self.forward(self._as_input(X))[0][-1]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.argmax(self.decision_function(X), axis=1)
 
     def state(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name).copy() for name in ("W1", "b1", "W2", "b2")}
+        """W1, b1, W2, b2, ...: copies of every weight matrix and bias."""
+        arrays = {}
+        for number, (W, b) in enumerate(zip(self.weights, self.biases, strict=True), start=1):
+            arrays[f"W{number}"], arrays[f"b{number}"] = W.copy(), b.copy()
+        return arrays

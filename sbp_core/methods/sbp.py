@@ -1,15 +1,20 @@
 """Sign backpropagation (Zhang et al., Neural Networks 108, 2018) as read in the README, "Method".
 
-Per training sample, all in the crossbar's own terms:
+Per training sample, all in the crossbars' own terms, for L layers (L - 1 hidden):
 
-1. forward: binary inputs drive rows of layer 1; hidden comparators h = 1[a1 > theta] drive
-   rows of layer 2; the output currents a2 decide the class (winner-take-all);
-2. output error, ternary: e_k = +1 if k is the target and a2_k < margin_hi, -1 if k is not the
-   target and a2_k > margin_lo, else 0 (two comparators per output);
-3. hidden error: e drives the columns of layer 2, the rows are read (s = W2^T e) and ternarized,
-   d = sign(s) 1[|s| > error_threshold], gated to hidden units with |a1 - theta| < gate_window;
-4. update: every device pair whose row carried a 1 and whose column error is non-zero gets one
-   pulse in the direction of that error, the whole crossbar in parallel.
+1. forward: binary inputs drive rows of layer 1; the comparators of hidden layer l,
+   h_l = 1[a_l > theta], drive the rows of layer l + 1; the output currents a_L decide the class
+   (winner-take-all);
+2. output error, ternary: d_L,k = +1 if k is the target and a_L,k < margin_hi, -1 if k is not
+   the target and a_L,k > margin_lo, else 0 (two comparators per output);
+3. hidden errors, layer by layer downwards: d_{l+1} drives the columns of layer l + 1, its rows
+   are read (s_l = W_{l+1} d_{l+1}, the bias row dropped: no neuron behind it) and ternarized,
+   d_l = sign(s_l) 1[|s_l| > error_threshold], gated to neurons with |a_l - theta| < gate_window;
+   every backward read uses the weights before this sample's update, and where a layer's error
+   is all zero, the layers below it get none (nothing to read back);
+4. update: in every layer, every device pair whose row carried a 1 and whose column error is
+   non-zero gets one pulse in the direction of that error, the whole crossbar in parallel
+   (output layer first).
 
 Only 1 bit per neuron is stored forward and 2 bits backward; no ADC, DAC or multiplier.
 """
@@ -28,7 +33,8 @@ from sbp_core.spec import RunSpec
 
 
 class SBPLearner(CrossbarMLP):
-    """Sign backpropagation on two crossbars; per-sample updates in the order drawn from rng.
+    """Sign backpropagation on a crossbar per layer; per-sample updates in the order drawn from
+    rng.
 
     `engine="numba"` (the default, used by every run) trains through the compiled loop in
     `sbp_kernel.py`; `engine="numpy"` is the readable reference below (`train_sample`), kept
@@ -97,8 +103,8 @@ class SBPLearner(CrossbarMLP):
 
         counts = sbp_kernel.train_epoch(
             order, indptr, indices, np.asarray(y, dtype=np.int64),
-            self.layer1.arrays(), self.layer2.arrays(), sbp_kernel.SBPSettings.from_spec(rule),
-            rng,
+            tuple(layer.arrays() for layer in self.layers),
+            sbp_kernel.SBPSettings.from_spec(rule), rng,
         )  # fmt: skip
         for layer, layer_counts in zip(self.layers, counts, strict=True):
             layer.count_pulses(layer_counts[sbp_kernel.SET], layer_counts[sbp_kernel.RESET])
@@ -109,21 +115,31 @@ class SBPLearner(CrossbarMLP):
         """One forward pass, ternary errors and one parallel pulse update for one sample; `rule`
         holds the settings (`fit_epoch` passes the spec with this epoch's pulse probability),
         the run's spec by default."""
-        rule = rule or self.spec
-        a1 = self.layer1.read_rows(rows1, rng)
-        rows2 = np.append(np.flatnonzero(a1 > rule.theta), self.n_hidden)
-        a2 = self.layer2.read_rows(rows2, rng)
+        spec, layers = rule or self.spec, self.layers
+        rows, currents = [rows1], []  # per layer: the rows driven, the column currents read
+        for number, layer in enumerate(layers):
+            currents.append(layer.read_rows(rows[number], rng))
+            if number + 1 < len(layers):
+                fired = np.flatnonzero(currents[number] > spec.theta)
+                rows.append(np.append(fired, self.widths[number]))  # and the bias row
 
-        error = output_error(a2, label, rule.margin_hi, rule.margin_lo)
-        if not error.any():
+        errors: list[np.ndarray | None] = [None] * len(layers)  # ternary, on each layer's columns
+        errors[-1] = output_error(currents[-1], label, spec.margin_hi, spec.margin_lo)
+        if not errors[-1].any():
             return
-        s = self.layer2.read_columns(error, rng)[:-1]  # the bias row has no neuron behind it
-        hidden_error = ternarize(s, rule.error_threshold)
-        if rule.gate_window > 0:
-            hidden_error[np.abs(a1 - rule.theta) >= rule.gate_window] = 0
+        lowest = len(layers) - 1  # the lowest layer with an error to learn from
+        while lowest > 0:
+            s = layers[lowest].read_columns(errors[lowest], rng)[:-1]  # the bias row: no neuron
+            hidden_error = ternarize(s, spec.error_threshold)
+            if spec.gate_window > 0:
+                hidden_error[np.abs(currents[lowest - 1] - spec.theta) >= spec.gate_window] = 0
+            if not hidden_error.any():
+                break
+            lowest -= 1
+            errors[lowest] = hidden_error
 
-        self.layer2.pulse(rows2, error, rng, rule.pulse_prob)
-        self.layer1.pulse(rows1, hidden_error, rng, rule.pulse_prob)
+        for number in range(len(layers) - 1, lowest - 1, -1):
+            layers[number].pulse(rows[number], errors[number], rng, spec.pulse_prob)
 
 
 def output_error(current: np.ndarray, label: int, margin_hi: float, margin_lo: float) -> np.ndarray:

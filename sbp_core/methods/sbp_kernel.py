@@ -21,7 +21,7 @@ class SBPSettings(NamedTuple):
     they compare with the float32 currents as numpy compares them with a Python float."""
 
     theta: np.float32
-    """Hidden comparator threshold, h = 1[a1 > theta] (weight units)."""
+    """Hidden comparator threshold, h = 1[a > theta] (weight units)."""
     margin_hi: np.float32
     """Output error +1 where the target column's current is below this (weight units)."""
     margin_lo: np.float32
@@ -29,7 +29,7 @@ class SBPSettings(NamedTuple):
     error_threshold: np.float32
     """Hidden error d = sign(s) where |s| exceeds this (weight units)."""
     gate_window: np.float32
-    """Hidden error only where |a1 - theta| is below this; 0 turns the gate off."""
+    """Hidden error only where |a - theta| is below this; 0 turns the gate off."""
     pulse_prob: float
     """Probability that each coincident pulse fires."""
 
@@ -47,68 +47,90 @@ SET, RESET = 0, 1
 
 
 @compiled
-def train_epoch(order, indptr, indices, labels, layer1, layer2, rule, rng):  # pragma: no cover
+def train_epoch(order, indptr, indices, labels, layers, rule, rng):  # pragma: no cover
     """SBP over the samples in `order`; returns the device pulses, counts[layer, SET or RESET].
 
-    Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); layer1 and layer2
-    are `engine.CrossbarArrays`, rule an `SBPSettings`, rng the run's numpy Generator.
+    Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); `layers` is a tuple
+    of `engine.CrossbarArrays`, input side first, rule an `SBPSettings`, rng the run's numpy
+    Generator. Per layer l the rows it is driven on, the currents and the ternary errors of its
+    columns live in slices of flat buffers: rows[row_start[l]:], currents[col_start[l]:] etc.
     """
-    n_in, n_hidden = layer1.g_plus.shape[0] - 1, layer1.g_plus.shape[1]
-    n_out = layer2.g_plus.shape[1]
-    counts = np.zeros((2, 2), dtype=np.int64)
-    rows1 = np.empty(n_in + 1, dtype=np.int64)
-    rows2 = np.empty(n_hidden + 1, dtype=np.int64)
-    error = np.zeros(n_out, dtype=np.int8)
-    hidden_error = np.zeros(n_hidden, dtype=np.int8)
-    # scratch for the pulses of one layer update: flat pair index and direction, per layer
-    fired1, raise1 = np.empty(layer1.g_plus.size, np.int64), np.empty(layer1.g_plus.size, np.bool_)
-    fired2, raise2 = np.empty(layer2.g_plus.size, np.int64), np.empty(layer2.g_plus.size, np.bool_)
+    n_layers = len(layers)
+    top = n_layers - 1
+    row_start = np.zeros(n_layers + 1, dtype=np.int64)
+    col_start = np.zeros(n_layers + 1, dtype=np.int64)
+    biggest = 0
+    for number in range(n_layers):
+        n_rows, n_cols = layers[number].g_plus.shape
+        row_start[number + 1] = row_start[number] + n_rows
+        col_start[number + 1] = col_start[number] + n_cols
+        biggest = max(biggest, n_rows * n_cols)
+    counts = np.zeros((n_layers, 2), dtype=np.int64)
+    rows = np.empty(row_start[n_layers], dtype=np.int64)
+    n_driven = np.zeros(n_layers, dtype=np.int64)  # rows driven in each layer
+    currents = np.empty(col_start[n_layers], dtype=np.float32)
+    errors = np.zeros(col_start[n_layers], dtype=np.int8)
+    # scratch for the pulses of one layer update (flat pair index and direction): the largest
+    fired, raise_weight = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
     for sample in order:
         # forward: read pulses on the active inputs and the bias, comparators, output currents
-        k1 = engine.sample_rows(indptr, indices, sample, rows1)
-        a1 = engine.read_rows(layer1, rows1[:k1], rng)
-        k2 = 0
-        for j in range(n_hidden):
-            if a1[j] > rule.theta:
-                rows2[k2] = j
-                k2 += 1
-        rows2[k2] = n_hidden
-        k2 += 1
-        a2 = engine.read_rows(layer2, rows2[:k2], rng)
+        n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
+        for number in range(n_layers):
+            start = row_start[number]
+            a = engine.read_rows(layers[number], rows[start : start + n_driven[number]], rng)
+            if number < top:  # comparators h = 1[a > theta] drive the next layer's rows
+                start, k, column = row_start[number + 1], 0, col_start[number]
+                for j in range(a.size):
+                    currents[column + j] = a[j]  # kept for the gate of the backward pass
+                    if a[j] > rule.theta:
+                        rows[start + k] = j
+                        k += 1
+                rows[start + k] = a.size  # the bias row
+                n_driven[number + 1] = k + 1
 
         # output error e, ternary, from two comparators per output
-        label = labels[sample]
+        label, start = labels[sample], col_start[top]
         any_error = False
-        for k in range(n_out):
+        for k in range(a.size):  # a: the output currents, read last
             if k == label:
-                error[k] = 1 if a2[k] < rule.margin_hi else 0
+                error = 1 if a[k] < rule.margin_hi else 0
             else:
-                error[k] = -1 if a2[k] > rule.margin_lo else 0
-            any_error = any_error or error[k] != 0
+                error = -1 if a[k] > rule.margin_lo else 0
+            errors[start + k] = error
+            any_error = any_error or error != 0
         if not any_error:
             continue
 
-        # hidden error d = sign(s) 1[|s| > error_threshold] 1[|a1 - theta| < gate_window]
-        s = engine.read_columns(layer2, error, rng)  # s = W2 e; its last entry is the bias row
-        for j in range(n_hidden):
-            d = 0
-            if s[j] > rule.error_threshold:
-                d = 1
-            elif s[j] < -rule.error_threshold:
-                d = -1
-            if rule.gate_window > 0 and abs(a1[j] - rule.theta) >= rule.gate_window:
+        # hidden errors downwards, d = sign(s) 1[|s| > error_threshold] 1[|a - theta| < gate]
+        lowest = top  # the lowest layer with an error to learn from
+        while lowest > 0:
+            # s = W d over the rows of layer `lowest`; its last entry is the bias row
+            above = errors[col_start[lowest] : col_start[lowest + 1]]
+            s = engine.read_columns(layers[lowest], above, rng)
+            start, any_error = col_start[lowest - 1], False
+            for j in range(col_start[lowest] - start):
                 d = 0
-            hidden_error[j] = d
+                if s[j] > rule.error_threshold:
+                    d = 1
+                elif s[j] < -rule.error_threshold:
+                    d = -1
+                gated = abs(currents[start + j] - rule.theta) >= rule.gate_window
+                if rule.gate_window > 0 and gated:
+                    d = 0
+                errors[start + j] = d
+                any_error = any_error or d != 0
+            if not any_error:
+                break
+            lowest -= 1
 
-        # update: one pulse at every coincidence, layer 2 first (as the reference)
-        n_set, n_reset = engine.pulse_coincidences(
-            layer2, rows2[:k2], error, rule.pulse_prob, rng, fired2, raise2
-        )
-        counts[1, SET] += n_set
-        counts[1, RESET] += n_reset
-        n_set, n_reset = engine.pulse_coincidences(
-            layer1, rows1[:k1], hidden_error, rule.pulse_prob, rng, fired1, raise1
-        )
-        counts[0, SET] += n_set
-        counts[0, RESET] += n_reset
+        # update: one pulse at every coincidence, output layer first (as the reference)
+        for number in range(top, lowest - 1, -1):
+            start = row_start[number]
+            n_set, n_reset = engine.pulse_coincidences(
+                layers[number], rows[start : start + n_driven[number]],
+                errors[col_start[number] : col_start[number + 1]], rule.pulse_prob, rng,
+                fired, raise_weight,
+            )  # fmt: skip
+            counts[number, SET] += n_set
+            counts[number, RESET] += n_reset
     return counts

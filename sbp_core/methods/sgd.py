@@ -1,20 +1,24 @@
 """`sgd`: conventional on-chip backpropagation in the crossbar, as MLP+NeuroSim V3 trains it.
 
 The design SBP is measured against (Chen et al., "NeuroSim", IEEE TCAD 37(12), 2018; the rule as
-the public MLP+NeuroSim V3.0 code applies it), per training sample:
+the public MLP+NeuroSim V3.0 code applies it), per training sample, for L layers (NeuroSim has
+two; deeper networks repeat its hidden layer):
 
 1. forward: binary read pulses on layer 1's rows; every column current is digitised by an ADC of
    `adc_bits` over the column's full range, +-n_rows weight units; the digital periphery takes the
-   sigmoid of each code, a1 = sigmoid(q(z1)); hidden neurons drive layer 2 with binary pulses,
-   h = 1[q(z1) >= theta] (NeuroSim's Hthreshold of 0.5 on the sigmoid is theta = 0); the output
-   currents are digitised likewise, a2 = sigmoid(q(z2)), and the largest code wins;
+   sigmoid of each code, a_l = sigmoid(q(z_l)); hidden neurons drive the next layer with binary
+   pulses, h_l = 1[q(z_l) >= theta] (NeuroSim's Hthreshold of 0.5 on the sigmoid is theta = 0);
+   the output currents are digitised likewise, a_L = sigmoid(q(z_L)), and the largest code wins;
 2. errors, digital and in full precision (multipliers, stored multi-bit activations):
-   s2 = -2 a2 (1 - a2)(t - a2) for the one-hot target t, s1 = a1 (1 - a1) W2 s2, with W2 the
-   weights the devices hold;
-3. update: dW1 = -lr s1 [x; 1]^T and dW2 = -lr_out s2 [a1; 1]^T; each pair's change becomes a whole
-   number of pulses of the nominal step, rounded half away from zero and capped at the device's
-   range, and every pulse goes through the device physics on its own (nonlinear response, its own
-   cycle-to-cycle draw and clipping; D2D and stuck devices as drawn), every device pulse counted.
+   s_L = -2 a_L (1 - a_L)(t - a_L) for the one-hot target t, then downwards
+   s_l = a_l (1 - a_l) W_{l+1} s_{l+1}, with W_{l+1} the weights the devices hold before the
+   update;
+3. update, layer 1 first: dW_1 = -lr s_1 [x; 1]^T, dW_l = -lr s_l [a_{l-1}; 1]^T for the hidden
+   layers above it and dW_L = -lr_out s_L [a_{L-1}; 1]^T (the analog activations below, as
+   NeuroSim's output layer); each pair's change becomes a whole number of pulses of the nominal
+   step, rounded half away from zero and capped at the device's range, and every pulse goes
+   through the device physics on its own (nonlinear response, its own cycle-to-cycle draw and
+   clipping; D2D and stuck devices as drawn), every device pulse counted.
 
 Where this differs from NeuroSim, and why (README, "Baselines"): the same differential-pair
 crossbars as every crossbar learner here (NeuroSim: one device against a reference column; the
@@ -37,7 +41,7 @@ from sbp_core.methods.sgd_kernel import ADC, RESET, SET, SGDSettings, train_epoc
 
 
 class SGDLearner(CrossbarMLP):
-    """On-chip SGD on two crossbars, one sample at a time in the order drawn from rng.
+    """On-chip SGD on a crossbar per layer, one sample at a time in the order drawn from rng.
 
     `engine="numba"` (every run) trains through `sgd_kernel.train_epoch`; `engine="numpy"` is the
     readable reference `train_sample`, kept for the tests. Both do the same float32 operations.
@@ -58,28 +62,25 @@ class SGDLearner(CrossbarMLP):
     def __init__(self, spec, n_in, n_out, rng, engine: str = "numba") -> None:
         super().__init__(spec, n_in, n_out, rng)
         self.engine = engine
-        self.adcs = (
-            ADC.for_rows(n_in + 1, spec.adc_bits),
-            ADC.for_rows(spec.n_hidden + 1, spec.adc_bits),
-        )
+        self.adcs = tuple(ADC.for_rows(layer.shape[0], spec.adc_bits) for layer in self.layers)
         pulse_weight = (2.0 if spec.pulse_scheme == "pair" else 1.0) * self.device.step
         self.rule = SGDSettings(
             theta=DTYPE(spec.theta),
             step_hidden=DTYPE(-(spec.lr or self.default_lr)),
             step_output=DTYPE(-(spec.lr_out or self.default_lr_out)),
-            weight_step=DTYPE(pulse_weight * self.layer1.scale),
+            weight_step=DTYPE(pulse_weight * self.layers[0].scale),
             max_pulses=self.device.n_states - 1,
         )
         self._loss = 0.0
 
-    def hidden_response(self, current: np.ndarray) -> np.ndarray:
-        """Binary drive of layer 2: 1 where the digitised current reaches theta."""
-        adc = self.adcs[0]
+    def hidden_response(self, current: np.ndarray, layer: int) -> np.ndarray:
+        """Binary drive of the next layer: 1 where the digitised current reaches theta."""
+        adc = self.adcs[layer]
         return (adc.codes(current).astype(DTYPE) * adc.lsb >= self.rule.theta).astype(DTYPE)
 
     def output_response(self, current: np.ndarray) -> np.ndarray:
         """The output ADC codes (in weight units): the winner is the largest code."""
-        adc = self.adcs[1]
+        adc = self.adcs[-1]
         return adc.codes(current).astype(DTYPE) * adc.lsb
 
     def fit_epoch(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> EpochStats:
@@ -88,7 +89,7 @@ class SGDLearner(CrossbarMLP):
         if self.engine == "numba":
             counts, loss = train_epoch(
                 order, indptr, indices, np.asarray(y, dtype=np.int64),
-                self.layer1.arrays(), self.layer2.arrays(), self.rule, *self.adcs, rng,
+                tuple(layer.arrays() for layer in self.layers), self.rule, self.adcs, rng,
             )  # fmt: skip
             for layer, layer_counts in zip(self.layers, counts, strict=True):
                 layer.count_pulses(layer_counts[SET], layer_counts[RESET])
@@ -102,35 +103,43 @@ class SGDLearner(CrossbarMLP):
         return self.epoch_stats(loss=loss / max(len(X), 1))
 
     def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:
-        """Forward through both ADCs, full-precision errors, one pulse-train update per layer."""
-        adc1, adc2 = self.adcs
-        code1 = adc1.codes(self.layer1.read_rows(rows1, rng))
-        a1 = adc1.sigmoid[code1 + adc1.half]
-        rows2 = np.append(np.flatnonzero(code1.astype(DTYPE) * adc1.lsb >= self.rule.theta),
-                          self.n_hidden)  # fmt: skip
-        a2 = adc2.sigmoid[adc2.codes(self.layer2.read_rows(rows2, rng)) + adc2.half]
+        """Forward through every layer's ADCs, full-precision errors, one pulse-train update per
+        layer."""
+        layers, adcs = self.layers, self.adcs
+        rows, activations = [rows1], []  # per layer: the rows driven, sigmoid of its codes
+        for number, (layer, adc) in enumerate(zip(layers, adcs, strict=True)):
+            codes = adc.codes(layer.read_rows(rows[number], rng))
+            activations.append(adc.sigmoid[codes + adc.half])
+            if number + 1 < len(layers):
+                fired = np.flatnonzero(codes.astype(DTYPE) * adc.lsb >= self.rule.theta)
+                rows.append(np.append(fired, self.widths[number]))  # and the bias row
 
+        output = activations[-1]
         target = np.zeros(self.n_out, dtype=DTYPE)
         target[label] = 1
-        miss = target - a2
+        miss = target - output
         for value in miss * miss:
             self._loss += float(value)
-        s2 = ((DTYPE(-2.0) * a2) * (1 - a2)) * miss
-        weights2 = self.layer2.weights()
-        back = np.zeros(self.n_hidden, dtype=DTYPE)
-        for k in range(self.n_out):  # output by output: the order the kernel sums in
-            back += weights2[:-1, k] * s2[k]
-        s1 = (a1 * (1 - a1)) * back
+        deltas: list[np.ndarray | None] = [None] * len(layers)  # s_l of each layer's columns
+        deltas[-1] = ((DTYPE(-2.0) * output) * (1 - output)) * miss
+        for number in range(len(layers) - 1, 0, -1):  # with the weights before the update
+            weights, below = layers[number].weights(), activations[number - 1]
+            back = np.zeros(below.size, dtype=DTYPE)
+            for k in range(weights.shape[1]):  # column by column: the order the kernel sums in
+                back += weights[:-1, k] * deltas[number][k]
+            deltas[number - 1] = (below * (1 - below)) * back
 
-        column_pulses = self.pulse_counts(self.rule.step_hidden * s1)
+        column_pulses = self.pulse_counts(self.rule.step_hidden * deltas[0])
         columns = np.flatnonzero(column_pulses)
-        index = (rows1[:, None] * self.n_hidden + columns[None, :]).ravel()
-        self.layer1.pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
-
-        drive = np.append(a1, DTYPE(1.0))
-        pulses = self.pulse_counts(drive[:, None] * (self.rule.step_output * s2)[None, :]).ravel()
-        index = np.flatnonzero(pulses)
-        self.layer2.pulse_trains(index, pulses[index], rng)
+        index = (rows1[:, None] * self.widths[0] + columns[None, :]).ravel()
+        layers[0].pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
+        for number in range(1, len(layers)):
+            last = number == len(layers) - 1
+            step = self.rule.step_output if last else self.rule.step_hidden
+            drive = np.append(activations[number - 1], DTYPE(1.0))
+            pulses = self.pulse_counts(drive[:, None] * (step * deltas[number])[None, :]).ravel()
+            index = np.flatnonzero(pulses)
+            layers[number].pulse_trains(index, pulses[index], rng)
 
     def pulse_counts(self, delta: np.ndarray) -> np.ndarray:
         """`sgd_kernel.pulse_count` for an array of weight changes."""

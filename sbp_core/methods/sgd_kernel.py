@@ -44,9 +44,10 @@ class SGDSettings(NamedTuple):
     theta: np.float32
     """A hidden neuron drives layer 2 when its digitised current is >= theta (weight units)."""
     step_hidden: np.float32
-    """-lr: weight change of layer 1 per unit of -gradient."""
+    """-lr: weight change of the hidden layers' crossbars (all but the last) per unit of
+    -gradient."""
     step_output: np.float32
-    """-lr_out: the same for layer 2."""
+    """-lr_out: the same for the output layer's crossbar."""
     weight_step: np.float32
     """Nominal weight change of one pulse on a pair (weight units)."""
     max_pulses: int
@@ -67,83 +68,101 @@ def pulse_count(delta, rule):  # pragma: no cover - compiled
 
 
 @compiled
-def train_epoch(
-    order, indptr, indices, labels, layer1, layer2, rule, adc1, adc2, rng
-):  # pragma: no cover
+def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng):  # pragma: no cover
     """SGD over the samples in `order`; returns (counts[layer, SET or RESET], summed loss).
 
-    Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); layer1 and layer2
-    are `engine.CrossbarArrays`, rule an `SGDSettings`, adc1 and adc2 `ADC`s.
+    Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); `layers` is a tuple
+    of `engine.CrossbarArrays`, input side first, rule an `SGDSettings`, adcs a tuple of each
+    layer's `ADC`. Per layer l the rows it is driven on, the activations and errors of its
+    columns live in slices of flat buffers: rows[row_start[l]:], a[col_start[l]:] etc.
     """
     one, f32 = np.float32(1.0), np.float32
-    n_in, n_hidden = layer1.g_plus.shape[0] - 1, layer1.g_plus.shape[1]
-    n_out = layer2.g_plus.shape[1]
-    counts = np.zeros((2, 2), dtype=np.int64)
+    n_layers = len(layers)
+    top = n_layers - 1
+    row_start = np.zeros(n_layers + 1, dtype=np.int64)
+    col_start = np.zeros(n_layers + 1, dtype=np.int64)
+    biggest = 0
+    for number in range(n_layers):
+        n_rows, n_cols = layers[number].g_plus.shape
+        row_start[number + 1] = row_start[number] + n_rows
+        col_start[number + 1] = col_start[number] + n_cols
+        biggest = max(biggest, n_rows * n_cols)
+    counts = np.zeros((n_layers, 2), dtype=np.int64)
     loss = 0.0
-    rows1 = np.empty(n_in + 1, dtype=np.int64)
-    rows2 = np.empty(n_hidden + 1, dtype=np.int64)
-    a1, s1 = np.empty(n_hidden, np.float32), np.empty(n_hidden, np.float32)
-    a2, s2 = np.empty(n_out, np.float32), np.empty(n_out, np.float32)
-    columns_pulses = np.empty(n_hidden, np.int64)
-    # per layer: the pairs an update pulses, their pulse counts, and the engine's scratch
-    index1, trains1 = np.empty(layer1.g_plus.size, np.int64), np.empty(layer1.g_plus.size, np.int64)
-    index2, trains2 = np.empty(layer2.g_plus.size, np.int64), np.empty(layer2.g_plus.size, np.int64)
-    fired1, raise1 = np.empty(layer1.g_plus.size, np.int64), np.empty(layer1.g_plus.size, np.bool_)
-    fired2, raise2 = np.empty(layer2.g_plus.size, np.int64), np.empty(layer2.g_plus.size, np.bool_)
+    rows = np.empty(row_start[n_layers], dtype=np.int64)
+    n_driven = np.zeros(n_layers, dtype=np.int64)  # rows driven in each layer
+    a = np.empty(col_start[n_layers], np.float32)  # sigmoid of every column's code
+    s = np.empty(col_start[n_layers], np.float32)  # every column's error
+    columns_pulses = np.empty(layers[0].g_plus.shape[1], np.int64)
+    # one layer's update at a time: the pairs it pulses, their pulse counts, the engine's scratch
+    index, trains = np.empty(biggest, np.int64), np.empty(biggest, np.int64)
+    fired, raise_weight = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
     for sample in order:
         # forward: read pulses on the active inputs and the bias, ADC, sigmoid, binary drive
-        k1 = engine.sample_rows(indptr, indices, sample, rows1)
-        z1 = engine.read_rows(layer1, rows1[:k1], rng)
-        k2 = 0
-        for j in range(n_hidden):
-            code = _code(z1[j], adc1)
-            a1[j] = adc1.sigmoid[code + adc1.half]
-            if f32(code) * adc1.lsb >= rule.theta:
-                rows2[k2] = j
-                k2 += 1
-        rows2[k2] = n_hidden
-        k2 += 1
-        z2 = engine.read_rows(layer2, rows2[:k2], rng)
+        n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
+        for number in range(n_layers):
+            adc, start = adcs[number], row_start[number]
+            z = engine.read_rows(layers[number], rows[start : start + n_driven[number]], rng)
+            out, k = row_start[number + 1], 0
+            for j in range(z.size):
+                code = _code(z[j], adc)
+                a[col_start[number] + j] = adc.sigmoid[code + adc.half]
+                if number < top and f32(code) * adc.lsb >= rule.theta:
+                    rows[out + k] = j
+                    k += 1
+            if number < top:
+                rows[out + k] = z.size  # the bias row
+                n_driven[number + 1] = k + 1
 
-        # errors in full precision: s2 = -2 a2 (1 - a2)(t - a2), s1 = a1 (1 - a1) W2 s2
-        for k in range(n_out):
-            a2[k] = adc2.sigmoid[_code(z2[k], adc2) + adc2.half]
-            miss = (one if k == labels[sample] else f32(0.0)) - a2[k]
+        # errors in full precision: s_L = -2 a (1 - a)(t - a), s_l = a (1 - a) W_{l+1} s_{l+1}
+        start = col_start[top]
+        for k in range(col_start[n_layers] - start):
+            miss = (one if k == labels[sample] else f32(0.0)) - a[start + k]
             loss += miss * miss
-            s2[k] = ((f32(-2.0) * a2[k]) * (one - a2[k])) * miss
-        for j in range(n_hidden):
-            back = f32(0.0)
-            for k in range(n_out):
-                back += (layer2.diff[j, k] * layer2.scale) * s2[k]
-            s1[j] = (a1[j] * (one - a1[j])) * back
+            s[start + k] = ((f32(-2.0) * a[start + k]) * (one - a[start + k])) * miss
+        for number in range(top, 0, -1):
+            bar, above, below = layers[number], col_start[number], col_start[number - 1]
+            for j in range(above - below):
+                back = f32(0.0)
+                for k in range(col_start[number + 1] - above):
+                    back += (bar.diff[j, k] * bar.scale) * s[above + k]
+                s[below + j] = (a[below + j] * (one - a[below + j])) * back
 
         # update layer 1: every active row of column j gets the same pulse count
-        for j in range(n_hidden):
-            columns_pulses[j] = pulse_count(rule.step_hidden * s1[j], rule)
+        n_cols = columns_pulses.size
+        for j in range(n_cols):
+            columns_pulses[j] = pulse_count(rule.step_hidden * s[j], rule)
         m = 0
-        for r in rows1[:k1]:
-            for j in range(n_hidden):
+        for r in rows[: n_driven[0]]:
+            for j in range(n_cols):
                 if columns_pulses[j] != 0:
-                    index1[m] = r * n_hidden + j
-                    trains1[m] = columns_pulses[j]
+                    index[m] = r * n_cols + j
+                    trains[m] = columns_pulses[j]
                     m += 1
-        n_set, n_reset = engine.pulse_trains(layer1, index1[:m], trains1[:m], rng, fired1, raise1)
+        n_set, n_reset = engine.pulse_trains(
+            layers[0], index[:m], trains[:m], rng, fired, raise_weight
+        )
         counts[0, SET] += n_set
         counts[0, RESET] += n_reset
 
-        # update layer 2: driven by the analog hidden activations a1 (and the bias, 1)
-        m = 0
-        for j in range(n_hidden + 1):
-            drive = a1[j] if j < n_hidden else one
-            for k in range(n_out):
-                n = pulse_count((rule.step_output * s2[k]) * drive, rule)
-                if n != 0:
-                    index2[m] = j * n_out + k
-                    trains2[m] = n
-                    m += 1
-        n_set, n_reset = engine.pulse_trains(layer2, index2[:m], trains2[:m], rng, fired2, raise2)
-        counts[1, SET] += n_set
-        counts[1, RESET] += n_reset
+        # update the layers above: driven by the analog activations below (and the bias, 1)
+        for number in range(1, n_layers):
+            step = rule.step_output if number == top else rule.step_hidden
+            above, below = col_start[number], col_start[number - 1]
+            n_cols, m = col_start[number + 1] - above, 0
+            for j in range(above - below + 1):
+                drive = a[below + j] if j < above - below else one
+                for k in range(n_cols):
+                    n = pulse_count((step * s[above + k]) * drive, rule)
+                    if n != 0:
+                        index[m] = j * n_cols + k
+                        trains[m] = n
+                        m += 1
+            n_set, n_reset = engine.pulse_trains(
+                layers[number], index[:m], trains[:m], rng, fired, raise_weight
+            )
+            counts[number, SET] += n_set
+            counts[number, RESET] += n_reset
     return counts, loss
 
 

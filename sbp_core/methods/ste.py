@@ -13,11 +13,11 @@ import numpy as np
 from sbp_core.methods.mlp_core import SoftwareMLP
 
 STE_WINDOW = 1.0
-"""The error passes back where |a1| <= STE_WINDOW (the hard-tanh window of Hubara et al. 2016)."""
+"""The error passes back where |a| <= STE_WINDOW (the hard-tanh window of Hubara et al. 2016)."""
 
 
 class STELearner(SoftwareMLP):
-    """Forward `h = 1[a1 > 0]`; backward `dh/da1 = 1[|a1| <= STE_WINDOW]`.
+    """Forward `h = 1[a > 0]`; backward `dh/da = 1[|a| <= STE_WINDOW]`, in every hidden layer.
 
     The backward slope is that of hard-tanh, not of the step, so the error is passed unchanged
     inside the window and blocked outside it, where the unit is confidently on or off.
@@ -27,8 +27,8 @@ class STELearner(SoftwareMLP):
 
     defaults: ClassVar[dict[str, Any]] = {"lr": 0.2, "batch_size": 32}
 
-    def hidden(self, a1: np.ndarray) -> np.ndarray:
-        return (a1 > 0).astype(self.dtype)
+    def hidden(self, a: np.ndarray) -> np.ndarray:
+        return (a > 0).astype(self.dtype)
 
-    def hidden_slope(self, a1: np.ndarray, h: np.ndarray) -> np.ndarray:
-        return (np.abs(a1) <= STE_WINDOW).astype(self.dtype)
+    def hidden_slope(self, a: np.ndarray, h: np.ndarray) -> np.ndarray:
+        return (np.abs(a) <= STE_WINDOW).astype(self.dtype)

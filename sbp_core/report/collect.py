@@ -12,9 +12,22 @@ import pandas as pd
 from sbp_core.documents import read_document
 from sbp_core.errors import DataError
 from sbp_core.report import SWEEP_SEPARATOR, rule_log
+from sbp_core.spec import hidden_label, parse_widths
 
 JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "confusion_matrix")
 """metrics.json lists kept as JSON text, one cell each."""
+WIDTHS = "n_hidden"
+"""The spec field whose value may be a list (several hidden layers): a label cell (`256-128`)."""
+
+
+def widths_cells(values: Iterable[Any]) -> list[Any]:
+    """n_hidden values (integers, lists or label text) as the cells of one column, all of one
+    kind: integers where every network has one hidden layer, else every one a label (`100`,
+    `256-128`), so the column sorts, groups and plots as one type."""
+    widths = [parse_widths(value) for value in values]
+    if all(isinstance(width, int) for width in widths):
+        return widths
+    return [hidden_label(width) for width in widths]
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -26,7 +39,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def run_row(spec: Mapping[str, Any], metrics: Mapping[str, Any], sweeps: str) -> dict[str, Any]:
     """Every spec field, every scalar metric, JSON-text lists, `device.<key>` fields, `sweeps`."""
-    row: dict[str, Any] = dict(spec)
+    row: dict[str, Any] = {**spec, WIDTHS: widths_cells([spec[WIDTHS]])[0]}
     for key, value in metrics.items():
         if key in JSON_COLUMNS:
             row[key] = json.dumps(value, separators=(",", ":"))
@@ -52,7 +65,7 @@ def read_csv(path: str | Path, missing: str) -> pd.DataFrame:
 def history_rows(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
     """A run's history.csv with its spec fields (and sweeps) joined onto every epoch."""
     history = read_csv(path, "missing (the run is unfinished)")
-    for key, value in spec.items():
+    for key, value in {**spec, WIDTHS: widths_cells([spec[WIDTHS]])[0]}.items():
         if key not in history.columns:
             history[key] = value
     return history
@@ -74,15 +87,23 @@ def collect(
         histories.append(history_rows(run_dir / "history.csv", {**spec, "sweeps": sweeps}))
     runs = pd.DataFrame(rows)
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    for table in (runs, history):  # one kind of n_hidden cell, as the CSV files read back
+        if WIDTHS in table:
+            table[WIDTHS] = widths_cells(table[WIDTHS])
     return runs, history
 
 
 def in_sweep(table: pd.DataFrame, sweep: str) -> pd.DataFrame:
-    """Rows of the runs that belong to `sweep` (a run may belong to several)."""
+    """Rows of the runs that belong to `sweep` (a run may belong to several), with n_hidden
+    cells typed for the sweep (`widths_cells`): integers where its networks have one hidden
+    layer each, though the profile's other sweeps may have deeper ones."""
     if table.empty:
         return table
     members = table["sweeps"].fillna("").str.split(SWEEP_SEPARATOR)
-    return table[members.apply(lambda names: sweep in names)].copy()
+    rows = table[members.apply(lambda names: sweep in names)].copy()
+    if WIDTHS in rows and not rows.empty:
+        rows[WIDTHS] = pd.Series(widths_cells(rows[WIDTHS]), index=rows.index)
+    return rows
 
 
 def from_snakemake(smk: Any) -> None:

@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sbp_core.methods import CROSSBAR_METHODS  # noqa: E402
 from sbp_core.report import ACCURACY, page, rule_log  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
-from sbp_core.report.tables import neurosim_accuracy  # noqa: E402
+from sbp_core.report.tables import axis_values, neurosim_accuracy  # noqa: E402
 
 ACCURACY_LABEL = "test accuracy (%)"
 EPOCH_LABEL = "epoch (count)"
@@ -32,7 +32,7 @@ AXIS_UNITS = {
     "val_fraction": "fraction of training set",
     "binarize_threshold": "fraction of max pixel",
     "input_crop": "pixels per side",
-    "n_hidden": "neurons",
+    "n_hidden": "neurons per hidden layer",
     "epochs": "passes",
     "epoch_samples": "images per epoch",
     "n_states": "levels per device",
@@ -147,11 +147,13 @@ def _axis(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         values = data[axis].dropna()
         if (values > 0).all() and values.max() >= 16 * values.min():
             ax.set_xscale("log", base=2)
-    else:
+    else:  # categories in the config's order; several hidden layers read 256-128
         data[axis] = data[axis].astype(str)
+        order = _present([str(value) for value in axis_values(sweep)[axis]], data[axis])
         sns.barplot(
-            data, x=axis, y=ACCURACY, hue="method", hue_order=hue_order, errorbar="sd", ax=ax
-        )
+            data, x=axis, y=ACCURACY, hue="method", order=order, hue_order=hue_order,
+            errorbar="sd", ax=ax,
+        )  # fmt: skip
     ax.set(
         xlabel=axis_label(axis),
         ylabel=ACCURACY_LABEL,

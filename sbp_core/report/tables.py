@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from sbp_core.report import ACCURACY, rule_log
-from sbp_core.report.collect import in_sweep
+from sbp_core.report.collect import WIDTHS, in_sweep, widths_cells
 from sbp_core.report.formats import to_latex, to_markdown
 
 SUMMARY_METRICS = (ACCURACY, "test_acc_at_best_val", "best_val_acc", "epochs_run", "total_pulses")
@@ -49,9 +49,15 @@ def neurosim_accuracy(device: str) -> float:
     return math.nan if value is None else value
 
 
+def axis_values(sweep: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Each axis's values as the sweep's table cells hold them (n_hidden: `widths_cells`)."""
+    axes = sweep["axes"]
+    return {axis: widths_cells(v) if axis == WIDTHS else list(v) for axis, v in axes.items()}
+
+
 def sort_like_config(table: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
     """Rows ordered by the sweep's method list, then by each axis's value list."""
-    orders = {"method": sweep["methods"], **sweep["axes"]}
+    orders = {"method": sweep["methods"], **axis_values(sweep)}
     columns = [column for column in orders if column in table.columns]
     return table.sort_values(
         columns, key=lambda col: col.map(lambda v: _position(v, orders[col.name])), kind="stable"

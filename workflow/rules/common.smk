@@ -11,7 +11,7 @@ from sbp_core.jit import compiled_sources
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES
-from sbp_core.spec import RunSpec, names_device_file
+from sbp_core.spec import RunSpec, names_device_file, option_text
 
 try:
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -42,7 +42,7 @@ def spec_options(wildcards):
     options = []
     for field, value in spec.to_dict().items():
         if value != getattr(DEFAULT_SPEC, field):
-            options += [f"--{field.replace('_', '-')}", str(value)]
+            options += [f"--{field.replace('_', '-')}", option_text(value)]
     return options
 
 

@@ -1,6 +1,7 @@
 # One job per run id. A job writes only files; metrics.json comes last and marks the run finished.
-# Before them, one local job compiles every numba kernel into the on-disk cache, so parallel jobs
-# load it instead of compiling and writing the same cache files at once.
+# Before them, one local job compiles every numba kernel into the on-disk cache (the SBP and SGD
+# epochs for every network depth of the grid), so parallel jobs load it instead of compiling and
+# writing the same cache files at once.
 # `ste` runs also write the per-epoch weights exsitu runs program (epochs.npz), so they are their
 # own rule, `train_ste`: each rule declares every file its jobs write.
 
@@ -15,9 +16,11 @@ rule compile_kernels:
     localrule: True
     params:
         cli=SBP_BENCH,
+        depths=",".join(map(str, GRID.kernel_depths)),
         options=compile_options(),
     shell:
-        "NUMBA_NUM_THREADS=1 {params.cli} compile {params.options} > {output} 2> {log}"
+        "NUMBA_NUM_THREADS=1 {params.cli} compile --hidden-layers {params.depths} {params.options}"
+        " > {output} 2> {log}"
 
 
 rule train:
