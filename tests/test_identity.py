@@ -172,3 +172,16 @@ def test_a_train_job_refuses_a_device_file_its_spec_does_not_name(tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
     with pytest.raises(ConfigError, match=r"nowhere.yaml: device file not found"):
         identity.device_stamped(RunSpec(device=str(tmp_path / "nowhere.yaml")))
+
+
+def test_a_bad_device_file_in_a_profile_is_one_line_naming_the_sweep_file_and_key(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(DEVICE_FILE.replace("nl_ltd:", "nl_lt:"))
+    profile = {"base": {"device": str(path)}, "sweeps": {"s": {"methods": ["sbp"]}}}
+    with pytest.raises(ConfigError) as caught:
+        expand(validate_config(profile, SCHEMA))
+    assert str(caught.value) == f"config sweeps.s: {path}: unknown key 'nl_lt' " + (
+        "(a device file holds: name, n_states, nl_ltp, nl_ltd, on_off, c2c_sigma, d2d_sigma, "
+        "stuck_gmin, stuck_gmax, read_noise, reset_step_ratio, g_max_s, v_set, v_reset, "
+        "pulse_width_s, neurosim_accuracy, citation, kind, fit, tables)"
+    )
