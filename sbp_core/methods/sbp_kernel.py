@@ -52,8 +52,8 @@ def train_epoch(order, indptr, indices, labels, layers, rule, rng):  # pragma: n
 
     Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); `layers` is a tuple
     of `engine.CrossbarArrays`, input side first, rule an `SBPSettings`, rng the run's numpy
-    Generator. Per layer l the rows it is driven on, the currents and the ternary errors of its
-    columns live in slices of flat buffers: rows[row_start[l]:], currents[col_start[l]:] etc.
+    Generator. Layer l's driven rows, and the currents (hidden layers) and ternary errors of its
+    columns, are views of flat buffers: rows[row_start[l]:], currents[col_start[l]:], ...
     """
     n_layers = len(layers)
     top = n_layers - 1
@@ -71,53 +71,67 @@ def train_epoch(order, indptr, indices, labels, layers, rule, rng):  # pragma: n
     currents = np.empty(col_start[n_layers], dtype=np.float32)
     errors = np.zeros(col_start[n_layers], dtype=np.int8)
     # scratch for the pulses of one layer update (flat pair index and direction): the largest
-    fired, raise_weight = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
+    fired, raised = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
+    # Bound once: indexing the tuple with a loop variable copies the layer's arrays and counts
+    # (atomic) references to each, every time. With one hidden layer every layer is the first
+    # or the last, so no sample indexes the tuple; indexing it cost 1 % more instructions per
+    # sample on MNIST 784-100-10 (valgrind), and more time
+    first, last = layers[0], layers[top]
     for sample in order:
         # forward: read pulses on the active inputs and the bias, comparators, output currents
         n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
         for number in range(n_layers):
-            start = row_start[number]
-            a = engine.read_rows(layers[number], rows[start : start + n_driven[number]], rng)
+            driven = rows[row_start[number] : row_start[number] + n_driven[number]]
+            if number == 0:
+                a = engine.read_rows(first, driven, rng)
+            elif number == top:
+                a = engine.read_rows(last, driven, rng)
+            else:
+                a = engine.read_rows(layers[number], driven, rng)
             if number < top:  # comparators h = 1[a > theta] drive the next layer's rows
-                start, k, column = row_start[number + 1], 0, col_start[number]
+                kept = currents[col_start[number] : col_start[number + 1]]  # for the gate
+                following = rows[row_start[number + 1] : row_start[number + 2]]
+                k = 0
                 for j in range(a.size):
-                    currents[column + j] = a[j]  # kept for the gate of the backward pass
+                    kept[j] = a[j]
                     if a[j] > rule.theta:
-                        rows[start + k] = j
+                        following[k] = j
                         k += 1
-                rows[start + k] = a.size  # the bias row
+                following[k] = a.size  # the bias row
                 n_driven[number + 1] = k + 1
 
-        # output error e, ternary, from two comparators per output
-        label, start = labels[sample], col_start[top]
+        # output error e, ternary, from two comparators per output (a: the output currents)
+        label, output = labels[sample], errors[col_start[top] :]
         any_error = False
-        for k in range(a.size):  # a: the output currents, read last
+        for k in range(a.size):
             if k == label:
-                error = 1 if a[k] < rule.margin_hi else 0
+                output[k] = 1 if a[k] < rule.margin_hi else 0
             else:
-                error = -1 if a[k] > rule.margin_lo else 0
-            errors[start + k] = error
-            any_error = any_error or error != 0
+                output[k] = -1 if a[k] > rule.margin_lo else 0
+            any_error = any_error or output[k] != 0
         if not any_error:
             continue
 
         # hidden errors downwards, d = sign(s) 1[|s| > error_threshold] 1[|a - theta| < gate]
         lowest = top  # the lowest layer with an error to learn from
         while lowest > 0:
-            # s = W d over the rows of layer `lowest`; its last entry is the bias row
             above = errors[col_start[lowest] : col_start[lowest + 1]]
-            s = engine.read_columns(layers[lowest], above, rng)
-            start, any_error = col_start[lowest - 1], False
-            for j in range(col_start[lowest] - start):
+            if lowest == top:  # s = W d over the layer's rows; the last entry is the bias row
+                s = engine.read_columns(last, above, rng)
+            else:
+                s = engine.read_columns(layers[lowest], above, rng)
+            below = errors[col_start[lowest - 1] : col_start[lowest]]
+            kept = currents[col_start[lowest - 1] : col_start[lowest]]
+            any_error = False
+            for j in range(below.size):
                 d = 0
                 if s[j] > rule.error_threshold:
                     d = 1
                 elif s[j] < -rule.error_threshold:
                     d = -1
-                gated = abs(currents[start + j] - rule.theta) >= rule.gate_window
-                if rule.gate_window > 0 and gated:
+                if rule.gate_window > 0 and abs(kept[j] - rule.theta) >= rule.gate_window:
                     d = 0
-                errors[start + j] = d
+                below[j] = d
                 any_error = any_error or d != 0
             if not any_error:
                 break
@@ -125,12 +139,16 @@ def train_epoch(order, indptr, indices, labels, layers, rule, rng):  # pragma: n
 
         # update: one pulse at every coincidence, output layer first (as the reference)
         for number in range(top, lowest - 1, -1):
-            start = row_start[number]
-            n_set, n_reset = engine.pulse_coincidences(
-                layers[number], rows[start : start + n_driven[number]],
-                errors[col_start[number] : col_start[number + 1]], rule.pulse_prob, rng,
-                fired, raise_weight,
-            )  # fmt: skip
+            driven = rows[row_start[number] : row_start[number] + n_driven[number]]
+            error, prob = errors[col_start[number] : col_start[number + 1]], rule.pulse_prob
+            if number == 0:
+                pulsed = engine.pulse_coincidences(first, driven, error, prob, rng, fired, raised)
+            elif number == top:
+                pulsed = engine.pulse_coincidences(last, driven, error, prob, rng, fired, raised)
+            else:
+                bar = layers[number]
+                pulsed = engine.pulse_coincidences(bar, driven, error, prob, rng, fired, raised)
+            n_set, n_reset = pulsed
             counts[number, SET] += n_set
             counts[number, RESET] += n_reset
     return counts

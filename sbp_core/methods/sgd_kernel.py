@@ -42,7 +42,8 @@ class SGDSettings(NamedTuple):
     """The rule's settings, float32 where they meet float32 arithmetic."""
 
     theta: np.float32
-    """A hidden neuron drives layer 2 when its digitised current is >= theta (weight units)."""
+    """A hidden neuron drives the next layer when its digitised current is >= theta (weight
+    units)."""
     step_hidden: np.float32
     """-lr: weight change of the hidden layers' crossbars (all but the last) per unit of
     -gradient."""
@@ -73,8 +74,8 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng):  # pra
 
     Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); `layers` is a tuple
     of `engine.CrossbarArrays`, input side first, rule an `SGDSettings`, adcs a tuple of each
-    layer's `ADC`. Per layer l the rows it is driven on, the activations and errors of its
-    columns live in slices of flat buffers: rows[row_start[l]:], a[col_start[l]:] etc.
+    layer's `ADC`. Layer l's driven rows, and the activations and errors of its columns, are
+    views of flat buffers: rows[row_start[l]:], a[col_start[l]:], s[col_start[l]:].
     """
     one, f32 = np.float32(1.0), np.float32
     n_layers = len(layers)
@@ -93,40 +94,47 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng):  # pra
     n_driven = np.zeros(n_layers, dtype=np.int64)  # rows driven in each layer
     a = np.empty(col_start[n_layers], np.float32)  # sigmoid of every column's code
     s = np.empty(col_start[n_layers], np.float32)  # every column's error
-    columns_pulses = np.empty(layers[0].g_plus.shape[1], np.int64)
+    columns_pulses = np.empty(col_start[1], np.int64)
     # one layer's update at a time: the pairs it pulses, their pulse counts, the engine's scratch
     index, trains = np.empty(biggest, np.int64), np.empty(biggest, np.int64)
-    fired, raise_weight = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
+    fired, raised = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
+    # Bound once, as in sbp_kernel: indexing a tuple with a loop variable copies the item and
+    # counts references to its arrays every time; with one hidden layer no sample does it
+    first, last, adc_first, adc_last = layers[0], layers[top], adcs[0], adcs[top]
+    nowhere = rows[:0]  # the output layer drives no further rows
     for sample in order:
         # forward: read pulses on the active inputs and the bias, ADC, sigmoid, binary drive
         n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
         for number in range(n_layers):
-            adc, start = adcs[number], row_start[number]
-            z = engine.read_rows(layers[number], rows[start : start + n_driven[number]], rng)
-            out, k = row_start[number + 1], 0
-            for j in range(z.size):
-                code = _code(z[j], adc)
-                a[col_start[number] + j] = adc.sigmoid[code + adc.half]
-                if number < top and f32(code) * adc.lsb >= rule.theta:
-                    rows[out + k] = j
-                    k += 1
+            driven = rows[row_start[number] : row_start[number] + n_driven[number]]
+            act = a[col_start[number] : col_start[number + 1]]
+            following = nowhere
             if number < top:
-                rows[out + k] = z.size  # the bias row
-                n_driven[number + 1] = k + 1
+                following = rows[row_start[number + 1] : row_start[number + 2]]
+            if number == 0:
+                k = _forward(first, adc_first, driven, rule.theta, rng, act, following)
+            elif number == top:
+                k = _forward(last, adc_last, driven, rule.theta, rng, act, following)
+            else:
+                bar, adc = layers[number], adcs[number]
+                k = _forward(bar, adc, driven, rule.theta, rng, act, following)
+            if number < top:
+                n_driven[number + 1] = k
 
         # errors in full precision: s_L = -2 a (1 - a)(t - a), s_l = a (1 - a) W_{l+1} s_{l+1}
-        start = col_start[top]
-        for k in range(col_start[n_layers] - start):
-            miss = (one if k == labels[sample] else f32(0.0)) - a[start + k]
+        output, output_error = a[col_start[top] :], s[col_start[top] :]
+        for k in range(output.size):
+            miss = (one if k == labels[sample] else f32(0.0)) - output[k]
             loss += miss * miss
-            s[start + k] = ((f32(-2.0) * a[start + k]) * (one - a[start + k])) * miss
+            output_error[k] = ((f32(-2.0) * output[k]) * (one - output[k])) * miss
         for number in range(top, 0, -1):
-            bar, above, below = layers[number], col_start[number], col_start[number - 1]
-            for j in range(above - below):
-                back = f32(0.0)
-                for k in range(col_start[number + 1] - above):
-                    back += (bar.diff[j, k] * bar.scale) * s[above + k]
-                s[below + j] = (a[below + j] * (one - a[below + j])) * back
+            above = s[col_start[number] : col_start[number + 1]]
+            below = col_start[number - 1], col_start[number]
+            act, error = a[below[0] : below[1]], s[below[0] : below[1]]
+            if number == top:
+                _backpropagate(last, above, act, error)
+            else:
+                _backpropagate(layers[number], above, act, error)
 
         # update layer 1: every active row of column j gets the same pulse count
         n_cols = columns_pulses.size
@@ -139,31 +147,72 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng):  # pra
                     index[m] = r * n_cols + j
                     trains[m] = columns_pulses[j]
                     m += 1
-        n_set, n_reset = engine.pulse_trains(
-            layers[0], index[:m], trains[:m], rng, fired, raise_weight
-        )
+        n_set, n_reset = engine.pulse_trains(first, index[:m], trains[:m], rng, fired, raised)
         counts[0, SET] += n_set
         counts[0, RESET] += n_reset
 
         # update the layers above: driven by the analog activations below (and the bias, 1)
         for number in range(1, n_layers):
             step = rule.step_output if number == top else rule.step_hidden
-            above, below = col_start[number], col_start[number - 1]
-            n_cols, m = col_start[number + 1] - above, 0
-            for j in range(above - below + 1):
-                drive = a[below + j] if j < above - below else one
-                for k in range(n_cols):
-                    n = pulse_count((step * s[above + k]) * drive, rule)
-                    if n != 0:
-                        index[m] = j * n_cols + k
-                        trains[m] = n
-                        m += 1
-            n_set, n_reset = engine.pulse_trains(
-                layers[number], index[:m], trains[:m], rng, fired, raise_weight
-            )
-            counts[number, SET] += n_set
-            counts[number, RESET] += n_reset
+            act = a[col_start[number - 1] : col_start[number]]
+            error = s[col_start[number] : col_start[number + 1]]
+            m = _outer_pulses(act, error, step, rule, index, trains)
+            if number == top:
+                pulsed = engine.pulse_trains(last, index[:m], trains[:m], rng, fired, raised)
+            else:
+                bar = layers[number]
+                pulsed = engine.pulse_trains(bar, index[:m], trains[:m], rng, fired, raised)
+            counts[number, SET] += pulsed[0]
+            counts[number, RESET] += pulsed[1]
     return counts, loss
+
+
+@compiled
+def _forward(bar, adc, driven, theta, rng, act, following):  # pragma: no cover - compiled
+    """Read layer `bar` on rows `driven`, digitise every column current, write the sigmoid of
+    each code into `act` and, for a hidden layer (`following` not empty), the rows it drives in
+    the next layer, 1[code lsb >= theta], the bias row last; returns how many it drives."""
+    z = engine.read_rows(bar, driven, rng)
+    k = 0
+    for j in range(z.size):
+        code = _code(z[j], adc)
+        act[j] = adc.sigmoid[code + adc.half]
+        if following.size > 0 and np.float32(code) * adc.lsb >= theta:
+            following[k] = j
+            k += 1
+    if following.size > 0:
+        following[k] = z.size
+        k += 1
+    return k
+
+
+@compiled
+def _backpropagate(bar, above, act, error):  # pragma: no cover - compiled
+    """error = act (1 - act) W above, with W the layer's weights as the devices hold them, over
+    its rows but the bias row, summed column by column (the reference's order)."""
+    one = np.float32(1.0)
+    for j in range(error.size):
+        back = np.float32(0.0)
+        for k in range(above.size):
+            back += (bar.diff[j, k] * bar.scale) * above[k]
+        error[j] = (act[j] * (one - act[j])) * back
+
+
+@compiled
+def _outer_pulses(act, error, step, rule, index, trains):  # pragma: no cover - compiled
+    """Pulse counts of dW = step error [act; 1]^T for every pair (row j, column k): the non-zero
+    ones into index (flat pair index) and trains (count); returns how many."""
+    one = np.float32(1.0)
+    n_cols, m = error.size, 0
+    for j in range(act.size + 1):
+        drive = act[j] if j < act.size else one
+        for k in range(n_cols):
+            n = pulse_count((step * error[k]) * drive, rule)
+            if n != 0:
+                index[m] = j * n_cols + k
+                trains[m] = n
+                m += 1
+    return m
 
 
 @compiled
