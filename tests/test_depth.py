@@ -231,3 +231,19 @@ def test_a_depth_sweep_is_tabled_drawn_and_costed_beside_a_width_sweep(tmp_path,
     breakdown = cost_figures.plot_breakdown(components, sweeps["depth"])
     rows = [ax.get_ylabel().splitlines()[0] for ax in breakdown.axes[::2]]
     assert rows == ["n_hidden 8", "n_hidden 8-8", "n_hidden 12-8-8"]
+
+
+def test_an_estimator_takes_a_list_of_widths_through_clone_and_grid_search():
+    from sklearn.base import clone
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV
+
+    from sbp_core.estimators import SBPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    model = clone(SBPClassifier(n_hidden=[24, 16], epochs=2))
+    assert model.get_params()["n_hidden"] == [24, 16]
+    search = GridSearchCV(model, {"n_hidden": [24, [24, 16]]}, cv=2).fit(X[:400], y[:400])
+    assert search.best_score_ > 0.5
+    layers = search.best_estimator_.learner_.layers
+    assert [layer.shape for layer in layers][0] == (65, 24)
