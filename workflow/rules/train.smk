@@ -19,7 +19,7 @@ rule compile_kernels:
         depths=",".join(map(str, GRID.kernel_depths)),
         options=compile_options(),
     shell:
-        "NUMBA_NUM_THREADS=1 {params.cli} compile --hidden-layers {params.depths} {params.options}"
+        "NUMBA_NUM_THREADS=1 {params.cli} compile {params.options} --hidden-layers {params.depths}"
         " > {output} 2> {log}"
 
 
