@@ -1,9 +1,9 @@
 """How sbp_core compiles: numba's njit, cached on disk by the source of what a function calls.
 
 numba keys a cached function by the source of its own file only, so a learning rule's kernel
-cached before `engine.py` changed would load again with the old engine compiled into it, or with
-old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
-`compiled` is therefore cached under a stamp of its own file *and* of `engine.py`, the module
+cached before `chip/engine.py` changed would load again with the old engine compiled into it, or
+with old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
+`compiled` is therefore cached under a stamp of its own file *and* of `chip/engine.py`, the module
 all kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
 """
 
@@ -16,7 +16,7 @@ from numba import njit
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
-SHARED_SOURCES = (PACKAGE / "engine.py",)
+SHARED_SOURCES = (PACKAGE / "chip" / "engine.py",)
 """Modules whose compiled functions other files call: part of every cached function's stamp."""
 
 

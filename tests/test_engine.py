@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbp_core import engine
-from sbp_core.crossbar import Crossbar
-from sbp_core.device import PRESETS, TableDeviceParams
-from sbp_core.devices.curves import simulate_curves
-from sbp_core.devices.fit import fit_device
+from sbp_core.chip import engine
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.device import PRESETS, TableDeviceParams
+from sbp_core.fitting.curves import simulate_curves
+from sbp_core.fitting.fit import fit_device
 
 
 def crossbar(params, scheme="pair", seed=3, shape=(30, 20)):

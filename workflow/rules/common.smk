@@ -3,7 +3,7 @@ import json
 import sys
 from pathlib import Path
 
-from sbp_core.device import TableDeviceParams, read_device_file
+from sbp_core.chip.device import TableDeviceParams, read_device_file
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
