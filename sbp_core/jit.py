@@ -5,10 +5,16 @@ cached before `chip/engine.py` changed would load again with the old engine comp
 with old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
 `compiled` is therefore cached under a stamp of its own file *and* of `chip/engine.py`, the module
 all kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
+
+A cache index also pickles the types of a function's arguments by module path, so an index written
+before a module moved cannot even be read: numba raises ModuleNotFoundError instead of treating it
+as stale (seen when the engine moved into `chip/`). The cache files are therefore named by the
+package's module layout too, and an index from another layout is never opened.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -27,8 +33,19 @@ def _shared_stamp() -> str:
     return digest.hexdigest()
 
 
+def layout_tag(modules: list[str]) -> str:
+    """A short name for a module layout (the package's module paths, in any order)."""
+    return hashlib.sha256("\n".join(sorted(modules)).encode()).hexdigest()[:8]
+
+
+@functools.cache
+def _layout() -> str:
+    return layout_tag([path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")])
+
+
 class _StampsSharedSources:
-    """Mixin for numba's cache locators: only sbp_core's files, with the shared sources stamped."""
+    """Mixin for numba's cache locators: only sbp_core's files, with the shared sources stamped
+    and the module layout in the cache files' names."""
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -38,6 +55,9 @@ class _StampsSharedSources:
 
     def get_source_stamp(self):
         return super().get_source_stamp(), _shared_stamp()
+
+    def get_disambiguator(self):
+        return f"{super().get_disambiguator()}-{_layout()}"
 
 
 class _UserDirLocator(_StampsSharedSources, caching.UserProvidedCacheLocator):
