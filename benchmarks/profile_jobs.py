@@ -182,14 +182,17 @@ def report(plain, profiled) -> None:
     for kind, values in plain.items():
         walls, cpus = [w for w, _ in values], [c for _, c in values]
         print(f"  {kind:<10} wall {spread(walls)}  cpu {spread(cpus)}")
-    print("\nphases under py-spy, seconds of wall time (median [min - max] over rounds)")
+    print(
+        "\nphases: share of py-spy's samples (median [min - max] over rounds, %), and CPU seconds"
+        " estimated as the median share times the plain runs' median CPU time"
+    )
     for kind, rounds in profiled.items():
-        total = [sum(r.values()) for r in rounds]
-        print(f"  {kind} (total {spread(total)})")
+        cpu = statistics.median(c for _, c in plain[kind])
+        print(f"  {kind}")
         for phase in phases:
-            values = [r.get(phase, 0.0) for r in rounds]
-            share = 100 * statistics.median(values) / statistics.median(total)
-            print(f"    {phase:<30} {spread(values)}  {share:5.1f} %")
+            shares = [100 * r.get(phase, 0.0) / sum(r.values()) for r in rounds]
+            estimate = statistics.median(shares) / 100 * cpu
+            print(f"    {phase:<30} {spread(shares)}  {estimate:6.2f} s CPU")
 
 
 def spread(values: list[float]) -> str:
