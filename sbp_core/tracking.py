@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from sbp_core import runfolder  # noqa: E402
 from sbp_core.provenance import PROVENANCE_FILE  # noqa: E402
 from sbp_core.report import rule_log  # noqa: E402
 from sbp_core.report.collect import read_json  # noqa: E402
@@ -67,11 +68,13 @@ class RunFolder:
 
     @classmethod
     def read(cls, path: str | Path) -> RunFolder:
+        """The folder's files, verified first (sbp_core.runfolder)."""
         path = Path(path)
+        metrics = runfolder.verify(path)
         return cls(
             path=path,
             spec=read_json(path / "spec.json"),
-            metrics=read_json(path / "metrics.json"),
+            metrics=metrics,
             history=pd.read_csv(path / "history.csv"),
             provenance=read_json(path / PROVENANCE_FILE),
             timing=read_json(path / TIMING_FILE),

@@ -11,6 +11,7 @@ from sbp_core.jit import compiled_sources
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES
+from sbp_core.runfolder import admit
 from sbp_core.spec import RunSpec, names_device_file, option_text
 
 try:
@@ -21,6 +22,14 @@ except SbpBenchError as error:
 RESULTS = f"results/{GRID.profile}"
 RUNS = f"{RESULTS}/runs"
 DEFAULT_SPEC = RunSpec()
+
+if workflow.is_main_process:
+    # Every finished run folder of the grid is verified before planning (and stamped once if it
+    # predates the record); a damaged one is named and made unfinished, so it is retrained.
+    for run_id in GRID.runs:
+        rejected = admit(f"{RUNS}/{run_id}")
+        if rejected:
+            print(f"sbp-bench: {rejected}", file=sys.stderr)
 
 
 SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))
