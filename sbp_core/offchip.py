@@ -36,10 +36,10 @@ def read_run(run_dir: str | Path, spec: RunSpec) -> list[Snapshot]:
     """The snapshots of the finished run `spec.offchip_spec()` in run_dir, or a one-line error
     (the folder is verified first: sbp_core.runfolder)."""
     folder, expected = Path(run_dir), spec.offchip_spec().run_id
+    runfolder.verify(folder)
     found = read_document(folder / "spec.json", "off-chip run folder has no spec.json")
     if not isinstance(found, dict) or found.get("run_id") != expected:
         raise ConfigError(f"{folder}: not the off-chip run {expected} that this exsitu run needs")
-    runfolder.verify(folder)
     if not (folder / EPOCHS_FILE).is_file():
         raise ConfigError(f"{folder}: off-chip run {expected} has no {EPOCHS_FILE}; rerun it")
     with np.load(folder / EPOCHS_FILE) as arrays:
