@@ -3,7 +3,9 @@ import json
 import sys
 from pathlib import Path
 
+from sbp_core.cost import load_constants
 from sbp_core.device import TableDeviceParams, read_device_file
+from sbp_core.documents import read_document
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
@@ -15,8 +17,14 @@ from sbp_core.runfolder import admit
 from sbp_core.spec import RunSpec, names_device_file, option_text
 
 try:
+    for path in workflow.configfiles:  # Snakemake keeps a key given twice; we refuse it
+        read_document(path, "config file not found")
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
     GRID = expand_grid(config)
+    # what the cost job reads, checked now rather than after every run has trained
+    load_constants(
+        config["cost_config"], config["cost_override_files"], config["cost_overrides"]
+    )
 except SbpBenchError as error:
     sys.exit(f"sbp-bench: error: {error}")  # one line naming the key or file
 RESULTS = f"results/{GRID.profile}"
