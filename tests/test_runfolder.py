@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sbp_core import identity, train
@@ -161,3 +162,41 @@ def test_out_naming_a_file_is_refused_in_one_line(tmp_path):
     existing.write_text("")
     with pytest.raises(ConfigError, match="taken: exists and is not a folder"):
         train.run(OFFCHIP, existing)
+
+
+PIPELINE = {
+    "profile": "damage",
+    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16},
+    "seeds": [0],
+    "sweeps": {"methods": {"methods": ["sbp", "float", "exsitu"]}},
+}
+
+
+def test_the_pipeline_retrains_damaged_runs_and_never_aggregates_them(tmp_path):
+    """Issue items 1, 2, 8 and 9 end to end: a truncated history.csv, a truncated arrays.npz, a
+    damaged ste epochs.npz and a truncated metrics.json are each named in one line and retrained
+    by the next run, which exits 0 with tables of whole runs."""
+    from test_pipeline import snakemake, workflow_copy
+
+    workdir = workflow_copy(tmp_path, PIPELINE)
+    snakemake(workdir, "--cores", "1")
+    runs = workdir / "results" / "damage" / "runs"
+    by_method = {json.loads((d / "spec.json").read_text())["method"]: d for d in runs.iterdir()}
+    damaged = {
+        by_method["sbp"] / "history.csv": truncate,
+        by_method["float"] / "arrays.npz": truncate,
+        by_method["ste"] / "epochs.npz": lambda path: flip(path, 0.5),
+        by_method["exsitu"] / "metrics.json": truncate,
+    }
+    for path, damage in damaged.items():
+        damage(path)
+    result = snakemake(workdir, "--cores", "1")
+    lines = [line for line in result.stderr.splitlines() if "counts as unfinished" in line]
+    assert len(lines) == len(damaged)
+    for path in damaged:
+        assert any(str(path.relative_to(workdir)) in line for line in lines), (path, lines)
+        assert verify(path.parent)["epochs_run"] == 2  # retrained, whole
+    history = pd.read_csv(workdir / "results" / "damage" / "collected" / "history.csv")
+    sbp = history[history["run_id"] == by_method["sbp"].name]
+    assert sbp["epoch"].tolist() == [1, 2] and sbp["test_acc"].notna().all()
+    assert sbp["set_pulses"].notna().all()
