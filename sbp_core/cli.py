@@ -166,9 +166,9 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _fit_device(args: argparse.Namespace) -> int:
-    from sbp_core.devices.curves import COLUMNS, DIRECTIONS, parse_mapping, read_curves
-    from sbp_core.devices.fit import fit_device, write_device_file
     from sbp_core.errors import ConfigError
+    from sbp_core.fitting.curves import COLUMNS, DIRECTIONS, parse_mapping, read_curves
+    from sbp_core.fitting.fit import fit_device, write_device_file
     from sbp_core.spec import names_device_file
 
     if not names_device_file(str(args.out)):
@@ -188,7 +188,7 @@ def _fit_device(args: argparse.Namespace) -> int:
         curves, model=args.model, bins=args.bins, name=args.name or args.out.stem, **electrical
     )
     write_device_file(fit, args.out)
-    from sbp_core.devices.figure import fit_figure, save_png  # matplotlib only for the figure
+    from sbp_core.fitting.figure import fit_figure, save_png  # matplotlib only for the figure
 
     figure = args.figure or args.out.with_suffix(".png")
     save_png(fit_figure(fit), figure)

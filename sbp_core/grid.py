@@ -21,7 +21,7 @@ import jsonschema
 import yaml
 
 from sbp_core import identity
-from sbp_core.device import device_for
+from sbp_core.chip.device import device_for
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.fetch import load_checksums

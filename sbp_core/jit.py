@@ -1,14 +1,20 @@
 """How sbp_core compiles: numba's njit, cached on disk by the source of what a function calls.
 
 numba keys a cached function by the source of its own file only, so a learning rule's kernel
-cached before `engine.py` changed would load again with the old engine compiled into it, or with
-old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
-`compiled` is therefore cached under a stamp of its own file *and* of `engine.py`, the module
+cached before `chip/engine.py` changed would load again with the old engine compiled into it, or
+with old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
+`compiled` is therefore cached under a stamp of its own file *and* of `chip/engine.py`, the module
 all kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
+
+A cache index also pickles the types of a function's arguments by module path, so an index written
+before a module moved cannot even be read: numba raises ModuleNotFoundError instead of treating it
+as stale (seen when the engine moved into `chip/`). The cache files are therefore named by the
+package's module layout too, and an index from another layout is never opened.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -16,7 +22,7 @@ from numba import njit
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
-SHARED_SOURCES = (PACKAGE / "engine.py",)
+SHARED_SOURCES = (PACKAGE / "chip" / "engine.py",)
 """Modules whose compiled functions other files call: part of every cached function's stamp."""
 
 
@@ -27,8 +33,19 @@ def _shared_stamp() -> str:
     return digest.hexdigest()
 
 
+def layout_tag(modules: list[str]) -> str:
+    """A short name for a module layout (the package's module paths, in any order)."""
+    return hashlib.sha256("\n".join(sorted(modules)).encode()).hexdigest()[:8]
+
+
+@functools.cache
+def _layout() -> str:
+    return layout_tag([path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py")])
+
+
 class _StampsSharedSources:
-    """Mixin for numba's cache locators: only sbp_core's files, with the shared sources stamped."""
+    """Mixin for numba's cache locators: only sbp_core's files, with the shared sources stamped
+    and the module layout in the cache files' names."""
 
     @classmethod
     def from_function(cls, py_func, py_file):
@@ -38,6 +55,9 @@ class _StampsSharedSources:
 
     def get_source_stamp(self):
         return super().get_source_stamp(), _shared_stamp()
+
+    def get_disambiguator(self):
+        return f"{super().get_disambiguator()}-{_layout()}"
 
 
 class _UserDirLocator(_StampsSharedSources, caching.UserProvidedCacheLocator):

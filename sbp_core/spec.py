@@ -26,7 +26,7 @@ METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd")
 DATASETS = ("digits", "mnist")
 PROGRAMS = ("write_verify", "open_loop")
 PULSE_SCHEMES = ("pair", "single", "set_only")
-"""How one weight pulse moves a pair; sbp_core.engine numbers them in this order."""
+"""How one weight pulse moves a pair; sbp_core.chip.engine numbers them in this order."""
 METHOD_FIELDS = {
     "sbp": ("pulse_prob_final", "refresh_every", "refresh_level"),
     "exsitu": ("program", "verify_tolerance", "verify_max_pulses"),
@@ -137,9 +137,9 @@ class RunSpec:
     seed: int = number(0, low=0)
     """Seeds the split, the initial conductances, the sample order and every noise draw."""
 
-    # --- device (sbp_core.device); None = take the preset's value ---
+    # --- device (sbp_core.chip.device); None = take the preset's value ---
     device: str = "ideal"
-    """Device preset name (see sbp_core.device.PRESETS), or the path of a device file (.yaml,
+    """Device preset name (see sbp_core.chip.device.PRESETS), or the path of a device file (.yaml,
     relative to the working folder; README, "Devices from measured curves")."""
     device_sha256: str | None = text(None, pattern="[0-9a-f]{64}")
     """SHA-256 of the device file's content when device names one (sbp_core.identity), so the
@@ -185,7 +185,7 @@ class RunSpec:
     """Method sbp only: the pulse probability decays geometrically from pulse_prob in the first
     epoch to this in the last (a learning-rate schedule); None: pulse_prob throughout."""
     refresh_every: int = number(0, low=0)
-    """Method sbp only: training samples between pair-refresh cycles (sbp_core.refresh), which
+    """Method sbp only: training samples between pair-refresh cycles (sbp_core.chip.refresh), which
     rewrite each pair whose larger device passed refresh_level onto one device; 0: never."""
     refresh_level: float = number(0.9, above=0.0, high=1.0)
     """Method sbp only: a refresh cycle rewrites the pairs whose larger device reads at least

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from sbp_core import atomic, identity, offchip, provenance, runfolder
+from sbp_core.chip.device import device_for
 from sbp_core.data import Dataset, binarize, centre_crop, load_dataset, to_unit_float
-from sbp_core.device import device_for
 from sbp_core.errors import ConfigError
 from sbp_core.methods import CROSSBAR_METHODS, make_learner
 from sbp_core.methods.base import EpochStats, Learner

@@ -13,11 +13,11 @@ from conftest import write_idx_file
 from test_curves import EXAMPLE
 from test_device import TABLE_FILE, device_file
 
+from sbp_core.chip.device import read_device_file
 from sbp_core.data import centre_crop
-from sbp_core.device import read_device_file
-from sbp_core.devices.curves import read_curves
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError, DataError
+from sbp_core.fitting.curves import read_curves
 from sbp_core.report import rule_log
 
 SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sbp_core import cost
-from sbp_core.device import PRESETS
+from sbp_core.chip.device import PRESETS
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.spec import RunSpec
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbp_core.crossbar import Crossbar
-from sbp_core.device import DeviceParams
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.device import DeviceParams
 
 
 def crossbar(params=None, scheme="pair", seed=0, shape=(6, 4)):

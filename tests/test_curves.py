@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sbp_core.device import PRESETS
-from sbp_core.devices.curves import (
+from sbp_core.chip.device import PRESETS
+from sbp_core.errors import ConfigError
+from sbp_core.fitting.curves import (
     COLUMNS,
     curves_text,
     parse_mapping,
@@ -17,7 +18,6 @@ from sbp_core.devices.curves import (
     simulate_curves,
     write_curves,
 )
-from sbp_core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "curves.csv"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sbp_core.device import PRESETS, DeviceParams, build_array, nonlinearity_to_a, preset
+from sbp_core.chip.device import PRESETS, DeviceParams, build_array, nonlinearity_to_a, preset
 from sbp_core.errors import ConfigError
 
 
@@ -166,7 +166,7 @@ def test_every_preset_cites_its_source():
 def test_one_range_of_nonlinearity_labels_everywhere():
     """The spec, the device and the curvature solver accept the same labels, [-9, 9]; a
     device-to-device draw beyond them is truncated to the edge, never rejected mid-run."""
-    from sbp_core.device import MAX_LABEL, device_for
+    from sbp_core.chip.device import MAX_LABEL, device_for
     from sbp_core.spec import RunSpec, spec_schema
 
     assert spec_schema()["nl_ltp"]["maximum"] == MAX_LABEL == -spec_schema()["nl_ltd"]["minimum"]
@@ -182,7 +182,7 @@ def test_one_range_of_nonlinearity_labels_everywhere():
 
 
 def test_labels_and_curvatures_are_inverse():
-    from sbp_core.device import a_to_nonlinearity
+    from sbp_core.chip.device import a_to_nonlinearity
 
     labels = np.array([-9.0, -4.88, -0.5, 0.0, 0.04, 1.0, 9.0])
     np.testing.assert_allclose(a_to_nonlinearity(nonlinearity_to_a(labels)), labels, atol=1e-9)
@@ -190,7 +190,7 @@ def test_labels_and_curvatures_are_inverse():
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_a_preset_written_as_a_device_file_reads_back_as_itself(tmp_path, name):
-    from sbp_core.device import device_file_text, read_device_file
+    from sbp_core.chip.device import device_file_text, read_device_file
 
     path = tmp_path / f"{name}.yaml"
     path.write_text(device_file_text(PRESETS[name], fit={"note": "anything"}, header="a\n\nb"))
@@ -210,7 +210,7 @@ MINIMAL_FILE = (
 
 
 def test_a_minimal_device_file_takes_the_defaults_and_its_stem_as_name(tmp_path):
-    from sbp_core.device import read_device_file
+    from sbp_core.chip.device import read_device_file
 
     device = read_device_file(device_file(tmp_path, MINIMAL_FILE))
     assert device.name == "mine" and device.n_states == 40 and device.on_off == 10.0
@@ -236,7 +236,7 @@ def test_a_minimal_device_file_takes_the_defaults_and_its_stem_as_name(tmp_path)
     ],
 )
 def test_a_bad_device_file_is_one_line_naming_the_file_and_the_key(tmp_path, text, message):
-    from sbp_core.device import read_device_file
+    from sbp_core.chip.device import read_device_file
 
     path = device_file(tmp_path, text)
     with pytest.raises(ConfigError, match=message) as caught:
@@ -253,7 +253,7 @@ TABLE_FILE = MINIMAL_FILE + (
 
 
 def test_bad_lookup_tables_name_the_table_and_key(tmp_path):
-    from sbp_core.device import read_device_file
+    from sbp_core.chip.device import read_device_file
 
     good = device_file(tmp_path, TABLE_FILE)
     assert read_device_file(good).table.devices == ("A",)
@@ -274,7 +274,7 @@ def test_bad_lookup_tables_name_the_table_and_key(tmp_path):
 
 
 def test_a_run_may_name_a_device_file_and_override_what_applies(tmp_path):
-    from sbp_core.device import device_for
+    from sbp_core.chip.device import device_for
     from sbp_core.spec import RunSpec
 
     path = device_file(tmp_path, MINIMAL_FILE)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbp_core import engine
-from sbp_core.crossbar import Crossbar
-from sbp_core.device import PRESETS, TableDeviceParams
-from sbp_core.devices.curves import simulate_curves
-from sbp_core.devices.fit import fit_device
+from sbp_core import jit
+from sbp_core.chip import engine
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.device import PRESETS, TableDeviceParams
+from sbp_core.fitting.curves import simulate_curves
+from sbp_core.fitting.fit import fit_device
 
 
 def crossbar(params, scheme="pair", seed=3, shape=(30, 20)):
@@ -174,7 +175,9 @@ def test_a_changed_engine_invalidates_the_cached_kernels_that_call_it(tmp_path):
     from pathlib import Path
 
     package = tmp_path / "sbp_core"
-    shutil.copytree(Path(engine.__file__).parent, package, ignore=shutil.ignore_patterns("*.nb?"))
+    shutil.copytree(
+        Path(engine.__file__).parents[1], package, ignore=shutil.ignore_patterns("*.nb?")
+    )
     environment = {"PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
 
     def cache_hits() -> int:
@@ -186,6 +189,17 @@ def test_a_changed_engine_invalidates_the_cached_kernels_that_call_it(tmp_path):
 
     assert cache_hits() == 0  # compiled and cached
     assert cache_hits() == 1  # loaded from the cache
-    with open(package / "engine.py", "a") as source:
+    with open(package / "chip" / "engine.py", "a") as source:
         source.write("\n# an edit\n")
     assert cache_hits() == 0  # the engine changed: compiled again
+    assert cache_hits() == 1
+    # a cache index pickles argument types by module path: once modules move, an old index
+    # cannot be unpickled, so a new layout must never open it (it compiles again instead)
+    (package / "chip" / "moved.py").write_text("")
+    assert cache_hits() == 0
+    assert cache_hits() == 1
+
+
+def test_the_cache_layout_tag_follows_the_module_paths_not_their_order():
+    assert jit.layout_tag(["a.py", "chip/engine.py"]) == jit.layout_tag(["chip/engine.py", "a.py"])
+    assert jit.layout_tag(["a.py", "chip/engine.py"]) != jit.layout_tag(["a.py", "engine.py"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sbp_core import engine
-from sbp_core.crossbar import Crossbar
-from sbp_core.device import PRESETS, DeviceParams
+from sbp_core.chip import engine
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.device import PRESETS, DeviceParams
+from sbp_core.chip.programming import nearest, verify, write_open_loop
 from sbp_core.errors import ConfigError
 from sbp_core.methods.exsitu import ExSituLearner, clip_scale, program, weight_grid, write_variance
-from sbp_core.programming import nearest, verify, write_open_loop
 from sbp_core.spec import RunSpec
 
 

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 from test_curves import EXAMPLE, EXAMPLE_DEVICE
 
+from sbp_core.chip.device import PRESETS, build_array, read_device_file
 from sbp_core.cli import main
-from sbp_core.device import PRESETS, build_array, read_device_file
-from sbp_core.devices.curves import Curves, Ramp, read_curves, simulate_curves
-from sbp_core.devices.figure import fit_figure, save_png
-from sbp_core.devices.fit import (
+from sbp_core.errors import ConfigError
+from sbp_core.fitting.curves import Curves, Ramp, read_curves, simulate_curves
+from sbp_core.fitting.figure import fit_figure, save_png
+from sbp_core.fitting.fit import (
     curvature_map,
     fit_device,
     map_parameters,
     unit_map,
     write_device_file,
 )
-from sbp_core.errors import ConfigError
 
 LABELS = 0.5
 """Tolerance of a recovered nonlinearity label (absolute), from 100 cycles of one device. The
@@ -44,7 +44,7 @@ def one_device(curves: Curves) -> Curves:
 
 
 def test_the_fits_map_is_the_devices_and_inverts():
-    """unit_map is the coefficient map sbp_core.device builds its arrays from."""
+    """unit_map is the coefficient map sbp_core.chip.device builds its arrays from."""
     for name in ("ag_si", "gst_pcm", "ideal"):
         preset = PRESETS[name].with_overrides(c2c_sigma=0.0)
         devices = build_array(preset, (1,), np.random.default_rng(0), dtype=np.float64)
@@ -243,7 +243,7 @@ def test_the_readme_shows_what_fitting_the_example_gives():
 
     import yaml
 
-    from sbp_core.device import device_file_text
+    from sbp_core.chip.device import device_file_text
 
     readme = (EXAMPLE.parents[1] / "README.md").read_text()
     command = "fit-device examples/curves.csv --out devices/epiram_fit.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sbp_core import identity
-from sbp_core.device import PRESETS
+from sbp_core.chip.device import PRESETS
 from sbp_core.errors import ConfigError
 from sbp_core.grid import expand, load_config, validate_config
 from sbp_core.spec import SBP_RULE_FIELDS, RunSpec

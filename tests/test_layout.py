@@ -56,8 +56,8 @@ def test_the_import_graph_has_no_cycle():
 
 def test_the_pulse_engine_is_the_bottom_of_the_graph():
     assert internal("sbp_core.jit") == set()
-    assert internal("sbp_core.engine") == {"sbp_core.jit"}
-    below_the_learners = ("sbp_core.engine", "sbp_core.device", "sbp_core.crossbar")
+    assert internal("sbp_core.chip.engine") == {"sbp_core.jit"}
+    below_the_learners = ("sbp_core.chip.engine", "sbp_core.chip.device", "sbp_core.chip.crossbar")
     for module in below_the_learners:
         assert not any(name.startswith("sbp_core.methods") for name in internal(module)), module
 
@@ -69,7 +69,7 @@ def test_tracking_logs_and_draws_nothing_itself():
 
 
 @pytest.mark.parametrize(
-    "module", ["sbp_core.spec", "sbp_core.device", "sbp_core.crossbar", "sbp_core.train"]
+    "module", ["sbp_core.spec", "sbp_core.chip.device", "sbp_core.chip.crossbar", "sbp_core.train"]
 )
 def test_training_never_loads_the_report_stack(module):
     """A train job imports neither pandas nor plotting nor MLflow (seconds per job)."""

@@ -338,8 +338,8 @@ def fitted_run(workdir: Path, config: dict) -> str:
 
 @pytest.mark.slow
 def test_sbp_trains_on_a_fitted_device_file_and_the_file_is_the_runs_input(tmp_path):
+    from sbp_core.chip.device import read_device_file
     from sbp_core.cli import main
-    from sbp_core.device import read_device_file
 
     workdir = fitted_workflow(tmp_path)
     device = workdir / "devices" / "mine.yaml"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbp_core.crossbar import Crossbar
-from sbp_core.device import PRESETS, DeviceParams
-from sbp_core.refresh import RefreshCounts, refresh
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.device import PRESETS, DeviceParams
+from sbp_core.chip.refresh import RefreshCounts, refresh
 
 
 def pair_bar(params: DeviceParams, plus, minus) -> Crossbar:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sbp_core import provenance
-from sbp_core.device import PRESETS
+from sbp_core.chip.device import PRESETS
 from sbp_core.errors import DataError
 from sbp_core.report import page
 from sbp_core.report.collect import collect, in_sweep

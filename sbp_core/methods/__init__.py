@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbp_core.device import LookupTable, TableDeviceParams, device_file_text
+from sbp_core.chip.device import LookupTable, TableDeviceParams, device_file_text
 from sbp_core.methods.base import EpochStats, Learner
 from sbp_core.spec import RunSpec
 

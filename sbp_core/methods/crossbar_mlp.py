@@ -6,8 +6,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from sbp_core.crossbar import DTYPE, Crossbar
-from sbp_core.device import DeviceParams, device_for
+from sbp_core.chip.crossbar import DTYPE, Crossbar
+from sbp_core.chip.device import DeviceParams, device_for
 from sbp_core.methods.base import EpochStats
 from sbp_core.spec import RunSpec, hidden_widths
 

@@ -38,13 +38,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core.crossbar import DTYPE, Crossbar
+from sbp_core.chip.crossbar import DTYPE, Crossbar
+from sbp_core.chip.programming import erase_array, nearest, verify, write_open_loop
 from sbp_core.errors import ConfigError
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
 from sbp_core.offchip import Snapshot
-from sbp_core.programming import erase_array, nearest, verify, write_open_loop
 
 CLIP_QUANTILES = np.linspace(0.5, 1.0, 51)
 """Candidate clipping scales: these quantiles of a layer's |w| (1.0 is the largest |w|)."""

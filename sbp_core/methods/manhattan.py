@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbp_core.crossbar import DTYPE, Crossbar
+from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 

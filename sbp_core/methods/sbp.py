@@ -26,9 +26,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sbp_core.chip.refresh import RefreshCounts, refresh
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
-from sbp_core.refresh import RefreshCounts, refresh
 from sbp_core.spec import RunSpec
 
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core import engine
+from sbp_core.chip import engine
 from sbp_core.jit import compiled
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbp_core.crossbar import DTYPE
+from sbp_core.chip.crossbar import DTYPE
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.sgd_kernel import ADC, RESET, SET, SGDSettings, train_epoch

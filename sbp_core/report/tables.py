@@ -19,7 +19,8 @@ DATA_COLUMN = "data_sha256"
 """Runs on different data are never averaged together; tables show a prefix of the identity."""
 DATA_PREFIX = 12
 NEUROSIM_COLUMN = "neurosim_accuracy"
-"""Accuracy MLP+NeuroSim V3.0 reports for the preset (MNIST, 400-100-10); from sbp_core.device."""
+"""Accuracy MLP+NeuroSim V3.0 reports for the preset (MNIST, 400-100-10), from the preset's
+device record (sbp_core.chip.device)."""
 
 
 def summarize(runs: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
@@ -43,7 +44,7 @@ def _count_diverged(status: pd.Series) -> int:
 
 def neurosim_accuracy(device: str) -> float:
     """The preset's published MNIST accuracy in MLP+NeuroSim V3.0 (NaN when it has none)."""
-    from sbp_core.device import PRESETS
+    from sbp_core.chip.device import PRESETS
 
     value = getattr(PRESETS.get(device), NEUROSIM_COLUMN, None)
     return math.nan if value is None else value

@@ -3,8 +3,8 @@ import json
 import sys
 from pathlib import Path
 
+from sbp_core.chip.device import TableDeviceParams, read_device_file
 from sbp_core.cost import load_constants
-from sbp_core.device import TableDeviceParams, read_device_file
 from sbp_core.documents import read_document
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config

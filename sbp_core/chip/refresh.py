@@ -22,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core.crossbar import Crossbar
-from sbp_core.programming import erase_array, nearest, read_devices, write_open_loop
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.programming import erase_array, nearest, read_devices, write_open_loop
 
 
 class RefreshCounts(NamedTuple):

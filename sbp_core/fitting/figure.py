@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from sbp_core.devices.curves import DIRECTIONS  # noqa: E402
-from sbp_core.devices.fit import Fit  # noqa: E402
+from sbp_core.fitting.curves import DIRECTIONS  # noqa: E402
+from sbp_core.fitting.fit import Fit  # noqa: E402
 from sbp_core.report import page  # noqa: E402
 
 SIZE = (page.TEXT_WIDTH_IN, 3.0)

@@ -63,7 +63,7 @@ never moves), and its bounds `g_lo`, `g_hi` (that measured device's Gmin and Gma
 
 
 class TableResponse(NamedTuple):
-    """How lookup-table devices respond to one pulse (`sbp_core.device.LookupTable`, packed).
+    """How lookup-table devices respond to one pulse (`sbp_core.chip.device.LookupTable`, packed).
 
     Per measured device t and direction d (0: SET, 1: RESET) the table holds n_knots[t, d]
     knots at conductances knots[t, d, :n] (ascending; +inf beyond n); between two knots the mean

@@ -5,8 +5,8 @@ pair of devices, w = (G+ - G-) / (Gmax - Gmin), so weights lie in [-1, 1] in "we
 Binary inputs make the forward read a sum of the selected rows: no multiplier, no DAC.
 
 `read_rows`, `read_columns`, `apply` and `pulse_trains` are the readable numpy references of the
-compiled engine (`sbp_core.engine`), kept on purpose beside it: they state the arithmetic, and the
-tests hold the compiled functions bit-identical to them. Training runs go through the engine
+compiled engine (`sbp_core.chip.engine`), kept on purpose beside it: they state the arithmetic,
+and the tests hold the compiled functions bit-identical to them. Training runs go through the engine
 (`arrays`).
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbp_core import engine
-from sbp_core.device import DeviceArray, DeviceParams, build_array
+from sbp_core.chip import engine
+from sbp_core.chip.device import DeviceArray, DeviceParams, build_array
 from sbp_core.spec import PULSE_SCHEMES
 
 DTYPE = np.float32
@@ -28,7 +28,7 @@ class Crossbar:
     the other (two device pulses, both counted); `single` moves only G+ (SET to raise the weight,
     RESET to lower it) against a G- fixed at mid-range as a reference, and starts G+ around it;
     `set_only` SETs G+ to raise the weight and G- to lower it (one device pulse, never a RESET:
-    the pair climbs until `sbp_core.refresh` rewrites it).
+    the pair climbs until `sbp_core.chip.refresh` rewrites it).
     """
 
     def __init__(

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sbp_core.chip.engine import RESPONSE, TABLE_DEVICE, TableResponse
 from sbp_core.documents import read_document
-from sbp_core.engine import RESPONSE, TABLE_DEVICE, TableResponse
 from sbp_core.errors import ConfigError
 from sbp_core.spec import DEVICE_FIELDS, names_device_file
 
@@ -341,7 +341,7 @@ class DeviceArray:
         """Apply one pulse to each device g.flat[index] in place: SET where potentiate, else RESET.
 
         One Gaussian draw per pulsed device when C2C noise is on, none otherwise. The readable
-        reference of the engine's compiled response (`sbp_core.engine`), tested bit-identical.
+        reference of the engine's compiled response (`sbp_core.chip.engine`), tested bit-identical.
         """
         alpha = np.where(potentiate, self.alpha_set.flat[index], self.alpha_reset.flat[index])
         beta = np.where(potentiate, self.beta_set.flat[index], self.beta_reset.flat[index])

@@ -1,8 +1,8 @@
 """Writing chosen states into devices: block erase, open-loop write, write-verify.
 
 Ex-situ deployment programs whole arrays with these (`sbp_core.methods.exsitu`) and the pair
-refresh of SBP's set-only scheme rewrites the pairs it selects (`sbp_core.refresh`). Each pulse
-goes through the compiled device response (`sbp_core.engine.pulse_devices`), each read carries
+refresh of SBP's set-only scheme rewrites the pairs it selects (`sbp_core.chip.refresh`). Each pulse
+goes through the compiled device response (`sbp_core.chip.engine.pulse_devices`), each read carries
 the device's relative read noise.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbp_core import engine
-from sbp_core.crossbar import DTYPE
+from sbp_core.chip import engine
+from sbp_core.chip.crossbar import DTYPE
 
 
 def read_devices(g: np.ndarray, read_noise: float, rng: np.random.Generator) -> np.ndarray:

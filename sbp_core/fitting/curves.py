@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sbp_core import atomic
-from sbp_core.device import DeviceParams, build_array
+from sbp_core.chip.device import DeviceParams, build_array
 from sbp_core.errors import ConfigError
 
 COLUMNS = ("device", "cycle", "direction", "pulse", "conductance_S")

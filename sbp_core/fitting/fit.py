@@ -1,4 +1,4 @@
-"""Fitting the device models of `sbp_core.device` to measured curves, and writing device files.
+"""Fitting the device models of `sbp_core.chip.device` to measured curves, and writing device files.
 
 **The NeuroSim model** (README, Method, "Device") moves a device by one pulse along an affine map
 of its conductance. In units of its own range, u = (G - Gmin) / (Gmax - Gmin) in [0, 1], a SET
@@ -55,7 +55,7 @@ from scipy.special import log_ndtr
 from threadpoolctl import threadpool_limits
 
 from sbp_core import atomic
-from sbp_core.device import (
+from sbp_core.chip.device import (
     MAX_LABEL,
     DeviceParams,
     LookupTable,
@@ -64,8 +64,8 @@ from sbp_core.device import (
     device_file_text,
     nonlinearity_to_a,
 )
-from sbp_core.devices.curves import DIRECTIONS, Curves
 from sbp_core.errors import ConfigError
+from sbp_core.fitting.curves import DIRECTIONS, Curves
 
 MODELS = ("neurosim", "lookup_table")
 MAX_BINS = 32
@@ -157,7 +157,7 @@ class Fit:
 
 def unit_map(nl: float, pulses: float, direction: int) -> tuple[float, float]:
     """(c, k) of the NeuroSim map u' = c + k u (units of the range) for one pulse, direction +1
-    (SET) or -1 (RESET): the map `sbp_core.device` builds its coefficients from, in float64."""
+    (SET) or -1 (RESET): the map `sbp_core.chip.device` builds its coefficients from, in float64."""
     return curvature_map(1.0 / nonlinearity_to_a(nl), pulses, direction)
 
 
@@ -641,12 +641,12 @@ def _rms_errors(curves: Curves, predict: Callable) -> dict[str, float]:
 
 
 def write_device_file(fit: Fit, path: str | Path) -> None:
-    """The fitted device as a device file (sbp_core.device.read_device_file reads it)."""
+    """The fitted device as a device file (sbp_core.chip.device.read_device_file reads it)."""
     source = Path(fit.curves.source)
     sha = hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None
     header = (
         f"Device file written by `sbp-bench fit-device` from {source.name} ({fit.model} model).\n"
-        "Parameters as in sbp_core.device.PRESETS; `fit` records where they come from and how\n"
-        'well they follow the curves (README, "Devices from measured curves").'
+        "Parameters as in the device presets; `fit` records where they come from and how well\n"
+        'they follow the curves (README, "Devices from measured curves").'
     )
     atomic.write_text(path, device_file_text(fit.params, fit.quality(sha), header))
