@@ -17,8 +17,8 @@ import csv
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -194,7 +194,7 @@ def staging(out: str | Path) -> Iterator[Path]:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".new"))
+    temporary = _sibling(out, ".new")
     try:
         yield temporary
     except BaseException:
@@ -203,12 +203,24 @@ def staging(out: str | Path) -> Iterator[Path]:
     _swap(temporary, out)
 
 
+def _sibling(out: Path, suffix: str) -> Path:
+    """A new hidden folder beside `out`, made as any new folder is (the umask's permissions,
+    not tempfile's owner-only ones: a results folder others read)."""
+    while True:
+        path = out.with_name(f".{out.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+
+
 def _swap(new: Path, out: Path) -> None:
     """Move `new` to `out`; a previous `out` is moved aside first and deleted after."""
     if not out.exists():
         os.replace(new, out)
         return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+    old = _sibling(out, ".old")
     os.replace(out, old / out.name)
     try:
         os.replace(new, out)

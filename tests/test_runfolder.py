@@ -200,3 +200,11 @@ def test_the_pipeline_retrains_damaged_runs_and_never_aggregates_them(tmp_path):
     sbp = history[history["run_id"] == by_method["sbp"].name]
     assert sbp["epoch"].tolist() == [1, 2] and sbp["test_acc"].notna().all()
     assert sbp["set_pulses"].notna().all()
+
+
+def test_a_run_folder_gets_the_permissions_of_any_new_folder(tmp_path):
+    """Written through a hidden sibling, the folder is still readable by others (umask)."""
+    (tmp_path / "plain").mkdir()
+    out = tmp_path / "run"
+    train.run(dataclasses.replace(OFFCHIP, epochs=1), out)
+    assert out.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
