@@ -47,6 +47,9 @@ ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
 CONTENT, RUN_CODE = "sbp.content_sha256", "sbp.run_code_version"
 """Tag keys of a child: the hash of what it logged; the code version that wrote its run folder."""
+LOGGED_AT = "sbp.logged_at_ns"
+"""Tag key of a child: when it was logged (its start time is its training's, alike for
+duplicates), so the newest of duplicates is known."""
 NOTE = "mlflow.note.content"
 """The tag MLflow shows as a run's or an experiment's description."""
 MAX_METRICS, MAX_PARAMS = 1000, 100
@@ -219,7 +222,9 @@ def newest_children(children: Iterable) -> tuple[dict[tuple[str, str], Any], lis
     racing on one store (before the lock, or on a server store) may have left."""
     newest: dict[tuple[str, str], Any] = {}
     older = []
-    for run in sorted(children, key=lambda run: (run.info.start_time or 0, run.info.run_id)):
+    for run in sorted(
+        children, key=lambda run: (int(run.data.tags.get(LOGGED_AT, 0)), run.info.run_id)
+    ):
         key = (run.data.tags[SWEEP], run.data.tags[RUN_ID])
         if key in newest:
             older.append(newest[key])
@@ -358,6 +363,7 @@ def log_child(
         RUN_CODE: str(folder.provenance["code_version"]),
         "sbp.status": str(folder.metrics.get("status")),
         "mlflow.parentRunId": parent_id,
+        LOGGED_AT: str(time.time_ns()),
     }
     started, finished = folder.training_ms
     run = client.create_run(
