@@ -321,6 +321,10 @@ def centre_crop(X: np.ndarray, side: int, name: str) -> np.ndarray:
     """The centred side x side square of every flattened square image (NeuroSim trains on the
     20 x 20 centre of MNIST, where nearly all the ink is)."""
     full = math.isqrt(X.shape[1])
+    if full * full != X.shape[1]:
+        raise ConfigError(
+            f"input_crop needs square images; the {name} images have {X.shape[1]} pixels"
+        )
     if side > full:
         raise ConfigError(f"input_crop ({side}) exceeds the {full}x{full} {name} images")
     start = (full - side) // 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbp_core import atomic
+from sbp_core import atomic, runfolder
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
 from sbp_core.spec import RunSpec
@@ -33,13 +33,15 @@ def write_epochs(out_dir: str | Path, snapshots: list[Snapshot]) -> None:
 
 
 def read_run(run_dir: str | Path, spec: RunSpec) -> list[Snapshot]:
-    """The snapshots of the finished run `spec.offchip_spec()` in run_dir, or a one-line error."""
+    """The snapshots of the finished run `spec.offchip_spec()` in run_dir, or a one-line error
+    (the folder is verified first: sbp_core.runfolder)."""
     folder, expected = Path(run_dir), spec.offchip_spec().run_id
+    runfolder.verify(folder)
     found = read_document(folder / "spec.json", "off-chip run folder has no spec.json")
     if not isinstance(found, dict) or found.get("run_id") != expected:
         raise ConfigError(f"{folder}: not the off-chip run {expected} that this exsitu run needs")
-    if not (folder / "metrics.json").is_file() or not (folder / EPOCHS_FILE).is_file():
-        raise ConfigError(f"{folder}: off-chip run {expected} is unfinished; run it first")
+    if not (folder / EPOCHS_FILE).is_file():
+        raise ConfigError(f"{folder}: off-chip run {expected} has no {EPOCHS_FILE}; rerun it")
     with np.load(folder / EPOCHS_FILE) as arrays:
         stacked = {name: arrays[name] for name in arrays.files}
     losses = stacked.pop("loss")

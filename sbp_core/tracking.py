@@ -13,6 +13,7 @@ the experiment a description, so the first page a user opens already compares so
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -36,6 +37,7 @@ import pandas as pd  # noqa: E402
 from mlflow.entities import Metric, Param, RunStatus  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from sbp_core import runfolder  # noqa: E402
 from sbp_core.provenance import PROVENANCE_FILE  # noqa: E402
 from sbp_core.report import rule_log  # noqa: E402
 from sbp_core.report.collect import read_json  # noqa: E402
@@ -45,6 +47,9 @@ ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
 CONTENT, RUN_CODE = "sbp.content_sha256", "sbp.run_code_version"
 """Tag keys of a child: the hash of what it logged; the code version that wrote its run folder."""
+LOGGED_AT = "sbp.logged_at_ns"
+"""Tag key of a child: when it was logged (its start time is its training's, alike for
+duplicates), so the newest of duplicates is known."""
 NOTE = "mlflow.note.content"
 """The tag MLflow shows as a run's or an experiment's description."""
 MAX_METRICS, MAX_PARAMS = 1000, 100
@@ -67,11 +72,13 @@ class RunFolder:
 
     @classmethod
     def read(cls, path: str | Path) -> RunFolder:
+        """The folder's files, verified first (sbp_core.runfolder)."""
         path = Path(path)
+        metrics = runfolder.verify(path)
         return cls(
             path=path,
             spec=read_json(path / "spec.json"),
-            metrics=read_json(path / "metrics.json"),
+            metrics=metrics,
             history=pd.read_csv(path / "history.csv"),
             provenance=read_json(path / PROVENANCE_FILE),
             timing=read_json(path / TIMING_FILE),
@@ -119,8 +126,46 @@ def log_runs(
 ) -> dict[str, Any]:
     """Log every run folder under each sweep it belongs to; returns counts of what was done.
 
-    `workers` > 1 draws the artifact figures in that many processes beside the logging.
+    `workers` > 1 draws the artifact figures in that many processes beside the logging. A SQLite
+    store is locked while it logs (`store_lock`); a server store takes one logger at a time
+    (README, "Troubleshooting").
     """
+    with store_lock(tracking_uri):
+        return _log_unlocked(
+            run_dirs, sweeps, memberships, tracking_uri, experiment, artifact_root, provenance,
+            cost, workers,
+        )  # fmt: skip
+
+
+@contextmanager
+def store_lock(tracking_uri: str) -> Iterator[None]:
+    """An advisory lock on a file beside a SQLite store, held while one process logs: two
+    loggers at once (two checkouts, one store) would race MLflow's schema setup and each add
+    the same children."""
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    database = Path(_prepare(tracking_uri).removeprefix("sqlite:///"))
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _log_unlocked(
+    run_dirs: Iterable[str | Path],
+    sweeps: Mapping[str, Mapping[str, Any]],
+    memberships: Mapping[str, Sequence[str]],
+    tracking_uri: str,
+    experiment: str,
+    artifact_root: str | Path | None,
+    provenance: Mapping[str, str] | None,
+    cost: Mapping[str, Mapping[str, float]] | None,
+    workers: int,
+) -> dict[str, Any]:
+    """`log_runs`, with the store to itself."""
     client = MlflowClient(tracking_uri=_prepare(tracking_uri))
     experiment_id = ensure_experiment(client, experiment, artifact_root)
     client.set_experiment_tag(experiment_id, NOTE, description(sweeps, provenance or {}))
@@ -129,11 +174,10 @@ def log_runs(
         name: ensure_parent(client, experiment_id, name, sweep, tags)
         for name, sweep in sweeps.items()
     }
-    existing = {
-        (run.data.tags[SWEEP], run.data.tags[RUN_ID]): run
-        for run in _children(client, experiment_id)
-    }
-    counts = {"logged": 0, "skipped": 0, "replaced": 0}
+    existing, duplicates = newest_children(_children(client, experiment_id))
+    for run in duplicates:
+        client.delete_run(run.info.run_id)
+    counts = {"logged": 0, "skipped": 0, "replaced": 0, "duplicates_removed": len(duplicates)}
     todo: list[tuple[RunFolder, list[str], str]] = []
     members: dict[str, list[RunFolder]] = defaultdict(list)
     for run_dir in run_dirs:
@@ -171,6 +215,21 @@ def log_runs(
         update_summary(client, parents[name], sweep_summary(members[name])) for name in sweeps
     )
     return {"tracking_uri": tracking_uri, "experiment_id": experiment_id, **counts}
+
+
+def newest_children(children: Iterable) -> tuple[dict[tuple[str, str], Any], list]:
+    """The newest child of each (sweep, run id), and the older ones: duplicates that loggers
+    racing on one store (before the lock, or on a server store) may have left."""
+    newest: dict[tuple[str, str], Any] = {}
+    older = []
+    for run in sorted(
+        children, key=lambda run: (int(run.data.tags.get(LOGGED_AT, 0)), run.info.run_id)
+    ):
+        key = (run.data.tags[SWEEP], run.data.tags[RUN_ID])
+        if key in newest:
+            older.append(newest[key])
+        newest[key] = run
+    return newest, older
 
 
 @contextmanager
@@ -304,6 +363,7 @@ def log_child(
         RUN_CODE: str(folder.provenance["code_version"]),
         "sbp.status": str(folder.metrics.get("status")),
         "mlflow.parentRunId": parent_id,
+        LOGGED_AT: str(time.time_ns()),
     }
     started, finished = folder.training_ms
     run = client.create_run(

@@ -5,9 +5,11 @@ version: sbp_core.provenance), history.csv (one row per epoch, rewritten after e
 (learned state), timing.json (when training started and ended, wall time, samples per second),
 for `ste` runs epochs.npz (the weights after every epoch, which exsitu runs program:
 sbp_core.offchip) and, last, metrics.json: its presence marks a finished run, and it holds only
-numbers the spec and seed determine, so a rerun reproduces it byte for byte. Every file is written
-atomically, so an interrupted run leaves no half-written file behind. Training never imports
-mlflow or plotting libraries: runs only write files.
+numbers the spec and seed determine, so a rerun reproduces it byte for byte, apart from its
+verification record (the size and SHA-256 of every other file: sbp_core.runfolder). The run is
+written into a temporary sibling folder and swapped in when finished, so an interrupted or failed
+rerun leaves the previous folder whole. Training never imports mlflow or plotting libraries: runs
+only write files.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sbp_core import atomic, identity, offchip, provenance
+from sbp_core import atomic, identity, offchip, provenance, runfolder
 from sbp_core.chip.device import device_for
 from sbp_core.data import Dataset, binarize, centre_crop, load_dataset, to_unit_float
 from sbp_core.errors import ConfigError
@@ -94,9 +96,18 @@ def run(
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
     spec = identity.stamped(spec, *identity.of_dataset(spec.dataset, mnist_dir))
     spec = identity.device_stamped(spec)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").unlink(missing_ok=True)  # the folder is unfinished until the end
+    with runfolder.staging(out_dir) as out:
+        return _train(spec, out, mnist_dir, progress, offchip_run)
+
+
+def _train(
+    spec: RunSpec,
+    out: Path,
+    mnist_dir: str | Path | None,
+    progress: Callable[[str], None] | None,
+    offchip_run: str | Path | None,
+) -> dict:
+    """`run` into the new folder `out`."""
     atomic.write_json(out / "spec.json", {**spec.to_dict(), "run_id": spec.run_id})
     atomic.write_json(out / provenance.PROVENANCE_FILE, provenance.record())
 
@@ -155,7 +166,8 @@ def run(
     }
     atomic.write_json(out / "timing.json", timing)
     metrics = _metrics(spec, data, history, test_pred, status, stop_reason)
-    atomic.write_json(out / "metrics.json", metrics)
+    metrics[runfolder.RECORD] = runfolder.record(out, metrics)
+    atomic.write_json(out / runfolder.METRICS_FILE, metrics)
     return metrics
 
 

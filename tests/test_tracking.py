@@ -5,13 +5,25 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 from test_report import DATA, EPOCHS, STARTED_AT, SWEEPS, TRAINING_S, synthetic_runs
 
 from sbp_core import provenance
-from sbp_core.tracking import CONTENT, NOTE, RUN_CODE, RUN_ID, SWEEP, log_runs
+from sbp_core.tracking import (
+    CONTENT,
+    NOTE,
+    RUN_CODE,
+    RUN_ID,
+    SWEEP,
+    RunFolder,
+    log_child,
+    log_runs,
+    write_artifacts,
+)  # fmt: skip
 
 LOGGED_SWEEPS = {name: SWEEPS[name] for name in ("methods", "devices")}
 """Two sweeps that share a run (sbp on the ideal device) keep the store small but telling."""
@@ -230,3 +242,56 @@ def test_training_never_imports_mlflow_or_plotting(tmp_path):
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_duplicate_children_are_removed_keeping_the_newest(store, tmp_path):
+    """Issue 22 item 6: two loggers at once used to leave duplicates no later run removed."""
+    arguments, _, _ = store
+    fresh = {**arguments, "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}
+    fresh["artifact_root"] = tmp_path / "artifacts"
+    first = log_runs(**fresh)
+    client = MlflowClient(fresh["tracking_uri"])
+    folder = RunFolder.read(arguments["run_dirs"][0])
+    sweep = next(iter(arguments["memberships"][folder.run_id]))
+    original = children_by_key(client, first["experiment_id"])[(sweep, folder.run_id)][0]
+    parent = original.data.tags["mlflow.parentRunId"]
+    with tempfile.TemporaryDirectory() as scratch:
+        artifacts = write_artifacts(folder, Path(scratch) / "a")
+        duplicate = log_child(
+            client, first["experiment_id"], parent, sweep, folder, artifacts,
+            original.data.tags, {},
+        )  # fmt: skip
+    again = log_runs(**fresh)
+    assert again["duplicates_removed"] == 1 and again["logged"] == 0
+    after = children_by_key(client, first["experiment_id"])
+    assert all(len(found) == 1 for found in after.values())
+    assert after[(sweep, folder.run_id)][0].info.run_id == duplicate  # the newest kept
+
+
+def test_two_loggers_at_once_on_a_new_store_log_each_child_once(store, tmp_path):
+    """Issue 22 item 6: the second logger used to crash in MLflow's schema setup."""
+    arguments, _, first = store
+    fresh = {**arguments, "tracking_uri": f"sqlite:///{tmp_path}/store/mlflow.db"}
+    fresh["artifact_root"] = str(tmp_path / "artifacts")
+    fresh["run_dirs"] = [str(path) for path in arguments["run_dirs"]]
+    (tmp_path / "arguments.json").write_text(json.dumps(fresh))
+    code = (
+        "import json, sys\nfrom sbp_core.tracking import log_runs\n"
+        "print(json.dumps(log_runs(**json.load(open(sys.argv[1])))))\n"
+    )
+    loggers = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "arguments.json")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    results = [logger.communicate(timeout=600) for logger in loggers]
+    assert [logger.returncode for logger in loggers] == [0, 0], results
+    counts = [json.loads(out.splitlines()[-1]) for out, _ in results]
+    assert sorted(count["logged"] for count in counts) == [0, first["logged"]]
+    client = MlflowClient(fresh["tracking_uri"])
+    children = children_by_key(client, counts[0]["experiment_id"])
+    assert len(children) == first["logged"] and all(len(c) == 1 for c in children.values())

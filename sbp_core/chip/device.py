@@ -778,7 +778,34 @@ def _read_tables(path, tables: Any, g_max_s: float) -> LookupTable:
         knots.append(tuple(pair))
     lut = LookupTable.from_knots(tuple(names), bounds, knots)
     lut.check(str(path))
+    _check_physics(path, lut)
     return lut
+
+
+TABLE_RANGE = 2.0
+"""A table's conductances (bounds and knots) lie in [0, TABLE_RANGE g_max_s]: room for measured
+devices above the file's mean Gmax, not for a table in other units."""
+
+
+def _check_physics(path, lut: LookupTable) -> None:
+    """A one-line ConfigError unless every table is a device: SET steps >= 0, RESET steps <= 0,
+    some step non-zero, no step beyond the table's span, conductances within the file's range."""
+    for t, d in np.ndindex(*lut.n_knots.shape):
+        direction = ("set", "reset")[d]
+        where = f"{path}: tables[{t}] (device {lut.devices[t]!r}).{direction}"
+        x, step, _ = lut.knot_table(t, d)
+        sign = 1 if direction == "set" else -1
+        if np.any(sign * step < 0):
+            sense = "negative" if direction == "set" else "positive"
+            raise ConfigError(f"{where}: a {direction.upper()} step is {sense}")
+        if not np.any(step):
+            raise ConfigError(f"{where}: every step is 0 (the device never moves)")
+        if np.any(np.abs(step) > lut.g_hi[t] - lut.g_lo[t]):
+            raise ConfigError(f"{where}: a step is larger than the table's g_max_S - g_min_S")
+        if np.any(x < 0) or np.any(x > TABLE_RANGE):
+            raise ConfigError(f"{where}: a knot lies outside 0 .. {TABLE_RANGE:g} x g_max_S")
+    if np.any(lut.g_hi > TABLE_RANGE):
+        raise ConfigError(f"{path}: a table's g_max_S exceeds {TABLE_RANGE:g} x the file's g_max_S")
 
 
 def _check_keys(path, where: str, mapping: dict, keys: tuple[str, ...]) -> None:

@@ -110,7 +110,7 @@ def read_curves(
     """
     path = Path(path)
     try:
-        text = path.read_text(errors="replace")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")  # a spreadsheet's BOM
     except FileNotFoundError:
         raise ConfigError(f"{path}: curves file not found") from None
     except OSError as err:

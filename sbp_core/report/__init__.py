@@ -5,9 +5,12 @@
 Each module a Snakemake rule runs has a `from_snakemake(smk)`; workflow/scripts/ only call it.
 """
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
 from typing import Any, TextIO
+
+from sbp_core.errors import SbpBenchError
 
 SWEEP_SEPARATOR = ";"
 """Joins the names of the sweeps a run belongs to in the `sweeps` column."""
@@ -32,6 +35,15 @@ def learned(accuracy: float, n_classes: int) -> bool:
 
 @contextmanager
 def rule_log(smk: Any) -> Iterator[TextIO]:
-    """The job's stderr (warnings included) into its rule's log file, which is yielded."""
+    """The job's stderr (warnings included) into its rule's log file, which is yielded; an
+    error goes into the log too. One of ours ends the job with its one line (no traceback)."""
     with open(smk.log[0], "w") as log, redirect_stderr(log):
-        yield log
+        try:
+            yield log
+        except SbpBenchError as error:
+            line = f"sbp-bench: error: {error}"
+            print(line, file=log, flush=True)
+            raise SystemExit(line) from None
+        except BaseException:
+            traceback.print_exc(file=log)
+            raise

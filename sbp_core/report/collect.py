@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from sbp_core import runfolder
 from sbp_core.documents import read_document
 from sbp_core.errors import DataError
 from sbp_core.report import SWEEP_SEPARATOR, rule_log
@@ -31,7 +32,7 @@ def widths_cells(values: Iterable[Any]) -> list[Any]:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    data = read_document(path, "missing (the run is unfinished or was not run)", DataError)
+    data = read_document(path, "missing", DataError)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object")
     return data
@@ -64,7 +65,7 @@ def read_csv(path: str | Path, missing: str) -> pd.DataFrame:
 
 def history_rows(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
     """A run's history.csv with its spec fields (and sweeps) joined onto every epoch."""
-    history = read_csv(path, "missing (the run is unfinished)")
+    history = read_csv(path, "missing")
     for key, value in {**spec, WIDTHS: widths_cells([spec[WIDTHS]])[0]}.items():
         if key not in history.columns:
             history[key] = value
@@ -74,16 +75,18 @@ def history_rows(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
 def collect(
     run_dirs: Iterable[str | Path], memberships: Mapping[str, Iterable[str]]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(runs, history) tidy tables of the given run folders, in the order given."""
+    """(runs, history) tidy tables of the given run folders, in the order given; each folder is
+    verified first (sbp_core.runfolder), so a damaged one stops it with one line naming it."""
     rows, histories = [], []
     for run_dir in map(Path, run_dirs):
+        metrics = runfolder.verify(run_dir)
         spec = read_json(run_dir / "spec.json")
         if spec.get("run_id") != run_dir.name:
             raise DataError(
                 f"{run_dir / 'spec.json'}: run_id {spec.get('run_id')!r} != folder name"
             )
         sweeps = SWEEP_SEPARATOR.join(memberships.get(run_dir.name, ()))
-        rows.append(run_row(spec, read_json(run_dir / "metrics.json"), sweeps))
+        rows.append(run_row(spec, metrics, sweeps))
         histories.append(history_rows(run_dir / "history.csv", {**spec, "sweeps": sweeps}))
     runs = pd.DataFrame(rows)
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()

@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 
 from sbp_core.chip.device import TableDeviceParams, read_device_file
+from sbp_core.cost import load_constants
+from sbp_core.documents import read_document
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
@@ -11,16 +13,31 @@ from sbp_core.jit import compiled_sources
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES
+from sbp_core.runfolder import admit
 from sbp_core.spec import RunSpec, names_device_file, option_text
 
 try:
+    for path in workflow.configfiles:  # Snakemake keeps a key given twice; we refuse it
+        read_document(path, "config file not found")
     validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
     GRID = expand_grid(config)
+    # what the cost job reads, checked now rather than after every run has trained
+    load_constants(
+        config["cost_config"], config["cost_override_files"], config["cost_overrides"]
+    )
 except SbpBenchError as error:
     sys.exit(f"sbp-bench: error: {error}")  # one line naming the key or file
 RESULTS = f"results/{GRID.profile}"
 RUNS = f"{RESULTS}/runs"
 DEFAULT_SPEC = RunSpec()
+
+if workflow.is_main_process:
+    # Every finished run folder of the grid is verified before planning (and stamped once if it
+    # predates the record); a damaged one is named and made unfinished, so it is retrained.
+    for run_id in GRID.runs:
+        rejected = admit(f"{RUNS}/{run_id}")
+        if rejected:
+            print(f"sbp-bench: {rejected}", file=sys.stderr)
 
 
 SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))
