@@ -11,7 +11,7 @@ import pytest
 from test_curves import EXAMPLE, EXAMPLE_DEVICE
 
 from sbp_core.cli import main
-from sbp_core.device import PRESETS, build_array, read_device_file
+from sbp_core.device import PRESETS, DeviceParams, build_array, read_device_file
 from sbp_core.devices.curves import Curves, Ramp, read_curves, simulate_curves
 from sbp_core.devices.figure import fit_figure, save_png
 from sbp_core.devices.fit import (
@@ -256,3 +256,76 @@ def test_the_readme_shows_what_fitting_the_example_gives():
             assert value == {k: written["fit"][k] for k in value}
         else:
             assert value == written[key], key
+
+
+def with_read_noise(curves: Curves, sigma_s: float, seed: int) -> Curves:
+    """The curves as a probe station reads them: each read plus Gaussian noise of `sigma_s`
+    siemens, which the device's next pulse does not inherit."""
+    rng = np.random.default_rng(seed)
+    ramps = (
+        Ramp(r.device, r.cycle, r.direction, r.pulse, g + sigma_s * rng.normal(size=g.size))
+        for r in curves.ramps
+        for g in [r.conductance_s]
+    )
+    return Curves(f"{curves.source} read with noise", tuple(ramps))
+
+
+LINEAR = DeviceParams(name="linear", n_states=1001, on_off=3.0, c2c_sigma=0.001, g_max_s=3e-6)
+"""A linear device of 1,000 pulses across its range, write noise one mean step."""
+
+
+@pytest.fixture(scope="module")
+def noisy_linear():
+    """Ten cycles of LINEAR (1,100 pulses each way), read with noise 50 times its step. (One
+    cycle cannot meet the 3 % bar: its own write noise moves its curve by about 3 % of the range,
+    sqrt(1000) steps.)"""
+    span = LINEAR.g_max_s * (1 - LINEAR.g_min)
+    curves = simulate_curves(LINEAR, cycles=10, seed=1)
+    return with_read_noise(curves, 50 * LINEAR.step * LINEAR.g_max_s, seed=2), span
+
+
+@pytest.mark.parametrize("model", ["neurosim", "lookup_table"])
+def test_read_noise_fifty_times_the_step_is_told_apart_from_write_noise(noisy_linear, model):
+    """Issue 21's bar: the step count within 10 %, the write noise within 20 % and the read
+    noise within 10 % of the truth, and 2,000 simulated devices' mean trajectory within 3 % of
+    the range of the truth's at every pulse."""
+    curves, span = noisy_linear
+    fit = fit_device(curves, model=model)
+    (device,) = fit.devices
+    assert fit.params.n_states == pytest.approx(LINEAR.n_states, rel=0.10)
+    assert device.c2c_sigma == pytest.approx(LINEAR.c2c_sigma, rel=0.20)
+    assert device.read_sigma == pytest.approx(50 * LINEAR.step / (1 - LINEAR.g_min), rel=0.10)
+    assert fit.read_noise == device.read_sigma and fit.params.read_noise == 0  # recorded apart
+    assert not fit.check.poor
+    pulses = [(True, 1100), (False, 1100)]
+    truth = trajectories(LINEAR, 2000, pulses).mean(axis=1)
+    fitted = trajectories(fit.params, 2000, pulses).mean(axis=1)
+    assert np.abs(fitted - truth).max() < 0.03 * span
+
+
+def test_curves_without_read_noise_are_fitted_from_their_steps():
+    """No read noise in the curves: the state-space fit finds none significant, and the fit is
+    the one of the reads' own steps."""
+    fit = fit_device(read_curves(EXAMPLE))
+    assert all(device.read_sigma == 0 for device in fit.devices) and fit.read_noise == 0
+
+
+def test_swapped_set_and_reset_labels_stop_at_the_quality_check(tmp_path, capsys):
+    """Issue 22, item 5: SET and RESET swapped is a poor fit, one line, nothing written;
+    --accept-poor-fit writes it, marked poor."""
+    out = tmp_path / "swapped.yaml"
+    swapped = ("--directions", "set=reset,reset=set")
+    code, _, stderr = run_cli(capsys, "fit-device", str(EXAMPLE), "--out", str(out), *swapped)
+    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert f"{EXAMPLE}: poor neurosim fit (SET ramps lower the conductance" in stderr
+    assert "RESET mean curve off by" in stderr and "fits better" not in stderr
+    assert "--accept-poor-fit" in stderr and not out.exists()
+    code, _, stderr = run_cli(
+        capsys, "fit-device", str(EXAMPLE), "--out", str(out), *swapped, "--model", "lookup_table"
+    )
+    assert code == 2 and "poor lookup_table fit (SET ramps lower the conductance" in stderr
+    code, _, stderr = run_cli(
+        capsys, "fit-device", str(EXAMPLE), "--out", str(out), *swapped, "--accept-poor-fit"
+    )
+    assert code == 0, stderr
+    assert "poor: true" in out.read_text()
