@@ -329,3 +329,68 @@ def test_swapped_set_and_reset_labels_stop_at_the_quality_check(tmp_path, capsys
     )
     assert code == 0, stderr
     assert "poor: true" in out.read_text()
+
+
+def bump_process(curves_seed: int | None, draws: int = 1, cycles: int = 10, pulses: int = 600):
+    """A device NeuroSim's form cannot follow: its mean step is largest mid-range (0.0005 +
+    0.006 u (1 - u) of its range, an S-shaped curve), write noise 0.001 of the range. With a
+    seed: `cycles` SET and RESET ramps of `pulses` from Gmin, read with noise 0.01 of the range
+    (curves); without: the mean of `draws` devices through one SET and one RESET ramp,
+    siemens."""
+    g_min, g_max = 1e-6, 3e-6
+    rng = np.random.default_rng(9 if curves_seed is None else curves_seed)
+    u, states, ramps = np.zeros(draws), [], []
+    for cycle in range(1 if curves_seed is None else cycles):
+        for direction, sign in (("set", 1), ("reset", -1)):
+            trace = [u]
+            for _ in range(pulses):
+                step = sign * (0.0005 + 0.006 * u * (1 - u)) + 0.001 * rng.normal(size=draws)
+                u = np.clip(u + step, 0.0, 1.0)
+                trace.append(u)
+            g = g_min + (g_max - g_min) * np.array(trace)
+            states.append(g.mean(axis=1))
+            read = g[:, 0] + 0.01 * (g_max - g_min) * rng.normal(size=pulses + 1)
+            ramps.append(Ramp("d1", str(cycle + 1), direction, np.arange(pulses + 1), read))
+    if curves_seed is None:
+        return np.concatenate([states[0], states[1][1:]])
+    return Curves("bump", tuple(ramps))
+
+
+def test_a_step_the_neurosim_form_cannot_follow_is_followed_by_the_table():
+    """The lookup table, built from the smoothed states with the write noise refitted under its
+    own mean step, keeps 2,000 simulated devices within 3 % of the range of the truth's mean at
+    every pulse (2.2 % measured) and passes the check; NeuroSim's form is off by more (5.5 %)."""
+    curves = bump_process(curves_seed=1)
+    truth = bump_process(curves_seed=None, draws=2000)
+    errors = {}
+    for model in ("neurosim", "lookup_table"):
+        fit = fit_device(curves, model=model)
+        fitted = trajectories(fit.params, 2000, [(True, 600), (False, 600)]).mean(axis=1)
+        errors[model] = np.abs(fitted - truth).max() / 2e-6
+        assert fit.devices[0].read_sigma == pytest.approx(0.01, rel=0.15)
+    assert not fit.check.poor
+    assert errors["lookup_table"] < 0.03 < errors["neurosim"]
+    table_write = fit.params.table.sigma[0, 0, 0] * fit.params.g_max_s / 2e-6
+    assert table_write == pytest.approx(0.001, rel=0.2)
+
+
+def test_the_figure_draws_each_ramps_fitted_band_and_the_file_records_the_check(noisy_linear):
+    """Measured dots, the fitted mean and its 5-95 % band for every ramp; the check and the read
+    noise in the device file's `fit` section."""
+    import yaml
+    from matplotlib.collections import PolyCollection
+
+    from sbp_core.device import device_file_text
+
+    curves, _ = noisy_linear
+    fit = fit_device(curves)
+    figure = fit_figure(fit)
+    bands = sum(isinstance(c, PolyCollection) for ax in figure.axes for c in ax.collections)
+    assert bands == len(curves.ramps)
+    for ramp, band in zip(curves.ramps, fit.check.bands, strict=True):
+        assert np.all(band.low <= band.mean) and np.all(band.mean <= band.high)
+        assert band.mean.size == ramp.pulse.size
+    written = yaml.safe_load(device_file_text(fit.params, fit.quality()))["fit"]
+    assert written["check"]["poor"] is False
+    assert written["read_noise_of_range"] == pytest.approx(fit.read_noise, rel=1e-3)
+    assert written["per_device"][0]["read_sigma"] == pytest.approx(fit.read_noise, rel=1e-3)

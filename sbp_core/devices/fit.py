@@ -24,6 +24,10 @@ Gaussian noise of sigma c2c_sigma and clipping to [0, 1]. Per measured device:
    counts fit significantly better (`_tied`, a likelihood-ratio test): it pins the pulse count
    of a direction whose curve saturates within the noise, where P and NL trade off freely.
 
+5. where the reads are noisy, the same NeuroSim map is fitted again as a state-space process
+   (`statespace`): write noise that accumulates, read noise that does not, the bounds fitted;
+   it replaces the step fit where the read noise is significant (`READ_NOISE_NEGLIGIBLE`).
+
 Several devices give each their own fit; the device file holds their means (Gmin, Gmax, P, NL),
 the pooled sigma (root mean square) and, as device-to-device sigma, the pooled relative spread
 of Gmax, Gmin and P across devices (the labels, which the model spreads too, are left out: a
@@ -38,6 +42,10 @@ becomes a knot at the bin's mean conductance: the mean step there and the steps'
 as a line in the conductance within the bin (censored at the bounds as above, by maximum
 likelihood, where steps end on them). Linear interpolation between knots at the mean
 conductance reproduces any step that is linear in g exactly, the NeuroSim model's among them.
+With read noise the steps are those of the smoothed states, and every knot's sigma is the write
+noise that maximises the reads' likelihood under the table's own mean step.
+
+Every fit is checked by simulating it over the measured pulses (`quality`).
 """
 
 from __future__ import annotations
@@ -72,6 +80,7 @@ from sbp_core.devices.statespace import (
     fit_state_space,
     negative_log_likelihood,
     smoothed,
+    table_noises,
 )
 from sbp_core.errors import ConfigError
 
@@ -282,7 +291,10 @@ def _fit(curves: Curves, model: str, bins: int | None, name: str, citation, elec
         return Fit(params, devices, curves, simulate, _rms_errors(curves, simulate),
                    _check(curves, devices, simulate))  # fmt: skip
     bins = bins or default_bins(curves)
-    table = fit_table(curves.source, fitted, bins, params.g_max_s)
+    table, read_sigmas = fit_table(curves.source, fitted, bins, params.g_max_s)
+    devices = tuple(
+        dataclasses.replace(d, read_sigma=r) for d, r in zip(devices, read_sigmas, strict=True)
+    )
     nominal = {f.name: getattr(params, f.name) for f in dataclasses.fields(DeviceParams)}
     params = TableDeviceParams(**{**nominal, "d2d_sigma": 0.0}, table=table)  # the tables' spread
     simulate = _table_simulator(devices, starts, table, params.g_max_s)
@@ -322,9 +334,10 @@ class _Fitted:
     steps: dict[str, _Steps]
     """Per direction, the steps a lookup table is built from (units of the fitted range): the
     reads' own, or, with read noise, those of the smoothed states."""
-    table_sigma: float | None
-    """The write noise every knot of a table takes (the smoothed steps' spread is not it), or
-    None: the steps' own spread."""
+    model: StateSpace | None
+    """The state-space fit, where the read noise is significant (its write noise is refitted
+    for a lookup table), else None: a table takes the steps' own spread."""
+    reads: Reads | None
     starts: dict[tuple[str, str, str], float]
     """Each ramp's (device, cycle, direction) starting conductance, siemens: its first read, or
     with read noise its smoothed first state."""
@@ -343,15 +356,15 @@ def _fit_one(curves: Curves, device: str) -> _Fitted:
     plain = _step_fit(curves, device, g_min, g_max, steps)
     first_reads = {_key(r): float(r.conductance_s[0]) for r in curves.ramps if r.device == device}
     if plain.c2c_sigma == 0:
-        return _Fitted(plain, steps, None, first_reads)
+        return _Fitted(plain, steps, None, None, first_reads)
     reads = _reads(curves, device, g_min, g_max)
     starts = _starts(plain, reads)
     model, misfit = fit_state_space(reads, starts)
     if model.read_sigma < READ_NOISE_NEGLIGIBLE * model.write_sigma:
-        return _Fitted(plain, steps, None, first_reads)
-    _, without = fit_state_space(reads, [model.vector(), *starts], read_noise=False)
+        return _Fitted(plain, steps, None, None, first_reads)
+    _, without = fit_state_space(reads, [model.vector(), starts[0]], read_noise=False)
     if without - misfit <= TIED_LIKELIHOOD:  # read noise not significant (likelihood ratio)
-        return _Fitted(plain, steps, None, first_reads)
+        return _Fitted(plain, steps, None, None, first_reads)
     return _state_space_device(curves, device, g_min, g_max, reads, model)
 
 
@@ -444,7 +457,7 @@ def _state_space_device(curves, device, g_min, g_max, reads: Reads, model: State
     starts = {
         _key(r): lo_s + float(state[t]) * (hi_s - lo_s) for r, t in zip(ramps, firsts, strict=True)
     }
-    return _Fitted(fit, steps, model.write_sigma, starts)
+    return _Fitted(fit, steps, model, reads, starts)
 
 
 def _step_fit(curves: Curves, device: str, g_min: float, g_max: float, steps) -> DeviceFit:
@@ -673,11 +686,12 @@ def default_bins(curves: Curves) -> int:
     return int(np.clip(fewest // STEPS_PER_BIN, 2, MAX_BINS))
 
 
-def fit_table(source: str, fitted, bins: int, g_max_s: float) -> LookupTable:
-    """The lookup table of every measured device (conductances normalised to `g_max_s`), from
-    its fit's steps: the reads' own, or with read noise the smoothed states', whose knots all
-    take the fitted write noise."""
-    bounds, knots = [], []
+def fit_table(source: str, fitted, bins: int, g_max_s: float):
+    """(the lookup table of every measured device, conductances normalised to `g_max_s`; each
+    device's read sigma under it, fraction of its range). From each fit's steps: the reads' own,
+    or with read noise the smoothed states', whose knots all take the write noise that maximises
+    the likelihood of the reads under the table's mean step (`statespace.table_noises`)."""
+    bounds, knots, reads = [], [], []
     for one in fitted:
         device = one.fit
         span = device.g_max_s - device.g_min_s
@@ -693,14 +707,20 @@ def fit_table(source: str, fitted, bins: int, g_max_s: float) -> LookupTable:
                     f" two of {bins} bins with {MIN_STEPS} steps each; use fewer bins (--bins) "
                     "or measure more cycles"
                 )
-            if one.table_sigma is not None:
-                table[2] = one.table_sigma * span / g_max_s
             pair.append(table)
+        read = device.read_sigma
+        if one.model is not None:
+            unit = span / g_max_s
+            tables = [((t[0] - lo) / unit, t[1] / unit) for t in pair]
+            write, read = table_noises(one.model, one.reads, tables)
+            for table in pair:
+                table[2] = write * unit
         bounds.append((lo, hi))
         knots.append(tuple(pair))
+        reads.append(read)
     table = LookupTable.from_knots(tuple(f.fit.device for f in fitted), bounds, knots)
     table.check(source)
-    return table
+    return table, tuple(reads)
 
 
 def _knots(x, step, upper, lower, lo: float, hi: float, bins: int) -> np.ndarray:

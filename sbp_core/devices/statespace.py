@@ -79,12 +79,43 @@ class StateSpace:
 
 def negative_log_likelihood(theta: np.ndarray, reads: Reads) -> float:
     """-log p(reads | theta) (constants left out), theta as `StateSpace.vector`."""
-    return _filter(np.asarray(theta, dtype=np.float64), *_arrays(reads), False)[0]
+    cs, ks, cr, kr, log_q, log_r, lo, hi = (float(v) for v in theta)
+    knots = _affine_knots(((cs, ks), (cr, kr)))
+    return _filter(lo, hi, log_q, log_r, *knots, *_arrays(reads), False)[0]
 
 
 def smoothed(model: StateSpace, reads: Reads) -> np.ndarray:
     """The state at every read given all of its ramp's reads (units of the reads)."""
-    return _filter(model.vector(), *_arrays(reads), True)[1]
+    noises = math.log(model.write_sigma), math.log(model.read_sigma)
+    knots = _affine_knots(model.maps)
+    return _filter(model.lo, model.hi, *noises, *knots, *_arrays(reads), True)[1]
+
+
+def table_noises(model: StateSpace, reads: Reads, tables) -> tuple[float, float]:
+    """(write, read) sigma, fractions of the range, by maximum likelihood when the mean step is
+    not the fitted map but `tables`, per direction (knot positions, mean steps) in units of the
+    range, linear between knots and continued beyond the end ones (a lookup table's mean step);
+    the bounds as `model`'s."""
+    size = max(x.size for x, _ in tables)
+    knot_x, knot_step = np.zeros((2, size)), np.zeros((2, size))
+    for d, (x, step) in enumerate(tables):
+        knot_x[d, : x.size], knot_step[d, : x.size] = x, step
+    n_knots = np.array([x.size for x, _ in tables], dtype=np.int64)
+    arrays = _arrays(reads)
+
+    def objective(noises: np.ndarray) -> float:
+        return _filter(model.lo, model.hi, *noises, knot_x, knot_step, n_knots, *arrays, False)[0]
+
+    start = [math.log(model.write_sigma), math.log(model.read_sigma)]
+    result = minimize(objective, start, method="L-BFGS-B", bounds=[NOISE_BOUNDS, NOISE_BOUNDS])
+    return math.exp(result.x[0]), math.exp(result.x[1])
+
+
+def _affine_knots(maps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The maps u' = c + k u as mean steps c + (k - 1) u between knots at 0 and 1."""
+    knot_x = np.array([[0.0, 1.0], [0.0, 1.0]])
+    knot_step = np.array([[c, c + k - 1.0] for c, k in maps])
+    return knot_x, knot_step, np.array([2, 2], dtype=np.int64)
 
 
 def fit_state_space(
@@ -117,6 +148,10 @@ def _arrays(reads: Reads):
     )
 
 
+FAR = 8.0
+"""Standard deviations from a bound beyond which clipping is left out."""
+
+
 @compiled
 def _clipped_moments(mean, var, lo, hi):  # pragma: no cover - compiled
     """Mean and variance of clip(N(mean, var), lo, hi)."""
@@ -125,6 +160,8 @@ def _clipped_moments(mean, var, lo, hi):  # pragma: no cover - compiled
         return value, 0.0
     sd = math.sqrt(var)
     a, b = (lo - mean) / sd, (hi - mean) / sd
+    if a < -FAR and b > FAR:  # the clip's share is below 1e-15: none
+        return mean, var
     cdf_a = 0.5 * math.erfc(-a / math.sqrt(2.0))
     cdf_b = 0.5 * math.erfc(-b / math.sqrt(2.0))
     pdf_a = math.exp(-0.5 * a * a) / math.sqrt(2.0 * math.pi)
@@ -142,12 +179,23 @@ def _clipped_moments(mean, var, lo, hi):  # pragma: no cover - compiled
 
 
 @compiled
-def _filter(theta, value, first, direction, pulses, smooth):  # pragma: no cover - compiled
+def _mean_step(u, knot_x, knot_step, n):  # pragma: no cover - compiled
+    """(mean step, its slope) at u, linear between knots, the end segments continued."""
+    j = 0
+    while j < n - 2 and knot_x[j + 1] <= u:
+        j += 1
+    slope = (knot_step[j + 1] - knot_step[j]) / (knot_x[j + 1] - knot_x[j])
+    return knot_step[j] + slope * (u - knot_x[j]), slope
+
+
+@compiled
+def _filter(
+    lo, hi, log_q, log_r, knot_x, knot_step, n_knots, value, first, direction, pulses, smooth
+):  # pragma: no cover - compiled
     """(negative log-likelihood, smoothed states or an empty array)."""
-    lo, hi = theta[6], theta[7]
     span = hi - lo
-    q2 = (math.exp(theta[4]) * span) ** 2
-    r2 = (math.exp(theta[5]) * span) ** 2
+    q2 = (math.exp(log_q) * span) ** 2
+    r2 = (math.exp(log_r) * span) ** 2
     n = value.size
     filtered_mean, filtered_var = np.empty(n), np.empty(n)
     predicted_mean, predicted_var, gain = np.empty(n), np.empty(n), np.empty(n)
@@ -159,10 +207,11 @@ def _filter(theta, value, first, direction, pulses, smooth):  # pragma: no cover
             predicted_mean[t], predicted_var[t], gain[t] = m, p, 0.0
         else:
             d = direction[t]
-            c, k = theta[2 * d], theta[2 * d + 1]
             slope = 1.0
             for _ in range(pulses[t]):
-                m, p = _clipped_moments(lo + span * c + k * (m - lo), k * k * p + q2, lo, hi)
+                step, step_slope = _mean_step((m - lo) / span, knot_x[d], knot_step[d], n_knots[d])
+                k = 1.0 + step_slope
+                m, p = _clipped_moments(m + span * step, k * k * p + q2, lo, hi)
                 slope *= k
             predicted_mean[t], predicted_var[t], gain[t] = m, p, slope
             s = p + r2
