@@ -47,8 +47,8 @@ def fit_figure(fit: Fit) -> Figure:
         spread = fit.check.spread_ratio[direction]
         verdict = " (poor)" if any(r.startswith(direction.upper()) for r in fit.check.poor) else ""
         ax.set_title(
-            f"{direction.upper()}: mean off {error:.2g} %, scatter x{spread:.2g}{verdict}",
-            fontsize="medium",
+            f"{direction.upper()}{verdict}\nmean off {error:.2g} % of range\nscatter x{spread:.2g}",
+            fontsize="small",
         )
         ax.set_xlabel("pulse in ramp (count)")
     axes[0].set_ylabel("conductance (µS)")
