@@ -43,8 +43,8 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from sbp_core.chip.engine import SINGLE
 from sbp_core.data import binarize, load_dataset
-from sbp_core.engine import SINGLE
 from sbp_core.methods import sbp_kernel, sgd_kernel
 from sbp_core.methods.sbp import SBPLearner
 from sbp_core.methods.sgd import SGDLearner

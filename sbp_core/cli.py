@@ -111,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
         help="siemens per unit of the file's conductances (1e-6 for uS) [default: 1]",
     )
     fit.add_argument("--name", help="device name [default: the stem of --out]")
+    fit.add_argument(
+        "--accept-poor-fit",
+        action="store_true",
+        help="write the device file even when the fit fails its quality check",
+    )
     for option, what in (
         ("--v-set", "SET pulse amplitude, volts"),
         ("--v-reset", "RESET pulse amplitude, volts"),
@@ -187,6 +192,8 @@ def _fit_device(args: argparse.Namespace) -> int:
     fit = fit_device(
         curves, model=args.model, bins=args.bins, name=args.name or args.out.stem, **electrical
     )
+    if fit.check.poor and not args.accept_poor_fit:
+        raise ConfigError(_poor_fit(fit, args, electrical))
     write_device_file(fit, args.out)
     from sbp_core.fitting.figure import fit_figure, save_png  # matplotlib only for the figure
 
@@ -200,6 +207,25 @@ def _fit_device(args: argparse.Namespace) -> int:
         f"d2d_sigma {quality['d2d_sigma']:g}; RMS error {rms} of the range; figure {figure}"
     )
     return 0
+
+
+def _poor_fit(fit, args: argparse.Namespace, electrical: dict) -> str:
+    """The one line a poor fit stops with: what is off, and the other model where that one
+    passes the check (README, "Devices from measured curves")."""
+    from sbp_core.errors import ConfigError
+    from sbp_core.fitting.fit import MODELS, fit_device
+
+    other = next(model for model in MODELS if model != fit.model)
+    try:
+        alternative = fit_device(fit.curves, model=other, bins=args.bins, **electrical)
+        better = not alternative.check.poor
+    except ConfigError:  # e.g. too few steps for a table's bins
+        better = False
+    hint = f"; --model {other} fits better" if better else ""
+    return (
+        f"{args.curves}: poor {fit.model} fit ({'; '.join(fit.check.poor)}){hint}; nothing "
+        "written (--accept-poor-fit writes it anyway)"
+    )
 
 
 def _fetch(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_curves import EXAMPLE, EXAMPLE_DEVICE
 
-from sbp_core.chip.device import PRESETS, build_array, read_device_file
+from sbp_core.chip.device import PRESETS, DeviceParams, build_array, read_device_file
 from sbp_core.cli import main
 from sbp_core.errors import ConfigError
 from sbp_core.fitting.curves import Curves, Ramp, read_curves, simulate_curves
@@ -256,3 +256,141 @@ def test_the_readme_shows_what_fitting_the_example_gives():
             assert value == {k: written["fit"][k] for k in value}
         else:
             assert value == written[key], key
+
+
+def with_read_noise(curves: Curves, sigma_s: float, seed: int) -> Curves:
+    """The curves as a probe station reads them: each read plus Gaussian noise of `sigma_s`
+    siemens, which the device's next pulse does not inherit."""
+    rng = np.random.default_rng(seed)
+    ramps = (
+        Ramp(r.device, r.cycle, r.direction, r.pulse, g + sigma_s * rng.normal(size=g.size))
+        for r in curves.ramps
+        for g in [r.conductance_s]
+    )
+    return Curves(f"{curves.source} read with noise", tuple(ramps))
+
+
+LINEAR = DeviceParams(name="linear", n_states=1001, on_off=3.0, c2c_sigma=0.001, g_max_s=3e-6)
+"""A linear device of 1,000 pulses across its range, write noise one mean step."""
+
+
+@pytest.fixture(scope="module")
+def noisy_linear():
+    """Ten cycles of LINEAR (1,100 pulses each way), read with noise 50 times its step. (One
+    cycle cannot meet the 3 % bar: its own write noise moves its curve by about 3 % of the range,
+    sqrt(1000) steps.)"""
+    span = LINEAR.g_max_s * (1 - LINEAR.g_min)
+    curves = simulate_curves(LINEAR, cycles=10, seed=1)
+    return with_read_noise(curves, 50 * LINEAR.step * LINEAR.g_max_s, seed=2), span
+
+
+@pytest.mark.parametrize("model", ["neurosim", "lookup_table"])
+def test_read_noise_fifty_times_the_step_is_told_apart_from_write_noise(noisy_linear, model):
+    """Issue 21's bar: the step count within 10 %, the write noise within 20 % and the read
+    noise within 10 % of the truth, and 2,000 simulated devices' mean trajectory within 3 % of
+    the range of the truth's at every pulse."""
+    curves, span = noisy_linear
+    fit = fit_device(curves, model=model)
+    (device,) = fit.devices
+    assert fit.params.n_states == pytest.approx(LINEAR.n_states, rel=0.10)
+    assert device.c2c_sigma == pytest.approx(LINEAR.c2c_sigma, rel=0.20)
+    assert device.read_sigma == pytest.approx(50 * LINEAR.step / (1 - LINEAR.g_min), rel=0.10)
+    assert fit.read_noise == device.read_sigma and fit.params.read_noise == 0  # recorded apart
+    assert not fit.check.poor
+    pulses = [(True, 1100), (False, 1100)]
+    truth = trajectories(LINEAR, 2000, pulses).mean(axis=1)
+    fitted = trajectories(fit.params, 2000, pulses).mean(axis=1)
+    assert np.abs(fitted - truth).max() < 0.03 * span
+
+
+def test_curves_without_read_noise_are_fitted_from_their_steps():
+    """No read noise in the curves: the state-space fit finds none significant, and the fit is
+    the one of the reads' own steps."""
+    fit = fit_device(read_curves(EXAMPLE))
+    assert all(device.read_sigma == 0 for device in fit.devices) and fit.read_noise == 0
+
+
+def test_swapped_set_and_reset_labels_stop_at_the_quality_check(tmp_path, capsys):
+    """Issue 22, item 5: SET and RESET swapped is a poor fit, one line, nothing written;
+    --accept-poor-fit writes it, marked poor."""
+    out = tmp_path / "swapped.yaml"
+    swapped = ("--directions", "set=reset,reset=set")
+    code, _, stderr = run_cli(capsys, "fit-device", str(EXAMPLE), "--out", str(out), *swapped)
+    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert f"{EXAMPLE}: poor neurosim fit (SET ramps lower the conductance" in stderr
+    assert "RESET mean curve off by" in stderr and "fits better" not in stderr
+    assert "--accept-poor-fit" in stderr and not out.exists()
+    code, _, stderr = run_cli(
+        capsys, "fit-device", str(EXAMPLE), "--out", str(out), *swapped, "--model", "lookup_table"
+    )
+    assert code == 2 and "poor lookup_table fit (SET ramps lower the conductance" in stderr
+    code, _, stderr = run_cli(
+        capsys, "fit-device", str(EXAMPLE), "--out", str(out), *swapped, "--accept-poor-fit"
+    )
+    assert code == 0, stderr
+    assert "poor: true" in out.read_text()
+
+
+def bump_process(curves_seed: int | None, draws: int = 1, cycles: int = 10, pulses: int = 600):
+    """A device NeuroSim's form cannot follow: its mean step is largest mid-range (0.0005 +
+    0.006 u (1 - u) of its range, an S-shaped curve), write noise 0.001 of the range. With a
+    seed: `cycles` SET and RESET ramps of `pulses` from Gmin, read with noise 0.01 of the range
+    (curves); without: the mean of `draws` devices through one SET and one RESET ramp,
+    siemens."""
+    g_min, g_max = 1e-6, 3e-6
+    rng = np.random.default_rng(9 if curves_seed is None else curves_seed)
+    u, states, ramps = np.zeros(draws), [], []
+    for cycle in range(1 if curves_seed is None else cycles):
+        for direction, sign in (("set", 1), ("reset", -1)):
+            trace = [u]
+            for _ in range(pulses):
+                step = sign * (0.0005 + 0.006 * u * (1 - u)) + 0.001 * rng.normal(size=draws)
+                u = np.clip(u + step, 0.0, 1.0)
+                trace.append(u)
+            g = g_min + (g_max - g_min) * np.array(trace)
+            states.append(g.mean(axis=1))
+            read = g[:, 0] + 0.01 * (g_max - g_min) * rng.normal(size=pulses + 1)
+            ramps.append(Ramp("d1", str(cycle + 1), direction, np.arange(pulses + 1), read))
+    if curves_seed is None:
+        return np.concatenate([states[0], states[1][1:]])
+    return Curves("bump", tuple(ramps))
+
+
+def test_a_step_the_neurosim_form_cannot_follow_is_followed_by_the_table():
+    """The lookup table, built from the smoothed states with the write noise refitted under its
+    own mean step, keeps 2,000 simulated devices within 3 % of the range of the truth's mean at
+    every pulse (2.2 % measured) and passes the check; NeuroSim's form is off by more (5.5 %)."""
+    curves = bump_process(curves_seed=1)
+    truth = bump_process(curves_seed=None, draws=2000)
+    errors = {}
+    for model in ("neurosim", "lookup_table"):
+        fit = fit_device(curves, model=model)
+        fitted = trajectories(fit.params, 2000, [(True, 600), (False, 600)]).mean(axis=1)
+        errors[model] = np.abs(fitted - truth).max() / 2e-6
+        assert fit.devices[0].read_sigma == pytest.approx(0.01, rel=0.15)
+    assert not fit.check.poor
+    assert errors["lookup_table"] < 0.03 < errors["neurosim"]
+    table_write = fit.params.table.sigma[0, 0, 0] * fit.params.g_max_s / 2e-6
+    assert table_write == pytest.approx(0.001, rel=0.2)
+
+
+def test_the_figure_draws_each_ramps_fitted_band_and_the_file_records_the_check(noisy_linear):
+    """Measured dots, the fitted mean and its 5-95 % band for every ramp; the check and the read
+    noise in the device file's `fit` section."""
+    import yaml
+    from matplotlib.collections import PolyCollection
+
+    from sbp_core.chip.device import device_file_text
+
+    curves, _ = noisy_linear
+    fit = fit_device(curves)
+    figure = fit_figure(fit)
+    bands = sum(isinstance(c, PolyCollection) for ax in figure.axes for c in ax.collections)
+    assert bands == len(curves.ramps)
+    for ramp, band in zip(curves.ramps, fit.check.bands, strict=True):
+        assert np.all(band.low <= band.mean) and np.all(band.mean <= band.high)
+        assert band.mean.size == ramp.pulse.size
+    written = yaml.safe_load(device_file_text(fit.params, fit.quality()))["fit"]
+    assert written["check"]["poor"] is False
+    assert written["read_noise_of_range"] == pytest.approx(fit.read_noise, rel=1e-3)
+    assert written["per_device"][0]["read_sigma"] == pytest.approx(fit.read_noise, rel=1e-3)

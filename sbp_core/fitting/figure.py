@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from sbp_core.fitting.curves import DIRECTIONS  # noqa: E402
 from sbp_core.fitting.fit import Fit  # noqa: E402
@@ -24,27 +25,37 @@ LEGEND_DEVICES = 8
 
 
 def fit_figure(fit: Fit) -> Figure:
-    """SET (left) and RESET (right) ramps of every measured device: reads as dots, the fitted
-    model from each ramp's first read as a line, one colour per device."""
+    """SET (left) and RESET (right) ramps of every measured device: reads as dots; the fitted
+    device simulated over the same pulses from each ramp's fitted start, its mean as a line and
+    its 5-95 % band shaded, one colour per device; the quality check in each title."""
     page.theme()
     fig, axes = plt.subplots(1, 2, figsize=SIZE, sharey=True, layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     devices = fit.curves.devices
     for ax, direction in zip(axes, DIRECTIONS, strict=True):
-        for ramp in fit.curves.ramps:
+        for ramp, band in zip(fit.curves.ramps, fit.check.bands, strict=True):
             if ramp.direction != direction:
                 continue
             colour = colours[devices.index(ramp.device) % len(colours)]
             measured = ramp.conductance_s * MICRO
             ax.plot(ramp.pulse, measured, ".", color=colour, markersize=2, alpha=0.35)
-            ax.plot(ramp.pulse, fit.predict(ramp) * MICRO, "-", color=colour, linewidth=0.9)
-        rms = fit.rms_error_s[direction] * MICRO
-        ax.set_title(f"{direction.upper()}: RMS error {rms:.3g} µS", fontsize="medium")
+            ax.fill_between(
+                ramp.pulse, band.low * MICRO, band.high * MICRO, color=colour, alpha=0.2, lw=0
+            )
+            ax.plot(ramp.pulse, band.mean * MICRO, "-", color=colour, linewidth=0.9)
+        error = 100 * fit.check.mean_error[direction]
+        spread = fit.check.spread_ratio[direction]
+        verdict = " (poor)" if any(r.startswith(direction.upper()) for r in fit.check.poor) else ""
+        ax.set_title(
+            f"{direction.upper()}{verdict}\nmean off {error:.2g} % of range\nscatter x{spread:.2g}",
+            fontsize="small",
+        )
         ax.set_xlabel("pulse in ramp (count)")
     axes[0].set_ylabel("conductance (µS)")
     handles = [
         Line2D([], [], marker=".", linestyle="", color="grey", label="measured"),
-        Line2D([], [], color="grey", label=f"fitted ({fit.model.replace('_', ' ')})"),
+        Line2D([], [], color="grey", label=f"fitted mean ({fit.model.replace('_', ' ')})"),
+        Patch(color="grey", alpha=0.2, label="fitted 5-95 %"),
     ]
     if len(devices) > 1:
         handles += [

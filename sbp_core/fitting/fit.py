@@ -24,6 +24,10 @@ Gaussian noise of sigma c2c_sigma and clipping to [0, 1]. Per measured device:
    counts fit significantly better (`_tied`, a likelihood-ratio test): it pins the pulse count
    of a direction whose curve saturates within the noise, where P and NL trade off freely.
 
+5. where the reads are noisy, the same NeuroSim map is fitted again as a state-space process
+   (`statespace`): write noise that accumulates, read noise that does not, the bounds fitted;
+   it replaces the step fit where the read noise is significant (`READ_NOISE_NEGLIGIBLE`).
+
 Several devices give each their own fit; the device file holds their means (Gmin, Gmax, P, NL),
 the pooled sigma (root mean square) and, as device-to-device sigma, the pooled relative spread
 of Gmax, Gmin and P across devices (the labels, which the model spreads too, are left out: a
@@ -38,6 +42,10 @@ becomes a knot at the bin's mean conductance: the mean step there and the steps'
 as a line in the conductance within the bin (censored at the bounds as above, by maximum
 likelihood, where steps end on them). Linear interpolation between knots at the mean
 conductance reproduces any step that is linear in g exactly, the NeuroSim model's among them.
+With read noise the steps are those of the smoothed states, and every knot's sigma is the write
+noise that maximises the reads' likelihood under the table's own mean step.
+
+Every fit is checked by simulating it over the measured pulses (`quality`).
 """
 
 from __future__ import annotations
@@ -66,6 +74,15 @@ from sbp_core.chip.device import (
 )
 from sbp_core.errors import ConfigError
 from sbp_core.fitting.curves import DIRECTIONS, Curves
+from sbp_core.fitting.quality import Check, check
+from sbp_core.fitting.statespace import (
+    Reads,
+    StateSpace,
+    fit_state_space,
+    negative_log_likelihood,
+    smoothed,
+    table_noises,
+)
 
 MODELS = ("neurosim", "lookup_table")
 MAX_BINS = 32
@@ -78,6 +95,12 @@ NOISE_FLOOR = 1e-6
 MAX_PULSES = 1e5
 """Largest pulse count across the range a fit considers."""
 DIRECTION_SIGN = {"set": +1, "reset": -1}
+
+
+Simulator = Callable[..., np.ndarray]
+"""simulate(ramp, draws=1, rng=None) -> conductances (siemens), shape (draws, reads): the fitted
+device driven by the ramp's pulses from its fitted start, write and read noise drawn with `rng`,
+or noise-free without it."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +119,10 @@ class DeviceFit:
     """RESET pulses across the range."""
     nl_ltd: float
     c2c_sigma: float
-    """Sigma of a pulse's step, fraction of this device's range."""
+    """Sigma of a pulse's step (write noise), fraction of this device's range."""
+    read_sigma: float = 0.0
+    """Sigma of a read (measurement noise, not inherited by the next pulse), fraction of this
+    device's range; 0 where it is negligible beside the write noise."""
 
     def unit_map(self, direction: str) -> tuple[float, float]:
         """(c, k) of u' = c + k u for one pulse of `direction`, in units of the range."""
@@ -114,6 +140,7 @@ class DeviceFit:
             "reset_pulses": round(self.reset_pulses, 2),
             "nl_ltd": round(self.nl_ltd, 4),
             "c2c_sigma": _significant(self.c2c_sigma),
+            "read_sigma": _significant(self.read_sigma),
         }
 
 
@@ -125,11 +152,13 @@ class Fit:
     """What the device file holds (a TableDeviceParams for a lookup-table device)."""
     devices: tuple[DeviceFit, ...]
     curves: Curves
-    predict: Callable
-    """predict(ramp) -> the fitted conductance (siemens) at every read of a measured ramp,
-    from its first read, noise-free."""
+    simulate: Simulator
+    """The fitted device driven by a measured ramp's pulses (see `Simulator`)."""
     rms_error_s: dict[str, float]
-    """Root mean square of measured minus fitted conductance, per direction (first reads out)."""
+    """Root mean square of measured minus noise-free fitted conductance, per direction (first
+    reads out)."""
+    check: Check
+    """The fitted device simulated over the measured pulses, against the measured curves."""
     bins: int | None = None
 
     @property
@@ -148,11 +177,20 @@ class Fit:
             "rms_error_S": {d: _significant(v) for d, v in self.rms_error_s.items()},
             "rms_error_of_range": {d: _significant(v / span) for d, v in self.rms_error_s.items()},
             "d2d_sigma": _significant(d2d_sigma(self.devices)),
+            "read_noise_of_range": _significant(self.read_noise),
+            "read_noise_S": _significant(self.read_noise * span),
+            "check": self.check.to_dict(),
             "per_device": [device.to_dict() for device in self.devices],
         }
         if self.bins is not None:
             info["bins"] = self.bins
         return info
+
+    @property
+    def read_noise(self) -> float:
+        """The measured devices' read (measurement) noise, root mean square, fraction of the
+        range: recorded under `fit`, not as the device's `read_noise` (README)."""
+        return math.sqrt(float(np.mean([d.read_sigma**2 for d in self.devices])))
 
 
 def unit_map(nl: float, pulses: float, direction: int) -> tuple[float, float]:
@@ -244,17 +282,29 @@ def fit_device(
 
 
 def _fit(curves: Curves, model: str, bins: int | None, name: str, citation, electrical) -> Fit:
-    devices = tuple(_fit_one(curves, device) for device in curves.devices)
+    fitted = tuple(_fit_one(curves, device) for device in curves.devices)
+    devices = tuple(f.fit for f in fitted)
     params = _nominal(devices, name, citation or _citation(curves, electrical), electrical)
+    starts = {key: g for f in fitted for key, g in f.starts.items()}
     if model == "neurosim":
-        predict = _model_predictor(curves, devices)
-        return Fit(params, devices, curves, predict, _rms_errors(curves, predict))
+        simulate = _model_simulator(devices, starts)
+        return Fit(params, devices, curves, simulate, _rms_errors(curves, simulate),
+                   _check(curves, devices, simulate))  # fmt: skip
     bins = bins or default_bins(curves)
-    table = fit_table(curves, devices, bins, params.g_max_s)
+    table, read_sigmas = fit_table(curves.source, fitted, bins, params.g_max_s)
+    devices = tuple(
+        dataclasses.replace(d, read_sigma=r) for d, r in zip(devices, read_sigmas, strict=True)
+    )
     nominal = {f.name: getattr(params, f.name) for f in dataclasses.fields(DeviceParams)}
     params = TableDeviceParams(**{**nominal, "d2d_sigma": 0.0}, table=table)  # the tables' spread
-    predict = _table_predictor(curves, table, params.g_max_s)
-    return Fit(params, devices, curves, predict, _rms_errors(curves, predict), bins=bins)
+    simulate = _table_simulator(devices, starts, table, params.g_max_s)
+    return Fit(params, devices, curves, simulate, _rms_errors(curves, simulate),
+               _check(curves, devices, simulate), bins=bins)  # fmt: skip
+
+
+def _check(curves: Curves, devices, simulate) -> Check:
+    spans = {d.device: d.g_max_s - d.g_min_s for d in devices}
+    return check(curves, simulate, spans.__getitem__)
 
 
 def _citation(curves: Curves, electrical: dict) -> str:
@@ -276,8 +326,142 @@ def _device_steps(curves: Curves, device: str) -> tuple[float, float, dict[str, 
     return g_min, g_max, steps
 
 
-def _fit_one(curves: Curves, device: str) -> DeviceFit:
+@dataclass(frozen=True)
+class _Fitted:
+    """One measured device's fit, with what its lookup table and fitted curves start from."""
+
+    fit: DeviceFit
+    steps: dict[str, _Steps]
+    """Per direction, the steps a lookup table is built from (units of the fitted range): the
+    reads' own, or, with read noise, those of the smoothed states."""
+    model: StateSpace | None
+    """The state-space fit, where the read noise is significant (its write noise is refitted
+    for a lookup table), else None: a table takes the steps' own spread."""
+    reads: Reads | None
+    starts: dict[tuple[str, str, str], float]
+    """Each ramp's (device, cycle, direction) starting conductance, siemens: its first read, or
+    with read noise its smoothed first state."""
+
+
+READ_NOISE_NEGLIGIBLE = 0.1
+"""Read noise below this fraction of the write noise adds under 2 % to a step's variance
+(2 r^2 / q^2); below it, or where a likelihood-ratio test (5 %, as `_tied`) does not find the
+read noise significant, the single-pulse steps of the reads are fitted directly."""
+
+
+def _fit_one(curves: Curves, device: str) -> _Fitted:
+    """The state-space fit (read noise apart from write noise) where the reads are noisy and the
+    read noise is not negligible; the fit of the reads' own steps otherwise."""
     g_min, g_max, steps = _device_steps(curves, device)
+    plain = _step_fit(curves, device, g_min, g_max, steps)
+    first_reads = {_key(r): float(r.conductance_s[0]) for r in curves.ramps if r.device == device}
+    if plain.c2c_sigma == 0:
+        return _Fitted(plain, steps, None, None, first_reads)
+    reads = _reads(curves, device, g_min, g_max)
+    starts = _starts(plain, reads)
+    model, misfit = fit_state_space(reads, starts)
+    if model.read_sigma < READ_NOISE_NEGLIGIBLE * model.write_sigma:
+        return _Fitted(plain, steps, None, None, first_reads)
+    _, without = fit_state_space(reads, [model.vector(), starts[0]], read_noise=False)
+    if without - misfit <= TIED_LIKELIHOOD:  # read noise not significant (likelihood ratio)
+        return _Fitted(plain, steps, None, None, first_reads)
+    return _state_space_device(curves, device, g_min, g_max, reads, model)
+
+
+def _key(ramp) -> tuple[str, str, str]:
+    return ramp.device, ramp.cycle, ramp.direction
+
+
+def _reads(curves: Curves, device: str, g_min: float, g_max: float) -> Reads:
+    """Every read of a device in units of its reads' range, its ramps in the file's order."""
+    ramps = [r for r in curves.ramps if r.device == device]
+    first = [np.arange(r.pulse.size) == 0 for r in ramps]
+    direction = [np.full(r.pulse.size, DIRECTIONS.index(r.direction)) for r in ramps]
+    return Reads(
+        value=np.concatenate([(r.conductance_s - g_min) / (g_max - g_min) for r in ramps]),
+        first=np.concatenate(first),
+        direction=np.concatenate(direction),
+        pulses=np.concatenate([np.diff(r.pulse, prepend=r.pulse[0]) for r in ramps]),
+    )
+
+
+def _starts(plain: DeviceFit, reads: Reads) -> list[np.ndarray]:
+    """Where the state-space likelihood is maximised from: the fit of the reads' steps (bounds
+    at the extreme reads, little read noise), and moment estimates: read noise from the negative
+    lag-one covariance of single-pulse differences (-r^2 for white read noise), bounds that much
+    inside the extreme reads, straight maps of the mean step, write noise from what is left of
+    the differences' variance (q^2 + 2 r^2)."""
+    single = (reads.pulses == 1) & ~reads.first
+    step = np.diff(reads.value, prepend=0.0)
+    means = [float(np.mean(step[single & (reads.direction == d)])) for d in (0, 1)]
+    centred = np.where(single, step - np.take(means, reads.direction), 0.0)
+    pairs = single[1:] & single[:-1] & (reads.direction[1:] == reads.direction[:-1])
+    lag_one = float(np.sum((centred[1:] * centred[:-1])[pairs])) / max(int(pairs.sum()), 1)
+    read = math.sqrt(max(-lag_one, 1e-12))
+    lo, hi = min(2.0 * read, 0.25), max(1.0 - 2.0 * read, 0.75)
+    span = hi - lo
+    variance = float(np.mean(centred[single] ** 2))
+    write = math.sqrt(max(variance - 2 * read**2, 1e-12)) / span
+    (cs, ks), (cr, kr) = plain.unit_map("set"), plain.unit_map("reset")
+    noise = max(plain.c2c_sigma, 1e-5)
+    noises = (math.log(write), math.log(read / span))
+    return [
+        np.array([cs, ks, cr, kr, math.log(noise), math.log(noise / 3), 0.0, 1.0]),
+        np.array([means[0] / span, 1.0, means[1] / span, 1.0, *noises, lo, hi]),
+    ]
+
+
+def _state_space_device(curves, device, g_min, g_max, reads: Reads, model: StateSpace):
+    """The NeuroSim parameters of a state-space fit (the form's best map where the fitted map is
+    none it reaches; one pulse count unless two fit significantly better, as `_step_fit`), the
+    smoothed steps for a lookup table, and each ramp's smoothed start."""
+    theta = model.vector()
+    scale = g_max - g_min
+
+    def objective_of(direction: str) -> Callable:
+        offset, sign = 2 * DIRECTIONS.index(direction), DIRECTION_SIGN[direction]
+
+        def objective(form: np.ndarray) -> float:
+            varied = theta.copy()
+            varied[offset : offset + 2] = curvature_map(form[1], math.exp(form[0]), sign)
+            return negative_log_likelihood(varied, reads)
+
+        return objective
+
+    objectives = {d: objective_of(d) for d in DIRECTIONS}
+    maps = dict(zip(DIRECTIONS, model.maps, strict=True))
+    free = {
+        d: map_parameters(*maps[d], DIRECTION_SIGN[d]) or _constrained(objectives[d], maps[d], d)
+        for d in DIRECTIONS
+    }
+    pulses = {d: free[d][0] for d in DIRECTIONS}
+    curvature = {d: free[d][1] for d in DIRECTIONS}
+    tied = _tied(objectives, free, maps, model.write_sigma, reads.value.size)
+    if tied is not None:
+        pulses = dict.fromkeys(DIRECTIONS, tied[0])
+        curvature = {"set": tied[1], "reset": tied[2]}
+    lo_s, hi_s = max(g_min + model.lo * scale, 0.0), g_min + model.hi * scale
+    fit = DeviceFit(
+        device, lo_s, hi_s,
+        pulses["set"], curvature_label(curvature["set"]),
+        pulses["reset"], curvature_label(curvature["reset"]),
+        model.write_sigma, model.read_sigma,
+    )  # fmt: skip
+    state = (smoothed(model, reads) * scale + g_min - lo_s) / (hi_s - lo_s)
+    single = (reads.pulses == 1) & ~reads.first
+    after = np.flatnonzero(single)
+    ends = {d: after[reads.direction[after] == i] for i, d in enumerate(DIRECTIONS)}
+    steps = {d: _Steps(state[ends[d] - 1], state[ends[d]]) for d in DIRECTIONS}
+    ramps = [r for r in curves.ramps if r.device == device]
+    firsts = np.flatnonzero(reads.first)
+    starts = {
+        _key(r): lo_s + float(state[t]) * (hi_s - lo_s) for r, t in zip(ramps, firsts, strict=True)
+    }
+    return _Fitted(fit, steps, model, reads, starts)
+
+
+def _step_fit(curves: Curves, device: str, g_min: float, g_max: float, steps) -> DeviceFit:
+    """The NeuroSim model fitted to the single-pulse steps of the reads (no read noise)."""
     where = f"{curves.source}: device {device}"
     maps, squares, count = {}, 0.0, 0
     for direction in DIRECTIONS:
@@ -502,30 +686,41 @@ def default_bins(curves: Curves) -> int:
     return int(np.clip(fewest // STEPS_PER_BIN, 2, MAX_BINS))
 
 
-def fit_table(curves: Curves, devices, bins: int, g_max_s: float) -> LookupTable:
-    """The lookup table of every measured device (conductances normalised to `g_max_s`)."""
-    bounds, knots = [], []
-    for device in devices:
-        g_min, g_max, steps = _device_steps(curves, device.device)
-        span = g_max - g_min
-        lo, hi = g_min / g_max_s, g_max / g_max_s
+def fit_table(source: str, fitted, bins: int, g_max_s: float):
+    """(the lookup table of every measured device, conductances normalised to `g_max_s`; each
+    device's read sigma under it, fraction of its range). From each fit's steps: the reads' own,
+    or with read noise the smoothed states', whose knots all take the write noise that maximises
+    the likelihood of the reads under the table's mean step (`statespace.table_noises`)."""
+    bounds, knots, reads = [], [], []
+    for one in fitted:
+        device = one.fit
+        span = device.g_max_s - device.g_min_s
+        lo, hi = device.g_min_s / g_max_s, device.g_max_s / g_max_s
         pair = []
         for direction in DIRECTIONS:
-            s = steps[direction]
+            s = one.steps[direction]
             x, y = lo + s.before * span / g_max_s, lo + s.after * span / g_max_s
             table = _knots(x, y - x, s.upper, s.lower, lo, hi, bins)
             if table.shape[1] < 2:
                 raise ConfigError(
-                    f"{curves.source}: device {device.device}'s {direction} steps fill fewer than"
+                    f"{source}: device {device.device}'s {direction} steps fill fewer than"
                     f" two of {bins} bins with {MIN_STEPS} steps each; use fewer bins (--bins) "
                     "or measure more cycles"
                 )
             pair.append(table)
+        read = device.read_sigma
+        if one.model is not None:
+            unit = span / g_max_s
+            tables = [((t[0] - lo) / unit, t[1] / unit) for t in pair]
+            write, read = table_noises(one.model, one.reads, tables)
+            for table in pair:
+                table[2] = write * unit
         bounds.append((lo, hi))
         knots.append(tuple(pair))
-    table = LookupTable.from_knots(tuple(d.device for d in devices), bounds, knots)
-    table.check(curves.source)
-    return table
+        reads.append(read)
+    table = LookupTable.from_knots(tuple(f.fit.device for f in fitted), bounds, knots)
+    table.check(source)
+    return table, tuple(reads)
 
 
 def _knots(x, step, upper, lower, lo: float, hi: float, bins: int) -> np.ndarray:
@@ -581,55 +776,71 @@ def _knot(x, step, upper, lower, up_limit, down_limit) -> tuple[float, float, fl
 # --- fitted curves ---------------------------------------------------------------------------
 
 
-def _model_predictor(curves: Curves, devices) -> Callable:
+def _model_simulator(devices, starts) -> Simulator:
     by_name = {device.device: device for device in devices}
-    maps = {
-        (d.device, direction): d.unit_map(direction) for d in devices for direction in DIRECTIONS
-    }
 
-    def predict(ramp) -> np.ndarray:
+    def simulate(ramp, draws: int = 1, rng=None) -> np.ndarray:
         device = by_name[ramp.device]
         span = device.g_max_s - device.g_min_s
-        c, k = maps[ramp.device, ramp.direction]
-        u = (ramp.conductance_s[0] - device.g_min_s) / span
-        return device.g_min_s + span * _walk(u, ramp.pulse, lambda u: c + k * u, 0.0, 1.0)
+        c, k = device.unit_map(ramp.direction)
+        start = (starts[_key(ramp)] - device.g_min_s) / span
+        noise = (device.c2c_sigma, device.read_sigma) if rng is not None else (0.0, 0.0)
+        walk = _walk(start, ramp.pulse, lambda u: (c + k * u, noise[0]), 0.0, 1.0, draws, rng)
+        return device.g_min_s + span * _read(walk, noise[1], rng)
 
-    return predict
+    return simulate
 
 
-def _table_predictor(curves: Curves, table: LookupTable, g_max_s: float) -> Callable:
+def _table_simulator(devices, starts, table: LookupTable, g_max_s: float) -> Simulator:
     index = {name: t for t, name in enumerate(table.devices)}
+    by_name = {device.device: device for device in devices}
 
-    def predict(ramp) -> np.ndarray:
+    def simulate(ramp, draws: int = 1, rng=None) -> np.ndarray:
         t, d = index[ramp.device], DIRECTIONS.index(ramp.direction)
-        x, step, _ = table.knot_table(t, d).astype(float)
+        x, step, sigma = table.knot_table(t, d).astype(float)
         slope = table.step_slope[t, d, : x.size - 1].astype(float)
+        sigma_slope = table.sigma_slope[t, d, : x.size - 1].astype(float)
+        device = by_name[ramp.device]
+        read = device.read_sigma * (device.g_max_s - device.g_min_s) / g_max_s
 
-        def pulse(g: float) -> float:
-            k = min(int(np.count_nonzero(x[1:] <= g)), x.size - 2)
-            return g + step[k] + slope[k] * (g - x[k])
+        def pulse(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            k = np.minimum(np.searchsorted(x[1:], g, side="right"), x.size - 2)
+            offset = g - x[k]
+            spread = np.maximum(sigma[k] + sigma_slope[k] * offset, 0.0) if rng is not None else 0
+            return g + step[k] + slope[k] * offset, spread
 
         lo, hi = float(table.g_lo[t]), float(table.g_hi[t])
-        return g_max_s * _walk(ramp.conductance_s[0] / g_max_s, ramp.pulse, pulse, lo, hi)
+        walk = _walk(starts[_key(ramp)] / g_max_s, ramp.pulse, pulse, lo, hi, draws, rng)
+        return g_max_s * _read(walk, read if rng is not None else 0.0, rng)
 
-    return predict
+    return simulate
 
 
-def _walk(start: float, pulses: np.ndarray, pulse: Callable, lo: float, hi: float) -> np.ndarray:
-    """The noise-free trajectory from `start` read at `pulses` (gaps: several pulses)."""
-    values, value = [start], start
+def _walk(start, pulses, pulse: Callable, lo: float, hi: float, draws: int, rng) -> np.ndarray:
+    """`draws` trajectories from `start` read at `pulses` (gaps: several pulses), each pulse
+    `pulse(g) -> (mean, sigma)` clipped to [lo, hi] (noise-free without `rng`)."""
+    values, value = [np.full(draws, start)], np.full(draws, float(start))
     for gap in np.diff(pulses):
         for _ in range(int(gap)):
-            value = min(max(pulse(value), lo), hi)
+            mean, sigma = pulse(value)
+            if rng is not None and np.any(sigma):
+                mean = mean + sigma * rng.standard_normal(draws)
+            value = np.minimum(np.maximum(mean, lo), hi)
         values.append(value)
-    return np.array(values)
+    return np.array(values).T
 
 
-def _rms_errors(curves: Curves, predict: Callable) -> dict[str, float]:
+def _read(states: np.ndarray, sigma: float, rng) -> np.ndarray:
+    """The states as read: plus read noise of `sigma` (units of the states)."""
+    return states + sigma * rng.standard_normal(states.shape) if sigma else states
+
+
+def _rms_errors(curves: Curves, simulate: Simulator) -> dict[str, float]:
+    """RMS of measured minus the noise-free fitted curve, per direction (first reads out)."""
     errors = {}
     for direction in DIRECTIONS:
         gaps = [
-            (ramp.conductance_s - predict(ramp))[1:]
+            (ramp.conductance_s - simulate(ramp)[0])[1:]
             for ramp in curves.ramps
             if ramp.direction == direction
         ]
