@@ -7,7 +7,8 @@ import pytest
 
 from sbp_core.chip import engine
 from sbp_core.chip.crossbar import Crossbar
-from sbp_core.chip.device import PRESETS, TableDeviceParams
+from sbp_core.chip.device import PRESETS
+from sbp_core.chip.kinds.lookup_table import TableDeviceParams
 from sbp_core.fitting.curves import simulate_curves
 from sbp_core.fitting.fit import fit_device
 
@@ -174,7 +175,9 @@ def test_a_changed_engine_invalidates_the_cached_kernels_that_call_it(tmp_path):
     from pathlib import Path
 
     package = tmp_path / "sbp_core"
-    shutil.copytree(Path(engine.__file__).parent, package, ignore=shutil.ignore_patterns("*.nb?"))
+    shutil.copytree(
+        Path(engine.__file__).parents[1], package, ignore=shutil.ignore_patterns("*.nb?")
+    )
     environment = {"PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
 
     def cache_hits() -> int:
@@ -186,6 +189,6 @@ def test_a_changed_engine_invalidates_the_cached_kernels_that_call_it(tmp_path):
 
     assert cache_hits() == 0  # compiled and cached
     assert cache_hits() == 1  # loaded from the cache
-    with open(package / "engine.py", "a") as source:
+    with open(package / "chip" / "engine.py", "a") as source:
         source.write("\n# an edit\n")
     assert cache_hits() == 0  # the engine changed: compiled again

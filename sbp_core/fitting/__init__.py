@@ -1,8 +1,8 @@
 """Devices from measured pulse-response curves (README, "Devices from measured curves").
 
 `curves` reads a potentiation/depression experiment (CSV, one row per pulse) and generates
-synthetic ones from any device model; `fit` fits the NeuroSim model of `sbp_core.chip.device` to it,
+synthetic ones from any device model; `fit` fits the NeuroSim model (`sbp_core.chip.kinds`) to it,
 or builds a lookup-table device from it, and writes a device file; `figure` draws the measured
-curves beside the fitted ones. The device models themselves, and reading device files, are in
-`sbp_core.chip.device`.
+curves beside the fitted ones. The device models themselves are the kinds of `sbp_core.chip.kinds`;
+device files are read and written by `sbp_core.chip.device`.
 """
