@@ -66,7 +66,10 @@ def _parser() -> argparse.ArgumentParser:
 
     warm = commands.add_parser("compile", help="compile and cache every numba kernel once")
     warm.add_argument(
-        "--lookup-table", action="store_true", help="also the kernels of lookup-table devices"
+        "--device-kinds",
+        default="neurosim",
+        help="device kinds (sbp_core.chip.kinds) to compile the kernels for, e.g. "
+        "neurosim,lookup_table [default: neurosim]",
     )
     warm.add_argument(
         "--hidden-layers",
@@ -151,6 +154,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
+    from sbp_core.chip.kinds import kind_named
     from sbp_core.errors import ConfigError
     from sbp_core.methods import DEPTH_COMPILED, compile_kernels
 
@@ -160,12 +164,14 @@ def _compile(args: argparse.Namespace) -> int:
         depths = []
     if not depths or min(depths) < 1:
         raise ConfigError(f"--hidden-layers must list integers >= 1, got {args.hidden_layers!r}")
-    methods = ", ".join(compile_kernels(depths, lookup_table=args.lookup_table))
+    kinds = args.device_kinds.split(",")
+    for kind in kinds:
+        kind_named(kind, "--device-kinds")
+    methods = ", ".join(compile_kernels(depths, kinds))
     layers = ", ".join(map(str, sorted(set(depths))))
-    devices = "preset and lookup-table devices" if args.lookup_table else "preset devices"
     print(
-        f"compiled and cached the kernels of {methods} for {devices} ({', '.join(DEPTH_COMPILED)}"
-        f" for {layers} hidden layers)"
+        f"compiled and cached the kernels of {methods} for {', '.join(kinds)} devices "
+        f"({', '.join(DEPTH_COMPILED)} for {layers} hidden layers)"
     )
     return 0
 

@@ -21,7 +21,8 @@ import jsonschema
 import yaml
 
 from sbp_core import identity
-from sbp_core.chip.device import device_for
+from sbp_core.chip.device import device_for, read_device_file
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.fetch import load_checksums
@@ -78,13 +79,15 @@ class Grid:
     """Every run of a profile, deduplicated, with the sweeps each belongs to.
 
     `runs` also holds the off-chip `ste` run of every `exsitu` run; one no sweep names has no
-    sweeps in `memberships`.
+    sweeps in `memberships`. `device_kinds`: the kinds of the devices its runs name (each device
+    file read once; `sbp-bench compile --device-kinds`).
     """
 
     profile: str
     sweeps: dict[str, Sweep]
     runs: dict[str, RunSpec]
     memberships: dict[str, tuple[str, ...]]
+    device_kinds: tuple[str, ...]
 
     @property
     def kernel_depths(self) -> tuple[int, ...]:
@@ -157,8 +160,10 @@ def expand(config: Mapping[str, Any]) -> Grid:
     memberships: dict[str, list[str]] = {}
     sweeps = {}
     identity_of = functools.cache(lambda dataset: data_identity(dataset, config))
+    read = functools.cache(read_device_file)
+    kinds: set[str] = set()
     for name, sweep_config in config["sweeps"].items():
-        sweep = _expand_sweep(name, sweep_config, config, runs, identity_of)
+        sweep = _expand_sweep(name, sweep_config, config, runs, identity_of, read, kinds)
         sweeps[name] = sweep
         for run_id in sweep.run_ids:
             memberships.setdefault(run_id, []).append(name)
@@ -170,6 +175,7 @@ def expand(config: Mapping[str, Any]) -> Grid:
         sweeps=sweeps,
         runs=runs,
         memberships={run_id: tuple(memberships.get(run_id, ())) for run_id in runs},
+        device_kinds=tuple(sorted(kinds)),
     )
 
 
@@ -202,6 +208,8 @@ def _expand_sweep(
     config: Mapping[str, Any],
     runs: dict[str, RunSpec],
     identity_of: Callable[[str], tuple[str, str]],
+    read: Callable,
+    kinds: set[str],
 ) -> Sweep:
     axes = tuple((axis, tuple(values)) for axis, values in sweep.get("axes", {}).items())
     seeds = tuple(sweep.get("seeds") or config["seeds"])
@@ -213,7 +221,8 @@ def _expand_sweep(
         sweep["methods"], itertools.product(*(values for _, values in axes)), seeds
     ):
         fields = {**base, "method": method, "seed": seed, **dict(zip(names, point, strict=True))}
-        spec = _spec(fields, source)
+        spec, device = _spec(fields, source, read)
+        kinds.add(device.kind)
         spec = identity.device_stamped(identity.stamped(spec, *identity_of(spec.dataset)))
         runs.setdefault(spec.run_id, spec)
         if spec.run_id not in run_ids:
@@ -228,17 +237,17 @@ def _expand_sweep(
     )
 
 
-def _spec(fields: dict[str, Any], source: str) -> RunSpec:
-    """A RunSpec whose errors name the sweep, with its device (preset or file) checked."""
+def _spec(fields: dict[str, Any], source: str, read: Callable) -> tuple[RunSpec, DeviceParams]:
+    """A RunSpec whose errors name the sweep, and its device (preset or file, read by `read`)."""
     try:
         spec = RunSpec.from_dict(fields, source=source)
-        device_for(spec)
+        device = device_for(spec, read)
     except ConfigError as err:
         message = str(err)
         raise ConfigError(
             message if message.startswith(source) else f"{source}: {message}"
         ) from None
-    return spec
+    return spec, device
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

@@ -139,7 +139,7 @@ class RunSpec:
 
     # --- device (sbp_core.chip.device); None = take the preset's value ---
     device: str = "ideal"
-    """Device preset name (see sbp_core.chip.device.PRESETS), or the path of a device file (.yaml,
+    """Device preset name (sbp_core/chip/presets/), or the path of a device file (.yaml,
     relative to the working folder; README, "Devices from measured curves")."""
     device_sha256: str | None = text(None, pattern="[0-9a-f]{64}")
     """SHA-256 of the device file's content when device names one (sbp_core.identity), so the

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from sbp_core import atomic, identity, offchip, provenance, runfolder
-from sbp_core.chip.device import device_for
 from sbp_core.data import Dataset, binarize, centre_crop, load_dataset, to_unit_float
 from sbp_core.errors import ConfigError
 from sbp_core.methods import CROSSBAR_METHODS, make_learner
@@ -165,7 +164,7 @@ def _train(
         "finished_at": round(time.time(), 3),  # Unix time: evaluated, state written
     }
     atomic.write_json(out / "timing.json", timing)
-    metrics = _metrics(spec, data, history, test_pred, status, stop_reason)
+    metrics = _metrics(spec, data, history, test_pred, status, stop_reason, learner)
     metrics[runfolder.RECORD] = runfolder.record(out, metrics)
     atomic.write_json(out / runfolder.METRICS_FILE, metrics)
     return metrics
@@ -267,7 +266,7 @@ def _counter_totals(spec: RunSpec, history: list[dict]) -> dict:
     return {**deployment, **totals}
 
 
-def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
+def _metrics(spec, data, history, test_pred, status, stop_reason, learner) -> dict:
     last = history[-1]
     best = max(history, key=lambda row: (row["val_acc"] or 0.0, -row["epoch"]))
     n_classes = data.n_classes
@@ -305,5 +304,5 @@ def _metrics(spec, data, history, test_pred, status, stop_reason) -> dict:
         **_counter_totals(spec, history),
         "saturated_fraction": last["saturated_fraction"],
         "confusion_matrix": confusion.tolist(),
-        "device": device_for(spec).to_dict() if on_chip else None,
+        "device": learner.device.to_dict() if on_chip else None,  # as the learner resolved it
     }

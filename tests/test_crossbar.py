@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sbp_core.chip.crossbar import Crossbar
-from sbp_core.chip.device import DeviceParams
+from sbp_core.chip.kinds.neurosim import DeviceParams
 
 
 def crossbar(params=None, scheme="pair", seed=0, shape=(6, 4)):

@@ -7,14 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sbp_core.chip.device import PRESETS, DeviceParams, build_array, nonlinearity_to_a, preset
+from sbp_core.chip.curve import nonlinearity_to_a
+from sbp_core.chip.device import PRESETS, preset
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.errors import ConfigError
 
 
 def pulse_train(params: DeviceParams, n: int, potentiate: bool, start=None, seed=0):
     """Conductance trace of one device under n identical pulses."""
     rng = np.random.default_rng(seed)
-    devices = build_array(params, (1,), rng)
+    devices = params.build_array((1,), rng)
     g = np.array([params.g_min if start is None else start], dtype=np.float32)
     trace = [float(g[0])]
     for _ in range(n):
@@ -74,7 +76,7 @@ def test_reset_step_ratio_makes_reset_coarser():
 def test_conductance_never_leaves_its_bounds(name, c2c, d2d, n_states, directions, seed):
     params = PRESETS[name].with_overrides(c2c_sigma=c2c, d2d_sigma=d2d, n_states=n_states)
     rng = np.random.default_rng(seed)
-    devices = build_array(params, (8,), rng)
+    devices = params.build_array((8,), rng)
     g = devices.initial(0.5, rng)
     index = np.arange(8)
     for potentiate in directions:
@@ -89,7 +91,7 @@ def test_c2c_off_is_bit_identical_and_on_has_the_configured_spread():
     )
     noisy = params.with_overrides(c2c_sigma=0.02)
     rng = np.random.default_rng(0)
-    devices = build_array(noisy, (20000,), rng)
+    devices = noisy.build_array((20000,), rng)
     g = np.full(20000, 0.5, dtype=np.float32)
     devices.respond(g, np.arange(20000), np.ones(20000, bool), rng)
     steps = g - 0.5
@@ -99,7 +101,7 @@ def test_c2c_off_is_bit_identical_and_on_has_the_configured_spread():
 
 def test_d2d_spreads_the_bounds_per_device():
     params = DeviceParams(on_off=10.0, d2d_sigma=0.1)
-    devices = build_array(params, (20000,), np.random.default_rng(0))
+    devices = params.build_array((20000,), np.random.default_rng(0))
     assert devices.g_hi.std() == pytest.approx(0.1, rel=0.05)
     assert devices.g_lo.mean() == pytest.approx(0.1, rel=0.02)
     assert np.all(devices.g_lo < devices.g_hi)
@@ -108,7 +110,7 @@ def test_d2d_spreads_the_bounds_per_device():
 def test_stuck_devices_never_move():
     params = DeviceParams(stuck_gmin=0.2, stuck_gmax=0.1, c2c_sigma=0.05)
     rng = np.random.default_rng(3)
-    devices = build_array(params, (5000,), rng)
+    devices = params.build_array((5000,), rng)
     g = devices.initial(0.5, rng)
     stuck = devices.stuck != 0
     assert np.mean(devices.stuck == 1) == pytest.approx(0.2, abs=0.02)
@@ -166,7 +168,8 @@ def test_every_preset_cites_its_source():
 def test_one_range_of_nonlinearity_labels_everywhere():
     """The spec, the device and the curvature solver accept the same labels, [-9, 9]; a
     device-to-device draw beyond them is truncated to the edge, never rejected mid-run."""
-    from sbp_core.chip.device import MAX_LABEL, device_for
+    from sbp_core.chip.curve import MAX_LABEL
+    from sbp_core.chip.device import device_for
     from sbp_core.spec import RunSpec, spec_schema
 
     assert spec_schema()["nl_ltp"]["maximum"] == MAX_LABEL == -spec_schema()["nl_ltd"]["minimum"]
@@ -174,7 +177,7 @@ def test_one_range_of_nonlinearity_labels_everywhere():
     assert np.isfinite(nonlinearity_to_a(edge.nl_ltp))
     with pytest.raises(ConfigError, match=r"nl_ltp must be in \[-9.0, 9.0\]"):
         RunSpec(nl_ltp=9.01)
-    wide = build_array(edge.with_overrides(d2d_sigma=0.5), (400,), np.random.default_rng(0))
+    wide = edge.with_overrides(d2d_sigma=0.5).build_array((400,), np.random.default_rng(0))
     assert np.all(np.isfinite(wide.alpha_set)) and np.all(np.isfinite(wide.beta_reset))
 
 
@@ -182,7 +185,7 @@ def test_one_range_of_nonlinearity_labels_everywhere():
 
 
 def test_labels_and_curvatures_are_inverse():
-    from sbp_core.chip.device import a_to_nonlinearity
+    from sbp_core.chip.curve import a_to_nonlinearity
 
     labels = np.array([-9.0, -4.88, -0.5, 0.0, 0.04, 1.0, 9.0])
     np.testing.assert_allclose(a_to_nonlinearity(nonlinearity_to_a(labels)), labels, atol=1e-9)
@@ -229,7 +232,7 @@ def test_a_minimal_device_file_takes_the_defaults_and_its_stem_as_name(tmp_path)
         (MINIMAL_FILE.replace("1e-6", "-1e-6"), r"g_max_s must be > 0"),
         (MINIMAL_FILE.replace("n_states: 40", "n_states: 40.5"), r"n_states must be an integer"),
         (MINIMAL_FILE.replace("c2c_sigma: 0.01", "c2c_sigma: lots"), r"c2c_sigma must be a number"),
-        (MINIMAL_FILE + "kind: magic\n", r"kind must be one of neurosim, lookup_table"),
+        (MINIMAL_FILE + "kind: magic\n", r"kind must be one of lookup_table, neurosim"),
         (MINIMAL_FILE + "kind: lookup_table\n", r"missing key 'tables'"),
         ("- 1\n- 2\n", r"must hold a mapping"),
         ("n_states: [\n", r"not valid YAML"),

@@ -8,7 +8,8 @@ import pytest
 from sbp_core import jit
 from sbp_core.chip import engine
 from sbp_core.chip.crossbar import Crossbar
-from sbp_core.chip.device import PRESETS, TableDeviceParams
+from sbp_core.chip.device import PRESETS
+from sbp_core.chip.kinds.lookup_table import TableDeviceParams
 from sbp_core.fitting.curves import simulate_curves
 from sbp_core.fitting.fit import fit_device
 

@@ -7,7 +7,8 @@ import pytest
 
 from sbp_core.chip import engine
 from sbp_core.chip.crossbar import Crossbar
-from sbp_core.chip.device import PRESETS, DeviceParams
+from sbp_core.chip.device import PRESETS
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.chip.programming import nearest, verify, write_open_loop
 from sbp_core.errors import ConfigError
 from sbp_core.methods.exsitu import ExSituLearner, clip_scale, program, weight_grid, write_variance

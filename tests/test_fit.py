@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from test_curves import EXAMPLE, EXAMPLE_DEVICE
 
-from sbp_core.chip.device import PRESETS, DeviceParams, build_array, read_device_file
+from sbp_core.chip.device import PRESETS, read_device_file
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.cli import main
 from sbp_core.errors import ConfigError
 from sbp_core.fitting.curves import Curves, Ramp, read_curves, simulate_curves
@@ -47,7 +48,7 @@ def test_the_fits_map_is_the_devices_and_inverts():
     """unit_map is the coefficient map sbp_core.chip.device builds its arrays from."""
     for name in ("ag_si", "gst_pcm", "ideal"):
         preset = PRESETS[name].with_overrides(c2c_sigma=0.0)
-        devices = build_array(preset, (1,), np.random.default_rng(0), dtype=np.float64)
+        devices = preset.build_array((1,), np.random.default_rng(0), dtype=np.float64)
         span = 1.0 - preset.g_min
         for sign, nl, alpha, beta in (
             (+1, preset.nl_ltp, devices.alpha_set[0], devices.beta_set[0]),
@@ -109,7 +110,7 @@ def test_several_devices_give_the_device_to_device_sigma():
 def trajectories(params, n_devices: int, pulses, seed: int = 5) -> np.ndarray:
     """Conductances (siemens) of n_devices from Gmin through the pulse trains `pulses`."""
     rng = np.random.default_rng(seed)
-    devices = build_array(params, (n_devices,), rng)
+    devices = params.build_array((n_devices,), rng)
     g, index, out = devices.g_lo.copy(), np.arange(n_devices), [devices.g_lo.copy()]
     for potentiate, count in pulses:
         for _ in range(count):
@@ -153,7 +154,7 @@ def test_a_lookup_table_gives_each_device_one_measured_devices_table():
     np.testing.assert_allclose(
         lut.g_hi * fit.params.g_max_s, [d.g_max_s for d in fit.devices], rtol=1e-6
     )
-    devices = build_array(fit.params, (3000,), np.random.default_rng(0))
+    devices = fit.params.build_array((3000,), np.random.default_rng(0))
     assert np.bincount(devices.table) == pytest.approx([1000, 1000, 1000], rel=0.1)
     np.testing.assert_array_equal(devices.g_lo, lut.g_lo[devices.table])
 

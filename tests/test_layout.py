@@ -46,6 +46,12 @@ def internal(module: str) -> set[str]:
     return {name for name in GRAPH[module] if name.split(".")[0] == "sbp_core"}
 
 
+DEVICE_MODULES = tuple(
+    module for module in GRAPH if module == "sbp_core.chip.curve" or ".chip.kinds" in module
+) + ("sbp_core.chip.device",)
+"""The device modules: the curve, the kinds (each a module of sbp_core.chip.kinds), device files."""
+
+
 def test_the_import_graph_has_no_cycle():
     sorter = graphlib.TopologicalSorter({module: internal(module) for module in GRAPH})
     try:
@@ -57,7 +63,7 @@ def test_the_import_graph_has_no_cycle():
 def test_the_pulse_engine_is_the_bottom_of_the_graph():
     assert internal("sbp_core.jit") == set()
     assert internal("sbp_core.chip.engine") == {"sbp_core.jit"}
-    below_the_learners = ("sbp_core.chip.engine", "sbp_core.chip.device", "sbp_core.chip.crossbar")
+    below_the_learners = ("sbp_core.chip.engine", "sbp_core.chip.crossbar", *DEVICE_MODULES)
     for module in below_the_learners:
         assert not any(name.startswith("sbp_core.methods") for name in internal(module)), module
 
@@ -69,7 +75,7 @@ def test_tracking_logs_and_draws_nothing_itself():
 
 
 @pytest.mark.parametrize(
-    "module", ["sbp_core.spec", "sbp_core.chip.device", "sbp_core.chip.crossbar", "sbp_core.train"]
+    "module", ["sbp_core.spec", "sbp_core.chip.crossbar", "sbp_core.train", *DEVICE_MODULES]
 )
 def test_training_never_loads_the_report_stack(module):
     """A train job imports neither pandas nor plotting nor MLflow (seconds per job)."""

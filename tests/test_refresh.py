@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sbp_core.chip.crossbar import Crossbar
-from sbp_core.chip.device import PRESETS, DeviceParams
+from sbp_core.chip.device import PRESETS
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.chip.refresh import RefreshCounts, refresh
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from sbp_core.chip import engine
-from sbp_core.chip.device import DeviceArray, DeviceParams, build_array
+from sbp_core.chip.kinds import DeviceArray
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.spec import PULSE_SCHEMES
 
 DTYPE = np.float32
@@ -42,8 +43,8 @@ class Crossbar:
     ) -> None:
         self.params = params
         self.pulse_scheme = pulse_scheme
-        self.plus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
-        self.minus: DeviceArray = build_array(params, (n_rows, n_cols), rng, DTYPE)
+        self.plus: DeviceArray = params.build_array((n_rows, n_cols), rng, DTYPE)
+        self.minus: DeviceArray = params.build_array((n_rows, n_cols), rng, DTYPE)
         if pulse_scheme != "single":
             self.g_plus = self.plus.initial(init_spread, rng, DTYPE)
             self.g_minus = self.minus.initial(init_spread, rng, DTYPE)

@@ -12,7 +12,7 @@ Three things happen to a crossbar, and this module does each at array level:
   counted; or a train of several pulses per pair (on-chip SGD's multi-pulse updates), round by
   round.
 
-It sits below `device.py` and `crossbar.py` and imports nothing from sbp_core but its compile
+It sits below the device kinds and `crossbar.py` and imports nothing from sbp_core but its compile
 settings (`sbp_core.jit`): `Crossbar.arrays` packs a crossbar into a `CrossbarArrays`, learners
 call these functions with it. Each function performs the same float32 operations, in the same
 order, as its readable numpy twin (`Crossbar.read_rows`, `Crossbar.read_columns`,
@@ -63,7 +63,7 @@ never moves), and its bounds `g_lo`, `g_hi` (that measured device's Gmin and Gma
 
 
 class TableResponse(NamedTuple):
-    """How lookup-table devices respond to one pulse (`sbp_core.chip.device.LookupTable`, packed).
+    """How lookup-table devices respond to one pulse (`kinds.lookup_table.LookupTable`, packed).
 
     Per measured device t and direction d (0: SET, 1: RESET) the table holds n_knots[t, d]
     knots at conductances knots[t, d, :n] (ascending; +inf beyond n); between two knots the mean

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sbp_core import atomic
-from sbp_core.chip.device import DeviceParams, build_array
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.errors import ConfigError
 
 COLUMNS = ("device", "cycle", "direction", "pulse", "conductance_S")
@@ -289,7 +289,7 @@ def simulate_curves(
     RESET ramp, each of the pulses that cross the nominal range plus `overdrive` of them more
     (so that both bounds are reached), reading after every pulse. Deterministic for a seed."""
     rng = np.random.default_rng(seed)
-    devices = build_array(params, (n_devices,), rng)
+    devices = params.build_array((n_devices,), rng)
     g = devices.g_lo.copy()
     index = np.arange(n_devices)
     lengths = {

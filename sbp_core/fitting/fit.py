@@ -1,4 +1,4 @@
-"""Fitting the device models of `sbp_core.chip.device` to measured curves, and writing device files.
+"""Fitting the device models of `sbp_core.chip.kinds` to measured curves, and writing device files.
 
 **The NeuroSim model** (README, Method, "Device") moves a device by one pulse along an affine map
 of its conductance. In units of its own range, u = (G - Gmin) / (Gmax - Gmin) in [0, 1], a SET
@@ -63,15 +63,10 @@ from scipy.special import log_ndtr
 from threadpoolctl import threadpool_limits
 
 from sbp_core import atomic
-from sbp_core.chip.device import (
-    MAX_LABEL,
-    DeviceParams,
-    LookupTable,
-    TableDeviceParams,
-    a_to_nonlinearity,
-    device_file_text,
-    nonlinearity_to_a,
-)
+from sbp_core.chip.curve import MAX_LABEL, a_to_nonlinearity, nonlinearity_to_a
+from sbp_core.chip.device import device_file_text
+from sbp_core.chip.kinds.lookup_table import LookupTable, TableDeviceParams
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.errors import ConfigError
 from sbp_core.fitting.curves import DIRECTIONS, Curves
 from sbp_core.fitting.quality import Check, check
@@ -163,7 +158,7 @@ class Fit:
 
     @property
     def model(self) -> str:
-        return "lookup_table" if isinstance(self.params, TableDeviceParams) else "neurosim"
+        return self.params.kind
 
     def quality(self, source_sha256: str | None = None) -> dict:
         """The `fit` section of the device file: provenance, per-device fits, RMS errors."""
@@ -195,7 +190,8 @@ class Fit:
 
 def unit_map(nl: float, pulses: float, direction: int) -> tuple[float, float]:
     """(c, k) of the NeuroSim map u' = c + k u (units of the range) for one pulse, direction +1
-    (SET) or -1 (RESET): the map `sbp_core.chip.device` builds its coefficients from, in float64."""
+    (SET) or -1 (RESET): the map `sbp_core.chip.curve.affine` builds its coefficients from, in
+    float64."""
     return curvature_map(1.0 / nonlinearity_to_a(nl), pulses, direction)
 
 

@@ -3,7 +3,6 @@ import json
 import sys
 from pathlib import Path
 
-from sbp_core.chip.device import TableDeviceParams, read_device_file
 from sbp_core.cost import load_constants
 from sbp_core.documents import read_document
 from sbp_core.errors import SbpBenchError
@@ -82,17 +81,6 @@ def device_file_input(wildcards):
     """The device file a run simulates, if it names one: editing the file reruns the run."""
     device = GRID.runs[wildcards.run_id].device
     return [device] if names_device_file(device) else []
-
-
-def compile_options():
-    """`--lookup-table` when a run of the grid simulates a lookup-table device (compiled apart)."""
-    files = {
-        spec.device for spec in GRID.runs.values() if names_device_file(spec.device)
-    }
-    tables = any(
-        isinstance(read_device_file(path), TableDeviceParams) for path in files
-    )
-    return ["--lookup-table"] if tables else []
 
 
 RUN_FILES = {

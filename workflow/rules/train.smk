@@ -17,9 +17,9 @@ rule compile_kernels:
     params:
         cli=SBP_BENCH,
         depths=",".join(map(str, GRID.kernel_depths)),
-        options=compile_options(),
+        kinds=",".join(GRID.device_kinds),
     shell:
-        "NUMBA_NUM_THREADS=1 {params.cli} compile {params.options} --hidden-layers {params.depths}"
+        "NUMBA_NUM_THREADS=1 {params.cli} compile --device-kinds {params.kinds} --hidden-layers {params.depths}"
         " > {output} 2> {log}"
 
 
