@@ -16,7 +16,7 @@ import numpy as np
 
 from sbp_core.chip import engine
 from sbp_core.chip.device import DeviceArray, DeviceParams, build_array
-from sbp_core.spec import PULSE_SCHEMES
+from sbp_core.fields import PULSE_SCHEMES
 
 DTYPE = np.float32
 

@@ -40,7 +40,7 @@ import yaml
 from sbp_core.chip.engine import RESPONSE, TABLE_DEVICE, TableResponse
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
-from sbp_core.spec import DEVICE_FIELDS, names_device_file
+from sbp_core.fields import DEVICE_FIELDS, names_device_file
 
 # NeuroSim normalises A to Pmax and defines the nonlinearity label NL through the largest
 # deviation of the normalised LTP curve from the straight line: deviation = NL * 0.099
