@@ -62,6 +62,14 @@ LATER_FIELDS = {
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from
 the field's default, so that changing a default can never let a new run reuse an old run's id."""
+RULE_FIELDS_IN_EVERY_RUN_ID = (
+    "real_inputs", "activation", "margin_hi", "margin_lo", "error_threshold", "gate_window",
+    "pulse_prob_final", "refresh_every", "refresh_level", "adc_bits", "lr_out", "program",
+    "verify_tolerance", "verify_max_pulses",
+)  # fmt: skip
+"""The rules' own fields that were RunSpec fields before the rules declared them (243668b):
+they stay in the id of every run, whatever its method. Any other rule's fields enter only the
+ids of that rule's runs, so adding a rule moves no existing run id."""
 
 
 @dataclass(frozen=True)
@@ -185,12 +193,20 @@ class SharedSpec:
     def run_id(self) -> str:
         """Short stable hash of the canonical JSON of every field, but a field of LATER_FIELDS
         that holds the value it was introduced with is left out, so runs from before it keep
-        their ids (their numbers are the same). A device file enters by its content
-        (device_sha256) in place of its path, so copies of one file share run ids."""
+        their ids (their numbers are the same), and so are other rules' fields (always at their
+        defaults) unless RULE_FIELDS_IN_EVERY_RUN_ID names them. A device file enters by its
+        content (device_sha256) in place of its path, so copies of one file share run ids."""
+        others = {
+            name
+            for method, names in METHOD_FIELDS.items()
+            if method != self.method
+            for name in names
+            if name not in RULE_FIELDS_IN_EVERY_RUN_ID
+        }
         values = {
             name: value
             for name, value in self.to_dict().items()
-            if name not in LATER_FIELDS or value != LATER_FIELDS[name]
+            if name not in others and (name not in LATER_FIELDS or value != LATER_FIELDS[name])
         }
         if self.device_sha256 is not None:
             values["device"] = DEVICE_FILE_ID
