@@ -14,6 +14,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from sbp_core.errors import SbpBenchError
+from sbp_core.methods import DEPTH_COMPILED
 from sbp_core.spec import RunSpec, field_docs
 
 
@@ -47,11 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     docs = field_docs()
     spec_options = train.add_argument_group("run spec (defaults: sbp_core.spec.RunSpec)")
     for field in fields(RunSpec):
+        choices = field.metadata.get("choices")
+        one_of = f" (one of: {', '.join(choices)})" if choices else ""
         spec_options.add_argument(
             f"--{field.name.replace('_', '-')}",
             dest=f"spec_{field.name}",
             metavar=field.name.upper(),
-            help=f"{docs.get(field.name, '')} [default: {field.default}]",
+            help=f"{docs.get(field.name, '')}{one_of} [default: {field.default}]",
         )
     train.set_defaults(handler=_train)
 
@@ -74,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     warm.add_argument(
         "--hidden-layers",
         default="1",
-        help="numbers of hidden layers to compile the SBP and SGD epochs for, e.g. 1,2,3",
+        help=f"numbers of hidden layers to compile the {', '.join(DEPTH_COMPILED)} epochs for, "
+        "e.g. 1,2,3",
     )
     warm.set_defaults(handler=_compile)
 
@@ -156,7 +160,7 @@ def _train(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from sbp_core.chip.kinds import kind_named
     from sbp_core.errors import ConfigError
-    from sbp_core.methods import DEPTH_COMPILED, compile_kernels
+    from sbp_core.methods import compile_kernels
 
     try:
         depths = [int(part) for part in args.hidden_layers.split(",")]

@@ -1,9 +1,11 @@
-"""scikit-learn classifiers on top of the learners, one per method, so every learning rule plugs
-into `cross_val_score`, `GridSearchCV` and pipelines.
+"""scikit-learn classifiers on top of the learners, one per method (made from each rule's record,
+`Method.classifier`), so every learning rule plugs into `cross_val_score`, `GridSearchCV` and
+pipelines.
 
-Hyper-parameters are the RunSpec fields (minus method, dataset, data_sha256, device_sha256,
-n_train and val_fraction, which describe an experiment rather than a model) with RunSpec's
-defaults; `fit` builds a RunSpec, which validates them. Arbitrary real features are min-max
+A classifier's hyper-parameters are the fields every method shares (minus method, dataset,
+data_sha256, device_sha256, n_train and val_fraction, which describe an experiment rather than a
+model) and its own rule's fields, with RunSpec's defaults; `fit` builds a RunSpec, which
+validates them. Arbitrary real features are min-max
 scaled per feature with bounds learned in `fit`, then binarized at `binarize_threshold` into read
 pulses, or kept as unit floats when `real_inputs` (float only).
 """
@@ -18,18 +20,29 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sbp_core.methods import make_learner
-from sbp_core.spec import RunSpec
+from sbp_core.methods import RULES, Method, make_learner
+from sbp_core.spec import METHOD_FIELDS, RunSpec, SharedSpec
 
 EXPERIMENT_FIELDS = ("method", "dataset", "data_sha256", "device_sha256", "n_train", "val_fraction")
 """RunSpec fields that are not estimator hyper-parameters."""
 
-HYPERPARAMETERS = {f.name: f.default for f in fields(RunSpec) if f.name not in EXPERIMENT_FIELDS}
-"""Every other RunSpec field, with RunSpec's default: the estimators' parameters."""
+SHARED_HYPERPARAMETERS = {
+    f.name: f.default for f in fields(SharedSpec) if f.name not in EXPERIMENT_FIELDS
+}
+"""The shared RunSpec fields every classifier takes, with RunSpec's defaults."""
+
+
+def hyperparameters(method: str) -> dict[str, object]:
+    """The parameters of `method`'s classifier with their defaults: the shared fields, then its
+    rule's own."""
+    defaults = RunSpec.__dataclass_fields__
+    own = {name: defaults[name].default for name in METHOD_FIELDS.get(method, ())}
+    return {**SHARED_HYPERPARAMETERS, **own}
 
 
 class _BenchClassifier(ClassifierMixin, BaseEstimator):
-    """Shared fit/predict of the six methods; a subclass only names its method.
+    """Shared fit/predict of every method; a subclass (`_classifier`) names its method and takes
+    its parameters (`_parameters`).
 
     Learned in `fit`: `classes_`, `n_features_in_`, the scaler bounds `data_min_` and `data_max_`,
     the trained `learner_` and `loss_curve_` (mean training loss per epoch; None where the rule
@@ -37,24 +50,14 @@ class _BenchClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _method: str
+    _parameters: dict[str, object]
 
     def __init__(self, **params) -> None:
-        unknown = sorted(set(params) - set(HYPERPARAMETERS))
+        unknown = sorted(set(params) - set(self._parameters))
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown parameter(s) {', '.join(unknown)}")
-        for name, default in HYPERPARAMETERS.items():
+        for name, default in self._parameters.items():
             setattr(self, name, params.get(name, default))
-
-    # scikit-learn reads the hyper-parameters from the signature of __init__
-    __init__.__signature__ = inspect.Signature(
-        [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            *(
-                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-                for name, default in HYPERPARAMETERS.items()
-            ),
-        ]
-    )
 
     def run_spec(self) -> RunSpec:
         """The validated RunSpec these hyper-parameters describe (ConfigError names a bad one)."""
@@ -81,7 +84,7 @@ class _BenchClassifier(ClassifierMixin, BaseEstimator):
         (which RunSpec allows for `float` only, as in training runs)."""
         span = self.data_max_ - self.data_min_
         unit = (X - self.data_min_) / np.where(span > 0, span, 1)
-        if self.real_inputs:
+        if getattr(self, "real_inputs", False):  # a field of float's own
             return np.clip(unit, 0, 1).astype(np.float32)
         return unit > self.binarize_threshold
 
@@ -104,54 +107,34 @@ class _BenchClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.learner_.predict(inputs)]
 
 
-class SBPClassifier(_BenchClassifier):
-    """Sign backpropagation on a simulated RRAM crossbar."""
+def _classifier(rule: Method) -> type[_BenchClassifier]:
+    """The classifier of one rule; its __init__ signature lists its parameters, which is where
+    scikit-learn reads them (get_params, clone, GridSearchCV)."""
+    parameters = hyperparameters(rule.name)
 
-    _method = "sbp"
+    def __init__(self, **params) -> None:
+        _BenchClassifier.__init__(self, **params)
 
-
-class FloatMLPClassifier(_BenchClassifier):
-    """Float MLP (sigmoid or ReLU), the software upper bound."""
-
-    _method = "float"
-
-
-class STEClassifier(_BenchClassifier):
-    """Binary hidden units trained with the straight-through estimator."""
-
-    _method = "ste"
-
-
-class BinarizedClassifier(_BenchClassifier):
-    """Binary weights and activations with latent float weights (BinaryConnect/BNN)."""
-
-    _method = "binarized"
-
-
-class ExSituClassifier(_BenchClassifier):
-    """Trained off-chip, then programmed into the simulated crossbar."""
-
-    _method = "exsitu"
+    __init__.__signature__ = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *(
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+                for name, default in parameters.items()
+            ),
+        ]
+    )
+    namespace = {
+        "__doc__": rule.summary,
+        "__init__": __init__,
+        "__module__": __name__,
+        "_method": rule.name,
+        "_parameters": parameters,
+    }
+    return type(rule.classifier, (_BenchClassifier,), namespace)
 
 
-class ManhattanClassifier(_BenchClassifier):
-    """Sign of the full-precision gradient applied as pulses (Manhattan rule)."""
-
-    _method = "manhattan"
-
-
-class SGDClassifier(_BenchClassifier):
-    """Conventional on-chip backpropagation (ADC reads, digital errors, multi-pulse updates)."""
-
-    _method = "sgd"
-
-
-__all__ = [
-    "BinarizedClassifier",
-    "ExSituClassifier",
-    "FloatMLPClassifier",
-    "ManhattanClassifier",
-    "SBPClassifier",
-    "SGDClassifier",
-    "STEClassifier",
-]
+CLASSIFIERS = {rule.name: _classifier(rule) for rule in RULES.values()}
+"""Method name -> its classifier."""
+globals().update({cls.__name__: cls for cls in CLASSIFIERS.values()})
+__all__ = sorted(cls.__name__ for cls in CLASSIFIERS.values())

@@ -27,7 +27,7 @@ from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError, DataError
 from sbp_core.fetch import load_checksums
 from sbp_core.methods import CROSSBAR_METHODS, DEPTH_COMPILED
-from sbp_core.spec import RunSpec, hidden_widths
+from sbp_core.spec import METHODS, RunSpec, hidden_widths, spec_schema
 
 MNIST_DOWNLOAD = "resources/mnist"
 """Where the pipeline downloads MNIST when no mnist_dir is set (relative to its working folder)."""
@@ -112,12 +112,29 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
 
     Raises ConfigError with one line naming the first offending key.
     """
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = with_spec_parts(yaml.safe_load(Path(schema_path).read_text()))
     validator = _defaulting_validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
     return config
+
+
+NOT_AXES = ("method", "seed", "data_sha256", "device_sha256")
+"""Spec fields a sweep does not vary by axis: method and seed have their own keys, the two
+identities follow from the data and device file a config points at."""
+
+
+def with_spec_parts(schema: dict[str, Any]) -> dict[str, Any]:
+    """The config schema with its run-spec parts filled in from RunSpec's declarations: the spec
+    properties, the fields a sweep may vary and the methods (so a new rule's module is all it
+    takes for configs to name it and its fields)."""
+    properties = spec_schema()
+    definitions = schema["$defs"]
+    definitions["spec"]["properties"] = properties
+    definitions["axis_field"]["enum"] = [name for name in properties if name not in NOT_AXES]
+    definitions["sweep"]["properties"]["methods"]["items"]["enum"] = list(METHODS)
+    return schema
 
 
 def _defaulting_validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:

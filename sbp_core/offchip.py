@@ -8,13 +8,16 @@ replay them instead of training the same network again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sbp_core import atomic, runfolder
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
-from sbp_core.spec import RunSpec
+
+if TYPE_CHECKING:
+    from sbp_core.spec import RunSpec  # the spec sits above exsitu, which imports this module
 
 EPOCHS_FILE = "epochs.npz"
 KEEPS_EPOCHS = "ste"

@@ -14,98 +14,72 @@ import json
 import math
 import numbers
 import re
-import sys
+import textwrap
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
+from sbp_core.fields import (  # noqa: F401 (the field facts below the rules, re-exported)
+    DEVICE_FIELDS,
+    DEVICE_FILE_ID,
+    DEVICE_FILE_SUFFIXES,
+    PULSE_SCHEMES,
+    WIDTH_SEPARATOR,
+    Widths,
+    choice,
+    hidden_label,
+    hidden_widths,
+    names_device_file,
+    number,
+    text,
+)
+from sbp_core.methods.registry import RULES
 
-METHODS = ("sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd")
+METHODS = tuple(RULES)
+"""Every learning rule, from the records of sbp_core.methods (one module each)."""
 DATASETS = ("digits", "mnist")
-PROGRAMS = ("write_verify", "open_loop")
-PULSE_SCHEMES = ("pair", "single", "set_only")
-"""How one weight pulse moves a pair; sbp_core.chip.engine numbers them in this order."""
 METHOD_FIELDS = {
-    "sbp": ("pulse_prob_final", "refresh_every", "refresh_level"),
-    "exsitu": ("program", "verify_tolerance", "verify_max_pulses"),
-    "sgd": ("adc_bits", "lr_out"),
+    name: tuple(f.name for f in fields(rule.settings))
+    for name, rule in RULES.items()
+    if rule.settings is not None
 }
-"""The fields only one method reads; other methods keep their defaults (one run id each)."""
+"""The fields only one method reads (its record's settings); other methods keep their defaults
+(one run id each)."""
 OFFCHIP_FIELDS = (
     "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "input_crop",
     "n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size",
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
-SBP_RULE_FIELDS = (
-    "margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob", "pulse_prob_final",
-    "refresh_every", "refresh_level",
-)  # fmt: skip
-"""The settings of SBP's own rule (README, "Method"): an SBP run's conventional twin (the cost
-tables' on-chip sgd run on the same chip and workload) may differ from it only in these."""
+SBP_RULE_FIELDS = (*METHOD_FIELDS["sbp"], "pulse_prob")
+"""The settings of SBP's own rule (README, "Method"): its own fields and its pulse probability
+(which Manhattan shares). An SBP run's conventional twin (the cost tables' on-chip sgd run on the
+same chip and workload) may differ from it only in these."""
 LATER_FIELDS = {
     "device_sha256": None, "pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9,
 }  # fmt: skip
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from
 the field's default, so that changing a default can never let a new run reuse an old run's id."""
-DEVICE_FIELDS = (
-    "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
-    "read_noise",
+RULE_FIELDS_IN_EVERY_RUN_ID = (
+    "real_inputs", "activation", "margin_hi", "margin_lo", "error_threshold", "gate_window",
+    "pulse_prob_final", "refresh_every", "refresh_level", "adc_bits", "lr_out", "program",
+    "verify_tolerance", "verify_max_pulses",
 )  # fmt: skip
-"""The fields that override the device preset's parameter of the same name when not None."""
-DEVICE_FILE_SUFFIXES = (".yaml", ".yml")
-"""A `device` ending in one of these names a device file; any other names a preset."""
-DEVICE_FILE_ID = "device file"
-"""What `device` is in the canonical JSON of a run id when it names a file: the file's content
-(device_sha256) identifies the device, not where the file lies."""
-
-
-def names_device_file(device: str) -> bool:
-    """Whether a spec's `device` is the path of a device file rather than a preset name."""
-    return device.lower().endswith(DEVICE_FILE_SUFFIXES)
-
-
-Widths = int | tuple[int, ...]
-"""Hidden layer widths: one integer (one hidden layer) or a tuple of two or more, input side
-first. A list of one width is that integer, so each network has one canonical spec."""
-WIDTH_SEPARATOR = "-"
-"""Joins the widths of several hidden layers in labels and table cells (`256-128`)."""
-
-
-def choice(default: str, options: tuple[str, ...]) -> Any:
-    """A text field that takes one of `options`."""
-    return dataclasses.field(default=default, metadata={"choices": options})
-
-
-def text(default: str | None, pattern: str) -> Any:
-    """A text field whose whole value matches the regular expression `pattern`."""
-    return dataclasses.field(default=default, metadata={"pattern": pattern})
-
-
-def number(
-    default: float | None,
-    *,
-    low: float | None = None,
-    above: float | None = None,
-    high: float | None = None,
-) -> Any:
-    """A numeric field in range: >= low (or > above) and <= high, each bound optional."""
-    bounds = {"low": low, "above": above, "high": high}
-    return dataclasses.field(
-        default=default, metadata={k: v for k, v in bounds.items() if v is not None}
-    )
+"""The rules' own fields that were RunSpec fields before the rules declared them (243668b):
+they stay in the id of every run, whatever its method. Any other rule's fields enter only the
+ids of that rule's runs, so adding a rule moves no existing run id."""
 
 
 @dataclass(frozen=True)
-class RunSpec:
-    """One run. Device fields left as None take the value of the named device preset.
+class SharedSpec:
+    """The fields every method shares; `RunSpec` adds each rule's own fields to them.
 
-    Each field is declared once, here: its type (the annotation), its default, its range, choices
-    or pattern (`number` / `choice` / `text`) and its docstring (the line under it). Validation
-    below, the CLI options and their help, the scikit-learn estimators' parameters and the
-    run-spec part of config/schema.yaml (tested equal to `spec_schema()`) all follow from these
+    Each field is declared once, here or in its rule's settings: its type (the annotation), its
+    default, its range, choices or pattern (`number` / `choice` / `text`) and its docstring (the
+    line under it). Validation below, the CLI options and their help, the scikit-learn
+    estimators' parameters and the run-spec part of the config schema all follow from these
     declarations.
     """
 
@@ -124,8 +98,6 @@ class RunSpec:
     """Input pixel is 1 when above this fraction of the maximum pixel value."""
     input_crop: int = number(0, low=0)
     """Side of the centred square of pixels kept (20: NeuroSim's 20x20 MNIST); 0 keeps all."""
-    real_inputs: bool = False
-    """Method float only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
     n_hidden: Widths = number(100, low=1)
     """Hidden layer widths, input side first: an integer (one hidden layer, n_in - n_hidden -
     n_out) or a list ([256, 128]: n_in - 256 - 128 - n_out)."""
@@ -162,34 +134,15 @@ class RunSpec:
     read_noise: float | None = number(None, low=0.0)
     """Gaussian noise on every analog read, relative sigma of each device's conductance."""
 
-    # --- sign backpropagation (README, "Method") ---
+    # --- crossbar learners (README, "Method"; SBP's own fields: methods/sbp.py) ---
     theta: float = 0.0
     """Hidden comparator threshold h = 1[a > theta], in weight units."""
-    margin_hi: float = 0.5
-    """Output error +1 when the target column's current is below this margin."""
-    margin_lo: float = -0.5
-    """Output error -1 when a non-target column's current is above this margin."""
-    error_threshold: float = number(0.05, low=0.0)
-    """Hidden error d = sign(s) 1[|s| > error_threshold], s the next layer's error read back
-    through its crossbar (s = W2^T e with one hidden layer)."""
-    gate_window: float = number(1.0, low=0.0)
-    """Hidden error only where |a - theta| < gate_window (a the neuron's current); 0 disables
-    the gate."""
     pulse_scheme: str = choice("pair", PULSE_SCHEMES)
     """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: only G+ moves, against
     a G- fixed at mid-range; `set_only` (sbp): a SET on G+ raises the weight, a SET on G- lowers
     it, and `refresh_every` rewrites pairs that climb too high."""
     pulse_prob: float = number(1.0, above=0.0, high=1.0)
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
-    pulse_prob_final: float | None = number(None, above=0.0, high=1.0)
-    """Method sbp only: the pulse probability decays geometrically from pulse_prob in the first
-    epoch to this in the last (a learning-rate schedule); None: pulse_prob throughout."""
-    refresh_every: int = number(0, low=0)
-    """Method sbp only: training samples between pair-refresh cycles (sbp_core.chip.refresh), which
-    rewrite each pair whose larger device passed refresh_level onto one device; 0: never."""
-    refresh_level: float = number(0.9, above=0.0, high=1.0)
-    """Method sbp only: a refresh cycle rewrites the pairs whose larger device reads at least
-    this fraction of the nominal range above Gmin."""
     init_spread: float | None = number(None, low=0.0, high=1.0)
     """Initial conductances uniform in Gmin + spread * [0, range] on both devices of a pair;
     None: the method's own (0.1; sgd 1.0, as NeuroSim's initial weights over [-1, 1])."""
@@ -199,37 +152,18 @@ class RunSpec:
     """SGD learning rate of the float-weight methods; None takes each method's measured value."""
     batch_size: int | None = number(None, low=1)
     """Minibatch size of float / ste / binarized / manhattan (SBP is per sample); None: default."""
-    activation: str = choice("sigmoid", ("sigmoid", "relu"))
-    """Hidden activation of `float`: sigmoid or relu."""
-
-    # --- on-chip SGD (README, "Baselines") ---
-    adc_bits: int = number(8, low=1, high=16)
-    """Method sgd only: bits of the ADC that digitises each column current over its full range,
-    +-(rows) weight units."""
-    lr_out: float | None = number(None, above=0.0)
-    """Method sgd only: learning rate of the output layer (NeuroSim's alpha2; lr is its alpha1);
-    None: the method's measured value."""
-
-    # --- ex-situ programming (README, "Baselines") ---
-    program: str = choice("write_verify", PROGRAMS)
-    """Method exsitu only: `write_verify` (after the open-loop write, read every device and
-    correct it one SET or RESET at a time into the tolerance band) or `open_loop` (no reads)."""
-    verify_tolerance: float = number(0.01, above=0.0, high=1.0)
-    """Write-verify leaves a device whose read lies within target +- this fraction of the range."""
-    verify_max_pulses: int = number(50, low=0)
-    """Write-verify's budget per device: at most this many verify reads and correction pulses."""
 
     def __post_init__(self) -> None:
         for spec_field in fields(self):
             value = _checked(spec_field, getattr(self, spec_field.name))
             object.__setattr__(self, spec_field.name, value)  # 1 -> 1.0: one canonical run id
-        if self.real_inputs and self.method != "float":
-            raise ConfigError(f"real_inputs applies to method float only, not {self.method!r}")
+        defaults = type(self).__dataclass_fields__
         for method, names in METHOD_FIELDS.items():
             if self.method == method:
+                RULES[method].settings(**{name: getattr(self, name) for name in names})
                 continue
             for name in names:
-                if getattr(self, name) != RunSpec.__dataclass_fields__[name].default:
+                if getattr(self, name) != defaults[name].default:
                     raise ConfigError(
                         f"{name} applies to method {method} only, not {self.method!r}"
                     )
@@ -241,32 +175,38 @@ class RunSpec:
             raise ConfigError(
                 f"device_sha256 applies to device files only, not preset {self.device!r}"
             )
-        if self.margin_lo > self.margin_hi:
-            raise ConfigError(
-                f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def offchip_spec(self) -> RunSpec:
-        """The `ste` run whose per-epoch weights an `exsitu` run writes into its crossbars.
+        """The run (its method's `offchip_twin`: exsitu's `ste`) whose per-epoch weights this
+        run writes into its crossbars.
 
         Off-chip training sees no device, so every exsitu run with the same data, seed, width
         and training settings programs the same network: train it once, as this run.
         """
-        return RunSpec(method="ste", **{name: getattr(self, name) for name in OFFCHIP_FIELDS})
+        twin = RULES[self.method].offchip_twin
+        return RunSpec(method=twin, **{name: getattr(self, name) for name in OFFCHIP_FIELDS})
 
     @property
     def run_id(self) -> str:
         """Short stable hash of the canonical JSON of every field, but a field of LATER_FIELDS
         that holds the value it was introduced with is left out, so runs from before it keep
-        their ids (their numbers are the same). A device file enters by its content
-        (device_sha256) in place of its path, so copies of one file share run ids."""
+        their ids (their numbers are the same), and so are other rules' fields (always at their
+        defaults) unless RULE_FIELDS_IN_EVERY_RUN_ID names them. A device file enters by its
+        content (device_sha256) in place of its path, so copies of one file share run ids."""
+        others = {
+            name
+            for method, names in METHOD_FIELDS.items()
+            if method != self.method
+            for name in names
+            if name not in RULE_FIELDS_IN_EVERY_RUN_ID
+        }
         values = {
             name: value
             for name, value in self.to_dict().items()
-            if name not in LATER_FIELDS or value != LATER_FIELDS[name]
+            if name not in others and (name not in LATER_FIELDS or value != LATER_FIELDS[name])
         }
         if self.device_sha256 is not None:
             values["device"] = DEVICE_FILE_ID
@@ -293,6 +233,32 @@ class RunSpec:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a spec file must hold a JSON object")
         return cls.from_dict(data, source=str(path))
+
+
+def _rule_fields() -> list[tuple[str, str, dataclasses.Field]]:
+    """Each rule's own fields, as make_dataclass takes them; a name declared twice is an error
+    naming both declarations."""
+    declared = {f.name: "sbp_core.spec" for f in fields(SharedSpec)}
+    own = []
+    for rule in RULES.values():
+        for rule_field in fields(rule.settings) if rule.settings is not None else ():
+            where = f"{rule.settings.__module__}.{rule.settings.__qualname__}"
+            if rule_field.name in declared:
+                raise ConfigError(
+                    f"{where}: field {rule_field.name} is already declared by "
+                    f"{declared[rule_field.name]}"
+                )
+            declared[rule_field.name] = where
+            copied = dataclasses.field(default=rule_field.default, metadata=rule_field.metadata)
+            own.append((rule_field.name, rule_field.type, copied))
+    return own
+
+
+RunSpec = dataclasses.make_dataclass("RunSpec", _rule_fields(), bases=(SharedSpec,), frozen=True)
+RunSpec.__module__ = __name__  # where pickle finds it
+RunSpec.__doc__ = """One run: the shared fields (SharedSpec), then every rule's own fields
+(METHOD_FIELDS), flat, so a spec, its JSON and its run id read as one mapping. Device fields
+left as None take the value of the named device preset."""
 
 
 def _annotation(spec_field: dataclasses.Field) -> tuple[str, bool]:
@@ -354,16 +320,6 @@ def _widths(name: str, value: Any, low: int) -> Widths:
     return int(value[0]) if len(value) == 1 else tuple(int(item) for item in value)
 
 
-def hidden_widths(n_hidden: Widths | list[int]) -> tuple[int, ...]:
-    """The hidden layer widths of a spec's n_hidden, input side first, always as a tuple."""
-    return tuple(n_hidden) if isinstance(n_hidden, list | tuple) else (n_hidden,)
-
-
-def hidden_label(n_hidden: Widths | list[int]) -> str:
-    """n_hidden as one label: `100`, or the widths joined (`256-128`)."""
-    return WIDTH_SEPARATOR.join(str(width) for width in hidden_widths(n_hidden))
-
-
 def option_text(value: Any) -> str:
     """A spec field's value as `sbp-bench train` reads it back as an option: several hidden
     widths as `256,128`, anything else as its str()."""
@@ -395,9 +351,18 @@ def _range_text(low: float | None, above: float | None, high: float | None) -> s
 
 
 def field_docs() -> dict[str, str]:
-    """RunSpec's attribute docstrings (the string under each field), whitespace folded."""
-    tree = ast.parse(inspect.getsource(sys.modules[__name__]))
-    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RunSpec").body
+    """RunSpec's attribute docstrings (the string under each field, in SharedSpec or in its
+    rule's settings), whitespace folded."""
+    docs = _attribute_docs(SharedSpec)
+    for rule in RULES.values():
+        if rule.settings is not None:
+            docs.update(_attribute_docs(rule.settings))
+    return docs
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """The string under each annotated attribute of class `cls`, read from its source."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
     docs = {}
     for node, following in zip(body, body[1:], strict=False):
         if (
@@ -414,8 +379,8 @@ _JSON_BOUNDS = {"low": "minimum", "above": "exclusiveMinimum", "high": "maximum"
 
 
 def spec_schema() -> dict[str, dict[str, Any]]:
-    """The JSON Schema properties of a run spec, from the field declarations (what
-    config/schema.yaml's `$defs/spec` must say; tests/test_config.py holds them equal)."""
+    """The JSON Schema properties of a run spec, from the field declarations (sbp_core.grid
+    fills them into config/schema.yaml's `$defs/spec` when it validates a config)."""
     docs = field_docs()
     properties = {}
     for spec_field in fields(RunSpec):

@@ -98,17 +98,31 @@ def test_unreadable_config_file_is_named(tmp_path):
 
 
 def test_schema_spec_part_is_what_the_runspec_declarations_say():
-    """Types, nullability, ranges, choices and descriptions: one source, RunSpec's fields."""
-    from sbp_core.spec import spec_schema
+    """Types, nullability, ranges, choices and descriptions: one source, RunSpec's fields (the
+    shared ones and each rule's), filled into the schema the configs are validated against;
+    the file itself leaves those parts empty, so nothing there can drift from the code."""
+    from sbp_core.grid import with_spec_parts
+    from sbp_core.spec import METHODS, spec_schema
 
-    schema = yaml.safe_load(SCHEMA.read_text())
+    written = yaml.safe_load(SCHEMA.read_text())["$defs"]
+    assert written["spec"]["properties"] == {}
+    assert written["axis_field"]["enum"] == []
+    assert written["sweep"]["properties"]["methods"]["items"]["enum"] == []
+    schema = with_spec_parts(yaml.safe_load(SCHEMA.read_text()))
     properties = schema["$defs"]["spec"]["properties"]
-    expected = spec_schema()
-    assert list(properties) == list(expected)
-    for name, prop in properties.items():
-        assert prop == expected[name], name
+    assert properties == spec_schema()
+    assert properties["method"]["enum"] == list(METHODS)
+    assert set(METHODS) == {"sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd"}
+    assert properties["adc_bits"] == {
+        "description": "Method sgd only: bits of the ADC that digitises each column current "
+        "over its full range, +-(rows) weight units.",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 16,
+    }
     axis_fields = set(schema["$defs"]["axis_field"]["enum"])
     assert axis_fields == set(properties) - {"method", "seed", "data_sha256", "device_sha256"}
+    assert schema["$defs"]["sweep"]["properties"]["methods"]["items"]["enum"] == list(METHODS)
 
 
 def test_every_top_level_key_is_documented_with_a_default():

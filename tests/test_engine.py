@@ -29,6 +29,18 @@ NOISY_TABLES = TABLES.with_overrides(stuck_gmax=0.05, read_noise=0.05)
 BOTH = pytest.mark.parametrize("params", [NOISY, NOISY_TABLES], ids=["neurosim", "table"])
 
 
+def test_layer_layout_places_each_layer_in_the_flat_buffers():
+    """Hand-worked, 4-3-2-2 with bias rows: layers of 5x3, 4x2 and 3x2 devices. Rows start at
+    0, 5, 9 (12 in all), columns at 0, 3, 5 (7 in all); the largest layer has 15 pairs."""
+    layers = tuple(
+        crossbar(PRESETS["ideal"], shape=shape).arrays() for shape in ((5, 3), (4, 2), (3, 2))
+    )
+    row_start, col_start, biggest = engine.layer_layout(layers)
+    assert row_start.tolist() == [0, 5, 9, 12]
+    assert col_start.tolist() == [0, 3, 5, 7]
+    assert biggest == 15
+
+
 @BOTH
 @pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
 def test_compiled_apply_equals_the_numpy_reference(scheme, params):

@@ -13,8 +13,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sbp_core import estimators
 from sbp_core.errors import ConfigError
-from sbp_core.methods import learner_class
-from sbp_core.spec import RunSpec
+from sbp_core.methods import RULES, learner_class
+from sbp_core.spec import METHOD_FIELDS, RunSpec, SharedSpec
 
 SOFTWARE = {
     "float": estimators.FloatMLPClassifier,
@@ -62,12 +62,26 @@ def digits():
     return load_digits(return_X_y=True)
 
 
-@pytest.mark.parametrize("cls", [*SOFTWARE.values(), *CROSSBAR.values()])
-def test_hyper_parameters_are_the_model_fields_of_run_spec(cls):
-    model_fields = {f.name: f.default for f in fields(RunSpec)}
+@pytest.mark.parametrize(("method", "cls"), [*SOFTWARE.items(), *CROSSBAR.items()])
+def test_hyper_parameters_are_the_shared_fields_and_the_rules_own(method, cls):
+    own = set(METHOD_FIELDS.get(method, ()))
+    shared = {f.name: f.default for f in fields(SharedSpec)}
     for name in estimators.EXPERIMENT_FIELDS:
-        del model_fields[name]
-    assert cls().get_params() == model_fields
+        del shared[name]
+    defaults = {f.name: f.default for f in fields(RunSpec)}
+    assert cls().get_params() == {**shared, **{name: defaults[name] for name in own}}
+    others = set().union(*METHOD_FIELDS.values()) - own
+    assert not others & set(cls().get_params())
+
+
+def test_a_classifier_takes_no_other_rules_fields():
+    """The float MLP has no ADC or output margin; on-chip SGD has its ADC."""
+    params = estimators.FloatMLPClassifier().get_params()
+    assert "adc_bits" not in params and "margin_hi" not in params
+    assert estimators.SGDClassifier().get_params()["adc_bits"] == 8
+    assert estimators.SBPClassifier().get_params()["margin_hi"] == 0.5
+    assert estimators.__all__ == sorted(cls.__name__ for cls in estimators.CLASSIFIERS.values())
+    assert set(estimators.CLASSIFIERS) == set(RULES)
 
 
 def test_an_unknown_hyper_parameter_is_a_type_error_naming_it():
@@ -83,10 +97,9 @@ def test_bad_hyper_parameter_raises_config_error_naming_it_at_fit(digits):
 
 
 @pytest.mark.parametrize("cls", [estimators.STEClassifier, estimators.SBPClassifier])
-def test_real_inputs_are_rejected_for_binary_input_methods(cls):
-    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.3]])
-    with pytest.raises(ConfigError, match="real_inputs applies to method float only"):
-        cls(epochs=1, real_inputs=True).fit(X, [0, 1, 0])
+def test_real_inputs_are_not_a_parameter_of_binary_input_methods(cls):
+    with pytest.raises(TypeError, match=f"{cls.__name__}: unknown parameter.*real_inputs"):
+        cls(epochs=1, real_inputs=True)
 
 
 def test_inputs_are_min_max_scaled_then_binarized_per_feature():

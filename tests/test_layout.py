@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,13 +17,24 @@ def imports_by_module() -> dict[str, set[str]]:
     """Module -> every module it imports (top-level or inside a function), sbp_core or not.
 
     `from a import b` counts as importing `a.b` when b is a module, else `a`. A package's
-    __init__ importing its own submodules is left out (that is not a cycle at run time).
+    __init__ importing its own submodules is left out (that is not a cycle at run time), and so
+    are imports for type checkers only (`if TYPE_CHECKING:`). The rule registry imports every
+    module of the methods package by name (a rule is its module alone): those edges are added.
     """
     paths = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
     graph = {}
     for module, path in paths.items():
         found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.Import):
                 found |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module:
@@ -31,7 +44,12 @@ def imports_by_module() -> dict[str, set[str]]:
         if path.name == "__init__.py":
             found = {name for name in found if not name.startswith(module + ".")}
         graph[module] = found - {module}
+    graph[REGISTRY] |= {name for name in paths if name.startswith("sbp_core.methods.")}
+    graph[REGISTRY] -= {REGISTRY}
     return graph
+
+
+REGISTRY = "sbp_core.methods.registry"
 
 
 def _module_name(path: Path) -> str:
@@ -66,6 +84,29 @@ def test_the_pulse_engine_is_the_bottom_of_the_graph():
     below_the_learners = ("sbp_core.chip.engine", "sbp_core.chip.crossbar", *DEVICE_MODULES)
     for module in below_the_learners:
         assert not any(name.startswith("sbp_core.methods") for name in internal(module)), module
+
+
+def test_the_spec_sits_above_the_rules_and_the_chip_below_them():
+    """RunSpec is assembled from the rules' records, so nothing a rule imports may import it."""
+    assert REGISTRY in internal("sbp_core.spec")
+    below_the_spec = set()
+    todo = [REGISTRY]
+    while todo:
+        current = todo.pop()
+        if current not in below_the_spec:
+            below_the_spec.add(current)
+            todo += internal(current)
+    assert "sbp_core.spec" not in below_the_spec
+    assert {"sbp_core.methods.sbp", "sbp_core.chip.device", "sbp_core.fields"} <= below_the_spec
+
+
+def test_a_train_job_loads_no_report_stack_at_run_time():
+    """The registry imports every rule by name, which the static graph above only models: import
+    `sbp_core.train` for real and look."""
+    heavy = ("pandas", "matplotlib", "seaborn", "mlflow")
+    code = f"import sys, sbp_core.train; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_tracking_logs_and_draws_nothing_itself():

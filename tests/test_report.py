@@ -229,8 +229,10 @@ def test_every_figure_kind_fits_a_page_and_labels_its_axes_with_units(
 
 
 def test_every_numeric_field_a_sweep_can_vary_has_a_unit():
-    schema = yaml.safe_load(
-        (Path(__file__).resolve().parents[1] / "config/schema.yaml").read_text()
+    from sbp_core.grid import with_spec_parts
+
+    schema = with_spec_parts(
+        yaml.safe_load((Path(__file__).resolve().parents[1] / "config/schema.yaml").read_text())
     )
     types = {f.name: str(f.type) for f in dataclasses.fields(RunSpec)}
     numeric = [

@@ -17,7 +17,7 @@ import numpy as np
 from sbp_core.chip import engine
 from sbp_core.chip.kinds import DeviceArray
 from sbp_core.chip.kinds.neurosim import DeviceParams
-from sbp_core.spec import PULSE_SCHEMES
+from sbp_core.fields import PULSE_SCHEMES
 
 DTYPE = np.float32
 

@@ -23,7 +23,7 @@ from sbp_core.chip.kinds import kind_named
 from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
-from sbp_core.spec import DEVICE_FIELDS, names_device_file
+from sbp_core.fields import DEVICE_FIELDS, names_device_file
 
 REQUIRED_KEYS = ("n_states", "nl_ltp", "nl_ltd", "on_off", "c2c_sigma", "g_max_s")
 """Keys every device file must give; the others default to DeviceParams' defaults (name: the

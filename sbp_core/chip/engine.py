@@ -132,6 +132,24 @@ def sample_rows(indptr, indices, sample, rows):  # pragma: no cover - compiled
 
 
 @compiled
+def layer_layout(layers):  # pragma: no cover - compiled
+    """Where each layer of a network (a tuple of `CrossbarArrays`, input side first) sits in the
+    flat per-sample buffers of a compiled epoch: layer l's rows are [row_start[l], row_start[l +
+    1]) of a rows buffer, its columns [col_start[l], col_start[l + 1]) of a columns buffer (both
+    totals last); `biggest` is the most pairs of one layer, the size of an update's scratch."""
+    n_layers = len(layers)
+    row_start = np.zeros(n_layers + 1, dtype=np.int64)
+    col_start = np.zeros(n_layers + 1, dtype=np.int64)
+    biggest = 0
+    for number in range(n_layers):
+        n_rows, n_cols = layers[number].g_plus.shape
+        row_start[number + 1] = row_start[number] + n_rows
+        col_start[number + 1] = col_start[number] + n_cols
+        biggest = max(biggest, n_rows * n_cols)
+    return row_start, col_start, biggest
+
+
+@compiled
 def read_rows(bar, rows, rng):  # pragma: no cover - compiled
     """Column currents for read pulses on `rows` (the inputs that are 1, bias row included):
     a = scale * sum_r (G+ - G-)[r], plus read noise of sigma read_noise * scale * sqrt(sum G^2)."""

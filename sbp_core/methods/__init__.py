@@ -1,39 +1,21 @@
-"""Registry of learning rules: method name -> class with `from_spec(spec, n_in, n_out, rng)`."""
+"""The learning rules, one module each, found by their `METHOD` records (registry.py)."""
 
 from __future__ import annotations
 
 import itertools
 import tempfile
 from collections.abc import Iterable
-from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sbp_core.chip.kinds import kind_named
-from sbp_core.methods.base import EpochStats, Learner
-from sbp_core.spec import RunSpec
+from sbp_core.methods.base import EpochStats, Learner, Method
+from sbp_core.methods.registry import CROSSBAR_METHODS, DEPTH_COMPILED, RULES, learner_class
 
-_REGISTRY = {
-    "sbp": "sbp_core.methods.sbp:SBPLearner",
-    "float": "sbp_core.methods.float_mlp:FloatMLP",
-    "ste": "sbp_core.methods.ste:STELearner",
-    "binarized": "sbp_core.methods.binarized:BinarizedLearner",
-    "exsitu": "sbp_core.methods.exsitu:ExSituLearner",
-    "manhattan": "sbp_core.methods.manhattan:ManhattanLearner",
-    "sgd": "sbp_core.methods.sgd:SGDLearner",
-}
-
-#: Methods whose weights live in a crossbar and which therefore count pulses.
-CROSSBAR_METHODS = ("sbp", "exsitu", "manhattan", "sgd")
-#: Methods whose compiled epoch is specialised to the number of layers (a tuple of crossbars).
-DEPTH_COMPILED = ("sbp", "sgd")
-
-
-def learner_class(method: str) -> type:
-    """Import lazily so a train job loads only the rule it runs."""
-    module_name, class_name = _REGISTRY[method].split(":")
-    return getattr(import_module(module_name), class_name)
+if TYPE_CHECKING:
+    from sbp_core.spec import RunSpec
 
 
 def make_learner(spec: RunSpec, n_in: int, n_out: int, rng: np.random.Generator) -> Learner:
@@ -49,6 +31,8 @@ def compile_kernels(
     tuple of crossbars, compiled once per network depth: they are compiled for each number of
     hidden layers in `depths`, on the example device of each of `device_kinds` (a kind whose
     engine records differ in type compiles kernels of its own). Returns the methods run."""
+    from sbp_core.spec import RunSpec  # the spec is assembled from the rules, above them
+
     data = np.random.default_rng(0)
     X, y = data.random((40, 8)) < 0.5, np.arange(40) % 3
     with tempfile.TemporaryDirectory() as folder:
@@ -66,8 +50,10 @@ def compile_kernels(
 __all__ = [
     "CROSSBAR_METHODS",
     "DEPTH_COMPILED",
+    "RULES",
     "EpochStats",
     "Learner",
+    "Method",
     "compile_kernels",
     "learner_class",
     "make_learner",

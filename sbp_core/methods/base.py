@@ -1,9 +1,10 @@
-"""The one interface every learning rule implements, so a new rule is one new file."""
+"""The one interface every learning rule implements, and the record each rule's module declares
+itself with (`METHOD`), so a new rule is one new file (docs/adding_a_rule.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,3 +47,40 @@ class Learner(Protocol):
     def state(self) -> dict[str, np.ndarray]:
         """Arrays worth saving as artifacts (weights or conductances)."""
         ...
+
+
+@dataclass(frozen=True)
+class Method:
+    """A learning rule, declared once as `METHOD` in its own module of sbp_core.methods.
+
+    Everything that lists methods is derived from these records (sbp_core.methods.registry): the
+    spec's `method` choices and each rule's own fields (sbp_core.spec), the config schema's
+    method enums, the command-line options, the scikit-learn classifiers, the crossbar and
+    depth-compiled lists, the cost designs and the figures' styles.
+    """
+
+    name: str
+    """The spec's `method` value."""
+    learner: type
+    """The class with `from_spec(spec, n_in, n_out, rng)` returning a `Learner`."""
+    classifier: str
+    """Name of its scikit-learn classifier in sbp_core.estimators (`SBPClassifier`)."""
+    summary: str
+    """One line: the classifier's docstring."""
+    settings: type | None = None
+    """A dataclass of the fields only this rule reads, declared with sbp_core.fields' `number`
+    / `choice` / `text` and a docstring under each; they join RunSpec, and another method's
+    spec must leave them at their defaults."""
+    counts_pulses: bool = False
+    """Its weights live in crossbars, so it counts programming pulses (and reads a device)."""
+    on_chip: bool = False
+    """It trains on the chip itself (not only programs it), paying a training periphery."""
+    depth_compiled: bool = False
+    """Its compiled epoch is specialised to the number of layers (`sbp-bench compile`)."""
+    offchip_twin: str | None = None
+    """The method whose run trains the network this one programs (exsitu: ste)."""
+    cost_design: str | None = None
+    """The periphery an on-chip rule pays (a design of sbp_core.cost: `sbp`, `conventional`)."""
+    style: dict[str, Any] | None = None
+    """How the cost figures draw it: `label`, `marker`, `colour` (index in seaborn's
+    colorblind palette); None: not drawn there."""

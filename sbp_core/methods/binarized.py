@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sbp_core.methods.base import EpochStats
+from sbp_core.fields import Widths
+from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.ste import STELearner
-from sbp_core.spec import Widths
 
 LATENT_INIT = 0.1
 """Latent weights start uniform in +-LATENT_INIT, close to a sign flip (starting from +-1 learned
@@ -75,3 +75,11 @@ class BinarizedLearner(STELearner):
         stats = super().fit_epoch(X, y, rng)
         self.lr *= LR_DECAY
         return stats
+
+
+METHOD = Method(
+    name="binarized",
+    learner=BinarizedLearner,
+    classifier="BinarizedClassifier",
+    summary="Binary weights and activations with latent float weights (BinaryConnect/BNN).",
+)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.chip.device import DeviceParams, device_for
+from sbp_core.fields import hidden_widths
 from sbp_core.methods.base import EpochStats
-from sbp_core.spec import RunSpec, hidden_widths
+
+if TYPE_CHECKING:
+    from sbp_core.spec import RunSpec
 
 _EVAL_CHUNK = 2048  # samples per batched read: bounds memory on all of MNIST
 

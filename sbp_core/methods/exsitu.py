@@ -34,6 +34,7 @@ every device is programmed from the same network, so a sweep compares devices an
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -41,13 +42,28 @@ import numpy as np
 from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.chip.programming import erase_array, nearest, verify, write_open_loop
 from sbp_core.errors import ConfigError
-from sbp_core.methods.base import EpochStats
+from sbp_core.fields import choice, number
+from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
 from sbp_core.offchip import Snapshot
 
 CLIP_QUANTILES = np.linspace(0.5, 1.0, 51)
 """Candidate clipping scales: these quantiles of a layer's |w| (1.0 is the largest |w|)."""
+PROGRAMS = ("write_verify", "open_loop")
+
+
+@dataclass(frozen=True)
+class ExSituFields:
+    """The run-spec fields only ex-situ programming reads (README, "Baselines")."""
+
+    program: str = choice("write_verify", PROGRAMS)
+    """Method exsitu only: `write_verify` (after the open-loop write, read every device and
+    correct it one SET or RESET at a time into the tolerance band) or `open_loop` (no reads)."""
+    verify_tolerance: float = number(0.01, above=0.0, high=1.0, unit="fraction of G range")
+    """Write-verify leaves a device whose read lies within target +- this fraction of the range."""
+    verify_max_pulses: int = number(50, low=0, unit="pulses per device")
+    """Write-verify's budget per device: at most this many verify reads and correction pulses."""
 
 
 class WriteCounts(NamedTuple):
@@ -191,3 +207,15 @@ def write_variance(pulses: np.ndarray, noise: float, band: float | None) -> np.n
     b at most noise^2 + b^2 / 3 (the last correction's noise, or a uniform error in the band)."""
     variance = pulses * noise**2
     return variance if band is None else np.minimum(variance, noise**2 + band**2 / 3)
+
+
+METHOD = Method(
+    name="exsitu",
+    learner=ExSituLearner,
+    classifier="ExSituClassifier",
+    summary="Trained off-chip, then programmed into the simulated crossbar.",
+    settings=ExSituFields,
+    counts_pulses=True,
+    offchip_twin="ste",
+    style={"label": "ex-situ (programming only)", "marker": "D", "colour": 3},
+)

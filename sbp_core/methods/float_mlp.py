@@ -5,15 +5,27 @@ Works on real-valued pixels (float32 in [0, 1]) and on binary read pulses (bool)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from sbp_core.errors import ConfigError
+from sbp_core.fields import Widths, choice
+from sbp_core.methods.base import Method
 from sbp_core.methods.mlp_core import SoftwareMLP
-from sbp_core.spec import Widths
 
 ACTIVATIONS = ("sigmoid", "relu")
+
+
+@dataclass(frozen=True)
+class FloatFields:
+    """The run-spec fields only the float MLP reads."""
+
+    real_inputs: bool = False
+    """Method float only: feed real-valued pixels in [0, 1] instead of binary read pulses."""
+    activation: str = choice("sigmoid", ACTIVATIONS)
+    """Hidden activation of `float`: sigmoid or relu."""
 
 
 class FloatMLP(SoftwareMLP):
@@ -56,3 +68,12 @@ class FloatMLP(SoftwareMLP):
         if self.activation == "relu":
             return (a > 0).astype(self.dtype)
         return h * (1 - h)
+
+
+METHOD = Method(
+    name="float",
+    learner=FloatMLP,
+    classifier="FloatMLPClassifier",
+    summary="Float MLP (sigmoid or ReLU), the software upper bound.",
+    settings=FloatFields,
+)

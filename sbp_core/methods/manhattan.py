@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sbp_core.chip.crossbar import DTYPE, Crossbar
-from sbp_core.methods.base import EpochStats
+from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 
 
@@ -65,3 +65,17 @@ class ManhattanLearner(CrossbarMLP):
         if self.spec.pulse_prob < 1.0:
             index = index[rng.random(index.size) < self.spec.pulse_prob]
         layer.apply_compiled(index, gradient.flat[index] < 0, rng)
+
+
+METHOD = Method(
+    name="manhattan",
+    learner=ManhattanLearner,
+    classifier="ManhattanClassifier",
+    summary="Sign of the full-precision gradient applied as pulses (Manhattan rule).",
+    counts_pulses=True,
+    on_chip=True,
+    # like SGD it reads multi-bit activations through ADCs and computes its gradient digitally;
+    # only its update is one pulse per weight
+    cost_design="conventional",
+    style={"label": "Manhattan", "marker": "^", "colour": 2},
+)

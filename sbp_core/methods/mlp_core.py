@@ -9,12 +9,15 @@ how the stored weights map to the weights used in a pass, so each is a small sub
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from sbp_core.fields import Widths, hidden_widths
 from sbp_core.methods.base import EpochStats
-from sbp_core.spec import RunSpec, Widths, hidden_widths
+
+if TYPE_CHECKING:
+    from sbp_core.spec import RunSpec
 
 
 def glorot_uniform(

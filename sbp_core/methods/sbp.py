@@ -23,13 +23,53 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sbp_core import fields
 from sbp_core.chip.refresh import RefreshCounts, refresh
-from sbp_core.methods.base import EpochStats
+from sbp_core.errors import ConfigError
+from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
-from sbp_core.spec import RunSpec
+
+if TYPE_CHECKING:
+    from sbp_core.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class SBPFields:
+    """The run-spec fields of SBP's own rule (README, "Method"); other methods leave them at
+    these defaults."""
+
+    margin_hi: float = fields.number(0.5, unit="weight units")
+    """Output error +1 when the target column's current is below this margin."""
+    margin_lo: float = fields.number(-0.5, unit="weight units")
+    """Output error -1 when a non-target column's current is above this margin."""
+    error_threshold: float = fields.number(0.05, low=0.0, unit="weight units")
+    """Hidden error d = sign(s) 1[|s| > error_threshold], s the next layer's error read back
+    through its crossbar (s = W2^T e with one hidden layer)."""
+    gate_window: float = fields.number(1.0, low=0.0, unit="weight units")
+    """Hidden error only where |a - theta| < gate_window (a the neuron's current); 0 disables
+    the gate."""
+    pulse_prob_final: float | None = fields.number(
+        None, above=0.0, high=1.0, unit="per coincidence"
+    )
+    """Method sbp only: the pulse probability decays geometrically from pulse_prob in the first
+    epoch to this in the last (a learning-rate schedule); None: pulse_prob throughout."""
+    refresh_every: int = fields.number(0, low=0, unit="samples")
+    """Method sbp only: training samples between pair-refresh cycles (sbp_core.chip.refresh), which
+    rewrite each pair whose larger device passed refresh_level onto one device; 0: never."""
+    refresh_level: float = fields.number(0.9, above=0.0, high=1.0, unit="fraction of G range")
+    """Method sbp only: a refresh cycle rewrites the pairs whose larger device reads at least
+    this fraction of the nominal range above Gmin."""
+
+    def __post_init__(self) -> None:
+        if self.margin_lo > self.margin_hi:
+            raise ConfigError(
+                f"margin_lo ({self.margin_lo}) must not exceed margin_hi ({self.margin_hi})"
+            )
 
 
 class SBPLearner(CrossbarMLP):
@@ -154,3 +194,17 @@ def ternarize(signal: np.ndarray, threshold: float) -> np.ndarray:
     out = np.sign(signal).astype(np.int8)
     out[np.abs(signal) <= threshold] = 0
     return out
+
+
+METHOD = Method(
+    name="sbp",
+    learner=SBPLearner,
+    classifier="SBPClassifier",
+    summary="Sign backpropagation on a simulated RRAM crossbar.",
+    settings=SBPFields,
+    counts_pulses=True,
+    on_chip=True,
+    depth_compiled=True,
+    cost_design="sbp",
+    style={"label": "SBP", "marker": "o", "colour": 0},
+)

@@ -32,12 +32,27 @@ drawn per pulse (NeuroSim: one draw of sigma sqrt(n) per write) and initial weig
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from sbp_core import fields
 from sbp_core.chip.crossbar import DTYPE
-from sbp_core.methods.base import EpochStats
+from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.sgd_kernel import ADC, RESET, SET, SGDSettings, train_epoch
+
+
+@dataclass(frozen=True)
+class SGDFields:
+    """The run-spec fields only on-chip SGD reads (README, "Baselines")."""
+
+    adc_bits: int = fields.number(8, low=1, high=16, unit="bits")
+    """Method sgd only: bits of the ADC that digitises each column current over its full range,
+    +-(rows) weight units."""
+    lr_out: float | None = fields.number(None, above=0.0, unit="per step")
+    """Method sgd only: learning rate of the output layer (NeuroSim's alpha2; lr is its alpha1);
+    None: the method's measured value."""
 
 
 class SGDLearner(CrossbarMLP):
@@ -146,3 +161,19 @@ class SGDLearner(CrossbarMLP):
         n = np.floor(np.abs(delta / self.rule.weight_step) + DTYPE(0.5))
         n = np.minimum(n, DTYPE(self.rule.max_pulses)).astype(np.int64)
         return np.where(delta > 0, n, -n)
+
+
+METHOD = Method(
+    name="sgd",
+    learner=SGDLearner,
+    classifier="SGDClassifier",
+    summary=(
+        "Conventional on-chip backpropagation (ADC reads, digital errors, multi-pulse updates)."
+    ),
+    settings=SGDFields,
+    counts_pulses=True,
+    on_chip=True,
+    depth_compiled=True,
+    cost_design="conventional",
+    style={"label": "on-chip SGD", "marker": "s", "colour": 1},
+)

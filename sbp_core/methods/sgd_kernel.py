@@ -80,14 +80,7 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng):  # pra
     one, f32 = np.float32(1.0), np.float32
     n_layers = len(layers)
     top = n_layers - 1
-    row_start = np.zeros(n_layers + 1, dtype=np.int64)
-    col_start = np.zeros(n_layers + 1, dtype=np.int64)
-    biggest = 0
-    for number in range(n_layers):
-        n_rows, n_cols = layers[number].g_plus.shape
-        row_start[number + 1] = row_start[number] + n_rows
-        col_start[number + 1] = col_start[number] + n_cols
-        biggest = max(biggest, n_rows * n_cols)
+    row_start, col_start, biggest = engine.layer_layout(layers)
     counts = np.zeros((n_layers, 2), dtype=np.int64)
     loss = 0.0
     rows = np.empty(row_start[n_layers], dtype=np.int64)

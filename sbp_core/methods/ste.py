@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from sbp_core.methods.base import Method
 from sbp_core.methods.mlp_core import SoftwareMLP
 
 STE_WINDOW = 1.0
@@ -32,3 +33,11 @@ class STELearner(SoftwareMLP):
 
     def hidden_slope(self, a: np.ndarray, h: np.ndarray) -> np.ndarray:
         return (np.abs(a) <= STE_WINDOW).astype(self.dtype)
+
+
+METHOD = Method(
+    name="ste",
+    learner=STELearner,
+    classifier="STEClassifier",
+    summary="Binary hidden units trained with the straight-through estimator.",
+)

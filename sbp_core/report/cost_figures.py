@@ -32,6 +32,7 @@ from matplotlib.ticker import (  # noqa: E402
 )
 
 from sbp_core import cost  # noqa: E402
+from sbp_core.methods import RULES  # noqa: E402
 from sbp_core.report import ACCURACY, page  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.cost_tables import (  # noqa: E402
@@ -48,13 +49,14 @@ FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom")
 """Figures of the whole profile: figures/<name>.png."""
 TRADEOFF_FIGURE = "cost_accuracy_vs_energy"
 """The profile's accuracy against training energy per sample, per run (`plot_tradeoff`)."""
-METHOD_STYLES = {
-    "sbp": {"label": "SBP", "marker": "o"},
-    "sgd": {"label": "on-chip SGD", "marker": "s"},
-    "manhattan": {"label": "Manhattan", "marker": "^"},
-    "exsitu": {"label": "ex-situ (programming only)", "marker": "D"},
-}
-"""Marker and legend label of each method in the trade-off figure; colours follow this order."""
+METHOD_STYLES = dict(
+    sorted(
+        ((name, rule.style) for name, rule in RULES.items() if rule.style is not None),
+        key=lambda item: item[1]["colour"],
+    )
+)
+"""Marker, legend label and colour (index in the colorblind palette) of each method in the
+trade-off figure, from its record (`Method.style`), in the order of their colours."""
 COMPONENT_COLOURS = dict(
     zip(cost.COMPONENTS, sns.color_palette("colorblind", len(cost.COMPONENTS)), strict=True)
 )
@@ -288,7 +290,8 @@ def plot_tradeoff(energies: pd.DataFrame) -> Figure:
         n_rows, n_cols, figsize=(page.TEXT_WIDTH_IN, 1.2 + 1.9 * n_rows), squeeze=False,
         sharex=True, sharey=True, layout="constrained",
     )  # fmt: skip
-    colours = dict(zip(METHOD_STYLES, sns.color_palette("colorblind"), strict=False))
+    palette = sns.color_palette("colorblind")
+    colours = {method: palette[style["colour"]] for method, style in METHOD_STYLES.items()}
     for ax, device in zip(axes.flat, devices, strict=False):
         for method, style in METHOD_STYLES.items():
             points = energies[(energies["device"] == device) & (energies["method"] == method)]

@@ -22,6 +22,7 @@ import pandas as pd
 
 from sbp_core import cost
 from sbp_core.errors import DataError
+from sbp_core.methods import RULES
 from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
 from sbp_core.spec import DEVICE_FIELDS, SBP_RULE_FIELDS, RunSpec
@@ -478,21 +479,24 @@ def epoch_energies(
     return pd.DataFrame(rows)
 
 
-ON_CHIP_DESIGNS = {"sbp": "sbp", "sgd": "conventional", "manhattan": "conventional"}
-"""The periphery each on-chip rule needs: Manhattan, like SGD, reads multi-bit activations
-through ADCs and computes its gradient digitally; only its update is one pulse per weight."""
+ON_CHIP_DESIGNS = {name: rule.cost_design for name, rule in RULES.items() if rule.on_chip}
+"""The periphery each on-chip rule needs, from its record (`Method.cost_design`)."""
+PROGRAMMING_ONLY = tuple(
+    name for name, rule in RULES.items() if rule.counts_pulses and not rule.on_chip
+)
+"""Crossbar methods trained off the chip (exsitu): they pay only their programming pulses."""
 
 
 def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
     """One row per crossbar run: method, device, final test accuracy and energy per training
     sample. On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
-    exsitu pays only the programming pulses of its final write (erase, write, verify
-    corrections; off-chip training and verify reads are not counted), spread over the same
-    number of training samples."""
+    exsitu (PROGRAMMING_ONLY) pays only the programming pulses of its final write (erase,
+    write, verify corrections; off-chip training and verify reads are not counted), spread over
+    the same number of training samples."""
     rows = []
-    for _, row in runs[runs["method"].isin([*ON_CHIP_DESIGNS, "exsitu"])].iterrows():
+    for _, row in runs[runs["method"].isin([*ON_CHIP_DESIGNS, *PROGRAMMING_ONLY])].iterrows():
         device, samples = _device(row), _samples(row)
-        if row["method"] == "exsitu":
+        if row["method"] not in ON_CHIP_DESIGNS:
             resets = row["deployment_reset_pulses"] + row["deployment_erase_pulses"]
             energy = cost.programming_energy(device, row["deployment_set_pulses"], resets)
             energy /= samples

@@ -7,6 +7,7 @@ Every numeric axis names its unit (AXIS_UNITS for the spec fields a sweep can va
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from typing import Any
 
 import matplotlib
@@ -23,6 +24,7 @@ from sbp_core.methods import CROSSBAR_METHODS  # noqa: E402
 from sbp_core.report import ACCURACY, page, rule_log  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.tables import axis_values, neurosim_accuracy  # noqa: E402
+from sbp_core.spec import RunSpec  # noqa: E402
 
 ACCURACY_LABEL = "test accuracy (%)"
 EPOCH_LABEL = "epoch (count)"
@@ -44,23 +46,14 @@ AXIS_UNITS = {
     "stuck_gmax": "fraction of devices",
     "read_noise": "relative sigma per read",
     "theta": "weight units",
-    "margin_hi": "weight units",
-    "margin_lo": "weight units",
-    "error_threshold": "weight units",
-    "gate_window": "weight units",
     "pulse_prob": "per coincidence",
-    "pulse_prob_final": "per coincidence",
-    "refresh_every": "samples",
-    "refresh_level": "fraction of G range",
     "init_spread": "fraction of G range",
     "lr": "per step",
     "batch_size": "samples",
-    "adc_bits": "bits",
-    "lr_out": "per step",
-    "verify_tolerance": "fraction of G range",
-    "verify_max_pulses": "pulses per device",
+    **{f.name: f.metadata["unit"] for f in fields(RunSpec) if "unit" in f.metadata},
 }
-"""The unit of every numeric spec field a sweep can vary, for its axis label (README, "Method")."""
+"""The unit of every numeric spec field a sweep can vary, for its axis label (README, "Method"):
+the shared fields' here, each rule's own from its field declarations (`number(..., unit=)`)."""
 
 
 def draw(kind: str, runs: pd.DataFrame, history: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
