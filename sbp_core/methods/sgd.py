@@ -24,10 +24,10 @@ Where this differs from NeuroSim, and why (README, "Baselines"): the same differ
 crossbars as every crossbar learner here (NeuroSim: one device against a reference column; the
 nominal step, 2 / (n_states - 1) in weights in [-1, 1], is the same), a bias row (NeuroSim has
 none), one ADC on the differential current (NeuroSim digitises cell and reference currents
-separately and feeds half the weighted sum to the sigmoid), the binary read pulse x in the layer-1
-update (NeuroSim multiplies by the analog pixel, which a binary-input chip does not hold), noise
-drawn per pulse (NeuroSim: one draw of sigma sqrt(n) per write) and initial weights spread over
-[-1, 1] by uniform conductances (NeuroSim: uniform over the seven levels k/3).
+separately and feeds half the weighted sum to the sigmoid), noise drawn per pulse (NeuroSim: one
+draw of sigma sqrt(n) per write) and initial weights spread over [-1, 1] by uniform conductances
+(NeuroSim: uniform over the seven levels k/3). Both multiply layer 1's update by a binary x:
+NeuroSim binarizes its input pixels on load (its IO.cpp).
 """
 
 from __future__ import annotations
