@@ -16,7 +16,7 @@ from numba import njit
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
-SHARED_SOURCES = (PACKAGE / "chip" / "engine.py",)
+SHARED_SOURCES = (PACKAGE / "chip" / "engine.py", PACKAGE / "methods" / "sgd_kernel.py")
 """Modules whose compiled functions other files call: part of every cached function's stamp."""
 
 

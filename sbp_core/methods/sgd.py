@@ -105,6 +105,26 @@ class SGDLearner(CrossbarMLP):
     def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:
         """Forward through every layer's ADCs, full-precision errors, one pulse-train update per
         layer."""
+        layers = self.layers
+        activations, deltas = self.forward_errors(rows1, label, rng)
+        column_pulses = self.pulse_counts(self.rule.step_hidden * deltas[0])
+        columns = np.flatnonzero(column_pulses)
+        index = (rows1[:, None] * self.widths[0] + columns[None, :]).ravel()
+        layers[0].pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
+        for number in range(1, len(layers)):
+            last = number == len(layers) - 1
+            step = self.rule.step_output if last else self.rule.step_hidden
+            drive = np.append(activations[number - 1], DTYPE(1.0))
+            pulses = self.pulse_counts(drive[:, None] * (step * deltas[number])[None, :]).ravel()
+            index = np.flatnonzero(pulses)
+            layers[number].pulse_trains(index, pulses[index], rng)
+
+    def forward_errors(
+        self, rows1: np.ndarray, label: int, rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Forward through every layer's ADCs and the full-precision errors, with the weights
+        before the update: (sigmoid activations, s_l) per layer, input side first. Every rule
+        on this periphery (sgd, ttv2, mixed_precision) learns from them."""
         layers, adcs = self.layers, self.adcs
         rows, activations = [rows1], []  # per layer: the rows driven, sigmoid of its codes
         for number, (layer, adc) in enumerate(zip(layers, adcs, strict=True)):
@@ -128,18 +148,7 @@ class SGDLearner(CrossbarMLP):
             for k in range(weights.shape[1]):  # column by column: the order the kernel sums in
                 back += weights[:-1, k] * deltas[number][k]
             deltas[number - 1] = (below * (1 - below)) * back
-
-        column_pulses = self.pulse_counts(self.rule.step_hidden * deltas[0])
-        columns = np.flatnonzero(column_pulses)
-        index = (rows1[:, None] * self.widths[0] + columns[None, :]).ravel()
-        layers[0].pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
-        for number in range(1, len(layers)):
-            last = number == len(layers) - 1
-            step = self.rule.step_output if last else self.rule.step_hidden
-            drive = np.append(activations[number - 1], DTYPE(1.0))
-            pulses = self.pulse_counts(drive[:, None] * (step * deltas[number])[None, :]).ravel()
-            index = np.flatnonzero(pulses)
-            layers[number].pulse_trains(index, pulses[index], rng)
+        return activations, deltas
 
     def pulse_counts(self, delta: np.ndarray) -> np.ndarray:
         """`sgd_kernel.pulse_count` for an array of weight changes."""

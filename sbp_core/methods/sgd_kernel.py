@@ -219,3 +219,69 @@ def _outer_pulses(act, error, step, rule, index, trains):  # pragma: no cover - 
 def _code(current, adc):  # pragma: no cover - compiled
     """`ADC.codes` for one current."""
     return int(min(max(np.rint(current / adc.lsb), -adc.half), adc.half - 1))
+
+
+class SampleBuffers(NamedTuple):
+    """Scratch space of `forward_errors` for one network, reused sample after sample: layer l's
+    driven rows are rows[row_start[l]:][:n_driven[l]], the sigmoid activations and errors of its
+    columns a[col_start[l]:col_start[l + 1]] and s[...]."""
+
+    rows: np.ndarray
+    n_driven: np.ndarray
+    a: np.ndarray
+    s: np.ndarray
+    row_start: np.ndarray
+    col_start: np.ndarray
+
+    @classmethod
+    def for_layers(cls, shapes: list[tuple[int, int]]) -> SampleBuffers:
+        """Buffers for layers of these (n_rows, n_cols), input side first."""
+        row_start = np.cumsum([0, *(rows for rows, _ in shapes)]).astype(np.int64)
+        col_start = np.cumsum([0, *(cols for _, cols in shapes)]).astype(np.int64)
+        return cls(
+            rows=np.empty(row_start[-1], np.int64), n_driven=np.zeros(len(shapes), np.int64),
+            a=np.empty(col_start[-1], np.float32), s=np.empty(col_start[-1], np.float32),
+            row_start=row_start, col_start=col_start,
+        )  # fmt: skip
+
+
+@compiled
+def forward_errors(sample, indptr, indices, labels, layers, adcs, theta, rng, buf, loss):
+    """`SGDLearner.forward_errors` for one sample (CSR rows as in `train_epoch`): the forward
+    pass through every layer's ADCs and the full-precision errors s_l, written into `buf` (a
+    `SampleBuffers`); returns `loss` plus this sample's squared output error, summed in the
+    reference's order. The rules that share this periphery (ttv2, mixed_precision) call it."""
+    one, f32 = np.float32(1.0), np.float32
+    rows, a, s, row_start, col_start = buf.rows, buf.a, buf.s, buf.row_start, buf.col_start
+    top = len(layers) - 1
+    first, last, adc_first, adc_last = layers[0], layers[top], adcs[0], adcs[top]
+    nowhere = rows[:0]
+    buf.n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
+    for number in range(top + 1):
+        driven = rows[row_start[number] : row_start[number] + buf.n_driven[number]]
+        act = a[col_start[number] : col_start[number + 1]]
+        following = nowhere
+        if number < top:
+            following = rows[row_start[number + 1] : row_start[number + 2]]
+        if number == 0:
+            k = _forward(first, adc_first, driven, theta, rng, act, following)
+        elif number == top:
+            k = _forward(last, adc_last, driven, theta, rng, act, following)
+        else:
+            k = _forward(layers[number], adcs[number], driven, theta, rng, act, following)
+        if number < top:
+            buf.n_driven[number + 1] = k
+    output, output_error = a[col_start[top] :], s[col_start[top] :]
+    for k in range(output.size):
+        miss = (one if k == labels[sample] else f32(0.0)) - output[k]
+        loss += miss * miss
+        output_error[k] = ((f32(-2.0) * output[k]) * (one - output[k])) * miss
+    for number in range(top, 0, -1):
+        above = s[col_start[number] : col_start[number + 1]]
+        act = a[col_start[number - 1] : col_start[number]]
+        error = s[col_start[number - 1] : col_start[number]]
+        if number == top:
+            _backpropagate(last, above, act, error)
+        else:
+            _backpropagate(layers[number], above, act, error)
+    return loss
