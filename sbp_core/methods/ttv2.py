@@ -84,13 +84,15 @@ class TTv2Learner(SGDLearner):
         for name, value in (("bl", bl), ("transfer_every", transfer_every)):
             if value < 1:
                 raise ConfigError(f"{name}: must be >= 1, got {value}")
+        lr = _positive("lr", lr, spec.lr or self.default_lr)
+        lr_out = _positive("lr_out", lr_out, spec.lr_out or self.default_lr_out)
         if chop_every < 0:
             raise ConfigError(f"chop_every: must be >= 0 (0: no chopper), got {chop_every}")
         weight_step = self.rule.weight_step
         self.ttv2 = TTv2Settings(
             theta=self.rule.theta,
-            lr_hidden=float(lr or self.default_lr),
-            lr_output=float(lr_out or self.default_lr_out),
+            lr_hidden=lr,
+            lr_output=lr_out,
             dw_min=float(weight_step),
             bl=int(bl),
             transfer_every=int(transfer_every),
@@ -231,6 +233,14 @@ class TTv2Learner(SGDLearner):
             arrays[f"A_minus_l{number}"] = fast.g_minus
             arrays[f"H_l{number}"] = h
         return arrays
+
+
+def _positive(name: str, value: float | None, default: float) -> float:
+    """`value`, or `default` where it is None; a one-line error unless it is > 0."""
+    value = default if value is None else value
+    if not value > 0:
+        raise ConfigError(f"{name}: must be > 0, got {value}")
+    return float(value)
 
 
 def _fires(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
