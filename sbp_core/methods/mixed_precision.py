@@ -102,6 +102,7 @@ class MixedPrecisionLearner(SGDLearner):
         value = chi[index]
         step = self.rule.weight_step
         n = np.minimum(np.floor(np.abs(value) / step), DTYPE(self.rule.max_pulses))
+        n[np.abs(value) < step] = 0  # |chi| / step may round up to 1 just below a step
         chi[index] = np.where(value > 0, value - n * step, value + n * step)
         return np.where(value > 0, n, -n).astype(np.int64)
 

@@ -22,12 +22,13 @@ SET, RESET = 0, 1
 
 @compiled
 def settle(chi, i, rule):  # pragma: no cover - compiled
-    """Pulses owed by chi.flat[i]: n = floor(|chi| / weight_step), at most max_pulses, with the
-    sign of chi; chi loses the n nominal steps they apply. Returns the signed count."""
+    """Pulses owed by chi.flat[i]: none while |chi| < weight_step, else n = floor(|chi| /
+    weight_step), at most max_pulses, with the sign of chi; chi loses the n nominal steps they
+    apply. Returns the signed count."""
     value = chi[i]
-    n = min(np.floor(abs(value) / rule.weight_step), np.float32(rule.max_pulses))
-    if n == 0:
+    if abs(value) < rule.weight_step:
         return 0
+    n = min(np.floor(abs(value) / rule.weight_step), np.float32(rule.max_pulses))
     if value > 0:
         chi[i] = value - n * rule.weight_step
         return int(n)
