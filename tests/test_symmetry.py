@@ -90,3 +90,15 @@ def test_stuck_devices_sit_at_their_bound():
     devices.alpha_set[1:] = devices.alpha_reset[1:] = 0.0
     devices.beta_set[1:] = devices.beta_reset[1:] = 1.0
     np.testing.assert_allclose(symmetry_points(devices), [1 / 3, 0.0, 1.0])
+
+
+def test_the_docs_table_is_the_code_s():
+    """docs/symmetry_points.md lists each preset's point as `nominal_symmetry_point` gives it."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "symmetry_points.md").read_text()
+    for name, params in PRESETS.items():
+        point = nominal_symmetry_point(params)
+        row = f"| {name} | {params.nl_ltp:g} | {params.nl_ltd:g} | {params.n_states} | "
+        row += f"{point.g:.4f} | {point.fraction:.4f} | {'yes' if point.attracting else 'no'} |"
+        assert row in text, row
