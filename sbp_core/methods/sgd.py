@@ -37,7 +37,14 @@ import numpy as np
 from sbp_core.chip.crossbar import DTYPE
 from sbp_core.methods.base import EpochStats
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
-from sbp_core.methods.sgd_kernel import ADC, RESET, SET, SGDSettings, train_epoch
+from sbp_core.methods.sgd_kernel import (
+    ADC,
+    RESET,
+    SET,
+    SampleBuffers,
+    SGDSettings,
+    train_epoch,
+)
 
 
 class SGDLearner(CrossbarMLP):
@@ -90,6 +97,7 @@ class SGDLearner(CrossbarMLP):
             counts, loss = train_epoch(
                 order, indptr, indices, np.asarray(y, dtype=np.int64),
                 tuple(layer.arrays() for layer in self.layers), self.rule, self.adcs, rng,
+                SampleBuffers.for_layers([layer.shape for layer in self.layers]),
             )  # fmt: skip
             for layer, layer_counts in zip(self.layers, counts, strict=True):
                 layer.count_pulses(layer_counts[SET], layer_counts[RESET])
