@@ -4,7 +4,8 @@ numba keys a cached function by the source of its own file only, so a learning r
 cached before `chip/engine.py` changed would load again with the old engine compiled into it, or
 with old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
 `compiled` is therefore cached under a stamp of its own file *and* of `chip/engine.py`, the module
-all kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
+all kernels call, and `methods/sgd_kernel.py`, whose forward pass and errors the ttv2 and
+mixed-precision kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
 """
 
 from __future__ import annotations
