@@ -4,7 +4,8 @@ numba keys a cached function by the source of its own file only, so a learning r
 cached before `chip/engine.py` changed would load again with the old engine compiled into it, or
 with old and new pieces mixed (a silent wrong result, seen here). Every function compiled with
 `compiled` is therefore cached under a stamp of its own file *and* of `chip/engine.py`, the module
-all kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
+all kernels call, and `methods/sgd_kernel.py`, whose forward pass and errors the ttv2 and
+mixed-precision kernels call; a kernel that calls another module must add it to `SHARED_SOURCES`.
 
 A cache index also pickles the types of a function's arguments by module path, so an index written
 before a module moved cannot even be read: numba raises ModuleNotFoundError instead of treating it
@@ -22,7 +23,7 @@ from numba import njit
 from numba.core import caching
 
 PACKAGE = Path(__file__).resolve().parent
-SHARED_SOURCES = (PACKAGE / "chip" / "engine.py",)
+SHARED_SOURCES = (PACKAGE / "chip" / "engine.py", PACKAGE / "methods" / "sgd_kernel.py")
 """Modules whose compiled functions other files call: part of every cached function's stamp."""
 
 

@@ -263,22 +263,29 @@ def pulse_trains(bar, index, n_pulses, rng, fired, raise_weight):  # pragma: no 
     returns (SET, RESET) device pulses and refreshes diff. As `Crossbar.pulse_trains`: round r
     pulses (through `apply_pulses`) every pair still owed an r-th pulse, in the order of index.
 
-    `fired` and `raise_weight` are scratch space of at least index.size entries.
+    `fired` and `raise_weight` are scratch space of at least index.size entries. After each
+    round the pairs still owed a pulse are moved to the front, in order, so a call costs its
+    pulses, not its longest train times its pairs.
     """
-    longest = 0
+    owed = np.empty(index.size, np.int64)
+    k = 0
     for p in range(index.size):
-        longest = max(longest, abs(n_pulses[p]))
+        if n_pulses[p] != 0:
+            fired[k] = index[p]
+            raise_weight[k] = n_pulses[p] > 0
+            owed[k] = abs(n_pulses[p])
+            k += 1
     n_set, n_reset = 0, 0
-    for r in range(1, longest + 1):
-        k = 0
-        for p in range(index.size):
-            if abs(n_pulses[p]) >= r:
-                fired[k] = index[p]
-                raise_weight[k] = n_pulses[p] > 0
-                k += 1
+    while k > 0:
         s, t = apply_pulses(bar, fired[:k], raise_weight[:k], rng)
         n_set += s
         n_reset += t
+        m = 0
+        for q in range(k):
+            if owed[q] > 1:
+                fired[m], raise_weight[m], owed[m] = fired[q], raise_weight[q], owed[q] - 1
+                m += 1
+        k = m
     g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
     for i in index:
         diff[i] = g_plus[i] - g_minus[i]

@@ -40,7 +40,14 @@ from sbp_core import fields
 from sbp_core.chip.crossbar import DTYPE
 from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
-from sbp_core.methods.sgd_kernel import ADC, RESET, SET, SGDSettings, train_epoch
+from sbp_core.methods.sgd_kernel import (
+    ADC,
+    RESET,
+    SET,
+    SampleBuffers,
+    SGDSettings,
+    train_epoch,
+)
 
 
 @dataclass(frozen=True)
@@ -102,9 +109,10 @@ class SGDLearner(CrossbarMLP):
         indptr, indices = self.cached_rows(X)
         order = rng.permutation(len(X))
         if self.engine == "numba":
+            layers = tuple(layer.arrays() for layer in self.layers)
             counts, loss = train_epoch(
-                order, indptr, indices, np.asarray(y, dtype=np.int64),
-                tuple(layer.arrays() for layer in self.layers), self.rule, self.adcs, rng,
+                order, indptr, indices, np.asarray(y, dtype=np.int64), layers, self.rule,
+                self.adcs, rng, SampleBuffers.for_layers(layers),
             )  # fmt: skip
             for layer, layer_counts in zip(self.layers, counts, strict=True):
                 layer.count_pulses(layer_counts[SET], layer_counts[RESET])
@@ -120,6 +128,26 @@ class SGDLearner(CrossbarMLP):
     def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:
         """Forward through every layer's ADCs, full-precision errors, one pulse-train update per
         layer."""
+        layers = self.layers
+        activations, deltas = self.forward_errors(rows1, label, rng)
+        column_pulses = self.pulse_counts(self.rule.step_hidden * deltas[0])
+        columns = np.flatnonzero(column_pulses)
+        index = (rows1[:, None] * self.widths[0] + columns[None, :]).ravel()
+        layers[0].pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
+        for number in range(1, len(layers)):
+            last = number == len(layers) - 1
+            step = self.rule.step_output if last else self.rule.step_hidden
+            drive = np.append(activations[number - 1], DTYPE(1.0))
+            pulses = self.pulse_counts(drive[:, None] * (step * deltas[number])[None, :]).ravel()
+            index = np.flatnonzero(pulses)
+            layers[number].pulse_trains(index, pulses[index], rng)
+
+    def forward_errors(
+        self, rows1: np.ndarray, label: int, rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Forward through every layer's ADCs and the full-precision errors, with the weights
+        before the update: (sigmoid activations, s_l) per layer, input side first. Every rule
+        on this periphery (sgd, ttv2, mixed_precision) learns from them."""
         layers, adcs = self.layers, self.adcs
         rows, activations = [rows1], []  # per layer: the rows driven, sigmoid of its codes
         for number, (layer, adc) in enumerate(zip(layers, adcs, strict=True)):
@@ -143,18 +171,7 @@ class SGDLearner(CrossbarMLP):
             for k in range(weights.shape[1]):  # column by column: the order the kernel sums in
                 back += weights[:-1, k] * deltas[number][k]
             deltas[number - 1] = (below * (1 - below)) * back
-
-        column_pulses = self.pulse_counts(self.rule.step_hidden * deltas[0])
-        columns = np.flatnonzero(column_pulses)
-        index = (rows1[:, None] * self.widths[0] + columns[None, :]).ravel()
-        layers[0].pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
-        for number in range(1, len(layers)):
-            last = number == len(layers) - 1
-            step = self.rule.step_output if last else self.rule.step_hidden
-            drive = np.append(activations[number - 1], DTYPE(1.0))
-            pulses = self.pulse_counts(drive[:, None] * (step * deltas[number])[None, :]).ravel()
-            index = np.flatnonzero(pulses)
-            layers[number].pulse_trains(index, pulses[index], rng)
+        return activations, deltas
 
     def pulse_counts(self, delta: np.ndarray) -> np.ndarray:
         """`sgd_kernel.pulse_count` for an array of weight changes."""

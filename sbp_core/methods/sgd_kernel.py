@@ -69,65 +69,31 @@ def pulse_count(delta, rule):  # pragma: no cover - compiled
 
 
 @compiled
-def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng):  # pragma: no cover
+def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng, buf):  # pragma: no cover
     """SGD over the samples in `order`; returns (counts[layer, SET or RESET], summed loss).
 
     Sample i's active input rows are indices[indptr[i]:indptr[i + 1]] (CSR); `layers` is a tuple
     of `engine.CrossbarArrays`, input side first, rule an `SGDSettings`, adcs a tuple of each
-    layer's `ADC`. Layer l's driven rows, and the activations and errors of its columns, are
-    views of flat buffers: rows[row_start[l]:], a[col_start[l]:], s[col_start[l]:].
+    layer's `ADC`, buf the network's `SampleBuffers`, where `forward_errors` leaves each
+    sample's driven rows, activations and errors.
     """
-    one, f32 = np.float32(1.0), np.float32
     n_layers = len(layers)
     top = n_layers - 1
-    row_start, col_start, biggest = engine.layer_layout(layers)
+    biggest = engine.layer_layout(layers)[2]
     counts = np.zeros((n_layers, 2), dtype=np.int64)
     loss = 0.0
-    rows = np.empty(row_start[n_layers], dtype=np.int64)
-    n_driven = np.zeros(n_layers, dtype=np.int64)  # rows driven in each layer
-    a = np.empty(col_start[n_layers], np.float32)  # sigmoid of every column's code
-    s = np.empty(col_start[n_layers], np.float32)  # every column's error
+    rows, n_driven, a, s, col_start = buf.rows, buf.n_driven, buf.a, buf.s, buf.col_start
     columns_pulses = np.empty(col_start[1], np.int64)
     # one layer's update at a time: the pairs it pulses, their pulse counts, the engine's scratch
     index, trains = np.empty(biggest, np.int64), np.empty(biggest, np.int64)
     fired, raised = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
     # Bound once, as in sbp_kernel: indexing a tuple with a loop variable copies the item and
     # counts references to its arrays every time; with one hidden layer no sample does it
-    first, last, adc_first, adc_last = layers[0], layers[top], adcs[0], adcs[top]
-    nowhere = rows[:0]  # the output layer drives no further rows
+    first, last = layers[0], layers[top]
     for sample in order:
-        # forward: read pulses on the active inputs and the bias, ADC, sigmoid, binary drive
-        n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
-        for number in range(n_layers):
-            driven = rows[row_start[number] : row_start[number] + n_driven[number]]
-            act = a[col_start[number] : col_start[number + 1]]
-            following = nowhere
-            if number < top:
-                following = rows[row_start[number + 1] : row_start[number + 2]]
-            if number == 0:
-                k = _forward(first, adc_first, driven, rule.theta, rng, act, following)
-            elif number == top:
-                k = _forward(last, adc_last, driven, rule.theta, rng, act, following)
-            else:
-                bar, adc = layers[number], adcs[number]
-                k = _forward(bar, adc, driven, rule.theta, rng, act, following)
-            if number < top:
-                n_driven[number + 1] = k
-
-        # errors in full precision: s_L = -2 a (1 - a)(t - a), s_l = a (1 - a) W_{l+1} s_{l+1}
-        output, output_error = a[col_start[top] :], s[col_start[top] :]
-        for k in range(output.size):
-            miss = (one if k == labels[sample] else f32(0.0)) - output[k]
-            loss += miss * miss
-            output_error[k] = ((f32(-2.0) * output[k]) * (one - output[k])) * miss
-        for number in range(top, 0, -1):
-            above = s[col_start[number] : col_start[number + 1]]
-            below = col_start[number - 1], col_start[number]
-            act, error = a[below[0] : below[1]], s[below[0] : below[1]]
-            if number == top:
-                _backpropagate(last, above, act, error)
-            else:
-                _backpropagate(layers[number], above, act, error)
+        loss = forward_errors(
+            sample, indptr, indices, labels, layers, adcs, rule.theta, rng, buf, loss
+        )
 
         # update layer 1: every active row of column j gets the same pulse count
         n_cols = columns_pulses.size
@@ -212,3 +178,69 @@ def _outer_pulses(act, error, step, rule, index, trains):  # pragma: no cover - 
 def _code(current, adc):  # pragma: no cover - compiled
     """`ADC.codes` for one current."""
     return int(min(max(np.rint(current / adc.lsb), -adc.half), adc.half - 1))
+
+
+class SampleBuffers(NamedTuple):
+    """Scratch space of `forward_errors` for one network, reused sample after sample: layer l's
+    driven rows are rows[row_start[l]:][:n_driven[l]], the sigmoid activations and errors of its
+    columns a[col_start[l]:col_start[l + 1]] and s[...]."""
+
+    rows: np.ndarray
+    n_driven: np.ndarray
+    a: np.ndarray
+    s: np.ndarray
+    row_start: np.ndarray
+    col_start: np.ndarray
+
+    @classmethod
+    def for_layers(cls, layers: tuple) -> SampleBuffers:
+        """Buffers for a network of `layers` (`engine.CrossbarArrays`, input side first), laid
+        out by `engine.layer_layout`."""
+        row_start, col_start, _ = engine.layer_layout(layers)
+        return cls(
+            rows=np.empty(row_start[-1], np.int64), n_driven=np.zeros(len(layers), np.int64),
+            a=np.empty(col_start[-1], np.float32), s=np.empty(col_start[-1], np.float32),
+            row_start=row_start, col_start=col_start,
+        )  # fmt: skip
+
+
+@compiled
+def forward_errors(sample, indptr, indices, labels, layers, adcs, theta, rng, buf, loss):
+    """`SGDLearner.forward_errors` for one sample (CSR rows as in `train_epoch`): the forward
+    pass through every layer's ADCs and the full-precision errors s_l, written into `buf` (a
+    `SampleBuffers`); returns `loss` plus this sample's squared output error, summed in the
+    reference's order. Every rule on this periphery (sgd, ttv2, mixed_precision) calls it."""
+    one, f32 = np.float32(1.0), np.float32
+    rows, a, s, row_start, col_start = buf.rows, buf.a, buf.s, buf.row_start, buf.col_start
+    top = len(layers) - 1
+    first, last, adc_first, adc_last = layers[0], layers[top], adcs[0], adcs[top]
+    nowhere = rows[:0]
+    buf.n_driven[0] = engine.sample_rows(indptr, indices, sample, rows[: row_start[1]])
+    for number in range(top + 1):
+        driven = rows[row_start[number] : row_start[number] + buf.n_driven[number]]
+        act = a[col_start[number] : col_start[number + 1]]
+        following = nowhere
+        if number < top:
+            following = rows[row_start[number + 1] : row_start[number + 2]]
+        if number == 0:
+            k = _forward(first, adc_first, driven, theta, rng, act, following)
+        elif number == top:
+            k = _forward(last, adc_last, driven, theta, rng, act, following)
+        else:
+            k = _forward(layers[number], adcs[number], driven, theta, rng, act, following)
+        if number < top:
+            buf.n_driven[number + 1] = k
+    output, output_error = a[col_start[top] :], s[col_start[top] :]
+    for k in range(output.size):
+        miss = (one if k == labels[sample] else f32(0.0)) - output[k]
+        loss += miss * miss
+        output_error[k] = ((f32(-2.0) * output[k]) * (one - output[k])) * miss
+    for number in range(top, 0, -1):
+        above = s[col_start[number] : col_start[number + 1]]
+        act = a[col_start[number - 1] : col_start[number]]
+        error = s[col_start[number - 1] : col_start[number]]
+        if number == top:
+            _backpropagate(last, above, act, error)
+        else:
+            _backpropagate(layers[number], above, act, error)
+    return loss
