@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbp_core.chip.device import LookupTable, TableDeviceParams, device_file_text
+from sbp_core.chip.device import device_file_text
+from sbp_core.chip.kinds.lookup_table import LookupTable, TableDeviceParams
 
 
 def table_device_file(folder) -> str:

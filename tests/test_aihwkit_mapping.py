@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from sbp_core.chip.aihwkit_mapping import linear_step_parameters, soft_bounds_parameters
-from sbp_core.chip.device import PRESETS, build_array
+from sbp_core.chip.device import PRESETS
 from sbp_core.chip.symmetry import nominal_symmetry_point
 from sbp_core.errors import ConfigError
 
 
 def our_steps(params, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """SET and RESET steps of a nominal noise-free device at conductances g, through
-    `DeviceArray.respond` (away from the bounds, where both devices clip alike)."""
+    `AffineArray.respond` (away from the bounds, where both devices clip alike)."""
     device = dataclasses.replace(params, c2c_sigma=0.0, d2d_sigma=0.0)
-    devices = build_array(device, g.shape, np.random.default_rng(0), np.float64)
+    devices = device.build_array(g.shape, np.random.default_rng(0), np.float64)
     up, down = g.copy(), g.copy()
     everything = np.arange(g.size)
     devices.respond(up, everything, np.ones(g.size, bool), None)

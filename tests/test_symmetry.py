@@ -8,21 +8,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sbp_core.chip.device import (
-    PRESETS,
-    DeviceArray,
-    DeviceParams,
-    LookupTable,
-    TableDeviceParams,
-    build_array,
-)
+from sbp_core.chip.device import PRESETS
+from sbp_core.chip.kinds.lookup_table import LookupTable, TableDeviceParams
+from sbp_core.chip.kinds.neurosim import AffineArray, DeviceParams
 from sbp_core.chip.symmetry import nominal_symmetry_point, symmetry_points
 
 
-def affine_devices(alpha_set, beta_set, alpha_reset, beta_reset, stuck=(0,)) -> DeviceArray:
+def affine_devices(alpha_set, beta_set, alpha_reset, beta_reset, stuck=(0,)) -> AffineArray:
     n = len(alpha_set)
     full = {"g_lo": np.zeros(n), "g_hi": np.ones(n)}
-    return DeviceArray(
+    return AffineArray(
         params=DeviceParams(), alpha_set=np.array(alpha_set), beta_set=np.array(beta_set),
         alpha_reset=np.array(alpha_reset), beta_reset=np.array(beta_reset),
         noise_sigma=np.zeros(n), stuck=np.array(stuck * n if len(stuck) == 1 else stuck),
@@ -51,13 +46,13 @@ def test_linear_device_with_larger_reset_steps_drifts_to_gmin():
 
 @pytest.mark.parametrize("name", [name for name in PRESETS if name != "ideal"])
 def test_preset_steps_balance_at_the_symmetry_point(name):
-    """Checked through the device model itself (`DeviceArray.respond`), not the formula: at the
+    """Checked through the device model itself (`AffineArray.respond`), not the formula: at the
     point one SET pulse and one RESET pulse move the device equally far, and a little above
     and below it the net step of the two points back to it where the point attracts (away
     from it where it repels)."""
     device = dataclasses.replace(PRESETS[name], c2c_sigma=0.0)
     point = nominal_symmetry_point(device)
-    devices = build_array(device, (6,), np.random.default_rng(0), np.float64)
+    devices = device.build_array((6,), np.random.default_rng(0), np.float64)
     delta = 0.01 * (devices.g_hi[0] - devices.g_lo[0])
     g = np.repeat([point.g, point.g - delta, point.g + delta], 2)
     before = g.copy()
@@ -80,7 +75,7 @@ def test_lookup_table_device_hand_worked():
         ("a", "b"), [(0.0, 1.0), (0.1, 1.0)], [(set_knots, reset_knots), (weak, reset_knots)]
     )
     device = TableDeviceParams(name="t", n_states=10, table=table)
-    devices = build_array(device, (2, 3), np.random.default_rng(0))
+    devices = device.build_array((2, 3), np.random.default_rng(0))
     expected = np.where(devices.table == 0, 0.5, 0.1)
     np.testing.assert_allclose(symmetry_points(devices), expected, rtol=1e-6)
 

@@ -26,7 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core.chip.device import DeviceParams, TableDeviceParams, build_array
+from sbp_core.chip.kinds.lookup_table import TableDeviceParams
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.chip.symmetry import nominal_symmetry_point
 from sbp_core.errors import ConfigError
 
@@ -113,7 +114,7 @@ def _nominal(params: DeviceParams) -> tuple[float, ...]:
             f"device {params.name}: a lookup-table device has no affine response to map"
         )
     nominal = dataclasses.replace(params, d2d_sigma=0.0, stuck_gmin=0.0, stuck_gmax=0.0)
-    devices = build_array(nominal, (1,), np.random.default_rng(0), np.float64)
+    devices = nominal.build_array((1,), np.random.default_rng(0), np.float64)
     values = [
         float(getattr(devices, name)[0])
         for name in ("alpha_set", "beta_set", "alpha_reset", "beta_reset", "g_lo", "g_hi")

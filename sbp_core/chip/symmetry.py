@@ -25,16 +25,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core.chip.device import (
+from sbp_core.chip.kinds.lookup_table import (
     RESET_ROW,
     SET_ROW,
-    DeviceArray,
-    DeviceParams,
     LookupTable,
     TableArray,
     TableDeviceParams,
-    build_array,
 )
+from sbp_core.chip.kinds.neurosim import AffineArray, DeviceParams
 
 BALANCED = 1e-4
 """A linear device's SET and RESET steps balance when their sum is below this fraction of their
@@ -52,7 +50,7 @@ class SymmetryPoint(NamedTuple):
     every point balances, or a repelling point)."""
 
 
-def symmetry_points(devices: DeviceArray | TableArray) -> np.ndarray:
+def symmetry_points(devices: AffineArray | TableArray) -> np.ndarray:
     """Each device's symmetry point (float64, the array's shape); stuck devices at the bound
     they are stuck at."""
     if isinstance(devices, TableArray):
@@ -79,13 +77,13 @@ def nominal_symmetry_point(params: DeviceParams) -> SymmetryPoint:
             all(attracting for _, attracting in points),
         )  # fmt: skip
     nominal = dataclasses.replace(params, d2d_sigma=0.0, stuck_gmin=0.0, stuck_gmax=0.0)
-    devices = build_array(nominal, (1,), np.random.default_rng(0), np.float64)
+    devices = nominal.build_array((1,), np.random.default_rng(0), np.float64)
     points, attracting = _affine_points(devices)
     g, lo, hi = float(points[0]), float(devices.g_lo[0]), float(devices.g_hi[0])
     return SymmetryPoint(g, (g - lo) / (hi - lo), bool(attracting[0]))
 
 
-def _affine_points(devices: DeviceArray) -> tuple[np.ndarray, np.ndarray]:
+def _affine_points(devices: AffineArray) -> tuple[np.ndarray, np.ndarray]:
     """g* and whether it attracts, per device of the NeuroSim model."""
     a_set, a_reset = (devices.alpha_set.astype(float), devices.alpha_reset.astype(float))
     b_sum = devices.beta_set.astype(float) + devices.beta_reset.astype(float)
