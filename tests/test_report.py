@@ -228,6 +228,17 @@ def test_every_figure_kind_fits_a_page_and_labels_its_axes_with_units(
     assert png.read_bytes().startswith(b"\x89PNG") and pdf.read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.parametrize("kind, sweep", [("methods", "methods"), ("axis", "states")])
+def test_a_figure_drawn_twice_from_the_same_runs_is_the_same_file(tidy, tmp_path, kind, sweep):
+    runs, history = tidy
+    drawn = []
+    for attempt in range(2):
+        png, pdf = tmp_path / f"{attempt}.png", tmp_path / f"{attempt}.pdf"
+        page.save(draw(kind, runs, history, SWEEPS[sweep]), png, pdf)
+        drawn.append((png.read_bytes(), pdf.read_bytes()))
+    assert drawn[0] == drawn[1]
+
+
 def test_every_numeric_field_a_sweep_can_vary_has_a_unit():
     from sbp_core.grid import with_spec_parts
 

@@ -81,7 +81,11 @@ def _methods(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
     data = _percent(runs, ACCURACY)
     order = [m for m in sweep["methods"] if m in set(data["method"])]
     sns.barplot(data, x="method", y=ACCURACY, order=order, errorbar="sd", color="0.8", ax=ax)
-    sns.stripplot(data, x="method", y=ACCURACY, order=order, color="black", size=4, ax=ax)
+    # no jitter: seaborn draws it from numpy's global generator, so the figure changed from one
+    # drawing of the same runs to the next
+    sns.stripplot(
+        data, x="method", y=ACCURACY, order=order, color="black", size=4, jitter=False, ax=ax
+    )
     ax.set(
         xlabel="learning rule", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: final test accuracy"
     )
