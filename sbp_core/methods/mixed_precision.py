@@ -72,12 +72,7 @@ class MixedPrecisionLearner(SGDLearner):
             for layer, layer_counts in zip(self.layers, counts, strict=True):
                 layer.count_pulses(layer_counts[SET], layer_counts[RESET])
         else:
-            self._loss = 0.0
-            bias1 = np.array([self.n_in])
-            for i in order:
-                rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
-                self.train_sample(rows, int(y[i]), rng)
-            loss = self._loss
+            loss = self.reference_epoch(order, indptr, indices, y, rng)
         return self.epoch_stats(loss=loss / max(len(X), 1))
 
     def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:

@@ -117,13 +117,18 @@ class SGDLearner(CrossbarMLP):
             for layer, layer_counts in zip(self.layers, counts, strict=True):
                 layer.count_pulses(layer_counts[SET], layer_counts[RESET])
         else:
-            self._loss = 0.0
-            bias1 = np.array([self.n_in])
-            for i in order:
-                rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
-                self.train_sample(rows, int(y[i]), rng)
-            loss = self._loss
+            loss = self.reference_epoch(order, indptr, indices, y, rng)
         return self.epoch_stats(loss=loss / max(len(X), 1))
+
+    def reference_epoch(self, order, indptr, indices, y, rng: np.random.Generator) -> float:
+        """The readable path of an epoch: `train_sample` on each sample of `order` (its active
+        rows and the bias row); returns the summed loss. Rules built on sgd share it."""
+        self._loss = 0.0
+        bias1 = np.array([self.n_in])
+        for i in order:
+            rows = np.concatenate((indices[indptr[i] : indptr[i + 1]], bias1))
+            self.train_sample(rows, int(y[i]), rng)
+        return self._loss
 
     def train_sample(self, rows1: np.ndarray, label: int, rng: np.random.Generator) -> None:
         """Forward through every layer's ADCs, full-precision errors, one pulse-train update per
