@@ -45,8 +45,14 @@ METHOD_FIELDS = {
     for name, rule in RULES.items()
     if rule.settings is not None
 }
-"""The fields only one method reads (its record's settings); other methods keep their defaults
-(one run id each)."""
+"""The fields each method reads beyond the shared ones (its record's settings); other methods keep
+their defaults (one run id each). A rule built on another's periphery reads that rule's fields
+too: its settings subclass the other's (ttv2's SGDFields), so a field can belong to several."""
+FIELD_METHODS = {
+    name: tuple(method for method, names in METHOD_FIELDS.items() if name in names)
+    for name in dict.fromkeys(name for names in METHOD_FIELDS.values() for name in names)
+}
+"""Each rule field -> the methods that read it."""
 OFFCHIP_FIELDS = (
     "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "input_crop",
     "n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size",
@@ -158,15 +164,15 @@ class SharedSpec:
             value = _checked(spec_field, getattr(self, spec_field.name))
             object.__setattr__(self, spec_field.name, value)  # 1 -> 1.0: one canonical run id
         defaults = type(self).__dataclass_fields__
-        for method, names in METHOD_FIELDS.items():
-            if self.method == method:
-                RULES[method].settings(**{name: getattr(self, name) for name in names})
-                continue
-            for name in names:
-                if getattr(self, name) != defaults[name].default:
-                    raise ConfigError(
-                        f"{name} applies to method {method} only, not {self.method!r}"
-                    )
+        own = METHOD_FIELDS.get(self.method, ())
+        if own:
+            RULES[self.method].settings(**{name: getattr(self, name) for name in own})
+        for name, methods in FIELD_METHODS.items():
+            if name not in own and getattr(self, name) != defaults[name].default:
+                raise ConfigError(
+                    f"{name} applies to method{'s' if len(methods) > 1 else ''} "
+                    f"{', '.join(methods)} only, not {self.method!r}"
+                )
         if self.pulse_scheme == "set_only" and self.method != "sbp":
             raise ConfigError(
                 f"pulse_scheme set_only applies to method sbp only, not {self.method!r}"
@@ -196,12 +202,11 @@ class SharedSpec:
         their ids (their numbers are the same), and so are other rules' fields (always at their
         defaults) unless RULE_FIELDS_IN_EVERY_RUN_ID names them. A device file enters by its
         content (device_sha256) in place of its path, so copies of one file share run ids."""
+        own = METHOD_FIELDS.get(self.method, ())
         others = {
             name
-            for method, names in METHOD_FIELDS.items()
-            if method != self.method
-            for name in names
-            if name not in RULE_FIELDS_IN_EVERY_RUN_ID
+            for name in FIELD_METHODS
+            if name not in own and name not in RULE_FIELDS_IN_EVERY_RUN_ID
         }
         values = {
             name: value
@@ -237,11 +242,16 @@ class SharedSpec:
 
 def _rule_fields() -> list[tuple[str, str, dataclasses.Field]]:
     """Each rule's own fields, as make_dataclass takes them; a name declared twice is an error
-    naming both declarations."""
+    naming both declarations. A field a rule's settings inherit from another rule's (the same
+    declaration) is one field, read by both."""
     declared = {f.name: "sbp_core.spec" for f in fields(SharedSpec)}
+    seen: set[int] = set()  # the declarations already taken, by identity
     own = []
     for rule in RULES.values():
         for rule_field in fields(rule.settings) if rule.settings is not None else ():
+            if id(rule_field) in seen:
+                continue
+            seen.add(id(rule_field))
             where = f"{rule.settings.__module__}.{rule.settings.__qualname__}"
             if rule_field.name in declared:
                 raise ConfigError(

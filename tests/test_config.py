@@ -112,10 +112,13 @@ def test_schema_spec_part_is_what_the_runspec_declarations_say():
     properties = schema["$defs"]["spec"]["properties"]
     assert properties == spec_schema()
     assert properties["method"]["enum"] == list(METHODS)
-    assert set(METHODS) == {"sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd"}
+    assert set(METHODS) == {
+        "sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd", "ttv2", "cttv2",
+        "mixed_precision",
+    }  # fmt: skip
     assert properties["adc_bits"] == {
-        "description": "Method sgd only: bits of the ADC that digitises each column current "
-        "over its full range, +-(rows) weight units.",
+        "description": "Methods sgd, ttv2, cttv2, mixed_precision only: bits of the ADC that "
+        "digitises each column current over its full range, +-(rows) weight units.",
         "type": "integer",
         "minimum": 1,
         "maximum": 16,

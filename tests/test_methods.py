@@ -69,6 +69,15 @@ PINNED_IDS = [
 ]  # fmt: skip
 """Run ids computed on main at 243668b, before the rules declared their own fields: presets,
 device files, deep networks, every LATER_FIELDS case, each method's own fields."""
+PINNED_IDS += [
+    ({"method": "ttv2"}, "a9ebcab26345"),
+    ({"method": "ttv2", "ttv2_bl": 10, "adc_bits": 6}, "834a58dd0d0f"),
+    ({"method": "cttv2"}, "f94cea963b5d"),
+    ({"method": "cttv2", "ttv2_bl": 10}, "6efbd833d893"),
+    ({"method": "mixed_precision"}, "9473fb992885"),
+]  # fmt: skip
+"""Run ids of the rules issue 24 registered, computed when it did (unlike the rules above,
+they hold every field of their own, and sgd's adc_bits and lr_out as every run does)."""
 
 SPEC_KEYS_AT_243668B = sorted(
     [
@@ -116,6 +125,10 @@ SPEC_KEYS_AT_243668B = sorted(
     ]
 )
 """The 41 keys of a spec's JSON (spec.json, the run id's canonical JSON) at 243668b."""
+KEYS_OF_LATER_RULES = [
+    "ttv2_bl", "ttv2_transfer_every", "ttv2_transfer_lr", "ttv2_threshold", "cttv2_chop_every",
+]  # fmt: skip
+"""The fields rules registered since declare (issue 24: ttv2, cttv2); spec.json holds them too."""
 
 
 @pytest.mark.parametrize(("values", "run_id"), PINNED_IDS)
@@ -132,7 +145,7 @@ def test_the_pinned_sample_covers_every_later_field_and_every_method():
 def test_a_spec_flattens_to_the_same_keys_and_values_as_before():
     spec = RunSpec(method="sgd", adc_bits=6)
     flat = spec.to_dict()
-    assert sorted(flat) == SPEC_KEYS_AT_243668B
+    assert sorted(flat) == sorted(SPEC_KEYS_AT_243668B + KEYS_OF_LATER_RULES)
     assert flat["adc_bits"] == 6 and flat["margin_hi"] == 0.5 and flat["program"] == "write_verify"
     assert RunSpec.from_dict(json.loads(json.dumps(flat))) == spec
 
@@ -141,11 +154,21 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
     from sbp_core.report.cost_figures import METHOD_STYLES
     from sbp_core.report.cost_tables import ON_CHIP_DESIGNS
 
-    assert set(CROSSBAR_METHODS) == {"sbp", "exsitu", "manhattan", "sgd"}
-    assert set(DEPTH_COMPILED) == {"sbp", "sgd"}
-    assert ON_CHIP_DESIGNS == {"sbp": "sbp", "sgd": "conventional", "manhattan": "conventional"}
-    assert list(METHOD_STYLES) == ["sbp", "sgd", "manhattan", "exsitu"]
+    assert set(CROSSBAR_METHODS) == {
+        "sbp", "exsitu", "manhattan", "sgd", "ttv2", "cttv2", "mixed_precision",
+    }  # fmt: skip
+    assert set(DEPTH_COMPILED) == {"sbp", "sgd", "ttv2", "cttv2", "mixed_precision"}
+    assert ON_CHIP_DESIGNS == {
+        "sbp": "sbp", "sgd": "conventional", "manhattan": "conventional",
+        "ttv2": "conventional", "cttv2": "conventional", "mixed_precision": "conventional",
+    }  # fmt: skip
+    assert list(METHOD_STYLES) == [
+        "sbp", "sgd", "manhattan", "exsitu", "ttv2", "cttv2", "mixed_precision",
+    ]  # fmt: skip
     assert METHOD_FIELDS["sgd"] == ("adc_bits", "lr_out")
+    assert METHOD_FIELDS["mixed_precision"] == ("adc_bits", "lr_out")
+    assert METHOD_FIELDS["ttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES[:4])
+    assert METHOD_FIELDS["cttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES)
     assert METHOD_FIELDS["exsitu"] == ("program", "verify_tolerance", "verify_max_pulses")
     assert set(SBP_RULE_FIELDS) == {
         "margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob",
@@ -157,7 +180,16 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"method": "float", "adc_bits": 6}, "adc_bits applies to method sgd only, not 'float'"),
+        (
+            {"method": "float", "adc_bits": 6},
+            "adc_bits applies to methods cttv2, mixed_precision, sgd, ttv2 only, not 'float'",
+        ),
+        ({"method": "sgd", "ttv2_bl": 8}, "ttv2_bl applies to methods cttv2, ttv2 only, not 'sgd'"),
+        (
+            {"method": "ttv2", "cttv2_chop_every": 8},
+            "cttv2_chop_every applies to method cttv2 only, not 'ttv2'",
+        ),
+        ({"method": "cttv2", "ttv2_bl": 0}, "ttv2_bl must be >= 1, got 0"),
         ({"method": "sgd", "margin_hi": 2.0}, "margin_hi applies to method sbp only, not 'sgd'"),
         ({"method": "ste", "real_inputs": True}, "real_inputs applies to method float only"),
         ({"margin_lo": 1.0, "margin_hi": 0.0}, "margin_lo (1.0) must not exceed margin_hi"),

@@ -27,8 +27,8 @@ def compile_kernels(
 ) -> tuple[str, ...]:
     """Train every crossbar method one epoch on a tiny problem, so numba's on-disk cache holds
     every compiled kernel before parallel train jobs load it: several processes compiling and
-    caching one function at once is a known numba cache hazard. The SBP and SGD epochs take a
-    tuple of crossbars, compiled once per network depth: they are compiled for each number of
+    caching one function at once is a known numba cache hazard. The DEPTH_COMPILED epochs take
+    a tuple of crossbars, compiled once per network depth: they are compiled for each number of
     hidden layers in `depths`, on the example device of each of `device_kinds` (a kind whose
     engine records differ in type compiles kernels of its own). Returns the methods run."""
     from sbp_core.spec import RunSpec  # the spec is assembled from the rules, above them

@@ -19,9 +19,9 @@ import numpy as np
 from sbp_core.chip.crossbar import DTYPE
 from sbp_core.chip.engine import layer_layout
 from sbp_core.errors import ConfigError
-from sbp_core.methods.base import EpochStats
+from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.mixed_precision_kernel import RESET, SET, train_epoch
-from sbp_core.methods.sgd import SGDLearner
+from sbp_core.methods.sgd import SGDFields, SGDLearner
 from sbp_core.methods.sgd_kernel import SampleBuffers
 
 
@@ -111,3 +111,20 @@ class MixedPrecisionLearner(SGDLearner):
         for number, chi in enumerate(self.chi, start=1):
             arrays[f"chi_l{number}"] = chi
         return arrays
+
+
+METHOD = Method(
+    name="mixed_precision",
+    learner=MixedPrecisionLearner,
+    classifier="MixedPrecisionClassifier",
+    summary=(
+        "Mixed precision: the gradient accumulates in a digital chi per weight, pulses where "
+        "|chi| reaches a nominal step (Nandakumar et al. 2020)."
+    ),
+    settings=SGDFields,  # on-chip SGD's periphery and rates (lr, lr_out) and nothing of its own
+    counts_pulses=True,
+    on_chip=True,
+    depth_compiled=True,  # its epoch takes a tuple of crossbars
+    cost_design="conventional",
+    style={"label": "mixed precision", "marker": "P", "colour": 6},
+)

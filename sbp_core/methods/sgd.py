@@ -52,14 +52,15 @@ from sbp_core.methods.sgd_kernel import (
 
 @dataclass(frozen=True)
 class SGDFields:
-    """The run-spec fields only on-chip SGD reads (README, "Baselines")."""
+    """The run-spec fields of on-chip SGD's periphery (README, "Baselines"); the rules built on it
+    (ttv2, cttv2, mixed_precision) read them too, their settings subclassing these."""
 
     adc_bits: int = fields.number(8, low=1, high=16, unit="bits")
-    """Method sgd only: bits of the ADC that digitises each column current over its full range,
-    +-(rows) weight units."""
+    """Methods sgd, ttv2, cttv2, mixed_precision only: bits of the ADC that digitises each column
+    current over its full range, +-(rows) weight units."""
     lr_out: float | None = fields.number(None, above=0.0, unit="per step")
-    """Method sgd only: learning rate of the output layer (NeuroSim's alpha2; lr is its alpha1);
-    None: the method's measured value."""
+    """Methods sgd, ttv2, cttv2, mixed_precision only: learning rate of the output layer
+    (NeuroSim's alpha2; lr is its alpha1); None: the method's measured value."""
 
 
 class SGDLearner(CrossbarMLP):

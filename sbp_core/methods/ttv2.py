@@ -28,13 +28,17 @@ every `chop_every`-th read of that row (aihwkit's regular in-chopper, in_chop_pr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from sbp_core import fields
 from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.chip.symmetry import symmetry_points
 from sbp_core.errors import ConfigError
-from sbp_core.methods.base import EpochStats
-from sbp_core.methods.sgd import SGDLearner
+from sbp_core.methods.base import EpochStats, Method
+from sbp_core.methods.sgd import SGDFields, SGDLearner
 from sbp_core.methods.sgd_kernel import ADC, SampleBuffers
 from sbp_core.methods.ttv2_kernel import (
     A_RESET,
@@ -48,6 +52,24 @@ from sbp_core.methods.ttv2_kernel import (
     pulse_probability_scales,
     train_epoch,
 )
+
+
+@dataclass(frozen=True)
+class TTv2Fields(SGDFields):
+    """TTv2's own run-spec fields, beside on-chip SGD's periphery fields (adc_bits, lr_out) it
+    reads too; lr and lr_out are A's rates (docs/ttv2_and_mixed_precision.md)."""
+
+    ttv2_bl: int = fields.number(31, low=1, unit="slots")
+    """Methods ttv2, cttv2 only: the longest stochastic pulse train of A's update (aihwkit's
+    desired_BL); update management shortens it where the gradient is small."""
+    ttv2_transfer_every: int = fields.number(1, low=1, unit="samples")
+    """Methods ttv2, cttv2 only: training samples between two transfers; each transfer reads
+    one row of every layer's A into H."""
+    ttv2_transfer_lr: float = fields.number(0.01, above=0.0, unit="per read")
+    """Methods ttv2, cttv2 only: H += ttv2_transfer_lr times the digitised read of A's row."""
+    ttv2_threshold: float | None = fields.number(None, above=0.0, unit="weight units")
+    """Methods ttv2, cttv2 only: C's pair gets one pulse where |H| exceeds this, and H loses it;
+    None: one nominal pair pulse of C."""
 
 
 class TTv2Learner(SGDLearner):
@@ -116,6 +138,20 @@ class TTv2Learner(SGDLearner):
         self.since = np.zeros(1, np.int64)
         self.transfer_adc = ADC.for_rows(1, spec.adc_bits)
         self.transfer_reads = [0] * len(self.layers)
+
+    @classmethod
+    def from_spec(cls, spec, n_in: int, n_out: int, rng: np.random.Generator) -> TTv2Learner:
+        return cls(spec, n_in, n_out, rng, **cls.spec_keywords(spec))
+
+    @staticmethod
+    def spec_keywords(spec) -> dict[str, Any]:
+        """The constructor's settings as a run spec gives them (lr and lr_out: read from it)."""
+        return {
+            "bl": spec.ttv2_bl,
+            "transfer_every": spec.ttv2_transfer_every,
+            "transfer_lr": spec.ttv2_transfer_lr,
+            "threshold": spec.ttv2_threshold,
+        }
 
     def _fast_array(self, shape: tuple[int, int], rng: np.random.Generator) -> Crossbar:
         """A crossbar of the same devices with every device at its symmetry point (A's zero);
@@ -259,3 +295,20 @@ def _fires(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     drawn = (p > 0.0) & (p < 1.0)
     fired[drawn] = rng.random(np.count_nonzero(drawn)) < p[drawn]
     return fired
+
+
+METHOD = Method(
+    name="ttv2",
+    learner=TTv2Learner,
+    classifier="TTv2Classifier",
+    summary=(
+        "Tiki-Taka v2: stochastic pulse trains into a fast array A, transferred row by row into "
+        "the weights C through a digital buffer H (Gokmen 2021)."
+    ),
+    settings=TTv2Fields,
+    counts_pulses=True,
+    on_chip=True,
+    depth_compiled=True,  # its epoch takes a tuple of crossbars
+    cost_design="conventional",
+    style={"label": "TTv2", "marker": "v", "colour": 4},
+)
