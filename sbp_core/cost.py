@@ -41,6 +41,23 @@ refresh        SBP's pair refresh (`refresh_every`): every device read once per 
                layer) and a ceil(log2(refresh_every + 1))-bit sample counter; the cycle's erase
                and SET pulses are in the layer's pulse counts, so `write` charges them.
 
+The rules on the conventional periphery that buffer their update digitally (docs/
+ttv2_and_mixed_precision.md) pay the conventional design and, in components of their own
+(`BUFFERED_COMPONENTS`; zero in the two designs above):
+
+fast_array     `ttv2` / `cttv2`: A, a second array of the same cells (its area), and the write
+               energy of the A pulses the run counted, each charging its column line as a
+               conventional pulse does. A's stochastic pulse trains need a random number per
+               line per slot: `pulse_rng` charges the LFSR and compare of SBP's stochastic pulses
+               (Gokmen & Vlasov's stochastic translator) once per slot, `Layer.pulse_slots`.
+transfer       `ttv2` / `cttv2`: the transfer reads of A (one row driven, every device of the
+               row read) and one conversion per column, through the layer's column ADCs
+               (time-shared with the forward read, so no ADC area of its own).
+buffer         H (`ttv2`, `cttv2`: one read-modify-write, add and compare per transfer
+               conversion) or chi (`mixed_precision`: one per weight the sample changed, the
+               driven rows of layer 1 and every row above) in SRAM of `buffer.bits_per_entry`
+               bits per weight, plus c-TTv2's chopper bit per row in flip-flops.
+
 The conventional update's pulses are simulated, not assumed: each layer is costed with the pulses
 it was given, and the cost tables give the conventional design those of the matching on-chip SGD
 run (`sgd`: same data, network, device, noise and seed). Only where no such run exists do they
@@ -74,7 +91,11 @@ COMPONENTS = (
     "pulse_rng",
     "refresh",
 )
-DESIGNS = ("sbp", "conventional")
+"""The components of SBP and the conventional design, compared part by part in the cost tables."""
+BUFFERED_COMPONENTS = ("fast_array", "transfer", "buffer")
+"""The components only the buffered rules' designs pay (ttv2, cttv2, mixed_precision)."""
+ALL_COMPONENTS = COMPONENTS + BUFFERED_COMPONENTS
+DESIGNS = ("sbp", "conventional", "ttv2", "cttv2", "mixed_precision")
 
 # Every constant the model reads, with the kind of value it must hold.
 SCHEMA: dict[str, str] = {
@@ -99,6 +120,9 @@ SCHEMA: dict[str, str] = {
     "digital.add_area_um2_per_bit": "nonneg",
     "digital.mult_area_um2_per_bit2": "nonneg",
     "stochastic.rng_bits": "count",
+    "sram.area_um2_per_bit": "nonneg",
+    "sram.energy_J_per_bit": "nonneg",
+    "buffer.bits_per_entry": "count",
     "conventional.adc_bits": "count",
     "conventional.columns_per_adc": "count",
     "conventional.dac_bits": "count",
@@ -259,14 +283,25 @@ class Layer:
     """Device reads of refresh cycles per sample (mean over the run)."""
     refresh_pairs: float = 0.0
     """Pairs rewritten by refresh cycles per sample (mean over the run)."""
+    fast_set_pulses: float = 0.0
+    """TTv2: SET pulses on the fast array A per sample (mean over the run)."""
+    fast_reset_pulses: float = 0.0
+    """TTv2: RESET pulses on A per sample (mean over the run)."""
+    transfer_reads: float = 0.0
+    """TTv2: rows of A read into H per sample (mean over the run)."""
+    transfer_conversions: float = 0.0
+    """TTv2: ADC conversions of those reads per sample, one per column read."""
+    pulse_slots: float = 0.0
+    """TTv2: slots of A's stochastic pulse trains per sample: at most `ttv2_bl` (an upper
+    bound: update management shortens trains where the gradient is small)."""
 
 
 @dataclass
 class Cost:
     """Area (um^2) and energy per training sample (J) by component."""
 
-    area_um2: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
-    energy_J: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COMPONENTS, 0.0))
+    area_um2: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ALL_COMPONENTS, 0.0))
+    energy_J: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ALL_COMPONENTS, 0.0))
 
     @property
     def total_area_um2(self) -> float:
@@ -278,8 +313,8 @@ class Cost:
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
-            {k: self.area_um2[k] + other.area_um2[k] for k in COMPONENTS},
-            {k: self.energy_J[k] + other.energy_J[k] for k in COMPONENTS},
+            {k: self.area_um2[k] + other.area_um2[k] for k in ALL_COMPONENTS},
+            {k: self.energy_J[k] + other.energy_J[k] for k in ALL_COMPONENTS},
         )
 
 
@@ -294,15 +329,24 @@ def make_layers(
     refresh_every: int = 0,
     refresh_reads: Sequence[float] | None = None,
     refresh_pairs: Sequence[float] | None = None,
+    pulse_slots: float = 0.0,
+    **fast_counts: Sequence[float],
 ) -> list[Layer]:
     """Layers of an MLP from [[rows, cols], ...] and per-sample pulse counts per layer, with
     SBP's mechanisms (README, "Method"): stochastic pulses, and refresh cycles every
-    `refresh_every` samples with their device reads and rewritten pairs per sample and layer."""
+    `refresh_every` samples with their device reads and rewritten pairs per sample and layer;
+    and TTv2's: `pulse_slots` per sample, and per layer `FAST_COUNTS` (A's pulses, transfer
+    reads and conversions) as keywords."""
     n = len(shapes)
     refresh_reads = [0.0] * n if refresh_reads is None else refresh_reads
     refresh_pairs = [0.0] * n if refresh_pairs is None else refresh_pairs
+    unknown = sorted(set(fast_counts) - set(FAST_COUNTS))
+    if unknown:
+        raise ConfigError(f"unknown layer count(s) {', '.join(unknown)}")
+    fast = {name: fast_counts.get(name) or [0.0] * n for name in FAST_COUNTS}
     if not n or any(
-        len(counts) != n for counts in (set_pulses, reset_pulses, refresh_reads, refresh_pairs)
+        len(counts) != n
+        for counts in (set_pulses, reset_pulses, refresh_reads, refresh_pairs, *fast.values())
     ):
         raise ConfigError("layers, pulses and refresh counts must list the same layers")
     return [
@@ -318,9 +362,15 @@ def make_layers(
             refresh_every=int(refresh_every),
             refresh_reads=float(refresh_reads[i]),
             refresh_pairs=float(refresh_pairs[i]),
+            pulse_slots=float(pulse_slots),
+            **{name: float(counts[i]) for name, counts in fast.items()},
         )
         for i, (rows, cols) in enumerate(shapes)
     ]
+
+
+FAST_COUNTS = ("fast_set_pulses", "fast_reset_pulses", "transfer_reads", "transfer_conversions")
+"""TTv2's per-layer counts of `Layer` (per sample), named as the run's counters are."""
 
 
 def scaled_pulses(layers: Sequence[Layer], ratio: float) -> list[Layer]:
@@ -346,6 +396,11 @@ def network_cost(
         parts = [sbp_layer_cost(layer, device, c, gated) for layer in layers]
     elif design == "conventional":
         parts = [conventional_layer_cost(layer, device, c) for layer in layers]
+    elif design in ("ttv2", "cttv2"):
+        chopped = design == "cttv2"
+        parts = [ttv2_layer_cost(layer, device, c, chopped) for layer in layers]
+    elif design == "mixed_precision":
+        parts = [mixed_precision_layer_cost(layer, device, c) for layer in layers]
     else:
         raise ConfigError(f"cost design must be one of {', '.join(DESIGNS)}, got {design!r}")
     total = Cost()
@@ -386,14 +441,15 @@ def sbp_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], ga
     return cost
 
 
-def _pulse_rng(cost: Cost, layer: Layer, c: Mapping[str, float]) -> None:
-    """An LFSR per line and a compare with the pulse probability, one step per sample."""
+def _pulse_rng(cost: Cost, layer: Layer, c: Mapping[str, float], steps: float = 1.0) -> None:
+    """An LFSR per line and a compare with the pulse probability, `steps` per sample (SBP: one;
+    TTv2: one per slot of its pulse trains)."""
     lines, bits = layer.rows + layer.cols, c["stochastic.rng_bits"]
     cost.area_um2["pulse_rng"] = (
         lines * bits * (c["register.area_um2_per_bit"] + c["digital.add_area_um2_per_bit"])
     )
     cost.energy_J["pulse_rng"] = (
-        lines * bits * (c["register.energy_J_per_bit"] + c["digital.add_energy_J_per_bit"])
+        steps * lines * bits * (c["register.energy_J_per_bit"] + c["digital.add_energy_J_per_bit"])
     )
 
 
@@ -474,6 +530,56 @@ def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, f
         + active_rows * layer.cols * counter_bits * c["register.energy_J_per_bit"]
     )
     return cost
+
+
+def ttv2_layer_cost(
+    layer: Layer, device: PulseDevice, c: Mapping[str, float], chopped: bool
+) -> Cost:
+    """TTv2 (c-TTv2 when `chopped`): the conventional periphery on C, plus the fast array A and
+    its stochastic pulse trains, the transfer reads of A, and H (with the chopper bits)."""
+    cost = conventional_layer_cost(layer, device, c)
+    v_write = max(device.v_set, device.v_reset)
+    fast_pulses = layer.fast_set_pulses + layer.fast_reset_pulses
+    cost.area_um2["fast_array"] = cost.area_um2["array"]  # the same cells, one more array
+    cost.energy_J["fast_array"] = (
+        programming_energy(device, layer.fast_set_pulses, layer.fast_reset_pulses)
+        + fast_pulses * _column_capacitance(layer, c) * v_write**2
+    )
+    _pulse_rng(cost, layer, c, steps=layer.pulse_slots)
+    per_cell = c["array.read_voltage_V"] ** 2 * device.g_mid_s * c["array.read_pulse_s"]
+    cells_per_read = c["array.devices_per_weight"] * layer.cols
+    cost.energy_J["transfer"] = layer.transfer_reads * cells_per_read * per_cell + (
+        layer.transfer_conversions * adc_energy_J(c["conventional.adc_bits"], c)
+    )
+    chopper_bits = layer.rows if chopped else 0
+    _buffer(cost, layer, c, updates=layer.transfer_conversions)
+    cost.area_um2["buffer"] += chopper_bits * c["register.area_um2_per_bit"]
+    return cost
+
+
+def mixed_precision_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float]) -> Cost:
+    """Mixed precision: the conventional periphery, its pulses, plus chi in SRAM, read,
+    accumulated, compared and written back for every weight the sample's update changes (the
+    driven rows of layer 1, every row of the layers above)."""
+    cost = conventional_layer_cost(layer, device, c)
+    driven_rows = 1 + layer.input_activity * (layer.rows - 1) if layer.first else layer.rows
+    _buffer(cost, layer, c, updates=driven_rows * layer.cols)
+    return cost
+
+
+def buffer_bits(layer: Layer, c: Mapping[str, float]) -> float:
+    """Bits of a layer's digital buffer (H or chi): one entry per weight."""
+    return layer.rows * layer.cols * c["buffer.bits_per_entry"]
+
+
+def _buffer(cost: Cost, layer: Layer, c: Mapping[str, float], updates: float) -> None:
+    """The SRAM buffer: its bit cells, and per update one read and one write of an entry and
+    two adds of its width (the accumulation and the compare with the threshold)."""
+    bits = c["buffer.bits_per_entry"]
+    cost.area_um2["buffer"] = buffer_bits(layer, c) * c["sram.area_um2_per_bit"]
+    cost.energy_J["buffer"] = (
+        updates * bits * (2 * c["sram.energy_J_per_bit"] + 2 * c["digital.add_energy_J_per_bit"])
+    )
 
 
 def adc_energy_J(bits: float, c: Mapping[str, float]) -> float:
@@ -564,6 +670,11 @@ def assumptions() -> list[str]:
         "ISAAC/Kull SAR scaled over 4-10 bits; multi-bit DACs double area and energy per bit.",
         "Programming energy V^2 x G_mid x t_w per pulse with the device preset's amplitudes, "
         "width and mean conductance; line charging C V^2 per driven line (0.2 fF/um).",
+        "TTv2, c-TTv2 and mixed precision pay the conventional design with their own pulses on "
+        "C, plus their buffer (H or chi) in SRAM, read and written back per update; TTv2 also a "
+        "second array A with the write energy of A's counted pulses, a random number per line "
+        "per slot of A's pulse trains (ttv2_bl slots per sample, an upper bound) and the "
+        "transfer reads of A with one conversion of the column ADCs per column read.",
         "Not modelled (present in both designs): half-selected cells during writes, leakage, "
         "control logic, input buffers. SBP's write lines are charged every sample even when no "
         "pulse fires (an upper bound).",

@@ -48,7 +48,7 @@ def test_totals_are_the_sum_of_components(values, design):
     assert total.total_energy_J == pytest.approx(sum(total.energy_J.values()), rel=1e-12)
     assert total.total_area_um2 == pytest.approx(sum(total.area_um2.values()), rel=1e-12)
     assert total.total_energy_J == pytest.approx(sum(p.total_energy_J for p in per_layer))
-    assert set(total.energy_J) == set(cost.COMPONENTS) == set(total.area_um2)
+    assert set(total.energy_J) == set(cost.ALL_COMPONENTS) == set(total.area_um2)
     assert all(v >= 0 for v in (*total.energy_J.values(), *total.area_um2.values()))
 
 
@@ -656,3 +656,132 @@ def test_a_refreshing_run_is_charged_its_refresh_counts_per_sample(tmp_path, val
     assert charged.energy_J["refresh"] == pytest.approx(expected.energy_J["refresh"], rel=1e-12)
     assert charged.energy_J["pulse_rng"] > 0 and charged.energy_J["refresh"] > 0
     assert isinstance(row["conv_set_per_sample"], str)  # the pair scheme's twin was found
+
+
+def _one_layer(values, **counts):
+    """One first layer of 10 rows (9 inputs, half driven, and the bias) and 4 columns, with
+    3 SET and 2 RESET pulses on C per sample and `counts` (cost.make_layers keywords)."""
+    return cost.make_layers(
+        [[10, 4]], [3.0], [2.0], 0.5, values["workload.line_activity"], **counts
+    )
+
+
+def test_ttv2_pays_a_second_array_its_pulses_slots_transfers_and_h_worked_by_hand(values):
+    """Per sample: A got 7 SET and 5 RESET pulses, 31 slots of pulse trains, 1 row read with its
+    4 conversions; H holds 10 x 4 entries of 32 bits. The rest is the conventional design."""
+    counts = {
+        "pulse_slots": 31, "fast_set_pulses": [7.0], "fast_reset_pulses": [5.0],
+        "transfer_reads": [1.0], "transfer_conversions": [4.0],
+    }  # fmt: skip
+    layers = _one_layer(values, **counts)
+    ttv2 = cost.network_cost("ttv2", layers, DEVICE, values)
+    conv = cost.network_cost("conventional", layers, DEVICE, values)
+    cell_um2 = 16 * 0.032**2  # 16 F^2 at 32 nm
+    g_mid, v2 = 5.5e-6, 1.6**2
+    column_F = 10 * (4 * 32e-9) * 2e-10  # 10 rows of 4 F pitch at 0.2 fF/um
+    assert ttv2.area_um2["fast_array"] == pytest.approx(2 * 10 * 4 * cell_um2, rel=1e-12)
+    assert ttv2.energy_J["fast_array"] == pytest.approx(
+        12 * v2 * g_mid * 50e-9 + 12 * column_F * v2, rel=1e-12
+    )
+    per_bit = values["register.energy_J_per_bit"] + values["digital.add_energy_J_per_bit"]
+    assert ttv2.energy_J["pulse_rng"] == pytest.approx(31 * (10 + 4) * 16 * per_bit, rel=1e-12)
+    read = 0.5**2 * g_mid * 10e-9
+    adc = values["adc.walden_fom_J_per_step"] * 2**6
+    assert ttv2.energy_J["transfer"] == pytest.approx(1 * 8 * read + 4 * adc, rel=1e-12)
+    assert ttv2.area_um2["transfer"] == 0  # the column ADCs, time-shared
+    assert ttv2.area_um2["buffer"] == pytest.approx(10 * 4 * 32 * 0.171, rel=1e-12)
+    access = 2 * 0.156e-12 + 2 * values["digital.add_energy_J_per_bit"]
+    assert ttv2.energy_J["buffer"] == pytest.approx(4 * 32 * access, rel=1e-12)
+    for component in cost.COMPONENTS:
+        if component != "pulse_rng":
+            assert ttv2.energy_J[component] == conv.energy_J[component], component
+            assert ttv2.area_um2[component] == conv.area_um2[component], component
+
+    chopped = cost.network_cost("cttv2", layers, DEVICE, values)
+    chopper_um2 = 10 * values["register.area_um2_per_bit"]  # one bit per row
+    assert chopped.area_um2["buffer"] == pytest.approx(ttv2.area_um2["buffer"] + chopper_um2)
+    assert chopped.total_energy_J == ttv2.total_energy_J
+
+
+def test_mixed_precision_pays_chi_for_every_weight_its_update_changes_worked_by_hand(values):
+    """Layer 1 drives the bias and half of its 9 input rows: 5.5 rows x 4 columns of chi are
+    read, accumulated, compared and written back per sample; above it every row is."""
+    first, upper = (
+        cost.make_layers([[10, 4], [5, 3]], [3.0, 1.0], [2.0, 1.0], 0.5, 0.5)[i] for i in (0, 1)
+    )
+    access = 32 * (2 * 0.156e-12 + 2 * values["digital.add_energy_J_per_bit"])
+    for layer, updates in ((first, 5.5 * 4), (upper, 5 * 3)):
+        mixed = cost.network_cost("mixed_precision", [layer], DEVICE, values)
+        conv = cost.network_cost("conventional", [layer], DEVICE, values)
+        assert mixed.energy_J["buffer"] == pytest.approx(updates * access, rel=1e-12)
+        assert mixed.area_um2["buffer"] == pytest.approx(layer.rows * layer.cols * 32 * 0.171)
+        assert mixed.total_energy_J - mixed.energy_J["buffer"] == pytest.approx(
+            conv.total_energy_J, rel=1e-12
+        )
+        assert mixed.energy_J["fast_array"] == mixed.energy_J["transfer"] == 0
+
+
+@pytest.mark.parametrize("method", ["ttv2", "cttv2", "mixed_precision"])
+def test_the_buffer_the_cost_model_sizes_is_the_one_the_learner_holds(values, method):
+    import numpy as np
+
+    from sbp_core.methods import make_learner
+
+    rng = np.random.default_rng(0)
+    learner = make_learner(RunSpec(method=method, n_hidden=[5, 3]), 9, 4, rng)
+    shapes = [list(layer.shape) for layer in learner.layers]
+    layers = cost.make_layers(shapes, [0.0] * 3, [0.0] * 3, 0.5, 0.5)
+    chopper_bits = sum(rows for rows, _ in shapes) if method == "cttv2" else 0
+    expected = sum(cost.buffer_bits(layer, values) for layer in layers) + chopper_bits
+    assert sum(learner.buffer_bits()) == expected
+
+
+def test_the_methods_table_costs_each_rule_with_its_own_design_and_counts(tmp_path, values):
+    """Tiny runs of every on-chip rule on the digits, collected: each row is its rule's design
+    on its own pulses; TTv2's fast array is charged the A pulses the run counted."""
+    from sbp_core import train
+    from sbp_core.report import cost_report, cost_tables
+    from sbp_core.report.collect import collect
+
+    folders = []
+    for method in ("sbp", "sgd", "ttv2", "cttv2", "mixed_precision"):
+        spec = RunSpec(method=method, n_hidden=6, epochs=1, n_train=60)
+        trained = train.run(spec, tmp_path / method)  # its run id holds the data's identity
+        folders.append((tmp_path / method).rename(tmp_path / trained["run_id"]))
+    runs, history = collect(folders, {folder.name: ["devices"] for folder in folders})
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    history.to_csv(tmp_path / "history.csv", index=False)
+    constants = cost.load_constants(CONFIG)
+    sweep = {**SWEEP, "methods": ["sbp"], "axes": {"device": ["ideal"]}}
+    cost_report.write_cost_report(
+        tmp_path / "runs.csv", tmp_path / "history.csv", constants, tmp_path / "cost", [sweep]
+    )
+    table = pd.read_csv(tmp_path / "cost" / "tables" / f"{cost_tables.METHODS_TABLE}.csv")
+    assert dict(zip(table["method"], table["design"], strict=True)) == {
+        "sbp": "sbp", "sgd": "conventional", "ttv2": "ttv2", "cttv2": "cttv2",
+        "mixed_precision": "mixed_precision",
+    }  # fmt: skip
+    for suffix in ("md", "tex"):
+        assert "mixed" in (tmp_path / "cost" / "tables" / f"cost_methods.{suffix}").read_text()
+    row = table.set_index("method").loc["ttv2"]
+    metrics = runs.set_index("method").loc["ttv2"]
+    samples = 60
+    a_pulses = sum(
+        metrics[f"total_fast_{kind}_pulses_l{layer}"]
+        for kind in ("set", "reset")
+        for layer in (1, 2)
+    )
+    assert a_pulses > 0
+    shapes = json.loads(metrics["layers"])
+    device = cost_tables._device(metrics)
+    expected = 0.0
+    for layer, (rows, _) in enumerate(shapes, start=1):
+        sets = metrics[f"total_fast_set_pulses_l{layer}"] / samples
+        resets = metrics[f"total_fast_reset_pulses_l{layer}"] / samples
+        column_F = rows * (4 * 32e-9) * 2e-10
+        v2 = max(device.v_set, device.v_reset) ** 2
+        expected += cost.programming_energy(device, sets, resets) + (sets + resets) * column_F * v2
+    assert row["energy_fast_array_J"] == pytest.approx(expected, rel=1e-9)
+    assert row["buffer_bits"] == 32 * sum(rows * cols for rows, cols in shapes)
+    assert table.set_index("method").loc["sbp", "energy_buffer_J"] == 0
+    assert (table["energy_per_sample_J"] > 0).all()

@@ -160,7 +160,7 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
     assert set(DEPTH_COMPILED) == {"sbp", "sgd", "ttv2", "cttv2", "mixed_precision"}
     assert ON_CHIP_DESIGNS == {
         "sbp": "sbp", "sgd": "conventional", "manhattan": "conventional",
-        "ttv2": "conventional", "cttv2": "conventional", "mixed_precision": "conventional",
+        "ttv2": "ttv2", "cttv2": "cttv2", "mixed_precision": "mixed_precision",
     }  # fmt: skip
     assert list(METHOD_STYLES) == [
         "sbp", "sgd", "manhattan", "exsitu", "ttv2", "cttv2", "mixed_precision",

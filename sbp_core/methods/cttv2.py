@@ -46,6 +46,6 @@ METHOD = Method(
     counts_pulses=True,
     on_chip=True,
     depth_compiled=True,  # its epoch takes a tuple of crossbars
-    cost_design="conventional",
+    cost_design="cttv2",
     style={"label": "c-TTv2", "marker": "<", "colour": 5},
 )

@@ -125,6 +125,6 @@ METHOD = Method(
     counts_pulses=True,
     on_chip=True,
     depth_compiled=True,  # its epoch takes a tuple of crossbars
-    cost_design="conventional",
+    cost_design="mixed_precision",
     style={"label": "mixed precision", "marker": "P", "colour": 6},
 )

@@ -309,6 +309,6 @@ METHOD = Method(
     counts_pulses=True,
     on_chip=True,
     depth_compiled=True,  # its epoch takes a tuple of crossbars
-    cost_design="conventional",
+    cost_design="ttv2",
     style={"label": "TTv2", "marker": "v", "colour": 4},
 )

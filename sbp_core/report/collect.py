@@ -13,7 +13,7 @@ from sbp_core import runfolder
 from sbp_core.documents import read_document
 from sbp_core.errors import DataError
 from sbp_core.report import SWEEP_SEPARATOR, rule_log
-from sbp_core.spec import hidden_label, parse_widths
+from sbp_core.spec import FIELD_METHODS, RunSpec, hidden_label, parse_widths
 
 JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "confusion_matrix")
 """metrics.json lists kept as JSON text, one cell each."""
@@ -39,8 +39,14 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def run_row(spec: Mapping[str, Any], metrics: Mapping[str, Any], sweeps: str) -> dict[str, Any]:
-    """Every spec field, every scalar metric, JSON-text lists, `device.<key>` fields, `sweeps`."""
+    """Every spec field, every scalar metric, JSON-text lists, `device.<key>` fields, `sweeps`.
+
+    A rule field the spec lacks (the run predates the rule) is its default, the value such a
+    run had: a rule's fields are refused elsewhere. So old and new runs of one configuration
+    share their cells."""
     row: dict[str, Any] = {**spec, WIDTHS: widths_cells([spec[WIDTHS]])[0]}
+    for name in FIELD_METHODS:
+        row.setdefault(name, RunSpec.__dataclass_fields__[name].default)
     for key, value in metrics.items():
         if key in JSON_COLUMNS:
             row[key] = json.dumps(value, separators=(",", ":"))

@@ -44,6 +44,8 @@ def write_cost_report(
     notes = cost_tables.notes_lines(constants)
     for name, table in zip(cost_tables.TABLES, (components, summary), strict=True):
         cost_tables.write_table(table, out / "tables" / name, notes)
+    methods = cost_tables.method_table(collected, values)
+    cost_tables.write_table(methods, out / "tables" / cost_tables.METHODS_TABLE, notes)
     (out / "tables" / cost_tables.ASSUMPTIONS_FILE).write_text("\n".join(notes) + "\n")
 
     history = read_csv(history_csv, MISSING)

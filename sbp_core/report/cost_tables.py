@@ -28,6 +28,9 @@ from sbp_core.report.formats import latex_escape, to_latex, to_markdown
 from sbp_core.spec import DEVICE_FIELDS, SBP_RULE_FIELDS, RunSpec
 
 TABLES = ("cost_components", "cost_summary")
+"""SBP against the conventional design, per SBP configuration."""
+METHODS_TABLE = "cost_methods"
+"""Every on-chip rule with its own design, per configuration (`method_table`)."""
 ASSUMPTIONS_FILE = "cost_assumptions.md"
 PER_RUN_FILE = "cost_per_run.csv"
 ALWAYS_SHOWN = ["dataset", "device", "device.n_states"]
@@ -159,10 +162,11 @@ def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[c
     shapes = json.loads(row["layers"])
     sets = [scale * p for p in json.loads(row["set_pulses_per_layer"])]
     resets = [scale * p for p in json.loads(row["reset_pulses_per_layer"])]
-    refresh = {
+    counts = {
         kind: [scale * _count(row, column) for column in columns]
-        for kind, columns in _refresh_columns(len(shapes)).items()
+        for kind, columns in _counter_columns(len(shapes)).items()
     }
+    slotted = ON_CHIP_DESIGNS.get(row["method"]) in ("ttv2", "cttv2")
     return cost.make_layers(
         shapes,
         sets,
@@ -171,16 +175,18 @@ def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[c
         values["workload.line_activity"],
         stochastic=float(row["pulse_prob"]) < 1 or pd.notna(row.get("pulse_prob_final")),
         refresh_every=int(_count(row, "refresh_every")),
-        **refresh,
+        pulse_slots=_count(row, "ttv2_bl") if slotted else 0.0,
+        **counts,
     )
 
 
-def _refresh_columns(n_layers: int) -> dict[str, list[str]]:
-    """The metrics columns of an SBP run's refresh counts per layer (`total_*`, over the run)."""
-    return {
-        "refresh_reads": [f"total_refresh_reads_l{i}" for i in range(1, n_layers + 1)],
-        "refresh_pairs": [f"total_refreshed_pairs_l{i}" for i in range(1, n_layers + 1)],
-    }
+def _counter_columns(n_layers: int) -> dict[str, list[str]]:
+    """The metrics columns of a run's counts per layer (`total_*`, over the run): SBP's refresh
+    reads and rewritten pairs, TTv2's fast-array pulses, transfer reads and conversions."""
+    layers = range(1, n_layers + 1)
+    named = {"refresh_reads": "refresh_reads", "refresh_pairs": "refreshed_pairs"}
+    named.update({name: name for name in cost.FAST_COUNTS})
+    return {kind: [f"total_{counter}_l{i}" for i in layers] for kind, counter in named.items()}
 
 
 def _count(row: pd.Series, column: str) -> float:
@@ -297,7 +303,7 @@ def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
                 for _, row in members.iterrows()
             ]
             first[column] = json.dumps(np.mean(per_sample, axis=0).tolist())
-        for columns in _refresh_columns(len(json.loads(first["layers"]))).values():
+        for columns in _counter_columns(len(json.loads(first["layers"]))).values():
             for column in columns:
                 per_sample = [_count(row, column) / _samples(row) for _, row in members.iterrows()]
                 first[column] = float(np.mean(per_sample))
@@ -461,8 +467,8 @@ def epoch_energies(
             if missing:
                 raise DataError(f"history.csv: missing column(s) {', '.join(missing)}")
             run[f"{kind}_pulses_per_layer"] = json.dumps([float(epoch[c]) for c in columns])
-        for columns in _refresh_columns(n_layers).values():
-            for column in columns:  # this epoch's refresh counts (absent: no refresh)
+        for columns in _counter_columns(n_layers).values():
+            for column in columns:  # this epoch's counts (absent: no refresh, not TTv2)
                 run[column] = _count(epoch, column.removeprefix("total_"))
         per_epoch = _epoch_samples(run)
         costs = run_costs(run, values, scale=1.0 / per_epoch)
@@ -485,6 +491,54 @@ PROGRAMMING_ONLY = tuple(
     name for name, rule in RULES.items() if rule.counts_pulses and not rule.on_chip
 )
 """Crossbar methods trained off the chip (exsitu): they pay only their programming pulses."""
+
+
+ACCURACY_RULE, LEARNED_RULE = "test_acc_rule", "learned_rule"
+"""The methods table's accuracy and learned columns (of the rule the row costs)."""
+METHOD_COMPONENTS = ("pulse_rng", *cost.BUFFERED_COMPONENTS)
+"""The components the methods table lists beside the totals: the buffered rules' own."""
+
+
+def method_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """Per on-chip rule and configuration (its method and GROUP: seeds averaged), the rule's
+    own design (ON_CHIP_DESIGNS) with its own pulses: mean final test accuracy, area, energy per
+    training sample, the buffered designs' components and their buffer's size."""
+    on_chip = runs[runs["method"].isin(list(ON_CHIP_DESIGNS))]
+    rows = []
+    for values_key, members in on_chip.groupby(["method", *GROUP], sort=False, dropna=False):
+        key = dict(zip(["method", *GROUP], values_key, strict=True))
+        design = ON_CHIP_DESIGNS[key["method"]]
+        costs = [
+            cost.network_cost(
+                design, _layers(row, values, 1.0 / _samples(row)), _device(row), values,
+                float(row["gate_window"]) > 0,
+            )
+            for _, row in members.iterrows()
+        ]  # fmt: skip
+        layers = _layers(members.iloc[0], values, 0.0)
+        buffered = design in ("ttv2", "cttv2", "mixed_precision")
+        accuracy = float(members[ACCURACY].mean())
+        names = (n for cell in members[SWEEPS].fillna("") for n in cell.split(SWEEP_SEPARATOR))
+        rows.append(
+            {
+                **key,
+                SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
+                "design": design,
+                "n_runs": len(members),
+                ACCURACY_RULE: accuracy,
+                LEARNED_RULE: learned(accuracy, json.loads(members["layers"].iloc[0])[-1][1]),
+                "area_um2": float(np.mean([c.total_area_um2 for c in costs])),
+                "energy_per_sample_J": float(np.mean([c.total_energy_J for c in costs])),
+                **{
+                    f"energy_{part}_J": float(np.mean([c.energy_J[part] for c in costs]))
+                    for part in METHOD_COMPONENTS
+                },
+                "buffer_bits": sum(cost.buffer_bits(layer, values) for layer in layers)
+                if buffered
+                else 0.0,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:

@@ -13,6 +13,7 @@ rule cost_report:
         per_run=f"{COST}/cost_per_run.csv",
         components=multiext(f"{COST}/tables/cost_components", ".csv", ".md", ".tex"),
         summary=multiext(f"{COST}/tables/cost_summary", ".csv", ".md", ".tex"),
+        methods=multiext(f"{COST}/tables/cost_methods", ".csv", ".md", ".tex"),
         assumptions=f"{COST}/tables/cost_assumptions.md",
         adc_bits=report(
             f"{COST}/figures/cost_saving_vs_adc_bits.png",
