@@ -17,7 +17,7 @@ from sbp_core.errors import DataError
 from sbp_core.report import page
 from sbp_core.report.collect import collect, in_sweep
 from sbp_core.report.figures import AXIS_UNITS, draw
-from sbp_core.report.tables import summarize, write_tables
+from sbp_core.report.tables import display, summarize, write_tables
 from sbp_core.spec import RunSpec
 
 EPOCHS = 3
@@ -194,15 +194,29 @@ def test_device_table_sits_beside_the_neurosim_figures(tidy):
     assert np.isnan(summary.set_index("device").loc["ideal", "neurosim_accuracy"])
 
 
+def test_device_table_gives_each_presets_symmetry_point(tidy):
+    """docs/symmetry_points.md's table: pcmo's point at 27 % of its range, attracting; the
+    linear ideal device balances everywhere (mid-range, not attracting)."""
+    runs, _ = tidy
+    summary = summarize(runs, SWEEPS["devices"]).set_index("device")
+    assert summary.loc["pcmo", "symmetry_point"] == pytest.approx(0.2724, abs=5e-5)
+    assert summary.loc["pcmo", "symmetry_point_attracting"]
+    assert summary.loc["ideal", "symmetry_point"] == 0.5
+    assert not summary.loc["ideal", "symmetry_point_attracting"]
+    shown = display(summarize(runs, SWEEPS["devices"]), SWEEPS["devices"]).set_index("device")
+    assert shown.loc["pcmo", "symmetry point (% of range)"] == "27"
+    assert shown.loc["ideal", "symmetry point (% of range)"] == "50, not attracting"
+
+
 def test_tables_are_written_as_csv_markdown_and_latex(tidy, tmp_path):
     runs, _ = tidy
     paths = [tmp_path / f"devices.{ext}" for ext in ("csv", "md", "tex")]
     write_tables(runs, SWEEPS["devices"], *map(str, paths))
     assert len(pd.read_csv(paths[0])) == 2
     markdown = paths[1].read_text()
-    assert f"| sbp | pcmo | {DATA[:12]} | 2 | 33 | 80.5 ± 0.7 |" in markdown
+    assert f"| sbp | pcmo | {DATA[:12]} | 2 | 33 | 27 | 80.5 ± 0.7 |" in markdown
     latex = paths[2].read_text()
-    assert r"\begin{tabular}{lllrrrrr}" in latex
+    assert r"\begin{tabular}{lllrrrrrr}" in latex
     assert r"80.5 $\pm$ 0.7" in latex and r"test acc. (\%)" in latex
 
 

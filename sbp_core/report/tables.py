@@ -21,6 +21,11 @@ DATA_PREFIX = 12
 NEUROSIM_COLUMN = "neurosim_accuracy"
 """Accuracy MLP+NeuroSim V3.0 reports for the preset (MNIST, 400-100-10), from the preset's
 device record (sbp_core.chip.device)."""
+SYMMETRY_COLUMN = "symmetry_point"
+"""The preset's symmetry point as a fraction of its range, (g* - Gmin) / (Gmax - Gmin)
+(sbp_core.chip.symmetry; docs/symmetry_points.md), where TTv2's fast array starts."""
+ATTRACTING_COLUMN = "symmetry_point_attracting"
+"""Whether balanced pulses pull the preset's devices towards that point (TTv2 needs it to)."""
 
 
 def summarize(runs: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
@@ -35,6 +40,9 @@ def summarize(runs: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
     summary = data.groupby(keys, sort=False, dropna=False).agg(**aggregations).reset_index()
     if "device" in sweep["axes"]:
         summary.insert(len(keys), NEUROSIM_COLUMN, summary["device"].map(neurosim_accuracy))
+        points = summary["device"].map(symmetry_point)
+        summary.insert(len(keys) + 1, SYMMETRY_COLUMN, points.map(lambda p: p[0]))
+        summary.insert(len(keys) + 2, ATTRACTING_COLUMN, points.map(lambda p: p[1]))
     return sort_like_config(summary, sweep)
 
 
@@ -48,6 +56,18 @@ def neurosim_accuracy(device: str) -> float:
 
     value = getattr(PRESETS.get(device), NEUROSIM_COLUMN, None)
     return math.nan if value is None else value
+
+
+def symmetry_point(device: str) -> tuple[float, bool | None]:
+    """The preset's nominal symmetry point (fraction of its range) and whether it attracts;
+    (NaN, None) for a device file, which the tables name by path only."""
+    from sbp_core.chip.device import PRESETS
+    from sbp_core.chip.symmetry import nominal_symmetry_point
+
+    if device not in PRESETS:
+        return math.nan, None
+    point = nominal_symmetry_point(PRESETS[device])
+    return point.fraction, point.attracting
 
 
 def axis_values(sweep: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -85,6 +105,13 @@ def display(summary: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
     shown["seeds"] = summary["n_seeds"]
     if NEUROSIM_COLUMN in summary:
         shown["NeuroSim V3 (%)"] = summary[NEUROSIM_COLUMN].map(lambda v: _plain(100 * v, ".0f"))
+    if SYMMETRY_COLUMN in summary:
+        shown["symmetry point (% of range)"] = [
+            _plain(100 * point, ".0f") + ("" if _missing(point) or pull else ", not attracting")
+            for point, pull in zip(
+                summary[SYMMETRY_COLUMN], summary[ATTRACTING_COLUMN], strict=True
+            )
+        ]
     shown["test acc. (%)"] = _mean_sd(summary, ACCURACY, 100, ".1f")
     shown["test acc. at best val. (%)"] = _mean_sd(summary, "test_acc_at_best_val", 100, ".1f")
     shown["pulses"] = _mean_sd(summary, "total_pulses", 1, ".3g")
