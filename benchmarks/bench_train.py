@@ -1,14 +1,18 @@
 """Training speed on MNIST 784-100-10, one core, measured in one run (not a test: prints numbers).
 
     python benchmarks/bench_train.py [--mnist-dir DIR] [--samples N] [--reference-samples N]
-                                     [--job-epochs N]
+                                     [--job-epochs N] [--cpu-time] [--only METHOD ...]
 
 Prints samples per second of the SBP production path (compiled kernel) and of the readable numpy
 reference path with C2C noise on, their ratio, the production path's speed with two hidden layers
-(784-256-128-10, the paper profile's depth sweep), the speed of every baseline at the batch size
-it is defined with, the peak memory of single `sbp-bench train` processes on MNIST (the default run
-and the heaviest paper-profile jobs), and the wall time of an exsitu job that trains its off-chip
-network against one that replays it from the finished `ste` run, as the pipeline does.
+(784-256-128-10, the paper profile's depth sweep), the speed of every baseline and on-chip rule
+at the batch size it is defined with and its default settings (ttv2, cttv2, mixed_precision as
+well), the peak memory of single `sbp-bench train` processes on MNIST (the default run and the
+heaviest paper-profile jobs), and the wall time of an exsitu job that trains its off-chip network
+against one that replays it from the finished `ste` run, as the pipeline does.
+
+`--cpu-time` times epochs by the process's CPU time instead of wall time (on a shared machine);
+`--only ttv2 mixed_precision` prints only those methods' lines.
 """
 
 from __future__ import annotations
@@ -32,13 +36,21 @@ from sbp_core.spec import RunSpec
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCK["wall"]
+"""How epochs are timed (`--cpu-time`: the process's CPU time, one core as threads are limited)."""
+METHODS = ("float", "ste", "binarized", "manhattan", "exsitu", "sgd", "ttv2", "cttv2")
+METHODS += ("mixed_precision",)
+"""The methods timed at their defaults after SBP, in this order."""
+
+
 def samples_per_second(learner, X, y, rng, repeats: int = 1) -> float:
     """Best of `repeats` timed epochs over (X, y)."""
     best = 0.0
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         learner.fit_epoch(X, y, rng)
-        best = max(best, len(X) / (time.perf_counter() - start))
+        best = max(best, len(X) / (clock() - start))
     return best
 
 
@@ -119,20 +131,26 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=54000, help="production samples per epoch")
     parser.add_argument("--reference-samples", type=int, default=5000)
     parser.add_argument("--job-epochs", type=int, default=20, help="epochs of the exsitu jobs")
+    parser.add_argument("--cpu-time", action="store_true", help="time epochs by CPU time")
+    parser.add_argument("--only", nargs="+", choices=METHODS, help="print only these methods")
     args = parser.parse_args()
+    global clock
+    clock = CLOCK["cpu" if args.cpu_time else "wall"]
 
     data = load_dataset("mnist", mnist_dir=args.mnist_dir, n_train=args.samples)
     X, y = binarize(data.X_train, 0.5, data.max_value), data.y_train
     with threadpool_limits(limits=1):
-        production, reference = sbp_speeds(X, y, args.reference_samples)
-        print(f"sbp production (numba kernel): {production:12,.0f} samples/s")
-        print(f"sbp reference (numpy loop):    {reference:12,.0f} samples/s")
-        print(f"ratio production / reference:  {production / reference:12.1f}x")
-        deep = f"sbp 784-{'-'.join(map(str, DEEP))}-10 (numba):"
-        print(f"{deep:<31}{deep_sbp_speed(X, y):12,.0f} samples/s")
-        for method in ("float", "ste", "binarized", "manhattan", "exsitu", "sgd"):
+        if not args.only:
+            production, reference = sbp_speeds(X, y, args.reference_samples)
+            print(f"sbp production (numba kernel): {production:12,.0f} samples/s")
+            print(f"sbp reference (numpy loop):    {reference:12,.0f} samples/s")
+            print(f"ratio production / reference:  {production / reference:12.1f}x")
+            deep = f"sbp 784-{'-'.join(map(str, DEEP))}-10 (numba):"
+            print(f"{deep:<31}{deep_sbp_speed(X, y):12,.0f} samples/s")
+        for method in args.only or METHODS:
             print(f"{method + ':':<31}{baseline_speed(method, X, y):12,.0f} samples/s")
-    job_report(args.mnist_dir, args.job_epochs)
+    if not args.only:
+        job_report(args.mnist_dir, args.job_epochs)
 
 
 if __name__ == "__main__":
