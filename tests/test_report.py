@@ -15,7 +15,7 @@ from sbp_core import provenance
 from sbp_core.chip.device import PRESETS
 from sbp_core.errors import DataError
 from sbp_core.report import page
-from sbp_core.report.collect import collect, in_sweep
+from sbp_core.report.collect import collect, in_sweep, run_row
 from sbp_core.report.figures import AXIS_UNITS, draw
 from sbp_core.report.tables import display, summarize, write_tables
 from sbp_core.spec import RunSpec
@@ -287,3 +287,14 @@ def test_a_sweep_without_runs_gets_a_labelled_empty_figure(tidy):
     figure = draw("axis", runs, history, empty)
     texts = [text.get_text() for ax in figure.axes for text in ax.texts]
     assert texts == ["no finished runs in sweep 'absent'"]
+
+
+def test_a_run_from_before_a_rules_fields_collects_them_at_their_defaults():
+    """An sbp run's spec.json written before ttv2 existed lacks ttv2_bl: its row holds the
+    default 31 (the value it ran with), so it groups with the same configuration run since."""
+    old = {k: v for k, v in RunSpec().to_dict().items() if not k.startswith(("ttv2_", "cttv2_"))}
+    row = run_row(old, {"run_id": "x"}, "devices")
+    now = run_row(RunSpec().to_dict(), {"run_id": "x"}, "devices")
+    assert row["ttv2_bl"] == 31 and row["cttv2_chop_every"] == 30
+    assert row == now
+    assert list(now) == [*RunSpec().to_dict(), "run_id", "sweeps"]  # the column order of before
