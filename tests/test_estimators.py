@@ -26,6 +26,9 @@ CROSSBAR = {
     "exsitu": estimators.ExSituClassifier,
     "manhattan": estimators.ManhattanClassifier,
     "sgd": estimators.SGDClassifier,
+    "ttv2": estimators.TTv2Classifier,
+    "cttv2": estimators.CTTv2Classifier,
+    "mixed_precision": estimators.MixedPrecisionClassifier,
 }
 
 
