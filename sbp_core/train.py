@@ -83,18 +83,22 @@ def run(
     mnist_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     offchip_run: str | Path | None = None,
+    replace: bool = True,
 ) -> dict:
     """Train, evaluate every epoch, write the run folder and return the metrics.
 
     A spec without `data_sha256` gets the identity of the data it reads; a spec naming other data
     is refused with a one-line DataError (likewise `device_sha256` and its device file). An
     exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
-    network instead of training it again; the numbers are the same either way.
+    network instead of training it again; the numbers are the same either way. Without
+    `replace`, a folder holding another spec's run is refused (`sbp-bench train --out`).
     """
     if offchip_run is not None and spec.method != "exsitu":
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
     spec = identity.stamped(spec, *identity.of_dataset(spec.dataset, mnist_dir))
     spec = identity.device_stamped(spec)
+    if not replace:
+        runfolder.refuse_another_run(out_dir, spec.run_id)
     with runfolder.staging(out_dir) as out:
         return _train(spec, out, mnist_dir, progress, offchip_run)
 
