@@ -188,7 +188,7 @@ class SGDLearner(CrossbarMLP):
 METHOD = Method(
     name="sgd",
     learner=SGDLearner,
-    classifier="SGDClassifier",
+    classifier="OnChipSGDClassifier",
     summary=(
         "Conventional on-chip backpropagation (ADC reads, digital errors, multi-pulse updates)."
     ),
