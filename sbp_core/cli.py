@@ -119,9 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     warm.set_defaults(handler=_compile)
 
     fit = commands.add_parser("fit-device", help="fit a device file to measured curves (CSV)")
-    fit.add_argument(
-        "curves", type=Path, help="CSV, one row per pulse (README, 'Devices from measured curves')"
-    )
+    fit.add_argument("curves", type=Path, help="CSV, one row per pulse (docs/measured_devices.md)")
     fit.add_argument("--out", required=True, type=Path, help="device file to write (.yaml)")
     fit.add_argument("--figure", type=Path, help="PNG of measured and fitted curves [--out .png]")
     fit.add_argument(
@@ -299,7 +297,7 @@ def _fit_device(args: argparse.Namespace) -> int:
 
 def _poor_fit(fit, args: argparse.Namespace, electrical: dict) -> str:
     """The one line a poor fit stops with: what is off, and the other model where that one
-    passes the check (README, "Devices from measured curves")."""
+    passes the check (docs/measured_devices.md)."""
     from sbp_core.errors import ConfigError
     from sbp_core.fitting.fit import MODELS, fit_device
 

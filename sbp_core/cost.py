@@ -296,7 +296,7 @@ def make_layers(
     refresh_pairs: Sequence[float] | None = None,
 ) -> list[Layer]:
     """Layers of an MLP from [[rows, cols], ...] and per-sample pulse counts per layer, with
-    SBP's mechanisms (README, "Method"): stochastic pulses, and refresh cycles every
+    SBP's mechanisms (docs/method.md): stochastic pulses, and refresh cycles every
     `refresh_every` samples with their device reads and rewritten pairs per sample and layer."""
     n = len(shapes)
     refresh_reads = [0.0] * n if refresh_reads is None else refresh_reads
