@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default
 
-.PHONY: install run report paper mlflow-ui test lint clean
+.PHONY: install run report paper mlflow-ui test lint docs clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ mlflow-ui: install
 test: install
 	$(BIN)/pytest
 
+docs: install
+	$(BIN)/mkdocs build --strict
+
 lint: install
 	$(BIN)/python workflow/lint.py
 	$(BIN)/snakefmt --check .
@@ -42,4 +45,4 @@ lint: install
 	 .github/workflows not checked (pip install -e '.[actionlint]' downloads actionlint from GitHub releases)"; fi
 
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake site

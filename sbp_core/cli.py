@@ -15,7 +15,32 @@ from pathlib import Path
 
 from sbp_core.errors import SbpBenchError
 from sbp_core.methods import DEPTH_COMPILED
-from sbp_core.spec import RunSpec, field_docs
+from sbp_core.spec import DEVICE_FIELDS, METHOD_FIELDS, RunSpec, field_docs
+
+DESCRIPTION = "Sign backpropagation on simulated RRAM crossbars: one run, MNIST, kernels, devices."
+TRAIN_GROUPS = {
+    "data": ("data", "what the network reads"),
+    "network": ("network and training", "the network, its training budget and seed"),
+    "device": (
+        "device",
+        "a preset or a device file; each field below overrides the device's own value",
+    ),
+    "rule": ("learning rule", "the rule and its settings; a rule's own fields name their rule"),
+    "output": ("output", "where the run goes"),
+}
+"""The groups of `train --help`, in the order a run is described."""
+FIELD_GROUPS = {
+    **dict.fromkeys(
+        ("dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "input_crop"),
+        "data",
+    ),
+    **dict.fromkeys(("n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size"), "network"),
+    **dict.fromkeys(("device", "device_sha256", *DEVICE_FIELDS), "device"),
+}
+"""The group of each shared spec field not in `rule` (the method, crossbar and rule settings)."""
+HIDDEN_FIELDS = ("data_sha256", "device_sha256")
+"""Spec fields the run fills in itself (the data's and device file's identity): options for the
+workflow's jobs, left out of --help."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,30 +57,41 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sbp-bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sbp-bench", description=DESCRIPTION)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train one run and write its folder")
-    train.add_argument("--out", required=True, type=Path, help="run folder to write")
+    train = commands.add_parser(
+        "train",
+        help="train one run and write its folder",
+        description="Train one run and write its folder. Every RunSpec field is an option; "
+        "a spec file (--spec) may give the rest.",
+    )
     train.add_argument("--spec", type=Path, help="JSON spec file; options below override it")
-    train.add_argument("--mnist-dir", type=Path, help="folder with the four MNIST IDX files")
-    train.add_argument(
+    groups = {
+        name: train.add_argument_group(title, description)
+        for name, (title, description) in TRAIN_GROUPS.items()
+    }
+    for field in fields(RunSpec):
+        groups[_group_of(field.name)].add_argument(
+            f"--{field.name.replace('_', '-')}", dest=f"spec_{field.name}", **_field_option(field)
+        )
+    groups["data"].add_argument(
+        "--mnist-dir", type=Path, help="folder with the four MNIST IDX files"
+    )
+    groups["rule"].add_argument(
         "--offchip-run",
         type=Path,
         help="exsitu only: finished ste run folder whose network to program (else trained here)",
     )
-    train.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    docs = field_docs()
-    spec_options = train.add_argument_group("run spec (defaults: sbp_core.spec.RunSpec)")
-    for field in fields(RunSpec):
-        choices = field.metadata.get("choices")
-        one_of = f" (one of: {', '.join(choices)})" if choices else ""
-        spec_options.add_argument(
-            f"--{field.name.replace('_', '-')}",
-            dest=f"spec_{field.name}",
-            metavar=field.name.upper(),
-            help=f"{docs.get(field.name, '')}{one_of} [default: {field.default}]",
-        )
+    groups["output"].add_argument("--out", required=True, type=Path, help="run folder to write")
+    groups["output"].add_argument(
+        "--replace",
+        action="store_true",
+        help="let --out replace a folder that holds another spec's run",
+    )
+    groups["output"].add_argument(
+        "--quiet", action="store_true", help="no per-epoch progress lines"
+    )
     train.set_defaults(handler=_train)
 
     fetch = commands.add_parser("fetch-mnist", help="download and verify the MNIST IDX files")
@@ -83,9 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     warm.set_defaults(handler=_compile)
 
     fit = commands.add_parser("fit-device", help="fit a device file to measured curves (CSV)")
-    fit.add_argument(
-        "curves", type=Path, help="CSV, one row per pulse (README, 'Devices from measured curves')"
-    )
+    fit.add_argument("curves", type=Path, help="CSV, one row per pulse (docs/measured_devices.md)")
     fit.add_argument("--out", required=True, type=Path, help="device file to write (.yaml)")
     fit.add_argument("--figure", type=Path, help="PNG of measured and fitted curves [--out .png]")
     fit.add_argument(
@@ -133,6 +167,42 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _group_of(name: str) -> str:
+    return FIELD_GROUPS.get(name, "rule")
+
+
+def _field_option(field) -> dict:
+    """argparse keywords of one spec field's option: its docstring as help, its choices, its
+    real default (a device field's is the preset's), booleans as flags that still take a value
+    (`--real-inputs`, or `--real-inputs false` as the workflow's jobs pass it)."""
+    if field.name in HIDDEN_FIELDS:
+        return {"help": argparse.SUPPRESS}
+    option = {"metavar": field.name.upper()}
+    help_text = field_docs().get(field.name, "")
+    choices = field.metadata.get("choices")
+    if choices:
+        option["metavar"] = "{" + ",".join(choices) + "}"
+    if field.name == "device":
+        from sbp_core.chip.device import PRESETS
+
+        option["metavar"] = "PRESET|FILE.yaml"
+        help_text += f" Presets: {', '.join(PRESETS)}."
+    if str(field.type) == "bool":
+        option.update(nargs="?", const="true", metavar="BOOL")
+    owners = [method for method, names in METHOD_FIELDS.items() if field.name in names]
+    if owners and " only" not in help_text:
+        help_text = f"({', '.join(owners)} only) {help_text}"
+    if field.name in DEVICE_FIELDS:
+        from sbp_core.chip.device import PRESETS
+
+        preset = RunSpec.device  # the default device
+        default = f"the preset's ({preset}: {getattr(PRESETS[preset], field.name)})"
+    else:
+        default = None if field.default is None else field.default
+    option["help"] = help_text if default is None else f"{help_text} [default: {default}]"
+    return option
+
+
 def _train(args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
@@ -148,10 +218,16 @@ def _train(args: argparse.Namespace) -> int:
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     with threadpool_limits(limits=1):  # one core per job: grids scale with --cores, not BLAS
         metrics = train.run(
-            spec, args.out, mnist_dir=mnist_dir, progress=progress, offchip_run=args.offchip_run
+            spec,
+            args.out,
+            mnist_dir=mnist_dir,
+            progress=progress,
+            offchip_run=args.offchip_run,
+            replace=args.replace,
         )
     print(
-        f"{metrics['run_id']} {metrics['status']}: test accuracy {metrics['final_test_acc']:.4f} "
+        f"{metrics['run_id']} {metrics['status']}: test accuracy "
+        f"{100 * metrics['final_test_acc']:.2f} % "
         f"after {metrics['epochs_run']} epochs -> {args.out}"
     )
     return 0 if metrics["status"] == "ok" else 1
@@ -221,7 +297,7 @@ def _fit_device(args: argparse.Namespace) -> int:
 
 def _poor_fit(fit, args: argparse.Namespace, electrical: dict) -> str:
     """The one line a poor fit stops with: what is off, and the other model where that one
-    passes the check (README, "Devices from measured curves")."""
+    passes the check (docs/measured_devices.md)."""
     from sbp_core.errors import ConfigError
     from sbp_core.fitting.fit import MODELS, fit_device
 

@@ -333,7 +333,7 @@ def make_layers(
     **fast_counts: Sequence[float],
 ) -> list[Layer]:
     """Layers of an MLP from [[rows, cols], ...] and per-sample pulse counts per layer, with
-    SBP's mechanisms (README, "Method"): stochastic pulses, and refresh cycles every
+    SBP's mechanisms (docs/method.md): stochastic pulses, and refresh cycles every
     `refresh_every` samples with their device reads and rewritten pairs per sample and layer;
     and TTv2's: `pulse_slots` per sample, and per layer `FAST_COUNTS` (A's pulses, transfer
     reads and conversions) as keywords."""

@@ -186,6 +186,23 @@ def admit(folder: str | Path) -> str | None:
     return None
 
 
+def refuse_another_run(out: str | Path, run_id: str) -> None:
+    """Refuse `out` when its spec.json names another run id (or cannot be read), so one run
+    never silently replaces another's folder; a folder of the same run, or none, is fine."""
+    written = Path(out) / "spec.json"
+    if not written.is_file():
+        return
+    try:
+        found = json.loads(written.read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        found = None
+    if found != run_id:
+        raise ConfigError(
+            f"--out {out} holds another run ({found or 'unreadable spec.json'}, not {run_id}); "
+            "choose another folder or add --replace"
+        )
+
+
 @contextmanager
 def staging(out: str | Path) -> Iterator[Path]:
     """A new, empty sibling folder to write a run into; swapped in as `out` when the block

@@ -59,7 +59,7 @@ OFFCHIP_FIELDS = (
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
 SBP_RULE_FIELDS = (*METHOD_FIELDS["sbp"], "pulse_prob")
-"""The settings of SBP's own rule (README, "Method"): its own fields and its pulse probability
+"""The settings of SBP's own rule (docs/method.md): its own fields and its pulse probability
 (which Manhattan shares). An SBP run's conventional twin (the cost tables' on-chip sgd run on the
 same chip and workload) may differ from it only in these."""
 LATER_FIELDS = {
@@ -118,7 +118,7 @@ class SharedSpec:
     # --- device (sbp_core.chip.device); None = take the preset's value ---
     device: str = "ideal"
     """Device preset name (sbp_core/chip/presets/), or the path of a device file (.yaml,
-    relative to the working folder; README, "Devices from measured curves")."""
+    relative to the working folder; docs/measured_devices.md)."""
     device_sha256: str | None = text(None, pattern="[0-9a-f]{64}")
     """SHA-256 of the device file's content when device names one (sbp_core.identity), so the
     run id follows the file's content, not its path; None: taken from the file when the run
@@ -140,7 +140,7 @@ class SharedSpec:
     read_noise: float | None = number(None, low=0.0)
     """Gaussian noise on every analog read, relative sigma of each device's conductance."""
 
-    # --- crossbar learners (README, "Method"; SBP's own fields: methods/sbp.py) ---
+    # --- crossbar learners (docs/method.md; SBP's own fields: methods/sbp.py) ---
     theta: float = 0.0
     """Hidden comparator threshold h = 1[a > theta], in weight units."""
     pulse_scheme: str = choice("pair", PULSE_SCHEMES)

@@ -83,18 +83,22 @@ def run(
     mnist_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     offchip_run: str | Path | None = None,
+    replace: bool = True,
 ) -> dict:
     """Train, evaluate every epoch, write the run folder and return the metrics.
 
     A spec without `data_sha256` gets the identity of the data it reads; a spec naming other data
     is refused with a one-line DataError (likewise `device_sha256` and its device file). An
     exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
-    network instead of training it again; the numbers are the same either way.
+    network instead of training it again; the numbers are the same either way. Without
+    `replace`, a folder holding another spec's run is refused (`sbp-bench train --out`).
     """
     if offchip_run is not None and spec.method != "exsitu":
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
     spec = identity.stamped(spec, *identity.of_dataset(spec.dataset, mnist_dir))
     spec = identity.device_stamped(spec)
+    if not replace:
+        runfolder.refuse_another_run(out_dir, spec.run_id)
     with runfolder.staging(out_dir) as out:
         return _train(spec, out, mnist_dir, progress, offchip_run)
 
@@ -184,11 +188,6 @@ def epoch_samples(
 def _history_row(
     epoch: int, learner: Learner, stats: EpochStats, data: Dataset, layers: int
 ) -> dict:
-    sets = list(stats.set_pulses) or [0] * layers
-    resets = list(stats.reset_pulses) or [0] * layers
-    per_layer = {}
-    for k, (n_set, n_reset) in enumerate(zip(sets, resets, strict=True), start=1):
-        per_layer[f"set_pulses_l{k}"], per_layer[f"reset_pulses_l{k}"] = n_set, n_reset
     return {
         "epoch": epoch,
         "train_acc": _accuracy(
@@ -197,12 +196,21 @@ def _history_row(
         "val_acc": _accuracy(learner, data.X_val, data.y_val),
         "test_acc": _accuracy(learner, data.X_test, data.y_test),
         "loss": stats.loss,
-        "set_pulses": sum(sets),
-        "reset_pulses": sum(resets),
-        **per_layer,
+        **pulse_counts(stats, layers),
         "saturated_fraction": stats.saturated_fraction,
         **stats.counters,
     }
+
+
+def pulse_counts(stats: EpochStats, layers: int) -> dict:
+    """One epoch's pulse columns of history.csv: SET and RESET pulses in all, then per layer
+    (zeros for a software method)."""
+    sets = list(stats.set_pulses) or [0] * layers
+    resets = list(stats.reset_pulses) or [0] * layers
+    per_layer = {}
+    for k, (n_set, n_reset) in enumerate(zip(sets, resets, strict=True), start=1):
+        per_layer[f"set_pulses_l{k}"], per_layer[f"reset_pulses_l{k}"] = n_set, n_reset
+    return {"set_pulses": sum(sets), "reset_pulses": sum(resets), **per_layer}
 
 
 def _accuracy(learner: Learner, X: np.ndarray, y: np.ndarray) -> float | None:
@@ -249,7 +257,7 @@ def _columns_of(row: dict) -> tuple[str, ...]:
     return history_columns(sum(1 for key in row if key.startswith("set_pulses_l")))
 
 
-def _counter_totals(spec: RunSpec, history: list[dict]) -> dict:
+def counter_totals(spec: RunSpec, history: list[dict]) -> dict:
     """`total_<counter>` of every method-specific counter (SBP's refresh reads and rewritten
     pairs, exsitu's erase pulses and verify reads), summed over the epochs.
 
@@ -301,7 +309,7 @@ def _metrics(spec, data, history, test_pred, status, stop_reason, learner) -> di
         "reset_pulses_per_layer": resets,
         "total_set_pulses": sum(sets),
         "total_reset_pulses": sum(resets),
-        **_counter_totals(spec, history),
+        **counter_totals(spec, history),
         "saturated_fraction": last["saturated_fraction"],
         "confusion_matrix": confusion.tolist(),
         "device": learner.device.to_dict() if on_chip else None,  # as the learner resolved it

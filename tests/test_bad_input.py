@@ -179,6 +179,6 @@ def test_what_a_late_job_needs_is_checked_by_the_dry_run(tmp_path, extra, messag
 def test_the_readme_says_how_to_recover_from_a_killed_run_and_a_failed_verification():
     """Issue item 12: after `kill -9` Snakemake needs --unlock; the README did not say so."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    troubleshooting = readme.split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]
+    troubleshooting = readme.split("\n### Troubleshooting\n", 1)[1].split("\n#", 1)[0]
     assert "snakemake --unlock" in troubleshooting and "kill -9" in troubleshooting
     assert "counts as unfinished (the pipeline retrains it)" in troubleshooting

@@ -25,7 +25,7 @@ CROSSBAR = {
     "sbp": estimators.SBPClassifier,
     "exsitu": estimators.ExSituClassifier,
     "manhattan": estimators.ManhattanClassifier,
-    "sgd": estimators.SGDClassifier,
+    "sgd": estimators.OnChipSGDClassifier,
     "ttv2": estimators.TTv2Classifier,
     "cttv2": estimators.CTTv2Classifier,
     "mixed_precision": estimators.MixedPrecisionClassifier,
@@ -81,7 +81,7 @@ def test_a_classifier_takes_no_other_rules_fields():
     """The float MLP has no ADC or output margin; on-chip SGD has its ADC."""
     params = estimators.FloatMLPClassifier().get_params()
     assert "adc_bits" not in params and "margin_hi" not in params
-    assert estimators.SGDClassifier().get_params()["adc_bits"] == 8
+    assert estimators.OnChipSGDClassifier().get_params()["adc_bits"] == 8
     assert estimators.SBPClassifier().get_params()["margin_hi"] == 0.5
     assert estimators.__all__ == sorted(cls.__name__ for cls in estimators.CLASSIFIERS.values())
     assert set(estimators.CLASSIFIERS) == set(RULES)
@@ -142,3 +142,70 @@ def test_grid_search_picks_a_learning_rate_and_refits(digits):
     search.fit(X, y)
     assert search.best_params_ == {"lr": 0.5}
     assert search.best_estimator_.score(X, y) > 0.9
+
+
+def test_the_on_chip_sgd_classifier_does_not_share_scikit_learns_name():
+    from sklearn.linear_model import SGDClassifier
+
+    names = {cls.__name__ for cls in estimators.CLASSIFIERS.values()}
+    assert SGDClassifier.__name__ not in names and "OnChipSGDClassifier" in names
+
+
+def test_sbp_has_an_error_rate_curve_and_no_loss_curve_float_has_both(digits):
+    X, y = digits
+    sbp = estimators.SBPClassifier(n_hidden=32, epochs=3).fit(X, y)
+    assert not hasattr(sbp, "loss_curve_")  # SBP's rule defines no loss
+    assert len(sbp.error_rate_curve_) == 3
+    assert sbp.error_rate_curve_[-1] == pytest.approx(1 - sbp.score(X, y))
+    assert sbp.error_rate_curve_[-1] < 0.5  # chance is 0.9
+    mlp = estimators.FloatMLPClassifier(n_hidden=32, epochs=3).fit(X, y)
+    assert len(mlp.loss_curve_) == 3 and all(isinstance(v, float) for v in mlp.loss_curve_)
+    assert mlp.loss_curve_[-1] < mlp.loss_curve_[0]
+    assert not hasattr(mlp, "pulses_") and not hasattr(mlp, "energy_per_sample_")
+
+
+@pytest.mark.parametrize("method", ["sbp", "sgd", "manhattan"])
+def test_on_chip_rules_expose_their_pulses_and_the_cost_models_energy(method, digits):
+    """The energy, recomputed here from the pulses through sbp_core.cost directly (not through
+    the cost tables' frame the estimator uses): the on-chip design's periphery per sample."""
+    from sbp_core import cost
+    from sbp_core.report.cost_tables import ON_CHIP_DESIGNS
+
+    X, y = digits
+    model = CROSSBAR[method](n_hidden=16, epochs=2).fit(X, y)
+    sets, resets = model.pulses_["set"], model.pulses_["reset"]
+    assert sets.shape == resets.shape == (2,) and sets.sum() + resets.sum() > 0
+    samples = 2 * len(y)
+    inputs = model._encode(X)
+    layers = cost.make_layers(
+        [[65, 16], [17, 10]], sets / samples, resets / samples, float(inputs.mean()),
+        cost.constant_values(cost.load_constants(estimators.COST_CONSTANTS))["workload.line_activity"],
+    )  # fmt: skip
+    device = model.learner_.device
+    pulse_device = cost.PulseDevice(
+        v_set=device.v_set, v_reset=device.v_reset, g_min_s=device.to_dict()["g_min_s"],
+        g_max_s=device.g_max_s, pulse_width_s=device.pulse_width_s, n_states=device.n_states,
+    )  # fmt: skip
+    values = cost.constant_values(cost.load_constants(estimators.COST_CONSTANTS))
+    expected = cost.network_cost(ON_CHIP_DESIGNS[method], layers, pulse_device, values, True)
+    assert model.energy_per_sample_ == pytest.approx(expected.total_energy_J, rel=1e-12)
+    assert model.energy_per_sample_ > 0
+
+
+def test_exsitu_pays_only_its_last_programming(digits):
+    from sbp_core import cost
+
+    X, y = digits
+    model = estimators.ExSituClassifier(n_hidden=16, epochs=2).fit(X, y)
+    assert model.pulses_["set"].sum() > 0
+    device = model.learner_.device
+    pulse_device = cost.PulseDevice(
+        v_set=device.v_set, v_reset=device.v_reset, g_min_s=device.to_dict()["g_min_s"],
+        g_max_s=device.g_max_s, pulse_width_s=device.pulse_width_s, n_states=device.n_states,
+    )  # fmt: skip
+    assert model.energy_per_sample_ > 0
+    last_write = model.energy_per_sample_ * 2 * len(y)
+    whole_fit = cost.programming_energy(
+        pulse_device, *(model.pulses_[k].sum() for k in ("set", "reset"))
+    )
+    assert last_write < whole_fit  # the fit rewrote the chip every epoch; deployment is one write

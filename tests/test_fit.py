@@ -239,14 +239,15 @@ def test_sbp_on_a_lookup_table_device_file_compiled_equals_reference(tmp_path):
 
 
 def test_the_readme_shows_what_fitting_the_example_gives():
-    """The README's excerpt of devices/epiram_fit.yaml, against a fit of examples/curves.csv."""
+    """The excerpt of devices/epiram_fit.yaml in docs/measured_devices.md, against a fit of
+    examples/curves.csv."""
     import re
 
     import yaml
 
     from sbp_core.chip.device import device_file_text
 
-    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    readme = (EXAMPLE.parents[1] / "docs" / "measured_devices.md").read_text()
     command = "fit-device examples/curves.csv --out devices/epiram_fit.yaml"
     excerpt = re.search(r"```yaml\n(.*?)```", readme[readme.index(command) :], re.S).group(1)
     shown = yaml.safe_load(excerpt)

@@ -1,6 +1,6 @@
-"""The README's "what to compare" steps against the MLflow UI as it is: `mlflow ui` started as the
-README starts it, each step's REST call (what the page asks the server for), and the pages
-rendered in headless Chromium."""
+"""The "what to compare" steps of docs/mlflow.md against the MLflow UI as it is: `mlflow ui`
+started as the README starts it, each step's REST call (what the page asks the server for), and
+the pages rendered in headless Chromium."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from sbp_core.tracking import log_runs
 
 pytestmark = pytest.mark.cluster
 
-README = (services.ROOT / "README.md").read_text()
+GUIDE = (services.ROOT / "docs" / "mlflow.md").read_text()
 SEARCHES = {
     "pcmo": "params.method = 'sbp' and params.device = 'pcmo'",
     "run_id": "tags.`sbp.run_id` = '{run_id}'",
 }
-"""The searches the README suggests, as typed into the search box."""
+"""The searches docs/mlflow.md suggests, as typed into the search box."""
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +58,10 @@ def values(run: dict, part: str) -> dict:
     return {item["key"]: item["value"] for item in run["data"].get(part, [])}
 
 
-def test_the_readme_suggests_the_searches_and_the_page_checked_here():
+def test_the_guide_suggests_the_searches_and_the_page_checked_here():
     for filter_string in SEARCHES.values():
-        assert filter_string.format(run_id="<run_id>") in README
-    assert "workflowType=machine_learning" in README and "Model training" in README
+        assert filter_string.format(run_id="<run_id>") in GUIDE
+    assert "workflowType=machine_learning" in GUIDE and "Model training" in GUIDE
 
 
 def test_the_runs_page_opens_on_one_parent_per_sweep_with_its_means(ui, tmp_path):

@@ -1,6 +1,6 @@
 """`snakemake --lint`, accepting exactly one lint: that rules name no conda env or container.
 
-Jobs run in the environment Snakemake itself runs in (README, "Running on a cluster"). A conda
+Jobs run in the environment Snakemake itself runs in (docs/cluster.md). A conda
 env could not be built or tested where this workflow is developed (no conda channel is
 reachable there), so none is shipped, and an untested one would be a claim nobody checked.
 Any other lint, or Snakemake failing to lint at all, fails.

@@ -1,7 +1,7 @@
 """Our NeuroSim-curve device in IBM aihwkit's terms (docs/aihwkit_device_mapping.md).
 
 A pulse moves one of our devices by an affine map of its conductance, g' = alpha + beta g, plus
-Gaussian cycle-to-cycle noise of a fixed sigma, then clipping to [g_lo, g_hi] (README, Method,
+Gaussian cycle-to-cycle noise of a fixed sigma, then clipping to [g_lo, g_hi] (docs/method.md,
 "Device"). aihwkit's LinearStepDevice moves its weight w by a step that is affine in w as well
 (src/rpucuda/rpu_linearstep_device.cpp, update_once_add):
 

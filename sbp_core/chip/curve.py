@@ -30,7 +30,7 @@ _DEVIATION_PER_NL = 0.099
 MAX_LABEL = 9.0
 """Nonlinearity labels lie in [-MAX_LABEL, MAX_LABEL], the range NeuroSim tabulates (getParamA):
 a label outside it is rejected wherever it is given, and device-to-device draws of a label are
-truncated to it (a truncated Gaussian; README, Method, "Device")."""
+truncated to it (a truncated Gaussian; docs/method.md, "Device")."""
 
 
 def check_label(label: float, name: str) -> None:

@@ -1,4 +1,4 @@
-"""Devices as a run names them: device files (README, "Devices from measured curves"), the
+"""Devices as a run names them: device files (docs/measured_devices.md), the
 presets (device files shipped in `presets/`, NeuroSim V3's benchmark devices and `ideal`), and
 the device a RunSpec asks for (`device_for`), resolved once per run and passed on.
 

@@ -5,9 +5,9 @@ Three things happen to a crossbar, and this module does each at array level:
 - reads: column currents for read pulses on a set of rows, and row currents for ternary
   voltages on the columns (the transposed read), with optional per-device read noise;
 - pulse responses: one device moved by one SET or RESET pulse, `g' = alpha + beta g`, plus
-  cycle-to-cycle noise, clipped to the device's bounds (README, Method, "Device"), or, for a
+  cycle-to-cycle noise, clipped to the device's bounds (docs/method.md, "Device"), or, for a
   lookup-table device, `g' = g + step(g)` with the step and its noise interpolated from the
-  measured table (README, Method, "Lookup-table device");
+  measured table (docs/method.md, "Lookup-table device");
 - pulse application: a set of pairs pulsed in parallel, in the pair, single or set-only scheme,
   counted; or a train of several pulses per pair (on-chip SGD's multi-pulse updates), round by
   round.

@@ -1,4 +1,4 @@
-"""Pair refresh: the maintenance cycle of the set-only pulse scheme (README, "Method").
+"""Pair refresh: the maintenance cycle of the set-only pulse scheme (docs/method.md).
 
 In the `set_only` scheme a pair's devices only ever receive SET pulses, G+ to raise the weight
 and G- to lower it, so a device's asymmetric or nonlinear RESET never enters learning; but both

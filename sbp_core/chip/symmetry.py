@@ -5,7 +5,7 @@ array A drift under equal numbers of up and down pulses; a device drifts to wher
 of a SET pulse and that of a RESET pulse cancel, its symmetry point, so that point is A's zero.
 
 For the NeuroSim device a pulse is an affine map, g' = alpha_set + beta_set g (SET) and
-g' = alpha_reset + beta_reset g (RESET) (README, Method, "Device"), so the two steps cancel where
+g' = alpha_reset + beta_reset g (RESET) (docs/method.md, "Device"), so the two steps cancel where
 
     (alpha_set + (beta_set - 1) g) + (alpha_reset + (beta_reset - 1) g) = 0,
     g* = (alpha_set + alpha_reset) / (2 - beta_set - beta_reset),

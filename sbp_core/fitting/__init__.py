@@ -1,4 +1,4 @@
-"""Devices from measured pulse-response curves (README, "Devices from measured curves").
+"""Devices from measured pulse-response curves (docs/measured_devices.md).
 
 `curves` reads a potentiation/depression experiment (CSV, one row per pulse) and generates
 synthetic ones from any device model; `fit` fits the NeuroSim model (`sbp_core.chip.kinds`) to

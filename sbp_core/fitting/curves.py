@@ -1,7 +1,7 @@
 """Measured pulse-response curves: the CSV format, reading it, and synthetic curves from a model.
 
 A potentiation/depression experiment is a CSV file with one row per conductance read, in the
-order measured, and these columns (README, "Devices from measured curves"):
+order measured, and these columns (docs/measured_devices.md):
 
 | column | meaning |
 | --- | --- |

@@ -1,6 +1,6 @@
 """Fitting the device models of `sbp_core.chip.kinds` to measured curves, and writing device files.
 
-**The NeuroSim model** (README, Method, "Device") moves a device by one pulse along an affine map
+**The NeuroSim model** (docs/method.md, "Device") moves a device by one pulse along an affine map
 of its conductance. In units of its own range, u = (G - Gmin) / (Gmax - Gmin) in [0, 1], a SET
 pulse gives u' = c + k u with k = exp(-1/A), c = b (1 - k), b = 1 / (1 - exp(-P/A)), A = a(NL) P
 (a the normalised curvature of the label NL, P the pulses across the range; a linear device has
@@ -34,7 +34,7 @@ of Gmax, Gmin and P across devices (the labels, which the model spreads too, are
 small label's relative spread is mostly fit error). n_states is the mean P rounded, plus one;
 reset_step_ratio is 1 when every device keeps one count, else n_states - 1 over the mean RESET P.
 
-**The lookup-table device** (README, Method, "Lookup-table device") bins each measured device's
+**The lookup-table device** (docs/method.md, "Lookup-table device") bins each measured device's
 steps by the conductance before the pulse, `bins` equal bins over its range per direction (by
 default one per STEPS_PER_BIN steps of its sparsest direction, 2 to MAX_BINS: knots of fewer
 steps are too noisy to walk a curve through); a bin with at least MIN_STEPS uncensored steps
@@ -184,7 +184,7 @@ class Fit:
     @property
     def read_noise(self) -> float:
         """The measured devices' read (measurement) noise, root mean square, fraction of the
-        range: recorded under `fit`, not as the device's `read_noise` (README)."""
+        range: recorded under `fit`, not as the device's `read_noise` (docs/measured_devices.md)."""
         return math.sqrt(float(np.mean([d.read_sigma**2 for d in self.devices])))
 
 
@@ -854,6 +854,6 @@ def write_device_file(fit: Fit, path: str | Path) -> None:
     header = (
         f"Device file written by `sbp-bench fit-device` from {source.name} ({fit.model} model).\n"
         "Parameters as in the device presets; `fit` records where they come from and how well\n"
-        'they follow the curves (README, "Devices from measured curves").'
+        "they follow the curves (docs/measured_devices.md)."
     )
     atomic.write_text(path, device_file_text(fit.params, fit.quality(sha), header))

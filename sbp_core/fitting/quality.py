@@ -1,4 +1,4 @@
-"""How well a fitted device follows its measured curves (README, "Devices from measured curves").
+"""How well a fitted device follows its measured curves (docs/measured_devices.md).
 
 The fitted device, write and read noise included, is driven DRAWS times through every measured
 ramp's pulses from the ramp's fitted start. Per direction, two numbers:

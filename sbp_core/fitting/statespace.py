@@ -1,5 +1,5 @@
 """A measured device as a state-space process: write noise that accumulates, read noise that
-does not (README, "Devices from measured curves").
+does not (docs/measured_devices.md).
 
 The device state g (in the units of the reads) moves by one pulse of direction d as
 g' = clip(lo + s (c_d + k_d u) + s q N(0, 1), lo, hi), u = (g - lo) / s, s = hi - lo: the NeuroSim

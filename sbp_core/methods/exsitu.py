@@ -2,7 +2,8 @@
 
 The off-chip network is the straight-through (`ste`) one, whose comparator hidden units are the
 same hardware as SBP's, so the two differ only in where learning happens. After every epoch the
-weights are written into the crossbar the way ex-situ deployment does it (README, "Baselines"):
+weights are written into the crossbar the way ex-situ deployment does it (docs/method.md,
+"Baselines"):
 
 1. scale: each layer's weights are divided by the clipping scale whose written layer keeps their
    direction best in expectation, quantisation on the nominal weight grid and (write-verify)
@@ -55,7 +56,7 @@ PROGRAMS = ("write_verify", "open_loop")
 
 @dataclass(frozen=True)
 class ExSituFields:
-    """The run-spec fields only ex-situ programming reads (README, "Baselines")."""
+    """The run-spec fields only ex-situ programming reads (docs/method.md, "Baselines")."""
 
     program: str = choice("write_verify", PROGRAMS)
     """Method exsitu only: `write_verify` (after the open-loop write, read every device and
@@ -137,7 +138,7 @@ def program(
     band = tolerance * (1.0 - params.g_min)
     # C2C sigma and verify band in grid units: the grid spans the range once (pair), twice
     # (single: w = 2 level - 1). Open loop scales for quantisation alone: with its k noise^2
-    # the rule drove weights to saturation and lost 18 points on digits at c2c 0.1 (README).
+    # the rule drove weights to saturation and lost 18 points on digits at c2c 0.1 (docs/method.md).
     per_range = 1.0 if layer.pulse_scheme == "pair" else 2.0
     variance = None
     if budget > 0 and bar.c2c:

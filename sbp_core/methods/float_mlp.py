@@ -1,4 +1,5 @@
-"""`float`: the software upper bound, a float MLP with sigmoid or ReLU hidden units (README).
+"""`float`: the software upper bound, a float MLP with sigmoid or ReLU hidden units
+(docs/method.md, "Baselines").
 
 Works on real-valued pixels (float32 in [0, 1]) and on binary read pulses (bool) alike.
 """

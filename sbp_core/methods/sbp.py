@@ -1,4 +1,4 @@
-"""Sign backpropagation (Zhang et al., Neural Networks 108, 2018) as read in the README, "Method".
+"""Sign backpropagation (Zhang et al., Neural Networks 108, 2018) as read in the docs/method.md.
 
 Per training sample, all in the crossbars' own terms, for L layers (L - 1 hidden):
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SBPFields:
-    """The run-spec fields of SBP's own rule (README, "Method"); other methods leave them at
+    """The run-spec fields of SBP's own rule (docs/method.md); other methods leave them at
     these defaults."""
 
     margin_hi: float = fields.number(0.5, unit="weight units")

@@ -1,7 +1,7 @@
 """The SBP epoch compiled with numba: the production path of `SBPLearner.fit_epoch`.
 
 Sample by sample it performs the steps of `SBPLearner.train_sample` (the readable numpy
-reference in `sbp.py`, README "Method") through the pulse engine, with the same float32
+reference in `sbp.py`, docs/method.md) through the pulse engine, with the same float32
 operations and the same noise draws in the same order, so the two paths give bit-identical
 conductances and pulse counts with every noise source on (tests/test_sbp.py).
 """

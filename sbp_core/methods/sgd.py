@@ -20,7 +20,7 @@ two; deeper networks repeat its hidden layer):
    through the device physics on its own (nonlinear response, its own cycle-to-cycle draw and
    clipping; D2D and stuck devices as drawn), every device pulse counted.
 
-Where this differs from NeuroSim, and why (README, "Baselines"): the same differential-pair
+Where this differs from NeuroSim, and why (docs/method.md, "Baselines"): the same differential-pair
 crossbars as every crossbar learner here (NeuroSim: one device against a reference column; the
 nominal step, 2 / (n_states - 1) in weights in [-1, 1], is the same), a bias row (NeuroSim has
 none), one ADC on the differential current (NeuroSim digitises cell and reference currents
@@ -52,7 +52,7 @@ from sbp_core.methods.sgd_kernel import (
 
 @dataclass(frozen=True)
 class SGDFields:
-    """The run-spec fields of on-chip SGD's periphery (README, "Baselines"); the rules built on it
+    """The run-spec fields of on-chip SGD's periphery (docs/method.md, "Baselines"); the rules built on it
     (ttv2, cttv2, mixed_precision) read them too, their settings subclassing these."""
 
     adc_bits: int = fields.number(8, low=1, high=16, unit="bits")
@@ -189,7 +189,7 @@ class SGDLearner(CrossbarMLP):
 METHOD = Method(
     name="sgd",
     learner=SGDLearner,
-    classifier="SGDClassifier",
+    classifier="OnChipSGDClassifier",
     summary=(
         "Conventional on-chip backpropagation (ADC reads, digital errors, multi-pulse updates)."
     ),

@@ -1,4 +1,5 @@
-"""`ste`: binary 0/1 hidden units trained with the straight-through estimator (README).
+"""`ste`: binary 0/1 hidden units trained with the straight-through estimator
+(docs/method.md, "Baselines").
 
 Float weights and float errors on binary inputs: the same forward pass as SBP's comparators, with
 full-precision backpropagation, so the gap to `sbp` is the cost of ternary errors and pulse updates.

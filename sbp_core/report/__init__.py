@@ -25,7 +25,7 @@ cost_figures; named here so the workflow reads them without importing matplotlib
 LEARNING_MARGIN = 0.10
 """A design learned when its mean final test accuracy beats chance (1 / classes) by more than
 this: within 10 points of chance it did not learn (10 % to 20 % on ten classes), and any cost it
-saves is not a result (README, "Periphery cost")."""
+saves is not a result (docs/cost_model.md)."""
 
 
 def learned(accuracy: float, n_classes: int) -> bool:

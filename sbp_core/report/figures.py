@@ -52,7 +52,7 @@ AXIS_UNITS = {
     "batch_size": "samples",
     **{f.name: f.metadata["unit"] for f in fields(RunSpec) if "unit" in f.metadata},
 }
-"""The unit of every numeric spec field a sweep can vary, for its axis label (README, "Method"):
+"""The unit of every numeric spec field a sweep can vary, for its axis label (docs/method.md):
 the shared fields' here, each rule's own from its field declarations (`number(..., unit=)`)."""
 
 

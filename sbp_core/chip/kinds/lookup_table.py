@@ -1,7 +1,8 @@
 """The lookup-table device kind: measured curves the NeuroSim form cannot follow, as tables of
 the step of a pulse by the present conductance, per direction, with the measured spread of the
-steps as its noise; each simulated device follows the table of one measured device (README,
-Method, "Lookup-table device"). `sbp-bench fit-device --model lookup_table` writes its files.
+steps as its noise; each simulated device follows the table of one measured device
+(docs/method.md, "Lookup-table device"). `sbp-bench fit-device --model lookup_table` writes
+its files.
 """
 
 from __future__ import annotations
@@ -243,7 +244,7 @@ class TableArray:
         return initial_conductances(self, spread, rng, dtype, start)
 
 
-# --- its part of a device file (README, "Devices from measured curves") ---------------------
+# --- its part of a device file (docs/measured_devices.md) ---------------------
 
 TABLE_KEYS = ("device", "g_min_S", "g_max_S", "set", "reset")
 KNOT_KEYS = ("conductance_S", "step_S", "sigma_S")

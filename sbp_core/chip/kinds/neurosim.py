@@ -1,5 +1,5 @@
 """The NeuroSim device kind: the NeuroSim curve (`sbp_core.chip.curve`) with cycle-to-cycle
-noise, device-to-device variation and stuck devices; README, Method, "Device".
+noise, device-to-device variation and stuck devices; docs/method.md, "Device".
 
 Its `DeviceParams` are also every other kind's nominal description; its arrays (`AffineArray`)
 respond by an affine map per device, which a kind whose pulse response is affine in the present
