@@ -83,20 +83,22 @@ def run(
     mnist_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
     offchip_run: str | Path | None = None,
+    load: Callable[..., Dataset] = load_dataset,
 ) -> dict:
     """Train, evaluate every epoch, write the run folder and return the metrics.
 
     A spec without `data_sha256` gets the identity of the data it reads; a spec naming other data
     is refused with a one-line DataError (likewise `device_sha256` and its device file). An
     exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
-    network instead of training it again; the numbers are the same either way.
+    network instead of training it again; the numbers are the same either way. `load` reads the
+    data (`load_dataset`, or a batch's loader that keeps it for the next run: sbp_core.batch).
     """
     if offchip_run is not None and spec.method != "exsitu":
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
     spec = identity.stamped(spec, *identity.of_dataset(spec.dataset, mnist_dir))
     spec = identity.device_stamped(spec)
     with runfolder.staging(out_dir) as out:
-        return _train(spec, out, mnist_dir, progress, offchip_run)
+        return _train(spec, out, mnist_dir, progress, offchip_run, load)
 
 
 def _train(
@@ -105,6 +107,7 @@ def _train(
     mnist_dir: str | Path | None,
     progress: Callable[[str], None] | None,
     offchip_run: str | Path | None,
+    load: Callable[..., Dataset],
 ) -> dict:
     """`run` into the new folder `out`."""
     atomic.write_json(out / "spec.json", {**spec.to_dict(), "run_id": spec.run_id})
@@ -112,7 +115,7 @@ def _train(
 
     data = network_inputs(
         spec,
-        load_dataset(
+        load(
             spec.dataset,
             mnist_dir=mnist_dir,
             val_fraction=spec.val_fraction,
