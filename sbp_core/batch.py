@@ -1,7 +1,8 @@
 """Train many runs in one process (`sbp-bench train-batch`): the start-up a train job pays once
 per process (imports, loading the cached numba kernels, decoding MNIST) is paid once per batch.
 
-A batch file is JSON lines, one run spec per line (an object of RunSpec fields, as a spec file
+A batch file (or `-`, standard input: the pipeline's batch jobs) is JSON lines, one run spec per
+line (an object of RunSpec fields, as a spec file
 holds; a `run_id` key, if given, must be the id those fields give). Every line is checked before
 anything trains, so a bad line is refused in one line naming the file and the line, and nothing
 is written. Each run is then trained exactly as `sbp-bench train` trains it (`train.run`) into
@@ -15,6 +16,7 @@ pipeline's exsitu jobs do), else trains the same network itself; the numbers are
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +39,12 @@ class Outcome:
 
 
 def read_batch(path: str | Path) -> list[RunSpec]:
-    """The run specs of a batch file, in order; a bad line is a one-line ConfigError naming the
-    file and the line."""
+    """The run specs of a batch file (`-`: standard input), in order; a bad line is a one-line
+    ConfigError naming the file and the line."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        lines = text.splitlines()
     except FileNotFoundError:
         raise ConfigError(f"{path}: batch file not found") from None
     except (OSError, UnicodeDecodeError) as err:
