@@ -65,8 +65,8 @@ def test_paper_profile_dry_run_prints_the_job_count(tmp_path):
         cwd=workflow_copy(tmp_path, {}), capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "fetch_mnist" in result.stdout
-    train = [line.split() for line in result.stdout.splitlines() if line.startswith("train ")]
-    assert train and int(train[0][1]) > 300
+    batches = [line for line in result.stdout.splitlines() if line.startswith("train_batch_")]
+    assert len(batches) * 8 > 300  # train.batch_runs: 8, so more than 300 runs
 
 
 MNIST_PROFILE = {
