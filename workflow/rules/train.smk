@@ -88,7 +88,7 @@ for batch, run_ids in TRAIN_BATCHES.items():
         params:
             cli=SBP_BENCH,
             specs=batch_lines(run_ids),
-            runs=RUNS,
+            runs=lambda wildcards, output: Path(output[0]).parent.parent,
             mnist=batch_mnist_option(run_ids),
         shell:
             "printf '%s\\n' {params.specs:q} |"
