@@ -7,9 +7,10 @@ SNAKEMAKE_LOG is the console output of the run (or .snakemake/log/*.snakemake.lo
 its results/<profile>/ folder. The log stamps every job's start and end to the second; from them
 come, per rule, the jobs and their summed wall time, and for the whole run the time before the
 first job (DAG building), after the last one, and while fewer jobs ran than cores. Train jobs
-also have Snakemake's benchmark files (wall and CPU seconds of the process) and their run
-folder's timing.json (seconds in `fit_epoch`), which split each train job into training and the
-rest (start-up, data, evaluation, writing).
+(one run each, or `train_batch_*` jobs with train.batch_runs > 1, counted as one rule) also have
+Snakemake's benchmark files (wall and CPU seconds of the process) and their run folders'
+timing.json (seconds in `fit_epoch`), which split the train jobs into training and the rest
+(start-up, data, evaluation, writing).
 
 The other rules have no benchmark files. For their CPU time, run Snakemake with
 `PYTHONPATH=benchmarks/process_cpu PROCESS_CPU_LOG=FILE`: every Python process it starts (and
@@ -46,6 +47,7 @@ def jobs_of(log: Path) -> dict[str, tuple[str, float, float]]:
         elif match := START.match(line):
             pending_rule = match.group(1)
         elif (match := JOBID.match(line)) and pending_rule:
+            pending_rule = re.sub(r"^train_batch_\w+$", "train_batch", pending_rule)
             starts[match.group(1)] = (pending_rule, now - first)
             pending_rule = None
         elif match := FINISH.match(line):
@@ -68,14 +70,20 @@ def underused(jobs, cores: int) -> float:
 
 
 def train_split(results: Path) -> tuple[int, float, float, float]:
-    """(jobs, wall, CPU, training seconds) summed over the train jobs' benchmark files."""
-    n, wall, cpu, train = 0, 0.0, 0.0, 0.0
-    for tsv in (results / "benchmarks" / "train").glob("*.tsv"):
+    """(jobs, wall, CPU, training seconds): the train jobs' benchmark files summed (one-run
+    `train` jobs and `train_batch_*` jobs alike), and every run folder's timing.json."""
+    n, wall, cpu = 0, 0.0, 0.0
+    for tsv in (
+        *results.glob("benchmarks/train/*.tsv"),
+        *results.glob("benchmarks/train_batch/*.tsv"),
+    ):
         with tsv.open() as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        timing = json.loads((results / "runs" / tsv.stem / "timing.json").read_text())
         n, wall, cpu = n + 1, wall + float(row["s"]), cpu + float(row["cpu_time"])
-        train += timing["train_time_s"]
+    train = sum(
+        json.loads(timing.read_text())["train_time_s"]
+        for timing in results.glob("runs/*/timing.json")
+    )
     return n, wall, cpu, train
 
 

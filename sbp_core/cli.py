@@ -1,5 +1,5 @@
-"""The `sbp-bench` command: `train` one run into a folder, `fetch-mnist`, `compile` the kernels,
-`fit-device` a device file to measured pulse-response curves.
+"""The `sbp-bench` command: `train` one run into a folder, `train-batch` many in one process,
+`fetch-mnist`, `compile` the kernels, `fit-device` a device file to measured pulse-response curves.
 
 Every RunSpec field is an option (`--n-hidden 200`), its help text is the field's docstring, and
 a spec file (`--spec FILE.json`) may give the rest. Errors print as one line and exit with 2.
@@ -93,6 +93,19 @@ def _parser() -> argparse.ArgumentParser:
         "--quiet", action="store_true", help="no per-epoch progress lines"
     )
     train.set_defaults(handler=_train)
+
+    batch = commands.add_parser(
+        "train-batch", help="train many runs in one process, each into its own folder"
+    )
+    batch.add_argument(
+        "batch_file", type=Path, help="JSON lines, one run spec per line (sbp_core.batch)"
+    )
+    batch.add_argument(
+        "--runs-dir", required=True, type=Path, help="folder to write each run's folder into"
+    )
+    batch.add_argument("--mnist-dir", type=Path, help="folder with the four MNIST IDX files")
+    batch.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    batch.set_defaults(handler=_train_batch)
 
     fetch = commands.add_parser("fetch-mnist", help="download and verify the MNIST IDX files")
     fetch.add_argument("--dest", required=True, type=Path, help="folder to download into")
@@ -231,6 +244,25 @@ def _train(args: argparse.Namespace) -> int:
         f"after {metrics['epochs_run']} epochs -> {args.out}"
     )
     return 0 if metrics["status"] == "ok" else 1
+
+
+def _train_batch(args: argparse.Namespace) -> int:
+    from threadpoolctl import threadpool_limits
+
+    from sbp_core.batch import read_batch, train_batch
+
+    specs = read_batch(args.batch_file)
+    mnist_dir = args.mnist_dir or os.environ.get("SBP_MNIST_DIR")
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    statuses = []
+    with threadpool_limits(limits=1):  # as `train`: one core per process
+        for outcome in train_batch(specs, args.runs_dir, mnist_dir=mnist_dir, progress=progress):
+            line = f"{outcome.run_id} {outcome.status}: {outcome.message} -> {outcome.folder}"
+            print(line, file=sys.stderr if outcome.status == "failed" else sys.stdout)
+            statuses.append(outcome.status)
+    if "failed" in statuses:
+        return 2
+    return 0 if set(statuses) <= {"ok", "finished before"} else 1
 
 
 def _compile(args: argparse.Namespace) -> int:

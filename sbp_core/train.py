@@ -84,6 +84,7 @@ def run(
     progress: Callable[[str], None] | None = None,
     offchip_run: str | Path | None = None,
     replace: bool = True,
+    load: Callable[..., Dataset] = load_dataset,
 ) -> dict:
     """Train, evaluate every epoch, write the run folder and return the metrics.
 
@@ -91,7 +92,9 @@ def run(
     is refused with a one-line DataError (likewise `device_sha256` and its device file). An
     exsitu run given `offchip_run` (the finished folder of `spec.offchip_spec()`) replays that
     network instead of training it again; the numbers are the same either way. Without
-    `replace`, a folder holding another spec's run is refused (`sbp-bench train --out`).
+    `replace`, a folder holding another spec's run is refused (`sbp-bench train --out`). `load`
+    reads the data (`load_dataset`, or a batch's loader that keeps it for the next run:
+    sbp_core.batch).
     """
     if offchip_run is not None and spec.method != "exsitu":
         raise ConfigError(f"offchip_run applies to method exsitu only, not {spec.method!r}")
@@ -100,7 +103,7 @@ def run(
     if not replace:
         runfolder.refuse_another_run(out_dir, spec.run_id)
     with runfolder.staging(out_dir) as out:
-        return _train(spec, out, mnist_dir, progress, offchip_run)
+        return _train(spec, out, mnist_dir, progress, offchip_run, load)
 
 
 def _train(
@@ -109,6 +112,7 @@ def _train(
     mnist_dir: str | Path | None,
     progress: Callable[[str], None] | None,
     offchip_run: str | Path | None,
+    load: Callable[..., Dataset],
 ) -> dict:
     """`run` into the new folder `out`."""
     atomic.write_json(out / "spec.json", {**spec.to_dict(), "run_id": spec.run_id})
@@ -116,7 +120,7 @@ def _train(
 
     data = network_inputs(
         spec,
-        load_dataset(
+        load(
             spec.dataset,
             mnist_dir=mnist_dir,
             val_fraction=spec.val_fraction,

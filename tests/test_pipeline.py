@@ -18,7 +18,7 @@ import yaml
 
 from sbp_core import identity
 from sbp_core.grid import expand, validate_config
-from sbp_core.runfolder import RECORD
+from sbp_core.runfolder import RECORD, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -65,8 +65,8 @@ def test_paper_profile_dry_run_prints_the_job_count(tmp_path):
         cwd=workflow_copy(tmp_path, {}), capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "fetch_mnist" in result.stdout
-    train = [line.split() for line in result.stdout.splitlines() if line.startswith("train ")]
-    assert train and int(train[0][1]) > 300
+    batches = [line for line in result.stdout.splitlines() if line.startswith("train_batch_")]
+    assert len(batches) * 8 > 300  # train.batch_runs: 8, so more than 300 runs
 
 
 MNIST_PROFILE = {
@@ -381,3 +381,99 @@ def test_sbp_trains_on_a_fitted_device_file_and_the_file_is_the_runs_input(tmp_p
     (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(moved))
     dry = snakemake(workdir, "-n", "-p", "results/fitted/compiled_kernels.txt")
     assert re.search(r"compile --device-kinds \S*lookup_table", dry.stdout), dry.stdout
+
+
+BATCHED = {
+    "profile": "batched",
+    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16},
+    "seeds": [0],
+    "sweeps": {
+        "methods": {"methods": ["sbp", "exsitu", "sgd"]},
+        "c2c": {"methods": ["sbp"], "axes": {"c2c_sigma": [0.0, 0.05]}},
+    },
+}
+
+
+def run_targets(config: dict) -> list[str]:
+    grid = expand(validate_config(copy.deepcopy(config), ROOT / "config" / "schema.yaml"))
+    return [f"results/{config['profile']}/runs/{run_id}/metrics.json" for run_id in grid.runs]
+
+
+def certified_numbers(folder: Path) -> tuple[dict, bytes]:
+    """metrics.json but for its verification record (it certifies wall times), arrays.npz."""
+    metrics = json.loads((folder / "metrics.json").read_text())
+    del metrics[RECORD]
+    return metrics, (folder / "arrays.npz").read_bytes()
+
+
+@pytest.mark.slow
+def test_batched_train_jobs_write_the_same_run_folders_as_one_job_per_run(tmp_path):
+    targets = run_targets(BATCHED)
+    batched = workflow_copy(tmp_path / "batched", {**BATCHED, "train": {"batch_runs": 3}})
+    dry = snakemake(batched, "-n", *targets)
+    assert "train_batch_runs000" in dry.stdout and re.search(r"^train\s", dry.stdout, re.M) is None
+    snakemake(batched, "--cores", "2", *targets)
+    single = workflow_copy(tmp_path / "single", BATCHED)
+    snakemake(single, "--cores", "2", *targets)
+    for target in targets:
+        assert certified_numbers((batched / target).parent) == certified_numbers(
+            (single / target).parent
+        )
+    again = snakemake(batched, "-n", *targets)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def batch_processes(workdir: Path) -> list[int]:
+    """Ids of `sbp-bench train-batch` processes running in `workdir` (via /proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            in_workdir = (proc / "cwd").resolve() == workdir.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if in_workdir and b"train-batch" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc to find the job")
+def test_a_killed_batch_job_keeps_its_finished_runs_and_its_rerun_trains_only_the_rest(tmp_path):
+    config = {
+        "profile": "killbatch",
+        "base": {"dataset": "digits", "epochs": 40, "c2c_sigma": 0.05},
+        "seeds": [0, 1, 2],
+        "sweeps": {"only": {"methods": ["sbp"]}},
+        "train": {"batch_runs": 3},
+    }
+    targets = run_targets(config)
+    workdir = workflow_copy(tmp_path, config)
+    profile = ["--workflow-profile", "workflow/profiles/default"]  # as `make run`: keep-incomplete
+    first = subprocess.Popen(
+        [SNAKEMAKE, *profile, "--configfile", "config/test.yaml", "--cores", "1", *targets],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        if any((workdir / target).exists() for target in targets):
+            break
+        time.sleep(0.02)
+    pids = batch_processes(workdir)
+    assert pids, "the batch job ended before it could be killed"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    first.communicate(timeout=120)
+    assert first.returncode != 0
+    finished = [target for target in targets if (workdir / target).exists()]
+    assert 1 <= len(finished) < len(targets)
+    for target in finished:  # kept whole: not deleted as the outputs of a failed job
+        verify((workdir / target).parent)
+
+    snakemake(workdir, *profile, "--cores", "1", *targets)
+    log = (workdir / "results" / "killbatch" / "logs" / "train_batch" / "runs000.log").read_text()
+    for target in targets:
+        run_id = Path(target).parent.name
+        verify((workdir / target).parent)
+        said = "finished before" if target in finished else "ok"
+        assert f"{run_id} {said}:" in log

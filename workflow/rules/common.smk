@@ -2,6 +2,7 @@
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from sbp_core.cost import load_constants
 from sbp_core.documents import read_document
@@ -101,13 +102,90 @@ def run_outputs():
 
 
 def run_id_pattern(keeps_epochs):
-    """The run ids of the grid whose method writes EPOCHS_FILE (or of the others), as a regex."""
+    """The run ids of the grid whose method writes EPOCHS_FILE (or of the others), as a regex;
+    runs trained in batches (TRAIN_BATCHES) are left to their batch rules."""
+    batched = {run_id for run_ids in TRAIN_BATCHES.values() for run_id in run_ids}
     run_ids = [
         run_id
         for run_id, spec in GRID.runs.items()
-        if (spec.method == KEEPS_EPOCHS) == keeps_epochs
+        if (spec.method == KEEPS_EPOCHS) == keeps_epochs and run_id not in batched
     ]
     return "|".join(run_ids) or "(?!)"  # (?!) matches nothing
+
+
+def train_batches(size):
+    """Batch name -> the run ids one `train-batch` job trains, `size` at most, or none for size
+    1 (one job per run). ste runs are batched apart, since exsitu runs read them; runs reading
+    the same data split are put together, so a batch decodes it once."""
+
+    def order(run_id):
+        spec = GRID.runs[run_id]
+        return (spec.method == KEEPS_EPOCHS, spec.dataset, spec.val_fraction, spec.n_train,
+                spec.seed, run_id)  # fmt: skip
+
+    if size <= 1:
+        return {}
+    run_ids = sorted(GRID.runs, key=order)
+    batches = {}
+    for keeps_epochs in (True, False):
+        kind = [
+            run_id
+            for run_id in run_ids
+            if (GRID.runs[run_id].method == KEEPS_EPOCHS) == keeps_epochs
+        ]
+        for start in range(0, len(kind), size):
+            batches[f"{'ste' if keeps_epochs else 'runs'}{start // size:03d}"] = kind[
+                start : start + size
+            ]
+    return batches
+
+
+TRAIN_BATCHES = train_batches(config["train"]["batch_runs"])
+
+
+def batch_outputs(run_ids):
+    """Every file the runs of a batch write, flagged `update`: Snakemake keeps the finished runs
+    of a batch it reruns (after a kill or a failed run), which train-batch then skips.
+    """
+    files = []
+    for run_id in run_ids:
+        names = [*RUN_FILES.values()]
+        if GRID.runs[run_id].method == KEEPS_EPOCHS:
+            names.append(EPOCHS_FILE)
+        files += [update(f"{RUNS}/{run_id}/{name}") for name in names]
+    return files
+
+
+def batch_lines(run_ids):
+    """The batch's run specs as `train-batch` reads them: JSON lines of the fields that differ
+    from the defaults, each with its run id (checked against them)."""
+    lines = []
+    for run_id in run_ids:
+        values = GRID.runs[run_id].to_dict()
+        changed = {
+            key: value
+            for key, value in values.items()
+            if value != getattr(DEFAULT_SPEC, key)
+        }
+        lines.append(json.dumps({**changed, "run_id": run_id}, sort_keys=True))
+    return "\n".join(lines)
+
+
+def batch_inputs(run_ids):
+    """What the runs of a batch read: the MNIST download, device files, exsitu runs' ste runs."""
+    runs = [SimpleNamespace(run_id=run_id) for run_id in run_ids]
+    files = [
+        file
+        for run in runs
+        for file in (*mnist_input(run), *device_file_input(run), *offchip_input(run))
+    ]
+    return sorted(set(map(str, files)))
+
+
+def batch_mnist_option(run_ids):
+    """--mnist-dir when a run of the batch reads MNIST."""
+    options = [mnist_option(SimpleNamespace(run_id=run_id)) for run_id in run_ids]
+    return next((option for option in options if option), [])
 
 
 def offchip_input(wildcards):

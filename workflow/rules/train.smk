@@ -4,6 +4,9 @@
 # writing the same cache files at once.
 # `ste` runs also write the per-epoch weights exsitu runs program (epochs.npz), so they are their
 # own rule, `train_ste`: each rule declares every file its jobs write.
+# With train.batch_runs > 1, the grid's runs are trained in batches instead, one `train-batch`
+# process per batch (its start-up paid once), one rule per batch whose outputs are the files of
+# its runs: every other rule still reads individual run folders.
 
 
 rule compile_kernels:
@@ -62,3 +65,33 @@ use rule train as train_ste with:
         epochs=f"{RUNS}/{{run_id}}/{EPOCHS_FILE}",
     wildcard_constraints:
         run_id=run_id_pattern(keeps_epochs=True),
+
+
+for batch, run_ids in TRAIN_BATCHES.items():
+
+    rule:
+        name:
+            f"train_batch_{batch}"
+        input:
+            batch_inputs(run_ids),
+            kernels=ancient(rules.compile_kernels.output[0]),
+        output:
+            batch_outputs(run_ids),
+        log:
+            f"{RESULTS}/logs/train_batch/{batch}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/train_batch/{batch}.tsv"
+        threads: 1
+        resources:
+            mem_mb=config["train"]["mem_mb"],
+            runtime=config["train"]["runtime_min"] * len(run_ids),
+        params:
+            cli=SBP_BENCH,
+            specs=batch_lines(run_ids),
+            runs=lambda wildcards, output: Path(output[0]).parent.parent,
+            mnist=batch_mnist_option(run_ids),
+        shell:
+            "printf '%s\\n' {params.specs:q} |"
+            " OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1"
+            " {params.cli} train-batch - --runs-dir {params.runs} {params.mnist:q} --quiet"
+            " > {log} 2>&1"
