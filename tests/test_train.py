@@ -121,9 +121,15 @@ def test_a_wrong_or_unfinished_offchip_run_is_refused_by_name(tmp_path):
         train.run(RunSpec(epochs=2), tmp_path / "c", offchip_run=unfinished)
 
 
+NEEDS_A_SYMMETRY_POINT = {"ttv2": "pcmo", "cttv2": "pcmo"}
+"""TTv2 learns only where A's devices pull back to an attracting symmetry point, which the ideal
+linear preset has not (docs/ttv2_and_mixed_precision.md): it is held on PCMO's."""
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains_above_chance_on_digits(tmp_path, method):
-    _, _, metrics = run_folder(tmp_path, method=method, epochs=5, n_hidden=64)
+    device = NEEDS_A_SYMMETRY_POINT.get(method, "ideal")
+    _, _, metrics = run_folder(tmp_path, method=method, epochs=5, n_hidden=64, device=device)
     assert metrics["final_test_acc"] > 0.5, metrics["final_test_acc"]
     assert (metrics["device"] is None) == (method in ("float", "ste", "binarized"))
 
