@@ -488,8 +488,9 @@ PROGRAMMING_ONLY = tuple(
 
 
 def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
-    """One row per crossbar run: method, device, final test accuracy and energy per training
-    sample. On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
+    """One row per crossbar run: method, device, final test accuracy, energy per training
+    sample and (on-chip rules) the area of their training periphery and arrays.
+    On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
     exsitu (PROGRAMMING_ONLY) pays only the programming pulses of its final write (erase,
     write, verify corrections; off-chip training and verify reads are not counted), spread over
     the same number of training samples."""
@@ -499,12 +500,13 @@ def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
         if row["method"] not in ON_CHIP_DESIGNS:
             resets = row["deployment_reset_pulses"] + row["deployment_erase_pulses"]
             energy = cost.programming_energy(device, row["deployment_set_pulses"], resets)
-            energy /= samples
+            energy, area = energy / samples, math.nan
         else:
             layers = _layers(row, values, 1.0 / samples)
             gated = float(row["gate_window"]) > 0
             design = ON_CHIP_DESIGNS[row["method"]]
-            energy = cost.network_cost(design, layers, device, values, gated).total_energy_J
+            result = cost.network_cost(design, layers, device, values, gated)
+            energy, area = result.total_energy_J, result.total_area_um2
         rows.append(
             {
                 "run_id": row["run_id"],
@@ -512,6 +514,7 @@ def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
                 "device": row["device"],
                 ACCURACY: row[ACCURACY],
                 "energy_per_sample_J": energy,
+                "area_um2": area,
             }
         )
     return pd.DataFrame(rows)
