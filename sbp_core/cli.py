@@ -238,6 +238,14 @@ def _fit_device(args: argparse.Namespace) -> int:
     if fit.check.poor and not args.accept_poor_fit:
         raise ConfigError(_poor_fit(fit, args, electrical))
     write_device_file(fit, args.out)
+    assumed = [name for name in ("v_set", "v_reset", "pulse_width_s") if name not in electrical]
+    if assumed:  # the energy scales with them: say so where the user looks, not only in the YAML
+        values = ", ".join(f"{name} {getattr(fit.params, name):g}" for name in assumed)
+        print(
+            f"sbp-bench: warning: {args.out}: {values} assumed (the curves do not give them); "
+            "energies and savings scale with them: pass --v-set, --v-reset, --pulse-width-s",
+            file=sys.stderr,
+        )
     from sbp_core.fitting.figure import fit_figure, save_png  # matplotlib only for the figure
 
     figure = args.figure or args.out.with_suffix(".png")

@@ -141,7 +141,7 @@ def run_profile(
     command = [
         str(Path(sys.executable).with_name("snakemake")),
         "--snakefile", str(snakefile),
-        "--directory", str(REPOSITORY),
+        "--directory", str(Path.cwd()),
         "--workflow-profile", str(REPOSITORY / "workflow" / "profiles" / "default"),
         "--configfile", str(config_path.resolve()),
         "--cores", str(cores),
@@ -308,8 +308,9 @@ def compare(
     mnist_dir: Path | None,
     show: Callable[[str], None],
 ) -> list[str]:
-    """Run the comparison and write summary.md and compare.png into `out` (default:
-    results/<profile>/compare); returns the lines of the table."""
+    """Run the comparison in the working folder (results/<profile>/, as `make run` does) and
+    write summary.md and compare.png into `out` (default: results/<profile>/compare); returns
+    the lines of the table."""
     from sbp_core import cost
     from sbp_core.chip.device import pulse_assumed
     from sbp_core.report.collect import read_csv
@@ -319,7 +320,7 @@ def compare(
     if epochs < 1 or seeds < 1 or cores < 1:
         raise ConfigError("--epochs, --seeds and --cores must be at least 1")
     config = profile_config(device, dataset, epochs, seeds, mnist_dir)
-    results = REPOSITORY / "results" / config["profile"]
+    results = Path("results") / config["profile"]
     out = out or results / "compare"
     out.mkdir(parents=True, exist_ok=True)
     run_profile(config, out / "profile.yaml", cores, out / "snakemake.log", show)

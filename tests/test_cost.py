@@ -656,3 +656,52 @@ def test_a_refreshing_run_is_charged_its_refresh_counts_per_sample(tmp_path, val
     assert charged.energy_J["refresh"] == pytest.approx(expected.energy_J["refresh"], rel=1e-12)
     assert charged.energy_J["pulse_rng"] > 0 and charged.energy_J["refresh"] > 0
     assert isinstance(row["conv_set_per_sample"], str)  # the pair scheme's twin was found
+
+
+def test_a_device_whose_pulse_parameters_were_assumed_is_told_by_its_citation():
+    from sbp_core.chip.device import pulse_assumed
+
+    fitted = (
+        "fitted by sbp-bench fit-device to a.csv; v_set, pulse_width_s assumed (not in the curves)"
+    )
+    assert pulse_assumed("my.yaml", fitted)
+    assert not pulse_assumed("my.yaml", "fitted by sbp-bench fit-device to a.csv")
+    assert not pulse_assumed("my.yaml", "measured; C2C assumed; pulse 2 V, 1 us from the paper")
+    assert not pulse_assumed("my.yaml", None)
+    assert pulse_assumed("gst_pcm", None) and pulse_assumed("ideal", None)  # the shipped files
+    assert not pulse_assumed("epiram", fitted) and not pulse_assumed("taox_hfox", None)
+
+
+def test_cost_tables_and_figures_mark_assumed_pulse_parameters(tmp_path):
+    from sbp_core.report import cost_tables
+
+    runs_csv, history_csv = _collected(tmp_path)
+    constants = cost.load_constants(CONFIG)
+    values = cost.constant_values(constants)
+    for device, assumed in (("taox_hfox", False), ("gst_pcm", True)):
+        collected = pd.read_csv(runs_csv).assign(device=device)
+        runs = cost_tables.sbp_runs(collected)
+        per_run = cost_tables.per_run_costs(runs, values)
+        table = cost_tables.summary_table(runs, per_run)
+        assert table[cost_tables.ASSUMED].tolist() == [assumed]
+        cost_tables.write_table(table, tmp_path / "cost_summary", [])
+        markdown = (tmp_path / "cost_summary.md").read_text()
+        header, _, row = markdown.split("\n")[2:5]
+        cells = dict(zip(header.split(" | "), row.split(" | "), strict=True))
+        assert cells[cost_tables.ASSUMED] == ("yes" if assumed else "no")
+        energies = cost_tables.method_energies(collected, values)
+        assert energies[cost_tables.ASSUMED].tolist() == [assumed, assumed]
+
+
+def test_saving_against_pulse_amplitude_and_width_passes_through_the_configured_saving(tmp_path):
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    sweep = cost_tables.pulse_sensitivity(runs, values)
+    configured = cost_tables.component_table(runs, values).query("component == 'total'")
+    at_one = sweep[sweep["pulse_scale"] == 1.0]
+    for metric in cost_tables.PULSE_METRICS:
+        assert at_one[metric].item() == pytest.approx(configured["energy_saving"].item())
+        assert sweep[metric].nunique() == len(cost_tables.PULSE_SCALES)  # it hangs on the pulse

@@ -38,6 +38,7 @@ from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.cost_tables import (  # noqa: E402
     ACCURACY_CONV,
     ACCURACY_SBP,
+    ASSUMED,
     GROUP,
     NOT_LEARNED,
     group_column,
@@ -45,7 +46,7 @@ from sbp_core.report.cost_tables import (  # noqa: E402
 from sbp_core.report.figures import EPOCH_LABEL, no_data  # noqa: E402
 from sbp_core.report.tables import sort_like_config  # noqa: E402
 
-FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom")
+FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom", "cost_saving_vs_pulse")
 """Figures of the whole profile: figures/<name>.png."""
 TRADEOFF_FIGURE = "cost_accuracy_vs_energy"
 """The profile's accuracy against training energy per sample, per run (`plot_tradeoff`)."""
@@ -89,6 +90,8 @@ def _label(row: pd.Series, sweep: Mapping[str, Any]) -> str:
     SBP's, and the on-chip SGD twins' where the conventional design was simulated."""
     names = [f"{axis} {_plain(row[axis])}" for axis in sweep["axes"]] or [row["device"]]
     accuracies = [f"SBP {100 * row[ACCURACY_SBP]:.1f} %"]
+    if row.get(ASSUMED):
+        names[-1] += " (pulse assumed)"
     if not pd.isna(row.get(ACCURACY_CONV, math.nan)):
         accuracies.append(f"SGD {100 * row[ACCURACY_CONV]:.1f} %")
     return "\n".join([*names, *accuracies])
@@ -279,9 +282,10 @@ def plot_sensitivity(
     return fig
 
 
-def plot_tradeoff(energies: pd.DataFrame) -> Figure:
+def plot_tradeoff(energies: pd.DataFrame, data: str = "") -> Figure:
     """Final test accuracy against energy per training sample (`cost_tables.method_energies`),
-    one point per run, coloured by method, one panel per device (shared axes, log energy)."""
+    one point per run, coloured by method, one panel per device (shared axes, log energy), a
+    panel titled "pulse assumed" where its pulse parameters were; `data` names the dataset."""
     page.theme()
     devices = list(dict.fromkeys(energies["device"])) or ["(no runs)"]
     n_cols = _columns(len(devices))
@@ -299,7 +303,8 @@ def plot_tradeoff(energies: pd.DataFrame) -> Figure:
                 points["energy_per_sample_J"], 100 * points[ACCURACY], s=14, alpha=0.8,
                 color=colours[method], marker=style["marker"], linewidths=0,
             )  # fmt: skip
-        ax.set_title(device, fontsize="small")
+        assumed = energies.loc[energies["device"] == device, ASSUMED].any()
+        ax.set_title(f"{device} (pulse assumed)" if assumed else device, fontsize="small")
         ax.set_xscale("log")
     for ax in axes.flat[len(devices) :]:
         ax.set_visible(False)
@@ -314,4 +319,6 @@ def plot_tradeoff(energies: pd.DataFrame) -> Figure:
         for m in present
     ]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+    if data:
+        fig.suptitle(f"{data}: accuracy against training energy", fontsize="medium")
     return fig

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sbp_core import cost
+from sbp_core.chip.device import pulse_assumed
 from sbp_core.errors import DataError
 from sbp_core.methods import RULES
 from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
@@ -79,6 +80,13 @@ TWIN_KEY, of every seed) or `assumed` (SBP's pulses x
 conventional.update_pulse_ratio, where some seed has no such run)."""
 TWIN_PULSES = ("conv_set_per_sample", "conv_reset_per_sample")
 """Columns `sbp_runs` adds: the twin's SET and RESET pulses per sample and layer (JSON), or NaN."""
+ASSUMED = "pulse_assumed"
+"""Whether the device's pulse amplitude or width was assumed (`chip.device.pulse_assumed`): the
+energy of every such row scales with values no measurement gave."""
+ASSUMED_NOTE = (
+    f"{ASSUMED}: yes where the device's pulse amplitude or width was assumed (its citation says "
+    "so); the energies and savings of such a row scale with them (cost_saving_vs_pulse.png)."
+)
 NOT_LEARNED = "did not learn"
 LEARNING_NOTE = (
     f"A design {NOT_LEARNED} when its mean final test accuracy is within "
@@ -277,6 +285,7 @@ def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]
         key = {
             **dict(zip(GROUP, values, strict=True)),
             SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
+            ASSUMED: pulse_assumed(str(members["device"].iloc[0]), _citation(members)),
             CONVENTIONAL_PULSES: "sgd" if simulated else "assumed",
             ACCURACY_SBP: accuracy,
             LEARNED_SBP: learned(accuracy, n_classes),
@@ -284,6 +293,11 @@ def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]
             LEARNED_CONV: learned(conventional, n_classes) if simulated else None,
         }
         yield key, members
+
+
+def _citation(rows: pd.DataFrame) -> Any:
+    """The device citation the runs recorded (None for runs from before the column)."""
+    return rows["device.citation"].iloc[0] if "device.citation" in rows else None
 
 
 def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
@@ -390,7 +404,7 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
     for column in shown.columns:
         if column.startswith("test_acc_"):
             shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:.1f}")
-        elif column in learned_columns:
+        elif column in learned_columns or column == ASSUMED:
             shown[column] = shown[column].map(
                 lambda v: "n/a" if pd.isna(v) else "yes" if v else "no"
             )
@@ -406,7 +420,7 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
     table.to_csv(stem.with_suffix(".csv"), index=False)
     keys = shown_keys(table)
     shown = _display(table.drop(columns=[k for k in GROUP if k not in keys]))
-    notes = [f"- {LEARNING_NOTE}", "", *notes]
+    notes = [f"- {LEARNING_NOTE}", f"- {ASSUMED_NOTE}", "", *notes]
     title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
     stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
     items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
@@ -439,6 +453,37 @@ def sensitivity(
                     "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
                 }
             )
+    return pd.DataFrame(rows)
+
+
+PULSE_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+"""Factors on each device's pulse amplitude (SET and RESET) or width in the pulse sensitivity."""
+PULSE_METRICS = ("energy_saving_vs_amplitude", "energy_saving_vs_width")
+
+
+def pulse_sensitivity(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """Energy saving of every configuration with its device's pulse amplitudes, or its pulse
+    width, times each factor of PULSE_SCALES (column `pulse_scale`), the rest as configured:
+    how far a saving hangs on pulse parameters that may have been assumed."""
+    scaled = {
+        PULSE_METRICS[0]: ("device.v_set", "device.v_reset"),
+        PULSE_METRICS[1]: ("device.pulse_width_s",),
+    }
+    rows = []
+    for key, row in group_rows(runs):
+        entry = []
+        for factor in PULSE_SCALES:
+            savings = {}
+            for metric, columns in scaled.items():
+                changed = row.copy()
+                for column in columns:
+                    changed[column] = float(row[column]) * factor
+                costs = run_costs(changed, values, scale=1.0)
+                savings[metric] = _ratio(
+                    costs["conventional"].total_energy_J, costs["sbp"].total_energy_J
+                )
+            entry.append({**key, "pulse_scale": factor, **savings})
+        rows += entry
     return pd.DataFrame(rows)
 
 
@@ -515,6 +560,7 @@ def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
                 ACCURACY: row[ACCURACY],
                 "energy_per_sample_J": energy,
                 "area_um2": area,
+                ASSUMED: pulse_assumed(str(row["device"]), row.get("device.citation")),
             }
         )
     return pd.DataFrame(rows)

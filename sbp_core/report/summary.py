@@ -18,9 +18,8 @@ from typing import Any
 import pandas as pd
 
 from sbp_core.chip.device import pulse_assumed
-from sbp_core.fields import DEVICE_FIELDS
 from sbp_core.report import ACCURACY, rule_log
-from sbp_core.report.collect import read_csv
+from sbp_core.report.collect import at_preset, read_csv
 from sbp_core.report.names import data_names
 from sbp_core.spec import RunSpec
 
@@ -29,12 +28,6 @@ COLLAPSE_DROP = 0.20
 best epoch of its mean learning curve: 20 points, far beyond the spread of seeds."""
 SETTING_IGNORED = ("run_id", "seed", "sweeps", "data_sha256", "device_sha256")
 """Spec columns that never tell two settings of a rule apart in the summary."""
-
-
-def preset_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs whose device fields are all unset: each device as its preset or file gives it."""
-    fields = [field for field in DEVICE_FIELDS if field in runs.columns]
-    return runs[runs[fields].isna().all(axis=1)]
 
 
 def settings(runs: pd.DataFrame) -> pd.Series:
@@ -137,12 +130,12 @@ def summary_lines(
         f"- Data: {data_names(runs['data_sha256'])}; {seeds} seed(s); accuracies are mean final "
         "test accuracies over seeds, each device at its preset's (or file's) values.",
     ]
-    at_preset = preset_runs(runs)
-    for device, rows in at_preset.groupby("device", sort=False):
+    preset_rows = at_preset(runs)
+    for device, rows in preset_rows.groupby("device", sort=False):
         lines.append(device_line(str(device), rows, history, savings))
     if savings is None:
         lines.append("- No SBP runs: no periphery cost.")
-    lines.append(assumed_line(at_preset if not at_preset.empty else runs))
+    lines.append(assumed_line(preset_rows if not preset_rows.empty else runs))
     return lines
 
 
@@ -173,3 +166,14 @@ def from_snakemake(smk: Any) -> None:
             smk.params.profile, smk.input.runs, smk.input.history, per_run,
             smk.output.md, smk.output.rst,
         )  # fmt: skip
+
+
+TITLE = "sbp-bench: sign backpropagation on simulated RRAM crossbars"
+"""report.html's title (Snakemake's template says "Snakemake Report")."""
+
+
+def retitle(html: str | Path) -> None:
+    """Give the Snakemake report its project title (`make run` and `make report` call this)."""
+    path = Path(html)
+    text = path.read_text()
+    path.write_text(text.replace("<title>Snakemake Report</title>", f"<title>{TITLE}</title>", 1))
