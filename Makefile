@@ -21,6 +21,7 @@ run: install
 	$(SNAKEMAKE) --cores $(CORES)
 	$(SNAKEMAKE) --report results/default/report.html
 	$(RETITLE) results/default/report.html
+	@echo "What the profile found: results/default/summary.md (report: results/default/report.html)"
 
 report: install
 	$(SNAKEMAKE) --report results/default/report.html

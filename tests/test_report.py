@@ -300,8 +300,8 @@ def test_tables_and_figures_name_their_dataset(tidy, tmp_path):
 
 
 def test_neurosim_diamonds_only_beside_mnist_runs(tidy):
-    from sbp_core.identity import of_checksums
     from sbp_core.fetch import OFFICIAL_SHA256
+    from sbp_core.identity import of_checksums
 
     runs, history = tidy
     on_digits = draw("presets", runs, history, SWEEPS["devices"]).axes[0]
@@ -313,8 +313,8 @@ def test_neurosim_diamonds_only_beside_mnist_runs(tidy):
 
 def test_a_device_axis_of_only_a_device_file_draws_its_figure(tidy, tmp_path, readable):
     """Every NeuroSim reference is NaN there: the figure drew nothing but a ConversionError."""
-    from sbp_core.identity import of_checksums
     from sbp_core.fetch import OFFICIAL_SHA256
+    from sbp_core.identity import of_checksums
 
     runs, history = tidy
     devices = runs[runs["sweeps"].str.contains("devices")].copy()
@@ -331,6 +331,8 @@ def test_pulses_figure_tells_set_from_reset_by_line_and_marker(tidy):
     runs, history = tidy
     ax = draw("pulses", runs, history, SWEEPS["methods"]).axes[0]
     handles, labels = ax.get_legend_handles_labels()
-    styles = {label: (h.get_linestyle(), h.get_marker()) for h, label in zip(handles, labels)}
+    styles = {
+        label: (h.get_linestyle(), h.get_marker()) for h, label in zip(handles, labels, strict=True)
+    }
     assert styles["SET"] != styles["RESET"]
     assert styles["SET"][0] != styles["RESET"][0] and styles["SET"][1] != styles["RESET"][1]

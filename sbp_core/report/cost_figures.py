@@ -44,6 +44,7 @@ from sbp_core.report.cost_tables import (  # noqa: E402
     group_column,
 )
 from sbp_core.report.figures import EPOCH_LABEL, no_data  # noqa: E402
+from sbp_core.report.names import data_names  # noqa: E402
 from sbp_core.report.tables import sort_like_config  # noqa: E402
 
 FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom", "cost_saving_vs_pulse")
@@ -152,7 +153,8 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
         handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
     )
     fig.suptitle(
-        f"{sweep['name']}: area per network, energy per training sample", fontsize="medium"
+        f"{sweep['name']} ({_data(components)}): area per network, energy per training sample",
+        fontsize="medium",
     )
     return fig
 
@@ -231,8 +233,15 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
         handles=handles, loc="outside lower center", ncols=4 if columns > 1 else 2,
         frameon=False, fontsize="small",
     )  # fmt: skip
-    fig.suptitle(f"{sweep['name']}: training energy per epoch", fontsize="medium")
+    fig.suptitle(
+        f"{sweep['name']} ({_data(energies)}): training energy per epoch", fontsize="medium"
+    )
     return fig
+
+
+def _data(frame: pd.DataFrame) -> str:
+    """The datasets of a frame's configurations, in words (`names.data_names`)."""
+    return data_names(frame["data_sha256"]) if "data_sha256" in frame else "data unknown"
 
 
 def _columns(n: int) -> int:
@@ -244,13 +253,13 @@ def plot_sensitivity(
     frame: pd.DataFrame,
     constant: str,
     configured: float,
-    xlabel: str,
+    xlabel: str | Sequence[str],
     metrics: Sequence[str] = ("energy_saving", "area_saving"),
     log_x: bool = False,
 ) -> Figure:
     """Saving factors against one cost constant (`cost_tables.sensitivity`), one panel per
     metric: a line per configuration, coloured by device (grey where it did not learn), the
-    configured value dotted and the break-even line at 1."""
+    configured value dotted and the break-even line at 1. `xlabel`: one, or one per metric."""
     page.theme()
     learned = frame.groupby(GROUP, sort=False, dropna=False).filter(_learned)
     devices = list(dict.fromkeys(learned["device"]))
@@ -272,13 +281,16 @@ def plot_sensitivity(
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         if log_x:
             ax.set_xscale("log")
+            if 0.01 <= frame[constant].min() and frame[constant].max() <= 100:  # factors: 0.1, 10
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric.replace("_", " ") + " (conv. / SBP)")
+        ax.set_xlabel(xlabel if isinstance(xlabel, str) else xlabel[metrics.index(metric)])
+        ax.set_ylabel(metric.split("_vs_")[0].replace("_", " ") + " (conv. / SBP)")
     handles = [Line2D([], [], color=colours[d], label=d, **LINE) for d in devices]
     handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=NOT_LEARNED, **LINE))
     fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize="small")
+    fig.suptitle(f"{_data(frame)}: saving factors, every configuration", fontsize="medium")
     return fig
 
 
@@ -304,7 +316,7 @@ def plot_tradeoff(energies: pd.DataFrame, data: str = "") -> Figure:
                 color=colours[method], marker=style["marker"], linewidths=0,
             )  # fmt: skip
         assumed = energies.loc[energies["device"] == device, ASSUMED].any()
-        ax.set_title(f"{device} (pulse assumed)" if assumed else device, fontsize="small")
+        ax.set_title(f"{device}\npulse assumed" if assumed else device, fontsize="small")
         ax.set_xscale("log")
     for ax in axes.flat[len(devices) :]:
         ax.set_visible(False)

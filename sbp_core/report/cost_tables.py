@@ -26,6 +26,7 @@ from sbp_core.errors import DataError
 from sbp_core.methods import RULES
 from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
+from sbp_core.report.names import data_names
 from sbp_core.spec import DEVICE_FIELDS, SBP_RULE_FIELDS, RunSpec
 
 TABLES = ("cost_components", "cost_summary")
@@ -421,7 +422,8 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
     keys = shown_keys(table)
     shown = _display(table.drop(columns=[k for k in GROUP if k not in keys]))
     notes = [f"- {LEARNING_NOTE}", f"- {ASSUMED_NOTE}", "", *notes]
-    title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
+    data = data_names(table["data_sha256"])
+    title = f"Periphery cost per training sample ({data}): {stem.name.replace('_', ' ')}"
     stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
     items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
     latex_notes = [

@@ -9,6 +9,7 @@ its best epoch's ("collapsed"); and which devices' pulse parameters were assumed
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import fields
@@ -18,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from sbp_core.chip.device import pulse_assumed
-from sbp_core.report import ACCURACY, rule_log
+from sbp_core.report import ACCURACY, learned, rule_log
 from sbp_core.report.collect import at_preset, read_csv
 from sbp_core.report.names import data_names
 from sbp_core.spec import RunSpec
@@ -66,29 +67,38 @@ def device_line(
     means = runs.groupby("setting", sort=False).agg(
         method=("method", "first"),
         test=(ACCURACY, "mean"),
+        sd=(ACCURACY, "std"),
         val=("best_val_acc", "mean"),
-        seeds=("seed", "nunique"),
     )
     ranked = means.sort_values("test", ascending=False, kind="stable")
     best, name = ranked.iloc[0], ranked.index[0]
     parts = [f"**{Path(device).name}**: best {name} {100 * best['test']:.1f} %"]
     if len(ranked) > 1:
-        parts[0] += f", {100 * (best['test'] - ranked['test'].iloc[1]):.1f} points ahead of "
-        parts[0] += f"{ranked.index[1]}"
+        margin, second = best["test"] - ranked["test"].iloc[1], ranked.iloc[1]
+        parts[0] += f", {100 * margin:.1f} points ahead of {ranked.index[1]}"
+        if margin <= max(best["sd"], second["sd"]):  # NaN (one seed) compares False
+            parts[0] += " (within the seeds' spread)"
     sbp = means[means["method"] == "sbp"].sort_values("val", ascending=False, kind="stable")
     if not sbp.empty:
-        chosen = sbp.index[0]
-        text = f"SBP {100 * sbp['test'].iloc[0]:.1f} %"
+        chosen, accuracy = sbp.index[0], sbp["test"].iloc[0]
+        text = f"SBP {100 * accuracy:.1f} %"
         if len(sbp) > 1:
             text += f" ({chosen}, chosen on validation)"
-        run_ids = runs.loc[runs["setting"] == chosen, "run_id"]
-        text += _saving(savings, run_ids)
+        if learned(accuracy, _classes(runs)):
+            text += _saving(savings, runs.loc[runs["setting"] == chosen, "run_id"])
+        else:
+            text += " (did not learn: no saving to report)"
         parts.append(text)
     for setting in means.index:
         collapsed = collapse(history, runs.loc[runs["setting"] == setting, "run_id"])
         if collapsed:
             parts.append(f"{setting} {collapsed}")
     return "- " + "; ".join(parts)
+
+
+def _classes(runs: pd.DataFrame) -> int:
+    """The number of classes: the output width of the first run's network."""
+    return json.loads(runs["layers"].iloc[0])[-1][1]
 
 
 def _saving(savings: pd.DataFrame | None, run_ids: pd.Series) -> str:
