@@ -281,7 +281,7 @@ def plot_sensitivity(
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         if log_x:
             ax.set_xscale("log")
-            if 0.01 <= frame[constant].min() and frame[constant].max() <= 100:  # factors: 0.1, 10
+            if frame[constant].min() >= 0.01 and frame[constant].max() <= 100:  # factors: 0.1, 10
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
