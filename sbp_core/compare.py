@@ -204,7 +204,7 @@ def rule_table(runs: pd.DataFrame, energies: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def reading_label(rule: str, reading: str, device: str) -> str:
+def reading_label(reading: str, device: str) -> str:
     if reading == DEFAULT_LABEL:
         return f"{DEFAULT_LABEL} (README, Method)"
     documented = sbp_reading(device)
@@ -227,15 +227,15 @@ def summary_lines(
     ]
     for row in table.itertuples():
         lines.append(
-            f"| {row.rule} | {reading_label(row.rule, row.reading, device)} | "
+            f"| {row.rule} | {reading_label(row.reading, device)} | "
             f"{row.accuracy_median:.1f} | {row.accuracy_low:.1f}-{row.accuracy_high:.1f} | "
             f"{_joules(row.energy_per_sample_J)} | {row.area_um2:.3g} | "
             f"{row.energy_saving:.3g}x | {row.area_saving:.3g}x |"
         )
     lines += [
         "",
-        "- Rules run at their documented readings, not settings tuned for this device, data or "
-        "budget; SBP's reading is the one chosen on MNIST validation in NeuroSim's setting.",
+        f"- Rules run at their documented readings, not settings tuned for this device, data or "
+        f"budget; {_reading_note(device)}",
         "- Energy and area: the training periphery and arrays per training sample "
         "(README, \"Periphery cost\"); savings are sgd's (the conventional design) over the row's.",
         f"- The interval is the {INTERVAL[0]:g}th-{INTERVAL[1]:g}th percentile of the seeds' "
@@ -247,6 +247,13 @@ def summary_lines(
             "energies and savings scale with them (cost_saving_vs_pulse.png of the profile)."
         )
     return lines
+
+
+def _reading_note(device: str) -> str:
+    if sbp_reading(device) is None:
+        return "on this device SBP's documented reading is its defaults."
+    where = "on 4 of the 7 presets" if names_device_file(device) else "on this preset"
+    return f"SBP's is the one chosen on MNIST validation in NeuroSim's setting {where}."
 
 
 def _joules(value: float) -> str:

@@ -705,3 +705,31 @@ def test_saving_against_pulse_amplitude_and_width_passes_through_the_configured_
     for metric in cost_tables.PULSE_METRICS:
         assert at_one[metric].item() == pytest.approx(configured["energy_saving"].item())
         assert sweep[metric].nunique() == len(cost_tables.PULSE_SCALES)  # it hangs on the pulse
+
+
+def test_energy_per_epoch_panels_print_their_energy_scale(tmp_path):
+    """On short panels matplotlib's automatic tick count drew no energy label at all."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs_csv, history_csv = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    energies = cost_tables.epoch_energies(pd.read_csv(history_csv), runs, values)
+    wide = pd.concat(  # eight configurations over four decades, as the default profile's devices
+        [
+            energies.assign(
+                device=f"d{i}", energy_per_epoch_J=lambda f, i=i: f["energy_per_epoch_J"] * 3**i
+            )
+            for i in range(8)
+        ]
+    )
+    sweep = {
+        "name": "devices",
+        "description": "",
+        "methods": ["sbp"],
+        "axes": {"device": [f"d{i}" for i in range(8)]},
+    }
+    fig = cost_figures.plot_energy_per_epoch(wide, sweep)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert len(labels) >= 2 and all(label.endswith("J") for label in labels)

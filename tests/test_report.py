@@ -336,3 +336,11 @@ def test_pulses_figure_tells_set_from_reset_by_line_and_marker(tidy):
     }
     assert styles["SET"] != styles["RESET"]
     assert styles["SET"][0] != styles["RESET"][0] and styles["SET"][1] != styles["RESET"][1]
+
+
+@pytest.mark.mnist
+def test_the_official_mnist_files_are_named_mnist(mnist_dir):
+    from sbp_core.identity import of_folder
+    from sbp_core.report.names import data_name
+
+    assert data_name(of_folder(mnist_dir)) == "MNIST"

@@ -92,7 +92,7 @@ def _label(row: pd.Series, sweep: Mapping[str, Any]) -> str:
     names = [f"{axis} {_plain(row[axis])}" for axis in sweep["axes"]] or [row["device"]]
     accuracies = [f"SBP {100 * row[ACCURACY_SBP]:.1f} %"]
     if row.get(ASSUMED):
-        names[-1] += " (pulse assumed)"
+        names.append("pulse assumed")
     if not pd.isna(row.get(ACCURACY_CONV, math.nan)):
         accuracies.append(f"SGD {100 * row[ACCURACY_CONV]:.1f} %")
     return "\n".join([*names, *accuracies])
@@ -214,7 +214,10 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
                 ax.fill_between(mean.index, low, high, color=colour, alpha=0.25, linewidth=0)
         ax.set_title(label, fontsize="x-small")
     ax.set_yscale("log")  # shared: set once, on the last panel drawn
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))
+    positive = energies.loc[energies["energy_per_epoch_J"] > 0, "energy_per_epoch_J"]
+    decades = math.log10(positive.max() / positive.min()) if len(positive) else 0.0
+    subs = (1.0, 3.0) if decades <= 2 else (1.0,)  # a short axis holds few labels
+    ax.yaxis.set_major_locator(LogLocator(subs=subs, numticks=12))  # "auto" gave none at all
     ax.yaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
