@@ -115,7 +115,8 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
     family = _family(components[components["component"] != "total"], sweep)
     if not family:
         return no_data(sweep["name"])
-    height = min(page.MAX_HEIGHT_IN, 1.4 + 0.62 * len(family))
+    lines = max(label.count("\n") + 1 for label, _ in family)  # 4 with "pulse assumed"
+    height = min(page.MAX_HEIGHT_IN, 1.4 + (0.02 + 0.2 * lines) * len(family))
     fig, axes = plt.subplots(
         len(family), 2, figsize=(page.TEXT_WIDTH_IN, height), sharex="col", sharey=True,
         squeeze=False, layout="constrained",
