@@ -267,9 +267,10 @@ def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> Non
     accuracy interval as the error bar."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import EngFormatter, MaxNLocator
 
     from sbp_core.report import page
-    from sbp_core.report.cost_figures import ENERGY, METHOD_STYLES
+    from sbp_core.report.cost_figures import METHOD_STYLES
 
     page.theme()
     fig, ax = plt.subplots(figsize=(page.COLUMN_WIDTH_IN * 1.6, 3.6), layout="constrained")
@@ -292,10 +293,12 @@ def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> Non
             linestyle="none",
             label=f"{row.rule} ({'documented reading' if documented else 'defaults'})",
         )
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ENERGY)
-    ax.xaxis.set_minor_formatter(ENERGY)
-    ax.tick_params(axis="x", which="minor", labelsize="small")
+    energies = table["energy_per_sample_J"]
+    if energies.max() >= 10 * energies.min():  # a log axis only where it has its decades
+        ax.set_xscale("log")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.xaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
     ax.set(
         xlabel="training energy per sample (J)",
         ylabel="test accuracy (%)\nmedian, 95 % interval",
