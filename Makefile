@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 SNAKEMAKE := $(BIN)/snakemake --workflow-profile workflow/profiles/default
+RETITLE = $(BIN)/python -c "import sys; from sbp_core.report.summary import retitle; retitle(sys.argv[1])"
 
 .PHONY: install run report paper mlflow-ui test lint docs clean
 
@@ -19,13 +20,17 @@ install: $(VENV)/.installed
 run: install
 	$(SNAKEMAKE) --cores $(CORES)
 	$(SNAKEMAKE) --report results/default/report.html
+	$(RETITLE) results/default/report.html
+	@echo "What the profile found: results/default/summary.md (report: results/default/report.html)"
 
 report: install
 	$(SNAKEMAKE) --report results/default/report.html
+	$(RETITLE) results/default/report.html
 
 paper: install
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/paper.yaml
 	$(SNAKEMAKE) --configfile config/paper.yaml --report results/paper/report.html
+	$(RETITLE) results/paper/report.html
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/default/mlflow.db --host 127.0.0.1 --port 5000

@@ -177,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         fit.add_argument(option, type=float, help=f"{what} (for the energy; assumed otherwise)")
     fit.set_defaults(handler=_fit_device)
+    _add_compare(commands)
     return parser
 
 
@@ -214,6 +215,38 @@ def _field_option(field) -> dict:
         default = None if field.default is None else field.default
     option["help"] = help_text if default is None else f"{help_text} [default: {default}]"
     return option
+
+
+def _add_compare(commands) -> None:
+    """`compare`: every on-chip rule on one device, through the workflow (sbp_core.compare)."""
+    compare = commands.add_parser(
+        "compare", help="every on-chip rule on one device: accuracy, energy, area, saving"
+    )
+    compare.add_argument("--device", required=True, help="device preset or device file (.yaml)")
+    compare.add_argument("--dataset", choices=("digits", "mnist"), default="digits",
+                         help="[default: digits]")  # fmt: skip
+    compare.add_argument("--mnist-dir", type=Path, help="folder with the four MNIST IDX files")
+    compare.add_argument("--epochs", type=int, default=20, help="[default: 20]")
+    compare.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 [default: 3]")
+    compare.add_argument("--cores", type=int, default=2, help="[default: 2]")
+    compare.add_argument(
+        "--out", type=Path, help="folder for summary.md and compare.png "
+        "[default: results/compare-<device>-<dataset>/compare]",
+    )  # fmt: skip
+    compare.set_defaults(handler=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from sbp_core.compare import compare
+
+    mnist_dir = args.mnist_dir or os.environ.get("SBP_MNIST_DIR")
+    lines = compare(
+        args.device, args.dataset, args.epochs, args.seeds, args.cores, args.out,
+        Path(mnist_dir) if mnist_dir else None,
+        show=lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    print("\n".join(lines))
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -313,6 +346,14 @@ def _fit_device(args: argparse.Namespace) -> int:
     if fit.check.poor and not args.accept_poor_fit:
         raise ConfigError(_poor_fit(fit, args, electrical))
     write_device_file(fit, args.out)
+    assumed = [name for name in ("v_set", "v_reset", "pulse_width_s") if name not in electrical]
+    if assumed:  # the energy scales with them: say so where the user looks, not only in the YAML
+        values = ", ".join(f"{name} {getattr(fit.params, name):g}" for name in assumed)
+        print(
+            f"sbp-bench: warning: {args.out}: {values} assumed (the curves do not give them); "
+            "energies and savings scale with them: pass --v-set, --v-reset, --pulse-width-s",
+            file=sys.stderr,
+        )
     from sbp_core.fitting.figure import fit_figure, save_png  # matplotlib only for the figure
 
     figure = args.figure or args.out.with_suffix(".png")

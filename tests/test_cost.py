@@ -785,3 +785,80 @@ def test_the_methods_table_costs_each_rule_with_its_own_design_and_counts(tmp_pa
     assert row["buffer_bits"] == 32 * sum(rows * cols for rows, cols in shapes)
     assert table.set_index("method").loc["sbp", "energy_buffer_J"] == 0
     assert (table["energy_per_sample_J"] > 0).all()
+
+
+def test_a_device_whose_pulse_parameters_were_assumed_is_told_by_its_citation():
+    from sbp_core.chip.device import pulse_assumed
+
+    fitted = (
+        "fitted by sbp-bench fit-device to a.csv; v_set, pulse_width_s assumed (not in the curves)"
+    )
+    assert pulse_assumed("my.yaml", fitted)
+    assert not pulse_assumed("my.yaml", "fitted by sbp-bench fit-device to a.csv")
+    assert not pulse_assumed("my.yaml", "measured; C2C assumed; pulse 2 V, 1 us from the paper")
+    assert not pulse_assumed("my.yaml", None)
+    assert pulse_assumed("gst_pcm", None) and pulse_assumed("ideal", None)  # the shipped files
+    assert not pulse_assumed("epiram", fitted) and not pulse_assumed("taox_hfox", None)
+
+
+def test_cost_tables_and_figures_mark_assumed_pulse_parameters(tmp_path):
+    from sbp_core.report import cost_tables
+
+    runs_csv, history_csv = _collected(tmp_path)
+    constants = cost.load_constants(CONFIG)
+    values = cost.constant_values(constants)
+    for device, assumed in (("taox_hfox", False), ("gst_pcm", True)):
+        collected = pd.read_csv(runs_csv).assign(device=device)
+        runs = cost_tables.sbp_runs(collected)
+        per_run = cost_tables.per_run_costs(runs, values)
+        table = cost_tables.summary_table(runs, per_run)
+        assert table[cost_tables.ASSUMED].tolist() == [assumed]
+        cost_tables.write_table(table, tmp_path / "cost_summary", [])
+        markdown = (tmp_path / "cost_summary.md").read_text()
+        header, _, row = markdown.split("\n")[2:5]
+        cells = dict(zip(header.split(" | "), row.split(" | "), strict=True))
+        assert cells[cost_tables.ASSUMED] == ("yes" if assumed else "no")
+        energies = cost_tables.method_energies(collected, values)
+        assert energies[cost_tables.ASSUMED].tolist() == [assumed, assumed]
+
+
+def test_saving_against_pulse_amplitude_and_width_passes_through_the_configured_saving(tmp_path):
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    sweep = cost_tables.pulse_sensitivity(runs, values)
+    configured = cost_tables.component_table(runs, values).query("component == 'total'")
+    at_one = sweep[sweep["pulse_scale"] == 1.0]
+    for metric in cost_tables.PULSE_METRICS:
+        assert at_one[metric].item() == pytest.approx(configured["energy_saving"].item())
+        assert sweep[metric].nunique() == len(cost_tables.PULSE_SCALES)  # it hangs on the pulse
+
+
+def test_energy_per_epoch_panels_print_their_energy_scale(tmp_path):
+    """On short panels matplotlib's automatic tick count drew no energy label at all."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs_csv, history_csv = _collected(tmp_path)
+    runs = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    energies = cost_tables.epoch_energies(pd.read_csv(history_csv), runs, values)
+    wide = pd.concat(  # eight configurations over four decades, as the default profile's devices
+        [
+            energies.assign(
+                device=f"d{i}", energy_per_epoch_J=lambda f, i=i: f["energy_per_epoch_J"] * 3**i
+            )
+            for i in range(8)
+        ]
+    )
+    sweep = {
+        "name": "devices",
+        "description": "",
+        "methods": ["sbp"],
+        "axes": {"device": [f"d{i}" for i in range(8)]},
+    }
+    fig = cost_figures.plot_energy_per_epoch(wide, sweep)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert len(labels) >= 2 and all(label.endswith("J") for label in labels)

@@ -173,6 +173,18 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def test_fit_device_warns_when_it_writes_assumed_pulse_parameters(tmp_path, capsys):
+    """The energy scales with them: the warning says which, with the values written."""
+    out = tmp_path / "mine.yaml"
+    code, _, stderr = run_cli(capsys, "fit-device", str(EXAMPLE), "--out", str(out), "--v-set", "3")
+    assert code == 0
+    warning = f"sbp-bench: warning: {out}: v_reset 1, pulse_width_s 1e-08 assumed"
+    assert stderr.startswith(warning) and stderr.count("\n") == 1
+    electrical = ["--v-set", "3", "--v-reset", "2", "--pulse-width-s", "1e-7"]
+    code, _, stderr = run_cli(capsys, "fit-device", str(EXAMPLE), "--out", str(out), *electrical)
+    assert code == 0 and "warning" not in stderr
+
+
 @pytest.mark.parametrize("model", ["neurosim", "lookup_table"])
 def test_fit_device_writes_a_device_file_and_its_figure(tmp_path, model, readable, capsys):
     out = tmp_path / "mine.yaml"

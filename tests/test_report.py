@@ -214,7 +214,7 @@ def test_tables_are_written_as_csv_markdown_and_latex(tidy, tmp_path):
     write_tables(runs, SWEEPS["devices"], *map(str, paths))
     assert len(pd.read_csv(paths[0])) == 2
     markdown = paths[1].read_text()
-    assert f"| sbp | pcmo | {DATA[:12]} | 2 | 33 | 27 | 80.5 ± 0.7 |" in markdown
+    assert f"| sbp | pcmo | data {DATA[:12]} | 2 | 33 | 27 | 80.5 ± 0.7 |" in markdown
     latex = paths[2].read_text()
     assert r"\begin{tabular}{lllrrrrrr}" in latex
     assert r"80.5 $\pm$ 0.7" in latex and r"test acc. (\%)" in latex
@@ -298,3 +298,74 @@ def test_a_run_from_before_a_rules_fields_collects_them_at_their_defaults():
     assert row["ttv2_bl"] == 31 and row["cttv2_chop_every"] == 30
     assert row == now
     assert list(now) == [*RunSpec().to_dict(), "run_id", "sweeps"]  # the column order of before
+
+
+def test_known_data_are_named_in_words_and_the_digits_identity_is_recomputed():
+    from sbp_core.identity import of_digits
+    from sbp_core.report.names import DIGITS_SHA256, data_name
+
+    assert of_digits() == DIGITS_SHA256
+    assert data_name(DIGITS_SHA256) == "UCI digits"
+    assert data_name("554dd433904b005dbec8dca91b28e2cb0905b5b094d63147726af5a8a1d4e3de") == "MNIST"
+    assert data_name(DATA) == f"data {DATA[:12]}"
+
+
+def test_tables_and_figures_name_their_dataset(tidy, tmp_path):
+    from sbp_core.report.names import DIGITS_SHA256
+
+    runs, history = tidy
+    runs["data_sha256"], history["data_sha256"] = DIGITS_SHA256, DIGITS_SHA256
+    paths = [tmp_path / f"devices.{ext}" for ext in ("csv", "md", "tex")]
+    write_tables(runs, SWEEPS["devices"], *map(str, paths))
+    markdown = paths[1].read_text()
+    assert markdown.startswith("**devices (UCI digits)") and "| UCI digits |" in markdown
+    for kind, name in [("methods", "methods"), ("curves", "methods"), ("presets", "devices")]:
+        title = draw(kind, runs, history, SWEEPS[name]).axes[0].get_title()
+        assert title.endswith("(UCI digits)")
+
+
+def test_neurosim_diamonds_only_beside_mnist_runs(tidy):
+    from sbp_core.fetch import OFFICIAL_SHA256
+    from sbp_core.identity import of_checksums
+
+    runs, history = tidy
+    on_digits = draw("presets", runs, history, SWEEPS["devices"]).axes[0]
+    assert "NeuroSim V3 (MNIST)" not in on_digits.get_legend_handles_labels()[1]
+    runs["data_sha256"] = of_checksums(OFFICIAL_SHA256)
+    on_mnist = draw("presets", runs, history, SWEEPS["devices"]).axes[0]
+    assert "NeuroSim V3 (MNIST)" in on_mnist.get_legend_handles_labels()[1]
+
+
+def test_a_device_axis_of_only_a_device_file_draws_its_figure(tidy, tmp_path, readable):
+    """Every NeuroSim reference is NaN there: the figure drew nothing but a ConversionError."""
+    from sbp_core.fetch import OFFICIAL_SHA256
+    from sbp_core.identity import of_checksums
+
+    runs, history = tidy
+    devices = runs[runs["sweeps"].str.contains("devices")].copy()
+    devices["device"] = "my_device.yaml"
+    devices["data_sha256"] = of_checksums(OFFICIAL_SHA256)
+    files_only = sweep("devices", ["sbp"], device=["my_device.yaml"])
+    png, pdf = tmp_path / "f.png", tmp_path / "f.pdf"
+    fig = draw("presets", devices, history, files_only)
+    assert [bar.get_height() > 0 for bar in fig.axes[0].patches].count(True) >= 1
+    readable(fig, png, lambda fig, png: page.save(fig, png, pdf))
+
+
+def test_pulses_figure_tells_set_from_reset_by_line_and_marker(tidy):
+    runs, history = tidy
+    ax = draw("pulses", runs, history, SWEEPS["methods"]).axes[0]
+    handles, labels = ax.get_legend_handles_labels()
+    styles = {
+        label: (h.get_linestyle(), h.get_marker()) for h, label in zip(handles, labels, strict=True)
+    }
+    assert styles["SET"] != styles["RESET"]
+    assert styles["SET"][0] != styles["RESET"][0] and styles["SET"][1] != styles["RESET"][1]
+
+
+@pytest.mark.mnist
+def test_the_official_mnist_files_are_named_mnist(mnist_dir):
+    from sbp_core.identity import of_folder
+    from sbp_core.report.names import data_name
+
+    assert data_name(of_folder(mnist_dir)) == "MNIST"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,25 @@ PRESETS: dict[str, DeviceParams] = {
 """Named presets, from their device files. State counts, NL labels, on/off ratios and C2C sigmas
 are the NeuroSim V3 benchmark values; pulse amplitude, width and R_on come from the NeuroSim V3
 device table where it gives them and are marked "assumed" in the citation otherwise."""
+
+
+PULSE_ASSUMED = re.compile(r"\b(pulse|v_set|v_reset|pulse_width_s)\b[^;]*\bassumed\b")
+"""How a device records that its pulse amplitude or width was assumed: its citation says so
+(a preset's "pulse 1 V, 100 ns ... assumed (not in the table)", `fit-device`'s "v_set, v_reset,
+pulse_width_s assumed (not in the curves)"). The programming energy scales with them."""
+NO_MEASURED_PULSE = ("ideal",)
+"""Presets of no measured device: their pulses are DeviceParams' defaults (1 V, 10 ns)."""
+
+
+def pulse_assumed(device: str, citation: Any) -> bool:
+    """Whether the pulse parameters of `device` (a preset name, else a device file whose
+    `citation` a run recorded) were assumed: a preset is judged by its shipped file's citation,
+    so runs from before a citation changed are judged alike."""
+    if device in NO_MEASURED_PULSE:
+        return True
+    if device in PRESETS:
+        citation = PRESETS[device].citation
+    return isinstance(citation, str) and PULSE_ASSUMED.search(citation) is not None
 
 
 def preset(name: str) -> DeviceParams:

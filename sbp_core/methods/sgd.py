@@ -52,8 +52,8 @@ from sbp_core.methods.sgd_kernel import (
 
 @dataclass(frozen=True)
 class SGDFields:
-    """The run-spec fields of on-chip SGD's periphery (docs/method.md, "Baselines"); the rules built on it
-    (ttv2, cttv2, mixed_precision) read them too, their settings subclassing these."""
+    """The run-spec fields of on-chip SGD's periphery (docs/method.md, "Baselines"); the rules
+    built on it (ttv2, cttv2, mixed_precision) read them too, their settings subclassing these."""
 
     adc_bits: int = fields.number(8, low=1, high=16, unit="bits")
     """Methods sgd, ttv2, cttv2, mixed_precision only: bits of the ADC that digitises each column

@@ -12,6 +12,7 @@ import pandas as pd
 from sbp_core import runfolder
 from sbp_core.documents import read_document
 from sbp_core.errors import DataError
+from sbp_core.fields import DEVICE_FIELDS
 from sbp_core.report import SWEEP_SEPARATOR, rule_log
 from sbp_core.spec import FIELD_METHODS, RunSpec, hidden_label, parse_widths
 
@@ -113,6 +114,13 @@ def in_sweep(table: pd.DataFrame, sweep: str) -> pd.DataFrame:
     if WIDTHS in rows and not rows.empty:
         rows[WIDTHS] = pd.Series(widths_cells(rows[WIDTHS]), index=rows.index)
     return rows
+
+
+def at_preset(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose device fields are all unset: each device as its preset or file gives it
+    (not the sweeps' variations of it, such as 2 states or more noise)."""
+    columns = [field for field in DEVICE_FIELDS if field in runs.columns]
+    return runs[runs[columns].isna().all(axis=1)] if columns else runs
 
 
 def from_snakemake(smk: Any) -> None:

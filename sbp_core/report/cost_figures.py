@@ -38,14 +38,16 @@ from sbp_core.report.collect import in_sweep  # noqa: E402
 from sbp_core.report.cost_tables import (  # noqa: E402
     ACCURACY_CONV,
     ACCURACY_SBP,
+    ASSUMED,
     GROUP,
     NOT_LEARNED,
     group_column,
 )
 from sbp_core.report.figures import EPOCH_LABEL, no_data  # noqa: E402
+from sbp_core.report.names import data_names  # noqa: E402
 from sbp_core.report.tables import sort_like_config  # noqa: E402
 
-FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom")
+FIGURES = ("cost_saving_vs_adc_bits", "cost_saving_vs_adc_fom", "cost_saving_vs_pulse")
 """Figures of the whole profile: figures/<name>.png."""
 TRADEOFF_FIGURE = "cost_accuracy_vs_energy"
 """The profile's accuracy against training energy per sample, per run (`plot_tradeoff`)."""
@@ -89,6 +91,8 @@ def _label(row: pd.Series, sweep: Mapping[str, Any]) -> str:
     SBP's, and the on-chip SGD twins' where the conventional design was simulated."""
     names = [f"{axis} {_plain(row[axis])}" for axis in sweep["axes"]] or [row["device"]]
     accuracies = [f"SBP {100 * row[ACCURACY_SBP]:.1f} %"]
+    if row.get(ASSUMED):
+        names.append("pulse assumed")
     if not pd.isna(row.get(ACCURACY_CONV, math.nan)):
         accuracies.append(f"SGD {100 * row[ACCURACY_CONV]:.1f} %")
     return "\n".join([*names, *accuracies])
@@ -111,7 +115,8 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
     family = _family(components[components["component"] != "total"], sweep)
     if not family:
         return no_data(sweep["name"])
-    height = min(page.MAX_HEIGHT_IN, 1.4 + 0.62 * len(family))
+    lines = max(label.count("\n") + 1 for label, _ in family)  # 4 with "pulse assumed"
+    height = min(page.MAX_HEIGHT_IN, 1.4 + (0.02 + 0.2 * lines) * len(family))
     fig, axes = plt.subplots(
         len(family), 2, figsize=(page.TEXT_WIDTH_IN, height), sharex="col", sharey=True,
         squeeze=False, layout="constrained",
@@ -149,7 +154,8 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
         handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
     )
     fig.suptitle(
-        f"{sweep['name']}: area per network, energy per training sample", fontsize="medium"
+        f"{sweep['name']} ({_data(components)}): area per network, energy per training sample",
+        fontsize="medium",
     )
     return fig
 
@@ -209,7 +215,10 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
                 ax.fill_between(mean.index, low, high, color=colour, alpha=0.25, linewidth=0)
         ax.set_title(label, fontsize="x-small")
     ax.set_yscale("log")  # shared: set once, on the last panel drawn
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))
+    positive = energies.loc[energies["energy_per_epoch_J"] > 0, "energy_per_epoch_J"]
+    decades = math.log10(positive.max() / positive.min()) if len(positive) else 0.0
+    subs = (1.0, 3.0) if decades <= 2 else (1.0,)  # a short axis holds few labels
+    ax.yaxis.set_major_locator(LogLocator(subs=subs, numticks=12))  # "auto" gave none at all
     ax.yaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
@@ -228,8 +237,15 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
         handles=handles, loc="outside lower center", ncols=4 if columns > 1 else 2,
         frameon=False, fontsize="small",
     )  # fmt: skip
-    fig.suptitle(f"{sweep['name']}: training energy per epoch", fontsize="medium")
+    fig.suptitle(
+        f"{sweep['name']} ({_data(energies)}): training energy per epoch", fontsize="medium"
+    )
     return fig
+
+
+def _data(frame: pd.DataFrame) -> str:
+    """The datasets of a frame's configurations, in words (`names.data_names`)."""
+    return data_names(frame["data_sha256"]) if "data_sha256" in frame else "data unknown"
 
 
 def _columns(n: int) -> int:
@@ -241,13 +257,13 @@ def plot_sensitivity(
     frame: pd.DataFrame,
     constant: str,
     configured: float,
-    xlabel: str,
+    xlabel: str | Sequence[str],
     metrics: Sequence[str] = ("energy_saving", "area_saving"),
     log_x: bool = False,
 ) -> Figure:
     """Saving factors against one cost constant (`cost_tables.sensitivity`), one panel per
     metric: a line per configuration, coloured by device (grey where it did not learn), the
-    configured value dotted and the break-even line at 1."""
+    configured value dotted and the break-even line at 1. `xlabel`: one, or one per metric."""
     page.theme()
     learned = frame.groupby(GROUP, sort=False, dropna=False).filter(_learned)
     devices = list(dict.fromkeys(learned["device"]))
@@ -269,19 +285,23 @@ def plot_sensitivity(
             ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         if log_x:
             ax.set_xscale("log")
+            if frame[constant].min() >= 0.01 and frame[constant].max() <= 100:  # factors: 0.1, 10
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric.replace("_", " ") + " (conv. / SBP)")
+        ax.set_xlabel(xlabel if isinstance(xlabel, str) else xlabel[metrics.index(metric)])
+        ax.set_ylabel(metric.split("_vs_")[0].replace("_", " ") + " (conv. / SBP)")
     handles = [Line2D([], [], color=colours[d], label=d, **LINE) for d in devices]
     handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=NOT_LEARNED, **LINE))
     fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize="small")
+    fig.suptitle(f"{_data(frame)}: saving factors, every configuration", fontsize="medium")
     return fig
 
 
-def plot_tradeoff(energies: pd.DataFrame) -> Figure:
+def plot_tradeoff(energies: pd.DataFrame, data: str = "") -> Figure:
     """Final test accuracy against energy per training sample (`cost_tables.method_energies`),
-    one point per run, coloured by method, one panel per device (shared axes, log energy)."""
+    one point per run, coloured by method, one panel per device (shared axes, log energy), a
+    panel titled "pulse assumed" where its pulse parameters were; `data` names the dataset."""
     page.theme()
     devices = list(dict.fromkeys(energies["device"])) or ["(no runs)"]
     n_cols = _columns(len(devices))
@@ -299,7 +319,8 @@ def plot_tradeoff(energies: pd.DataFrame) -> Figure:
                 points["energy_per_sample_J"], 100 * points[ACCURACY], s=14, alpha=0.8,
                 color=colours[method], marker=style["marker"], linewidths=0,
             )  # fmt: skip
-        ax.set_title(device, fontsize="small")
+        assumed = energies.loc[energies["device"] == device, ASSUMED].any()
+        ax.set_title(f"{device}\npulse assumed" if assumed else device, fontsize="small")
         ax.set_xscale("log")
     for ax in axes.flat[len(devices) :]:
         ax.set_visible(False)
@@ -314,4 +335,6 @@ def plot_tradeoff(energies: pd.DataFrame) -> Figure:
         for m in present
     ]  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+    if data:
+        fig.suptitle(f"{data}: accuracy against training energy", fontsize="medium")
     return fig

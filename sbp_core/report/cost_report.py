@@ -15,7 +15,8 @@ import pandas as pd
 
 from sbp_core import cost
 from sbp_core.report import COST_SWEEP_FIGURES, cost_figures, cost_tables, page, rule_log
-from sbp_core.report.collect import read_csv
+from sbp_core.report.collect import at_preset, read_csv
+from sbp_core.report.names import data_names
 
 MISSING = "missing (run the collect rule first)"
 ADC_BITS, ADC_FOM = "conventional.adc_bits", "adc.walden_fom_J_per_step"
@@ -65,10 +66,21 @@ def write_cost_report(
             metrics=("energy_saving",),
             log_x=True,
         ),
+        cost_figures.plot_sensitivity(
+            cost_tables.pulse_sensitivity(runs, values),
+            "pulse_scale",
+            1.0,
+            ("pulse amplitude (SET and RESET, × device's)", "pulse width (× device's)"),
+            metrics=cost_tables.PULSE_METRICS,
+            log_x=True,
+        ),
     )
     for name, fig in zip(cost_figures.FIGURES, sensitivity, strict=True):
         page.save(fig, out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf")
-    tradeoff = cost_figures.plot_tradeoff(cost_tables.method_energies(collected, values))
+    tradeoff = cost_figures.plot_tradeoff(
+        cost_tables.method_energies(at_preset(collected), values),
+        data_names(collected["data_sha256"]),
+    )
     name = cost_figures.TRADEOFF_FIGURE
     page.save(tradeoff, out / "figures" / f"{name}.png", out / "figures" / f"{name}.pdf")
     for sweep in sweeps:

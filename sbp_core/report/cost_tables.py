@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 
 from sbp_core import cost
+from sbp_core.chip.device import pulse_assumed
 from sbp_core.errors import DataError
 from sbp_core.methods import RULES
 from sbp_core.report import ACCURACY, LEARNING_MARGIN, SWEEP_SEPARATOR, learned
 from sbp_core.report.formats import latex_escape, to_latex, to_markdown
+from sbp_core.report.names import data_names
 from sbp_core.spec import DEVICE_FIELDS, SBP_RULE_FIELDS, RunSpec
 
 TABLES = ("cost_components", "cost_summary")
@@ -82,6 +84,13 @@ TWIN_KEY, of every seed) or `assumed` (SBP's pulses x
 conventional.update_pulse_ratio, where some seed has no such run)."""
 TWIN_PULSES = ("conv_set_per_sample", "conv_reset_per_sample")
 """Columns `sbp_runs` adds: the twin's SET and RESET pulses per sample and layer (JSON), or NaN."""
+ASSUMED = "pulse_assumed"
+"""Whether the device's pulse amplitude or width was assumed (`chip.device.pulse_assumed`): the
+energy of every such row scales with values no measurement gave."""
+ASSUMED_NOTE = (
+    f"{ASSUMED}: yes where the device's pulse amplitude or width was assumed (its citation says "
+    "so); the energies and savings of such a row scale with them (cost_saving_vs_pulse.png)."
+)
 NOT_LEARNED = "did not learn"
 LEARNING_NOTE = (
     f"A design {NOT_LEARNED} when its mean final test accuracy is within "
@@ -283,6 +292,7 @@ def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]
         key = {
             **dict(zip(GROUP, values, strict=True)),
             SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
+            ASSUMED: pulse_assumed(str(members["device"].iloc[0]), _citation(members)),
             CONVENTIONAL_PULSES: "sgd" if simulated else "assumed",
             ACCURACY_SBP: accuracy,
             LEARNED_SBP: learned(accuracy, n_classes),
@@ -290,6 +300,11 @@ def _groups(runs: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]
             LEARNED_CONV: learned(conventional, n_classes) if simulated else None,
         }
         yield key, members
+
+
+def _citation(rows: pd.DataFrame) -> Any:
+    """The device citation the runs recorded (None for runs from before the column)."""
+    return rows["device.citation"].iloc[0] if "device.citation" in rows else None
 
 
 def group_rows(runs: pd.DataFrame) -> list[tuple[dict[str, Any], pd.Series]]:
@@ -396,7 +411,7 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
     for column in shown.columns:
         if column.startswith("test_acc_"):
             shown[column] = shown[column].map(lambda v: "n/a" if pd.isna(v) else f"{100 * v:.1f}")
-        elif column in learned_columns:
+        elif column in learned_columns or column == ASSUMED:
             shown[column] = shown[column].map(
                 lambda v: "n/a" if pd.isna(v) else "yes" if v else "no"
             )
@@ -412,8 +427,9 @@ def write_table(table: pd.DataFrame, stem: Path, notes: Sequence[str]) -> None:
     table.to_csv(stem.with_suffix(".csv"), index=False)
     keys = shown_keys(table)
     shown = _display(table.drop(columns=[k for k in GROUP if k not in keys]))
-    notes = [f"- {LEARNING_NOTE}", "", *notes]
-    title = f"Periphery cost per training sample: {stem.name.replace('_', ' ')}"
+    notes = [f"- {LEARNING_NOTE}", f"- {ASSUMED_NOTE}", "", *notes]
+    data = data_names(table["data_sha256"])
+    title = f"Periphery cost per training sample ({data}): {stem.name.replace('_', ' ')}"
     stem.with_suffix(".md").write_text(to_markdown(shown, title) + "\n" + "\n".join(notes) + "\n")
     items = [r"\item " + latex_escape(line[2:]) for line in notes if line.startswith("- ")]
     latex_notes = [
@@ -445,6 +461,37 @@ def sensitivity(
                     "area_saving": _ratio(conv.total_area_um2, sbp.total_area_um2),
                 }
             )
+    return pd.DataFrame(rows)
+
+
+PULSE_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+"""Factors on each device's pulse amplitude (SET and RESET) or width in the pulse sensitivity."""
+PULSE_METRICS = ("energy_saving_vs_amplitude", "energy_saving_vs_width")
+
+
+def pulse_sensitivity(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
+    """Energy saving of every configuration with its device's pulse amplitudes, or its pulse
+    width, times each factor of PULSE_SCALES (column `pulse_scale`), the rest as configured:
+    how far a saving hangs on pulse parameters that may have been assumed."""
+    scaled = {
+        PULSE_METRICS[0]: ("device.v_set", "device.v_reset"),
+        PULSE_METRICS[1]: ("device.pulse_width_s",),
+    }
+    rows = []
+    for key, row in group_rows(runs):
+        entry = []
+        for factor in PULSE_SCALES:
+            savings = {}
+            for metric, columns in scaled.items():
+                changed = row.copy()
+                for column in columns:
+                    changed[column] = float(row[column]) * factor
+                costs = run_costs(changed, values, scale=1.0)
+                savings[metric] = _ratio(
+                    costs["conventional"].total_energy_J, costs["sbp"].total_energy_J
+                )
+            entry.append({**key, "pulse_scale": factor, **savings})
+        rows += entry
     return pd.DataFrame(rows)
 
 
@@ -542,8 +589,9 @@ def method_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFram
 
 
 def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFrame:
-    """One row per crossbar run: method, device, final test accuracy and energy per training
-    sample. On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
+    """One row per crossbar run: method, device, final test accuracy, energy per training
+    sample and (on-chip rules) the area of their training periphery and arrays.
+    On-chip rules pay their design's periphery and their own pulses (ON_CHIP_DESIGNS);
     exsitu (PROGRAMMING_ONLY) pays only the programming pulses of its final write (erase,
     write, verify corrections; off-chip training and verify reads are not counted), spread over
     the same number of training samples."""
@@ -553,12 +601,13 @@ def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
         if row["method"] not in ON_CHIP_DESIGNS:
             resets = row["deployment_reset_pulses"] + row["deployment_erase_pulses"]
             energy = cost.programming_energy(device, row["deployment_set_pulses"], resets)
-            energy /= samples
+            energy, area = energy / samples, math.nan
         else:
             layers = _layers(row, values, 1.0 / samples)
             gated = float(row["gate_window"]) > 0
             design = ON_CHIP_DESIGNS[row["method"]]
-            energy = cost.network_cost(design, layers, device, values, gated).total_energy_J
+            result = cost.network_cost(design, layers, device, values, gated)
+            energy, area = result.total_energy_J, result.total_area_um2
         rows.append(
             {
                 "run_id": row["run_id"],
@@ -566,6 +615,8 @@ def method_energies(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataF
                 "device": row["device"],
                 ACCURACY: row[ACCURACY],
                 "energy_per_sample_J": energy,
+                "area_um2": area,
+                ASSUMED: pulse_assumed(str(row["device"]), row.get("device.citation")),
             }
         )
     return pd.DataFrame(rows)

@@ -6,6 +6,7 @@ Every numeric axis names its unit (AXIS_UNITS for the spec fields a sweep can va
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -23,7 +24,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sbp_core.methods import CROSSBAR_METHODS  # noqa: E402
 from sbp_core.report import ACCURACY, page, rule_log  # noqa: E402
 from sbp_core.report.collect import in_sweep  # noqa: E402
-from sbp_core.report.tables import axis_values, neurosim_accuracy  # noqa: E402
+from sbp_core.report.names import data_name, data_names  # noqa: E402
+from sbp_core.report.tables import DATA_COLUMN, axis_values, neurosim_accuracy  # noqa: E402
 from sbp_core.spec import RunSpec  # noqa: E402
 
 ACCURACY_LABEL = "test accuracy (%)"
@@ -67,6 +69,7 @@ def draw(kind: str, runs: pd.DataFrame, history: pd.DataFrame, sweep: Mapping[st
         return no_data(sweep["name"])
     fig, ax = plt.subplots(figsize=SIZE, layout="constrained")
     DRAWERS[kind](ax, data, sweep)
+    ax.set_title(f"{ax.get_title()} ({data_names(data[DATA_COLUMN])})")
     return fig
 
 
@@ -92,20 +95,18 @@ def _methods(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
 
 
 def _curves(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
-    long = history.melt(
-        id_vars=["method", "seed", "epoch"],
-        value_vars=["train_acc", "test_acc"],
-        var_name="split",
-        value_name="accuracy",
-    )
-    long["split"] = long["split"].str.removesuffix("_acc")
-    long["accuracy"] *= 100
+    """Test accuracy per epoch, one line per method (train curves are in history.csv: with
+    both, a sweep of seven methods drew fourteen overlapping lines)."""
+    data = _percent(history, "test_acc")
+    methods = _present(sweep["methods"], data["method"])
     sns.lineplot(
-        long, x="epoch", y="accuracy", hue="method", style="split",
-        hue_order=_present(sweep["methods"], long["method"]), errorbar="sd", ax=ax,
+        data, x="epoch", y="test_acc", hue="method", style="method", hue_order=methods,
+        style_order=methods, markers=True, dashes=False, errorbar="sd", ax=ax,
     )  # fmt: skip
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel=EPOCH_LABEL, ylabel="accuracy (%)", title=f"{sweep['name']}: learning curves")
+    ax.set(
+        xlabel=EPOCH_LABEL, ylabel="test accuracy (%)", title=f"{sweep['name']}: learning curves"
+    )
     _legend_outside(ax)
 
 
@@ -117,9 +118,10 @@ def _pulses(ax, history: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         value_name="pulses",
     )
     long["pulse"] = long["pulse"].map({"set_pulses": "SET", "reset_pulses": "RESET"})
-    sns.lineplot(
-        long, x="epoch", y="pulses", hue="method", style="pulse",
+    sns.lineplot(  # RESET dashed with crosses: where the counts are equal it lies on SET
+        long, x="epoch", y="pulses", hue="method", style="pulse", style_order=["SET", "RESET"],
         hue_order=_present(sweep["methods"], long["method"]), errorbar="sd", ax=ax,
+        markers={"SET": "o", "RESET": "X"}, dashes={"SET": "", "RESET": (4, 2)},
     )  # fmt: skip
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if (long["pulses"] > 0).any():
@@ -166,11 +168,14 @@ def _presets(ax, runs: pd.DataFrame, sweep: Mapping[str, Any]) -> None:
         data, x="device", y=ACCURACY, hue="method", order=order,
         hue_order=_present(sweep["methods"], data["method"]), errorbar="sd", ax=ax,
     )  # fmt: skip
-    reference = [100 * neurosim_accuracy(device) for device in order]
-    ax.scatter(
-        range(len(order)), reference, marker="D", color="black", zorder=3,
-        label="NeuroSim V3 (MNIST)",
-    )  # fmt: skip
+    reference = [(i, 100 * neurosim_accuracy(device)) for i, device in enumerate(order)]
+    reference = [(i, value) for i, value in reference if not math.isnan(value)]
+    if reference and set(map(data_name, data[DATA_COLUMN])) == {"MNIST"}:
+        # NeuroSim's accuracies are MNIST's: beside other data they would mislead
+        ax.scatter(
+            *zip(*reference, strict=True), marker="D", color="black", zorder=3,
+            label="NeuroSim V3 (MNIST)",
+        )  # fmt: skip
     ax.tick_params(axis="x", labelrotation=35)
     ax.set(xlabel="device preset", ylabel=ACCURACY_LABEL, title=f"{sweep['name']}: device presets")
     _legend_outside(ax)

@@ -12,12 +12,12 @@ import pandas as pd
 from sbp_core.report import ACCURACY, rule_log
 from sbp_core.report.collect import WIDTHS, in_sweep, widths_cells
 from sbp_core.report.formats import to_latex, to_markdown
+from sbp_core.report.names import data_name, data_names
 
 SUMMARY_METRICS = (ACCURACY, "test_acc_at_best_val", "best_val_acc", "epochs_run", "total_pulses")
 """Columns averaged over seeds (`total_pulses` = SET + RESET over the whole run)."""
 DATA_COLUMN = "data_sha256"
 """Runs on different data are never averaged together; tables show a prefix of the identity."""
-DATA_PREFIX = 12
 NEUROSIM_COLUMN = "neurosim_accuracy"
 """Accuracy MLP+NeuroSim V3.0 reports for the preset (MNIST, 400-100-10), from the preset's
 device record (sbp_core.chip.device)."""
@@ -101,7 +101,7 @@ def display(summary: pd.DataFrame, sweep: Mapping[str, Any]) -> pd.DataFrame:
     shown = pd.DataFrame({"method": summary["method"]})
     for axis in sweep["axes"]:
         shown[axis] = summary[axis].map(_plain)
-    shown["data"] = summary[DATA_COLUMN].map(lambda sha: _plain(sha)[:DATA_PREFIX])
+    shown["data"] = summary[DATA_COLUMN].map(lambda sha: data_name(_plain(sha)))
     shown["seeds"] = summary["n_seeds"]
     if NEUROSIM_COLUMN in summary:
         shown["NeuroSim V3 (%)"] = summary[NEUROSIM_COLUMN].map(lambda v: _plain(100 * v, ".0f"))
@@ -139,7 +139,8 @@ def write_tables(runs: pd.DataFrame, sweep: Mapping[str, Any], csv: str, md: str
     summary = summarize(runs, sweep)
     summary.to_csv(csv, index=False)
     shown = display(summary, sweep)
-    title = f"{sweep['name']}: {sweep['description']}".rstrip(": ")
+    data = data_names(summary[DATA_COLUMN])
+    title = f"{sweep['name']} ({data}): {sweep['description']}".rstrip(": ")
     Path(md).write_text(to_markdown(shown, title))
     Path(tex).write_text(to_latex(shown, title, sweep["name"], 2 + len(sweep["axes"])))
 

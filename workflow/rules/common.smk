@@ -257,7 +257,19 @@ def final_outputs():
         *figure_files("pdf"),
         f"{RESULTS}/mlflow/logged.json",
         *cost_outputs(),
+        f"{RESULTS}/summary.md",
     ]
+
+
+def summary_input(wildcards):
+    """The collected tables, and the per-run cost when the profile has SBP runs to cost."""
+    inputs = {
+        "runs": f"{RESULTS}/collected/runs.csv",
+        "history": f"{RESULTS}/collected/history.csv",
+    }
+    if has_sbp_runs():
+        inputs["per_run"] = f"{RESULTS}/cost/cost_per_run.csv"
+    return inputs
 
 
 def has_sbp_runs():

@@ -27,6 +27,12 @@ rule cost_report:
             category="Periphery cost",
         ),
         adc_fom_pdf=f"{COST}/figures/cost_saving_vs_adc_fom.pdf",
+        pulse=report(
+            f"{COST}/figures/cost_saving_vs_pulse.png",
+            caption="../report/cost_saving_vs_pulse.rst",
+            category="Periphery cost",
+        ),
+        pulse_pdf=f"{COST}/figures/cost_saving_vs_pulse.pdf",
         tradeoff=report(
             f"{COST}/figures/cost_accuracy_vs_energy.png",
             caption="../report/cost_accuracy_vs_energy.rst",

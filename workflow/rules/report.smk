@@ -15,6 +15,20 @@ rule collect:
         "../scripts/collect.py"
 
 
+rule summary:
+    input:
+        unpack(summary_input),
+    output:
+        md=f"{RESULTS}/summary.md",
+        rst=f"{RESULTS}/summary.rst",
+    log:
+        f"{RESULTS}/logs/summary.log",
+    params:
+        profile=GRID.profile,
+    script:
+        "../scripts/summary.py"
+
+
 rule table:
     input:
         runs=rules.collect.output.runs,

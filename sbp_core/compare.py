@@ -1,0 +1,347 @@
+"""`sbp-bench compare`: which on-chip rule to use on one device, and what it saves.
+
+It writes a small profile (every on-chip rule of sbp_core.methods on the one device) and runs it
+through the same Snakemake workflow as every profile (`--configfile`), so finished runs are reused
+on a rerun. Then it reads the collected runs, costs each with the periphery model
+(`cost_tables.method_energies`) and prints one row per rule: test accuracy (median and 95 %
+interval over seeds), energy and area per training sample, and the energy saving against the
+conventional design (on-chip sgd). The same table goes to summary.md beside compare.png.
+
+Until the rules have tuned settings, each runs at its documented reading (READINGS), and the
+table says which.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from sbp_core.errors import ConfigError, SbpBenchError
+from sbp_core.methods import RULES
+from sbp_core.report import ACCURACY
+from sbp_core.spec import names_device_file
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+"""The checkout whose Snakefile, config/ and workflow/ the command runs (an editable install)."""
+CONVENTIONAL = "sgd"
+"""The conventional design every saving is measured against: on-chip SGD with its ADCs."""
+ON_CHIP = tuple(name for name, rule in RULES.items() if rule.on_chip)
+"""Every rule that trains on the chip (`Method.on_chip`): a rule added later joins the table."""
+INTERVAL = (2.5, 97.5)
+"""Percentiles over seeds of the accuracy interval (linear interpolation; with three seeds it
+spans nearly their range)."""
+
+WIDE = {"pulse_prob": 0.1, "margin_hi": 2.0, "margin_lo": -2.0, "gate_window": 2.0}
+SET_ONLY_WIDE = {"pulse_scheme": "set_only", "refresh_every": 1000, **WIDE}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Settings a rule runs at, and the words that label its row."""
+
+    label: str
+    fields: Mapping[str, Any]
+
+
+SBP_READINGS = {
+    "ideal": None,
+    "ag_si": Reading("set-only + refresh, wide", SET_ONLY_WIDE),
+    "pcmo": Reading("set-only + refresh, wide", SET_ONLY_WIDE),
+    "gst_pcm": Reading("set-only + refresh, wide", SET_ONLY_WIDE),
+    "epiram": Reading("set-only + refresh, wide", SET_ONLY_WIDE),
+    "taox_hfox": Reading("pair, wide", WIDE),
+    "alox_hfo2": Reading("pair, wide", WIDE),
+    "hzo_fefet": Reading("pair, wide", WIDE),
+}
+"""SBP's documented reading per preset: the one chosen on MNIST validation accuracy in NeuroSim's
+setting (docs/sbp_on_real_devices.md, closing table); on the ideal device its defaults. A device
+file gets set-only + refresh, wide: the reading chosen on 4 of the 7 presets. These are not tuned
+for the dataset or budget at hand (on the UCI digits the defaults do better on the ideal device,
+same document); SBP at its defaults runs beside it."""
+DEFAULT_LABEL = "defaults"
+READING_SWEEP = "sbp_reading"
+
+
+def sbp_reading(device: str) -> Reading | None:
+    """SBP's documented reading on `device` (a preset name or a device file), None: defaults."""
+    if names_device_file(device):
+        return SBP_READINGS["epiram"]
+    return SBP_READINGS.get(device)
+
+
+def profile_name(device: str, dataset: str) -> str:
+    stem = Path(device).stem if names_device_file(device) else device
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"compare-{stem}-{dataset}")
+
+
+def profile_config(
+    device: str, dataset: str, epochs: int, seeds: int, mnist_dir: Path | None
+) -> dict[str, Any]:
+    """The generated profile: sweep `rules` runs every on-chip rule at its defaults on `device`;
+    sweep READING_SWEEP runs SBP at its documented reading there (when it has one)."""
+    if names_device_file(device):
+        path = Path(device).resolve()
+        if not path.is_file():
+            raise ConfigError(f"--device {device}: device file not found")
+        device = str(path)
+    else:
+        from sbp_core.chip.device import preset
+
+        preset(device)  # a one-line error listing the presets
+    sweeps: dict[str, Any] = {
+        "rules": {
+            "description": f"Every on-chip rule at its defaults on {device}.",
+            "methods": list(ON_CHIP),
+        }
+    }
+    reading = sbp_reading(device)
+    if reading is not None:
+        sweeps[READING_SWEEP] = {
+            "description": f"SBP at its documented reading ({reading.label}, "
+            "docs/sbp_on_real_devices.md).",
+            "methods": ["sbp"],
+            "base": dict(reading.fields),
+        }
+    return {
+        "profile": profile_name(device, dataset),
+        "base": {"dataset": dataset, "epochs": epochs, "device": device},
+        "seeds": list(range(seeds)),
+        "mnist_dir": str(mnist_dir.resolve()) if mnist_dir else None,
+        "cost_config": str(REPOSITORY / "config" / "cost.yaml"),
+        "sweeps": sweeps,
+    }
+
+
+PROGRESS = re.compile(r"(\d+) of (\d+) steps \((\d+%)\) done")
+
+
+def run_profile(
+    config: Mapping[str, Any],
+    config_path: Path,
+    cores: int,
+    log_path: Path,
+    show: Callable[[str], None],
+) -> None:
+    """Run the profile's runs, collection and cost report through the workflow, showing
+    Snakemake's progress counts as they come; the whole output goes to `log_path`."""
+    snakefile = REPOSITORY / "Snakefile"
+    if not snakefile.is_file():
+        raise ConfigError(f"{snakefile}: not found (compare runs from a checkout's install)")
+    config_path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    results = f"results/{config['profile']}"
+    command = [
+        str(Path(sys.executable).with_name("snakemake")),
+        "--snakefile", str(snakefile),
+        "--directory", str(Path.cwd()),
+        "--workflow-profile", str(REPOSITORY / "workflow" / "profiles" / "default"),
+        "--configfile", str(config_path.resolve()),
+        "--cores", str(cores),
+        f"{results}/cost/cost_per_run.csv",
+        f"{results}/summary.md",
+    ]  # fmt: skip
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.write(line)
+            match = PROGRESS.search(line)
+            if match:
+                done, total, percent = match.groups()
+                show(f"progress: {done} of {total} workflow steps ({percent})")
+            elif line.startswith("sbp-bench: error:"):
+                show(line.rstrip())
+        code = process.wait()
+    if code != 0:
+        raise SbpBenchError(f"the workflow failed (exit {code}); its output is in {log_path}")
+
+
+def rule_table(runs: pd.DataFrame, energies: pd.DataFrame) -> pd.DataFrame:
+    """One row per rule and reading: accuracy median and interval over seeds (percent), median
+    energy (J) and area (um^2) per training sample, and the energy and area savings against the
+    conventional design (its median over the same seeds divided by the row's)."""
+    data = runs.merge(energies[["run_id", "energy_per_sample_J", "area_um2"]], on="run_id")
+    data["reading"] = data["sweeps"].map(
+        lambda cell: "documented" if READING_SWEEP in str(cell).split(";") else DEFAULT_LABEL
+    )
+    rows = []
+    for (method, reading), members in data.groupby(["method", "reading"], sort=False):
+        accuracy = 100 * members[ACCURACY].to_numpy(dtype=float)
+        low, high = np.percentile(accuracy, INTERVAL)
+        rows.append(
+            {
+                "rule": method,
+                "reading": reading,
+                "seeds": len(members),
+                "accuracy_median": float(np.median(accuracy)),
+                "accuracy_low": float(low),
+                "accuracy_high": float(high),
+                "energy_per_sample_J": float(members["energy_per_sample_J"].median()),
+                "area_um2": float(members["area_um2"].median()),
+            }
+        )
+    table = pd.DataFrame(rows)
+    conventional = table[(table["rule"] == CONVENTIONAL) & (table["reading"] == DEFAULT_LABEL)]
+    if conventional.empty:
+        raise SbpBenchError(f"no finished {CONVENTIONAL} runs: nothing to measure savings against")
+    table["energy_saving"] = (
+        conventional["energy_per_sample_J"].iloc[0] / table["energy_per_sample_J"]
+    )
+    table["area_saving"] = conventional["area_um2"].iloc[0] / table["area_um2"]
+    order = {name: index for index, name in enumerate(ON_CHIP)}
+    return table.sort_values(
+        ["rule", "reading"], key=lambda col: col.map(lambda v: order.get(v, v)), kind="stable"
+    ).reset_index(drop=True)
+
+
+def reading_label(reading: str, device: str) -> str:
+    if reading == DEFAULT_LABEL:
+        return f"{DEFAULT_LABEL} (README, Method)"
+    documented = sbp_reading(device)
+    return f"{documented.label} (docs/sbp_on_real_devices.md)" if documented else reading
+
+
+def summary_lines(
+    table: pd.DataFrame, config: Mapping[str, Any], data_name: str, assumed: bool
+) -> list[str]:
+    """The printed table and summary.md: a title, the table in Markdown, and its notes."""
+    device = config["base"]["device"]
+    seeds = len(config["seeds"])
+    lines = [
+        f"# compare: {Path(device).name} on {data_name}, {config['base']['epochs']} epochs, "
+        f"{seeds} seed(s)",
+        "",
+        "| rule | reading | test acc. median (%) | 95 % interval (%) | energy / sample | "
+        "area (um²) | energy saving vs sgd | area saving vs sgd |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.rule} | {reading_label(row.reading, device)} | "
+            f"{row.accuracy_median:.1f} | {row.accuracy_low:.1f}-{row.accuracy_high:.1f} | "
+            f"{_joules(row.energy_per_sample_J)} | {row.area_um2:.3g} | "
+            f"{row.energy_saving:.3g}x | {row.area_saving:.3g}x |"
+        )
+    lines += [
+        "",
+        f"- Rules run at their documented readings, not settings tuned for this device, data or "
+        f"budget; {_reading_note(device)}",
+        "- Energy and area: the training periphery and arrays per training sample "
+        "(README, \"Periphery cost\"); savings are sgd's (the conventional design) over the row's.",
+        f"- The interval is the {INTERVAL[0]:g}th-{INTERVAL[1]:g}th percentile of the seeds' "
+        "final test accuracies.",
+    ]
+    if assumed:
+        lines.append(
+            "- The device's pulse amplitude or width is assumed (its citation says so): the "
+            "energies and savings scale with them (cost_saving_vs_pulse.png of the profile)."
+        )
+    return lines
+
+
+def _reading_note(device: str) -> str:
+    if sbp_reading(device) is None:
+        return "on this device SBP's documented reading is its defaults."
+    where = "on 4 of the 7 presets" if names_device_file(device) else "on this preset"
+    return f"SBP's is the one chosen on MNIST validation in NeuroSim's setting {where}."
+
+
+def _joules(value: float) -> str:
+    from matplotlib.ticker import EngFormatter
+
+    return EngFormatter(unit="J", places=3, sep=" ")(value)
+
+
+def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> None:
+    """Accuracy against energy per training sample: one point per rule and reading, with its
+    accuracy interval as the error bar."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
+    from sbp_core.report import page
+    from sbp_core.report.cost_figures import METHOD_STYLES
+
+    page.theme()
+    fig, ax = plt.subplots(figsize=(page.COLUMN_WIDTH_IN * 1.6, 3.6), layout="constrained")
+    colours = sns.color_palette("colorblind")
+    for row in table.itertuples():
+        style = METHOD_STYLES.get(row.rule, {"marker": "o", "colour": 7})
+        colour = colours[style["colour"]]
+        documented = row.reading != DEFAULT_LABEL
+        ax.errorbar(
+            row.energy_per_sample_J,
+            row.accuracy_median,
+            yerr=[
+                [row.accuracy_median - row.accuracy_low],
+                [row.accuracy_high - row.accuracy_median],
+            ],
+            marker=style["marker"],
+            markerfacecolor="none" if documented else colour,
+            color=colour,
+            capsize=3,
+            linestyle="none",
+            label=f"{row.rule} ({'documented reading' if documented else 'defaults'})",
+        )
+    energies = table["energy_per_sample_J"]
+    if energies.max() >= 10 * energies.min():  # a log axis only where it has its decades
+        ax.set_xscale("log")
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+    ax.xaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
+    ax.set(
+        xlabel="training energy per sample (J)",
+        ylabel="test accuracy (%)\nmedian, 95 % interval",
+        title=title,
+    )
+    ax.legend(loc="best", fontsize="small")
+    page.save(fig, png, pdf)
+
+
+def compare(
+    device: str,
+    dataset: str,
+    epochs: int,
+    seeds: int,
+    cores: int,
+    out: Path | None,
+    mnist_dir: Path | None,
+    show: Callable[[str], None],
+) -> list[str]:
+    """Run the comparison in the working folder (results/<profile>/, as `make run` does) and
+    write summary.md and compare.png into `out` (default: results/<profile>/compare); returns
+    the lines of the table."""
+    from sbp_core import cost
+    from sbp_core.chip.device import pulse_assumed
+    from sbp_core.report.collect import read_csv
+    from sbp_core.report.cost_tables import method_energies
+    from sbp_core.report.names import data_name
+
+    if epochs < 1 or seeds < 1 or cores < 1:
+        raise ConfigError("--epochs, --seeds and --cores must be at least 1")
+    config = profile_config(device, dataset, epochs, seeds, mnist_dir)
+    results = Path("results") / config["profile"]
+    out = out or results / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    run_profile(config, out / "profile.yaml", cores, out / "snakemake.log", show)
+    runs = read_csv(results / "collected" / "runs.csv", "missing after the workflow ran")
+    values = cost.constant_values(cost.load_constants(config["cost_config"]))
+    table = rule_table(runs, method_energies(runs, values))
+    assumed = any(map(pulse_assumed, runs["device"], runs["device.citation"]))
+    name = data_name(str(runs["data_sha256"].iloc[0]))
+    lines = summary_lines(table, config, name, assumed)
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    title = f"{Path(config['base']['device']).name}, {name}: {epochs} epochs, {seeds} seed(s)"
+    compare_figure(table, title, out / "compare.png", out / "compare.pdf")
+    table.to_csv(out / "compare.csv", index=False)
+    return lines
