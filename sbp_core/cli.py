@@ -150,8 +150,10 @@ def _train(args: argparse.Namespace) -> int:
         metrics = train.run(
             spec, args.out, mnist_dir=mnist_dir, progress=progress, offchip_run=args.offchip_run
         )
+    scored = metrics["final_test_acc"]  # None: a tuning trial, which reads no test images
+    score = f"test accuracy {scored:.4f}" if scored is not None else "test set not read"
     print(
-        f"{metrics['run_id']} {metrics['status']}: test accuracy {metrics['final_test_acc']:.4f} "
+        f"{metrics['run_id']} {metrics['status']}: {score} "
         f"after {metrics['epochs_run']} epochs -> {args.out}"
     )
     return 0 if metrics["status"] == "ok" else 1

@@ -23,7 +23,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sbp_core.methods import RULES, Method, make_learner
 from sbp_core.spec import METHOD_FIELDS, RunSpec, SharedSpec
 
-EXPERIMENT_FIELDS = ("method", "dataset", "data_sha256", "device_sha256", "n_train", "val_fraction")
+EXPERIMENT_FIELDS = (
+    "method", "dataset", "data_sha256", "device_sha256", "n_train", "val_fraction",
+    "evaluate_test",
+)  # fmt: skip
 """RunSpec fields that are not estimator hyper-parameters."""
 
 SHARED_HYPERPARAMETERS = {

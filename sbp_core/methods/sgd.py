@@ -48,6 +48,7 @@ from sbp_core.methods.sgd_kernel import (
     SGDSettings,
     train_epoch,
 )
+from sbp_core.tuning.space import Dimension
 
 
 @dataclass(frozen=True)
@@ -198,4 +199,15 @@ METHOD = Method(
     depth_compiled=True,
     cost_design="conventional",
     style={"label": "on-chip SGD", "marker": "s", "colour": 1},
+    search_space=(
+        Dimension("lr", "hidden-layer rate around NeuroSim's 0.4", "log", 0.05, 2.0),
+        Dimension("lr_out", "output-layer rate around NeuroSim's 0.2", "log", 0.02, 1.0),
+        Dimension(
+            "init_spread",
+            "initial weights from near zero to NeuroSim's [-1, 1]",
+            "linear",
+            0.1,
+            1.0,
+        ),
+    ),
 )

@@ -4,6 +4,7 @@
 rule collect:
     input:
         run_metrics(),
+        tuned_run_metrics,
     output:
         runs=f"{RESULTS}/collected/runs.csv",
         history=f"{RESULTS}/collected/history.csv",
