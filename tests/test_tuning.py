@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 import yaml
@@ -24,6 +25,7 @@ from sbp_core.grid import expand, validate_config
 from sbp_core.methods.registry import RULES
 from sbp_core.spec import RunSpec
 from sbp_core.tuning import stats
+from sbp_core.tuning.final_runs import tuned_in_place_of_untuned
 from sbp_core.tuning.select import choose, selection
 from sbp_core.tuning.space import Dimension
 from sbp_core.tuning.trials import trial_settings, unit_points
@@ -360,3 +362,21 @@ def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(t
     planned = snakemake(workdir, "-n", *TUNING_TARGETS).stdout
     train = [line.split() for line in planned.splitlines() if line.startswith("train ")]
     assert train and int(train[0][1]) == len(grid.tuning)
+
+
+def test_costed_runs_take_the_tuned_final_runs_in_place_of_the_untuned_ones():
+    runs = pd.DataFrame(
+        [
+            ("u1", "sbp", "methods;devices", True),  # untuned, tuned in devices only
+            ("u2", "sbp", "devices", True),  # untuned, replaced
+            ("u3", "sgd", "devices", True),  # untuned sgd: sgd not tuned here, kept
+            ("t1", "sbp", "", False),  # a trial
+            ("f1", "sbp", "tuned:devices", True),  # a tuned final run
+            ("s1", "ste", "", True),  # an off-chip twin, in no sweep
+        ],
+        columns=["run_id", "method", "sweeps", "evaluate_test"],
+    )
+    out = tuned_in_place_of_untuned(runs)
+    assert dict(zip(out["run_id"], out["sweeps"], strict=True)) == {
+        "u1": "methods", "u3": "devices", "f1": "devices", "s1": "",
+    }  # fmt: skip

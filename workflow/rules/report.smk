@@ -11,7 +11,7 @@ rule collect:
     log:
         f"{RESULTS}/logs/collect.log",
     params:
-        memberships=GRID.memberships,
+        memberships=collected_memberships,
     script:
         "../scripts/collect.py"
 

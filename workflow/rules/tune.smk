@@ -3,6 +3,10 @@
 # checkpoint select_settings reads the trials' validation accuracy and writes the chosen settings
 # and the final runs they imply; the final runs are then ordinary train jobs too, and the tuning
 # tables and figures read them beside the untuned runs of the same points.
+wildcard_constraints:
+    unit="[A-Za-z0-9_-]+\.[A-Za-z0-9_]+\.p[0-9]+",
+
+
 if workflow.is_main_process:
     for run_id in tuned_final_specs():  # verified like the grid's runs (common.smk)
         rejected = admit(f"{RUNS}/{run_id}")

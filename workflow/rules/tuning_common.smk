@@ -1,4 +1,5 @@
 # The tuning protocol's names and input functions (rules: workflow/rules/tune.smk).
+from sbp_core.tuning.final_runs import TUNED_MARK
 from sbp_core.tuning.select import final_specs
 
 TUNING = f"{RESULTS}/tuning"
@@ -9,10 +10,6 @@ TUNING_FIGURES = ("expected_best", "profile")
 profile: the performance profile over a sweep's devices (sweeps whose axis is `device`)."""
 _FINAL_SPECS = {}
 """Unit key -> (modification time of its selection file, its final runs' specs)."""
-
-
-wildcard_constraints:
-    unit="[A-Za-z0-9_-]+\.[A-Za-z0-9_]+\.p[0-9]+",
 
 
 def tuned_final_specs():
@@ -68,3 +65,16 @@ def tuning_outputs():
             for ext in ("png", "pdf")
         ]
     return outputs
+
+
+def collected_memberships(wildcards):
+    """The sweeps of every run collected; a tuned final run's are marked
+    `tuned:<sweep>` (sbp_core.tuning.final_runs), so the sweep tables keep the untuned runs.
+    """
+    memberships = {run_id: list(sweeps) for run_id, sweeps in GRID.memberships.items()}
+    for key, unit in UNITS.items():
+        for run in selection_of(key)["final_runs"]:
+            memberships.setdefault(run["run_id"], []).append(
+                f"{TUNED_MARK}{unit.sweep}"
+            )
+    return memberships
