@@ -380,3 +380,11 @@ def test_costed_runs_take_the_tuned_final_runs_in_place_of_the_untuned_ones():
     assert dict(zip(out["run_id"], out["sweeps"], strict=True)) == {
         "u1": "methods", "u3": "devices", "f1": "devices", "s1": "",
     }  # fmt: skip
+
+
+def test_the_protocol_document_lists_every_declared_search_space():
+    document = (ROOT / "docs" / "tuning_protocol.md").read_text()
+    for name, rule in RULES.items():
+        for dimension in rule.search_space:
+            row = f"| `{name}` | `{dimension.name}` | {dimension.describe()} | {dimension.reason} |"
+            assert row in document
