@@ -27,7 +27,7 @@ checkpoint select_settings:
     localrule: True
     params:
         unit=lambda wildcards: UNITS[wildcards.unit].to_dict(),
-        rule=config.get("tuning", {}).get("selection"),
+        rule=(config["tuning"] or {}).get("selection"),
     script:
         "../scripts/select_settings.py"
 
@@ -61,7 +61,7 @@ rule tuning_table:
     params:
         kind="table",
         runs=RUNS,
-        tuning=config.get("tuning"),
+        tuning=config["tuning"],
     script:
         "../scripts/tuning_report.py"
 
@@ -85,6 +85,6 @@ for kind in TUNING_FIGURES:
         params:
             kind=kind,
             runs=RUNS,
-            tuning=config.get("tuning"),
+            tuning=config["tuning"],
         script:
             "../scripts/tuning_report.py"
