@@ -137,20 +137,22 @@ def expected_best_figure(selections: Sequence[Mapping[str, Any]]) -> plt.Figure:
 
 
 def profile_figure(frame: pd.DataFrame) -> plt.Figure:
-    """Performance profiles of the tuned (solid) and untuned (dashed) medians over the points."""
+    """One performance profile of every method tuned (solid) and untuned (dashed), all measured
+    against the best of them on each point, by their median test accuracy."""
     fig, ax = plt.subplots(figsize=(5.0, 3.2))
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = dict(zip(frame["method"].unique(), palette, strict=False))
-    for prefix, style in (("tuned", "-"), ("untuned", "--")):
-        scores = {
-            method: dict(zip(rows["point"], rows[f"{prefix}_median"], strict=True))
-            for method, rows in frame.groupby("method", sort=False)
-        }
-        for method, fractions in stats.performance_profile(scores, TAUS).items():
-            ax.step(
-                100 * TAUS, fractions, where="post", linestyle=style, color=colours[method],
-                label=f"{method} ({prefix})",
-            )  # fmt: skip
+    styles = {"tuned": "-", "untuned": "--"}
+    scores = {
+        (method, prefix): dict(zip(rows["point"], rows[f"{prefix}_median"], strict=True))
+        for prefix in styles
+        for method, rows in frame.groupby("method", sort=False)
+    }
+    for (method, prefix), fractions in stats.performance_profile(scores, TAUS).items():
+        ax.step(
+            100 * TAUS, fractions, where="post", linestyle=styles[prefix], color=colours[method],
+            label=f"{method} ({prefix})",
+        )  # fmt: skip
     ax.set_xlabel("tau: accuracy below the best (points)")
     ax.set_ylabel("fraction of devices")
     ax.set_ylim(-0.02, 1.02)

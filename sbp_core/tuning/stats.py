@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -50,8 +50,8 @@ def stratified_bootstrap_ci(
 
 
 def performance_profile(
-    scores: Mapping[str, Mapping[str, float]], taus: Sequence[float]
-) -> dict[str, list[float]]:
+    scores: Mapping[Hashable, Mapping[str, float]], taus: Sequence[float]
+) -> dict[Hashable, list[float]]:
     """Method -> fraction of the tasks on which its score is within tau of the best method's
     there, for each tau. `scores[method][task]`, higher is better; every method scored on every
     task."""
