@@ -40,12 +40,16 @@ def units_of(sweep):
 
 
 def tuned_run_metrics(wildcards=None, sweep=None):
-    """metrics.json of the tuned final runs (of `sweep`, or of every tuned sweep)."""
+    """metrics.json of the tuned final runs (of `sweep`, or of every tuned sweep), each once: a
+    point shared by two tuned sweeps (the ideal device of `methods` and `devices`) has the same
+    trials, hence the same final runs, and a final run may be a run of the grid already.
+    """
     keys = units_of(sweep) if sweep else UNITS
+    run_ids = [run["run_id"] for key in keys for run in selection_of(key)["final_runs"]]
     return [
-        f"{RUNS}/{run['run_id']}/metrics.json"
-        for key in keys
-        for run in selection_of(key)["final_runs"]
+        f"{RUNS}/{run_id}/metrics.json"
+        for run_id in dict.fromkeys(run_ids)
+        if sweep or run_id not in GRID.runs
     ]
 
 
