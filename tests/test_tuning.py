@@ -312,6 +312,14 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+SHARED_POINT = {
+    **TUNED,
+    "sweeps": {**TUNED["sweeps"], "ideal": {"methods": ["sbp"], "base": {"device": "ideal"}}},
+    "tuning": {**TUNED["tuning"], "sweeps": {**TUNED["tuning"]["sweeps"], "ideal": "each_point"}},
+}
+"""TUNED with a sweep that shares its one point (and so its trials and final runs) with the
+devices sweep."""
+
 TUNING_TARGETS = [
     "results/t/tuning/devices.md",
     "results/t/tuning/figures/devices.profile.png",
@@ -323,9 +331,9 @@ TUNING_TARGETS = [
 
 @pytest.mark.slow
 def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(tmp_path):
-    workdir = workflow_copy(tmp_path, TUNED)
+    workdir = workflow_copy(tmp_path, SHARED_POINT)
     snakemake(workdir, *TUNING_TARGETS)
-    grid = grid_of(TUNED)
+    grid = grid_of(SHARED_POINT)
     runs = workdir / "results" / "t" / "runs"
     selected = workdir / "results" / "t" / "tuning" / "selected"
     for unit in grid.tuning:
@@ -344,8 +352,15 @@ def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(t
             assert runfolder.verify(runs / run["run_id"])["final_test_acc"] is not None
     table = (workdir / "results" / "t" / "tuning" / "states.md").read_text()
     assert "n_states=4 | manhattan" in table and "| n_states=16 |" in table  # tuned at 16
-    collected = (workdir / "results" / "t" / "collected" / "runs.csv").read_text()
-    assert all(run["run_id"] in collected for run in record["final_runs"])
+    collected = pd.read_csv(workdir / "results" / "t" / "collected" / "runs.csv")
+    assert collected["run_id"].is_unique
+    shared = [
+        [run["run_id"] for run in json.loads((selected / name).read_text())["final_runs"]]
+        for name in ("ideal.sbp.p0.json", "devices.sbp.p0.json")
+    ]
+    assert shared[0] == shared[1]
+    marks = dict(zip(collected["run_id"], collected["sweeps"], strict=True))
+    assert {marks[run_id] for run_id in shared[0]} == {"tuned:devices;tuned:ideal"}
 
     trials = [runs / spec.run_id / "metrics.json" for unit in grid.tuning for spec in unit.trials]
     stamps = [path.stat().st_mtime_ns for path in trials]
@@ -357,11 +372,11 @@ def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(t
     assert [path.stat().st_mtime_ns for path in trials] == stamps
 
     # K = 3: one more trial per unit, the first two reused (a dry run plans only the new ones)
-    more = {**TUNED, "tuning": {**TUNED["tuning"], "trials": 3}}
+    more = {**SHARED_POINT, "tuning": {**SHARED_POINT["tuning"], "trials": 3}}
     (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(more))
     planned = snakemake(workdir, "-n", *TUNING_TARGETS).stdout
     train = [line.split() for line in planned.splitlines() if line.startswith("train ")]
-    assert train and int(train[0][1]) == len(grid.tuning)
+    assert train and int(train[0][1]) == len(grid.tuning) - 1  # ideal.sbp shares devices.sbp.p0's
 
 
 def test_costed_runs_take_the_tuned_final_runs_in_place_of_the_untuned_ones():
