@@ -15,8 +15,10 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/tuning_common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/cost.smk"
 include: "workflow/rules/report.smk"
 
@@ -25,3 +27,4 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+        tuning_outputs(),

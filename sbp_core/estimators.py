@@ -32,7 +32,10 @@ from sbp_core.methods import RULES, Method, make_learner
 from sbp_core.methods.base import EpochStats
 from sbp_core.spec import METHOD_FIELDS, RunSpec, SharedSpec, hidden_widths
 
-EXPERIMENT_FIELDS = ("method", "dataset", "data_sha256", "device_sha256", "n_train", "val_fraction")
+EXPERIMENT_FIELDS = (
+    "method", "dataset", "data_sha256", "device_sha256", "n_train", "val_fraction",
+    "evaluate_test",
+)  # fmt: skip
 """RunSpec fields that are not estimator hyper-parameters."""
 
 SHARED_HYPERPARAMETERS = {

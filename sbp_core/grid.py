@@ -28,6 +28,8 @@ from sbp_core.errors import ConfigError, DataError
 from sbp_core.fetch import load_checksums
 from sbp_core.methods import CROSSBAR_METHODS, DEPTH_COMPILED
 from sbp_core.spec import METHODS, RunSpec, hidden_widths, spec_schema
+from sbp_core.tuning import plan
+from sbp_core.tuning.select import SELECTION_RULES
 
 MNIST_DOWNLOAD = "resources/mnist"
 """Where the pipeline downloads MNIST when no mnist_dir is set (relative to its working folder)."""
@@ -78,9 +80,11 @@ class Sweep:
 class Grid:
     """Every run of a profile, deduplicated, with the sweeps each belongs to.
 
-    `runs` also holds the off-chip `ste` run of every `exsitu` run; one no sweep names has no
-    sweeps in `memberships`. `device_kinds`: the kinds of the devices its runs name (each device
-    file read once; `sbp-bench compile --device-kinds`).
+    `runs` also holds the off-chip `ste` run of every `exsitu` run and the trials of the tuning
+    plan (`tuning`, sbp_core.tuning.plan); a run no sweep names has no sweeps in `memberships`.
+    The tuned final runs are not in `runs`: they follow from the trials. `device_kinds`: the
+    kinds of the devices its runs name (each device file read once; `sbp-bench compile
+    --device-kinds`).
     """
 
     profile: str
@@ -88,6 +92,7 @@ class Grid:
     runs: dict[str, RunSpec]
     memberships: dict[str, tuple[str, ...]]
     device_kinds: tuple[str, ...]
+    tuning: tuple[plan.Unit, ...] = ()
 
     @property
     def kernel_depths(self) -> tuple[int, ...]:
@@ -134,6 +139,7 @@ def with_spec_parts(schema: dict[str, Any]) -> dict[str, Any]:
     definitions["spec"]["properties"] = properties
     definitions["axis_field"]["enum"] = [name for name in properties if name not in NOT_AXES]
     definitions["sweep"]["properties"]["methods"]["items"]["enum"] = list(METHODS)
+    definitions["tuning"]["properties"]["selection"]["enum"] = list(SELECTION_RULES)
     return schema
 
 
@@ -176,14 +182,22 @@ def expand(config: Mapping[str, Any]) -> Grid:
     runs: dict[str, RunSpec] = {}
     memberships: dict[str, list[str]] = {}
     sweeps = {}
+    cells: dict[str, dict[tuple[str, int, int], RunSpec]] = {}
     identity_of = functools.cache(lambda dataset: data_identity(dataset, config))
     read = functools.cache(read_device_file)
     kinds: set[str] = set()
     for name, sweep_config in config["sweeps"].items():
-        sweep = _expand_sweep(name, sweep_config, config, runs, identity_of, read, kinds)
+        cells[name] = {}
+        sweep = _expand_sweep(
+            name, sweep_config, config, runs, identity_of, read, kinds, cells[name]
+        )
         sweeps[name] = sweep
         for run_id in sweep.run_ids:
             memberships.setdefault(run_id, []).append(name)
+    units = plan.build(config.get("tuning"), sweeps, cells)
+    for unit in units:
+        for spec in (*unit.trials, *unit.offchip_twins()):
+            runs.setdefault(spec.run_id, spec)
     for spec in list(runs.values()):
         if spec.method == "exsitu":  # its off-chip network is a run too, in a sweep or not
             runs.setdefault(spec.offchip_spec().run_id, spec.offchip_spec())
@@ -193,6 +207,7 @@ def expand(config: Mapping[str, Any]) -> Grid:
         runs=runs,
         memberships={run_id: tuple(memberships.get(run_id, ())) for run_id in runs},
         device_kinds=tuple(sorted(kinds)),
+        tuning=units,
     )
 
 
@@ -227,21 +242,24 @@ def _expand_sweep(
     identity_of: Callable[[str], tuple[str, str]],
     read: Callable,
     kinds: set[str],
+    cells: dict[tuple[str, int, int], RunSpec],
 ) -> Sweep:
+    """One sweep's runs, added to `runs`; `cells[(method, point index, seed)]` gets each spec."""
     axes = tuple((axis, tuple(values)) for axis, values in sweep.get("axes", {}).items())
     seeds = tuple(sweep.get("seeds") or config["seeds"])
     base = {**config.get("base", {}), **sweep.get("base", {})}
     source = f"config sweeps.{name}"
     names = [axis for axis, _ in axes]
     run_ids = []
-    for method, point, seed in itertools.product(
-        sweep["methods"], itertools.product(*(values for _, values in axes)), seeds
+    for method, (index, point), seed in itertools.product(
+        sweep["methods"], enumerate(itertools.product(*(values for _, values in axes))), seeds
     ):
         fields = {**base, "method": method, "seed": seed, **dict(zip(names, point, strict=True))}
         spec, device = _spec(fields, source, read)
         kinds.add(device.kind)
         spec = identity.device_stamped(identity.stamped(spec, *identity_of(spec.dataset)))
         runs.setdefault(spec.run_id, spec)
+        cells[(method, index, seed)] = spec
         if spec.run_id not in run_ids:
             run_ids.append(spec.run_id)
     return Sweep(

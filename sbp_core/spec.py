@@ -55,7 +55,7 @@ FIELD_METHODS = {
 """Each rule field -> the methods that read it."""
 OFFCHIP_FIELDS = (
     "dataset", "data_sha256", "n_train", "val_fraction", "binarize_threshold", "input_crop",
-    "n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size",
+    "n_hidden", "epochs", "epoch_samples", "seed", "lr", "batch_size", "evaluate_test",
 )  # fmt: skip
 """The fields an off-chip (software) network depends on; see RunSpec.offchip_spec."""
 SBP_RULE_FIELDS = (*METHOD_FIELDS["sbp"], "pulse_prob")
@@ -64,6 +64,7 @@ SBP_RULE_FIELDS = (*METHOD_FIELDS["sbp"], "pulse_prob")
 same chip and workload) may differ from it only in these."""
 LATER_FIELDS = {
     "device_sha256": None, "pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9,
+    "evaluate_test": True,
 }  # fmt: skip
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from
@@ -114,6 +115,9 @@ class SharedSpec:
     0: every training image once per epoch, in a new order."""
     seed: int = number(0, low=0)
     """Seeds the split, the initial conductances, the sample order and every noise draw."""
+    evaluate_test: bool = True
+    """Score the test set (test_acc, final_test_acc); false for a tuning trial, which is chosen
+    on the validation split and never reads the test images (docs/tuning_protocol.md)."""
 
     # --- device (sbp_core.chip.device); None = take the preset's value ---
     device: str = "ideal"

@@ -120,12 +120,15 @@ def _train(
 
     data = network_inputs(
         spec,
-        load(
-            spec.dataset,
-            mnist_dir=mnist_dir,
-            val_fraction=spec.val_fraction,
-            n_train=spec.n_train,
-            seed=spec.seed,
+        without_test_unless_scored(
+            spec,
+            load(
+                spec.dataset,
+                mnist_dir=mnist_dir,
+                val_fraction=spec.val_fraction,
+                n_train=spec.n_train,
+                seed=spec.seed,
+            ),
         ),
     )
     init_rng, train_rng = np.random.default_rng(spec.seed).spawn(2)
@@ -157,7 +160,7 @@ def _train(
             status = "diverged"
             break
 
-    test_pred = learner.predict(data.X_test)
+    test_pred = learner.predict(data.X_test) if spec.evaluate_test else None
     atomic.write_npz(out / "arrays.npz", learner.state())
     if snapshots is not None:
         offchip.write_epochs(out, snapshots)
@@ -176,6 +179,14 @@ def _train(
     metrics[runfolder.RECORD] = runfolder.record(out, metrics)
     atomic.write_json(out / runfolder.METRICS_FILE, metrics)
     return metrics
+
+
+def without_test_unless_scored(spec: RunSpec, data: Dataset) -> Dataset:
+    """The dataset with its test images and labels emptied when the spec does not score the test
+    set (a tuning trial): nothing downstream can read what is not there."""
+    if spec.evaluate_test:
+        return data
+    return dataclasses.replace(data, X_test=data.X_test[:0], y_test=data.y_test[:0])
 
 
 def epoch_samples(
@@ -282,9 +293,11 @@ def _metrics(spec, data, history, test_pred, status, stop_reason, learner) -> di
     last = history[-1]
     best = max(history, key=lambda row: (row["val_acc"] or 0.0, -row["epoch"]))
     n_classes = data.n_classes
-    confusion = np.bincount(
-        data.y_test.astype(np.int64) * n_classes + test_pred, minlength=n_classes**2
-    ).reshape(n_classes, n_classes)
+    confusion = None
+    if test_pred is not None:
+        confusion = np.bincount(
+            data.y_test.astype(np.int64) * n_classes + test_pred, minlength=n_classes**2
+        ).reshape(n_classes, n_classes)
     layers = range(1, n_layers(spec) + 1)
     sets = [sum(row[f"set_pulses_l{k}"] for row in history) for k in layers]
     resets = [sum(row[f"reset_pulses_l{k}"] for row in history) for k in layers]
@@ -299,7 +312,7 @@ def _metrics(spec, data, history, test_pred, status, stop_reason, learner) -> di
         "epochs_run": len(history),
         "final_train_acc": last["train_acc"],
         "final_val_acc": last["val_acc"],
-        "final_test_acc": float(np.mean(test_pred == data.y_test)),
+        "final_test_acc": None if test_pred is None else float(np.mean(test_pred == data.y_test)),
         "best_val_acc": best["val_acc"],
         "best_epoch": best["epoch"],
         "test_acc_at_best_val": best["test_acc"],
@@ -315,6 +328,6 @@ def _metrics(spec, data, history, test_pred, status, stop_reason, learner) -> di
         "total_reset_pulses": sum(resets),
         **counter_totals(spec, history),
         "saturated_fraction": last["saturated_fraction"],
-        "confusion_matrix": confusion.tolist(),
+        "confusion_matrix": None if confusion is None else confusion.tolist(),
         "device": learner.device.to_dict() if on_chip else None,  # as the learner resolved it
     }

@@ -111,9 +111,12 @@ def test_figures_follow_from_the_sweeps_present(axes, methods, figures):
 def test_default_profile_is_small_and_offline():
     grid = expand(load_config(ROOT / "config" / "config.yaml", SCHEMA))
     assert grid.profile == "default"
-    # 176 runs, a few minutes on 2 cores: 128, and the devices sweep's 48 of ttv2, cttv2 and
-    # mixed_precision (2 to 3 CPU seconds each, as the others)
-    assert 30 <= len(grid.runs) <= 180
+    trials = {spec.run_id for unit in grid.tuning for spec in unit.trials}
+    # 177 untuned runs: 129, and the devices sweep's 48 of ttv2, cttv2 and mixed_precision
+    assert 30 <= len(grid.runs) - len(trials) <= 180
+    # the tuning protocol at K = 4, 4 epochs a trial (docs/tuning_protocol.md)
+    assert {unit.sweep for unit in grid.tuning} == {"methods", "devices"}
+    assert len(trials) <= 4 * len(grid.tuning) and all(len(u.trials) == 4 for u in grid.tuning)
     assert {spec.dataset for spec in grid.runs.values()} == {"digits"}
     assert {spec.method for spec in grid.runs.values()} == {
         "sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd", "ttv2", "cttv2",
@@ -121,9 +124,18 @@ def test_default_profile_is_small_and_offline():
     }  # fmt: skip
 
 
+def untuned_specs(grid):
+    """The specs of the grid's runs but the tuning plan's: its trials and their off-chip runs
+    (which score no test set) and the off-chip runs of its exsitu final runs."""
+    planned = {s.run_id for u in grid.tuning for s in u.offchip_twins()}
+    return [
+        spec for run_id, spec in grid.runs.items() if spec.evaluate_test and run_id not in planned
+    ]
+
+
 def test_paper_profile_covers_the_reproduction():
     grid = expand(load_config(ROOT / "config" / "paper.yaml", SCHEMA))
-    specs = list(grid.runs.values())
+    specs = untuned_specs(grid)
     assert grid.profile == "paper"
     assert {s.dataset for s in specs} == {"mnist"}
     assert {s.n_train for s in specs} == {0}  # all 60,000 training images (minus validation)
@@ -214,8 +226,16 @@ def test_sgd_runs_beside_sbp_in_the_method_state_noise_and_device_sweeps(profile
 
 def test_neurosim_profile_is_neurosims_setting():
     grid = expand(load_config(ROOT / "config" / "neurosim.yaml", SCHEMA))
-    specs = list(grid.runs.values())
-    assert {s.method for s in specs} == {"sgd", "sbp", "ttv2", "cttv2", "mixed_precision"}
+    specs = untuned_specs(grid)
+    rules = {"sgd", "sbp", "manhattan", "ttv2", "cttv2", "mixed_precision"}
+    # every on-chip rule of the devices sweep, tuned on every preset at K = 16 (tuning protocol)
+    assert {(u.method, u.point["device"]) for u in grid.tuning} == {
+        (method, device) for method in rules for device in PRESETS
+    }
+    assert {(len(u.trials), u.trials[0].epochs, u.final_seeds) for u in grid.tuning} == {
+        (16, 25, (0, 1, 2, 3, 4))
+    }
+    assert {s.method for s in specs} == rules
     assert {s.device for s in specs} == set(PRESETS)
     assert {s.seed for s in specs} == {0, 1, 2}
     setting = {(s.dataset, s.input_crop, s.n_hidden, s.epoch_samples, s.epochs) for s in specs}

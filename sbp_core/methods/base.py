@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sbp_core.tuning.space import Dimension
+
 
 @dataclass
 class EpochStats:
@@ -84,3 +86,7 @@ class Method:
     style: dict[str, Any] | None = None
     """How the cost figures draw it: `label`, `marker`, `colour` (index in seaborn's
     colorblind palette); None: not drawn there."""
+    search_space: tuple[Dimension, ...] = ()
+    """The spec fields the tuning protocol searches for this rule, each with its range, scale and
+    reason (docs/tuning_protocol.md); every other field stays as the sweep sets it. Empty: the
+    rule cannot be tuned (a profile that tunes it is refused)."""

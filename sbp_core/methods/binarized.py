@@ -13,6 +13,7 @@ import numpy as np
 from sbp_core.fields import Widths
 from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.ste import STELearner
+from sbp_core.tuning.space import Dimension
 
 LATENT_INIT = 0.1
 """Latent weights start uniform in +-LATENT_INIT, close to a sign flip (starting from +-1 learned
@@ -82,4 +83,5 @@ METHOD = Method(
     learner=BinarizedLearner,
     classifier="BinarizedClassifier",
     summary="Binary weights and activations with latent float weights (BinaryConnect/BNN).",
+    search_space=(Dimension("lr", "around the measured 2.0 (with decay)", "log", 0.2, 5.0),),
 )

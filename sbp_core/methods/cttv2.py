@@ -13,7 +13,9 @@ from typing import Any
 
 from sbp_core import fields
 from sbp_core.methods.base import Method
+from sbp_core.methods.ttv2 import SEARCH_SPACE as TTV2_SEARCH_SPACE
 from sbp_core.methods.ttv2 import TTv2Fields, TTv2Learner
+from sbp_core.tuning.space import Dimension
 
 
 @dataclass(frozen=True)
@@ -48,4 +50,13 @@ METHOD = Method(
     depth_compiled=True,  # its epoch takes a tuple of crossbars
     cost_design="cttv2",
     style={"label": "c-TTv2", "marker": "<", "colour": 5},
+    search_space=(
+        *TTV2_SEARCH_SPACE,
+        Dimension(
+            "cttv2_chop_every",
+            "reads of a row between chopper flips, around the 30 chosen",
+            "categorical",
+            choices=(10, 30, 100),
+        ),  # fmt: skip
+    ),
 )

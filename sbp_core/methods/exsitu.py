@@ -48,6 +48,7 @@ from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
 from sbp_core.methods.ste import STELearner
 from sbp_core.offchip import Snapshot
+from sbp_core.tuning.space import Dimension
 
 CLIP_QUANTILES = np.linspace(0.5, 1.0, 51)
 """Candidate clipping scales: these quantiles of a layer's |w| (1.0 is the largest |w|)."""
@@ -219,4 +220,19 @@ METHOD = Method(
     counts_pulses=True,
     offchip_twin="ste",
     style={"label": "ex-situ (programming only)", "marker": "D", "colour": 3},
+    search_space=(
+        Dimension(
+            "program",
+            "verify reads against none",
+            "categorical",
+            choices=("write_verify", "open_loop"),
+        ),
+        Dimension(
+            "verify_tolerance",
+            "write-verify band: tighter costs pulses and reads",
+            "log",
+            0.002,
+            0.05,
+        ),
+    ),
 )

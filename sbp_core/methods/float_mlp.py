@@ -15,6 +15,7 @@ from sbp_core.errors import ConfigError
 from sbp_core.fields import Widths, choice
 from sbp_core.methods.base import Method
 from sbp_core.methods.mlp_core import SoftwareMLP
+from sbp_core.tuning.space import Dimension
 
 ACTIVATIONS = ("sigmoid", "relu")
 
@@ -77,4 +78,5 @@ METHOD = Method(
     classifier="FloatMLPClassifier",
     summary="Float MLP (sigmoid or ReLU), the software upper bound.",
     settings=FloatFields,
+    search_space=(Dimension("lr", "around the measured 1.0 (sigmoid)", "log", 0.1, 5.0),),
 )

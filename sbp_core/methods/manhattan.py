@@ -14,6 +14,7 @@ import numpy as np
 from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
+from sbp_core.tuning.space import Dimension
 
 
 class ManhattanLearner(CrossbarMLP):
@@ -78,4 +79,15 @@ METHOD = Method(
     # only its update is one pulse per weight
     cost_design="conventional",
     style={"label": "Manhattan", "marker": "^", "colour": 2},
+    search_space=(
+        Dimension(
+            "pulse_prob", "the fraction of sign updates that fire: its step size", "log", 0.05, 1.0
+        ),
+        Dimension(
+            "batch_size",
+            "samples per sign step; 128 beat 32 on MNIST",
+            "categorical",
+            choices=(16, 32, 64, 128, 256),
+        ),
+    ),
 )

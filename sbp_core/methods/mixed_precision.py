@@ -21,7 +21,7 @@ from sbp_core.chip.engine import layer_layout
 from sbp_core.errors import ConfigError
 from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.mixed_precision_kernel import RESET, SET, train_epoch
-from sbp_core.methods.sgd import SGDFields, SGDLearner
+from sbp_core.methods.sgd import SEARCH_SPACE, SGDFields, SGDLearner
 from sbp_core.methods.sgd_kernel import SampleBuffers
 
 
@@ -127,4 +127,5 @@ METHOD = Method(
     depth_compiled=True,  # its epoch takes a tuple of crossbars
     cost_design="mixed_precision",
     style={"label": "mixed precision", "marker": "P", "colour": 6},
+    search_space=SEARCH_SPACE,  # its rates are sgd's, applied through chi
 )

@@ -33,6 +33,7 @@ from sbp_core.chip.refresh import RefreshCounts, refresh
 from sbp_core.errors import ConfigError
 from sbp_core.methods.base import EpochStats, Method
 from sbp_core.methods.crossbar_mlp import CrossbarMLP
+from sbp_core.tuning.space import Dimension
 
 if TYPE_CHECKING:
     from sbp_core.spec import RunSpec
@@ -207,4 +208,60 @@ METHOD = Method(
     depth_compiled=True,
     cost_design="sbp",
     style={"label": "SBP", "marker": "o", "colour": 0},
+    search_space=(
+        Dimension(
+            "pulse_scheme",
+            "set-only pulses avoid a device's RESET branch (docs/method.md, "
+            "'On real devices'); pair is the paper's",
+            "categorical",
+            choices=("pair", "set_only"),
+        ),
+        Dimension(
+            "pulse_prob",
+            "the stochastic learning rate: 1 is the paper's, 0.1 won set-only on MNIST",
+            "log",
+            0.05,
+            1.0,
+        ),
+        Dimension(
+            "pulse_prob_final",
+            "the last epoch's probability of the geometric "
+            "schedule; up to 1 (no decay below pulse_prob 1)",
+            "log",
+            0.005,
+            1.0,
+        ),
+        Dimension(
+            "margin_hi",
+            "wider margins spread the weights over more of the range, "
+            "around the default 0.5 and the wide 2",
+            "log",
+            0.25,
+            4.0,
+        ),
+        Dimension("margin_lo", "the mirror of margin_hi, always below it", "linear", -4.0, -0.25),
+        Dimension(
+            "gate_window",
+            "which hidden neurons learn: around the default 1 and the wide 2",
+            "log",
+            0.25,
+            4.0,
+        ),
+        Dimension(
+            "error_threshold",
+            "how strong a read-back error must be to count, around the default 0.05",
+            "log",
+            0.01,
+            0.5,
+        ),
+        Dimension(
+            "refresh_every",
+            "samples between pair refreshes; 0 never, 1,000 chosen for set-only on MNIST",
+            "categorical",
+            choices=(0, 250, 1000, 4000),
+        ),
+        Dimension(
+            "refresh_level", "how high a pair may climb before it is rewritten", "linear", 0.5, 0.95
+        ),
+    ),
 )

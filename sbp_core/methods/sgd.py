@@ -48,6 +48,7 @@ from sbp_core.methods.sgd_kernel import (
     SGDSettings,
     train_epoch,
 )
+from sbp_core.tuning.space import Dimension
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,16 @@ class SGDLearner(CrossbarMLP):
         return np.where(delta > 0, n, -n)
 
 
+SEARCH_SPACE = (
+    Dimension("lr", "hidden-layer rate around NeuroSim's 0.4", "log", 0.05, 2.0),
+    Dimension("lr_out", "output-layer rate around NeuroSim's 0.2", "log", 0.02, 1.0),
+    Dimension(
+        "init_spread", "initial weights from near zero to NeuroSim's [-1, 1]", "linear", 0.1, 1.0
+    ),
+)
+"""sgd's search space (docs/tuning_protocol.md); the rules on its periphery search it too."""
+
+
 METHOD = Method(
     name="sgd",
     learner=SGDLearner,
@@ -199,4 +210,5 @@ METHOD = Method(
     depth_compiled=True,
     cost_design="conventional",
     style={"label": "on-chip SGD", "marker": "s", "colour": 1},
+    search_space=SEARCH_SPACE,
 )

@@ -13,6 +13,7 @@ import numpy as np
 
 from sbp_core.methods.base import Method
 from sbp_core.methods.mlp_core import SoftwareMLP
+from sbp_core.tuning.space import Dimension
 
 STE_WINDOW = 1.0
 """The error passes back where |a| <= STE_WINDOW (the hard-tanh window of Hubara et al. 2016)."""
@@ -41,4 +42,5 @@ METHOD = Method(
     learner=STELearner,
     classifier="STEClassifier",
     summary="Binary hidden units trained with the straight-through estimator.",
+    search_space=(Dimension("lr", "around the measured 0.2", "log", 0.02, 1.0),),
 )

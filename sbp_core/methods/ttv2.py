@@ -38,6 +38,7 @@ from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.chip.symmetry import symmetry_points
 from sbp_core.errors import ConfigError
 from sbp_core.methods.base import EpochStats, Method
+from sbp_core.methods.sgd import SEARCH_SPACE as SGD_SEARCH_SPACE
 from sbp_core.methods.sgd import SGDFields, SGDLearner
 from sbp_core.methods.sgd_kernel import ADC, SampleBuffers
 from sbp_core.methods.ttv2_kernel import (
@@ -52,6 +53,7 @@ from sbp_core.methods.ttv2_kernel import (
     pulse_probability_scales,
     train_epoch,
 )
+from sbp_core.tuning.space import Dimension
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,26 @@ def _fires(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return fired
 
 
+SEARCH_SPACE = (
+    *SGD_SEARCH_SPACE,
+    Dimension(
+        "ttv2_transfer_lr",
+        "the rate from A into H: 0.01 won on the digits, 0.05 and above collapsed",
+        "log",
+        0.002,
+        0.05,
+    ),
+    Dimension(
+        "ttv2_bl",
+        "pulse-train length: aihwkit's default 31, halved and doubled",
+        "categorical",
+        choices=(15, 31, 63),
+    ),  # fmt: skip
+)
+"""TTv2's search space: sgd's rates and spread (A's rates, C's initial spread) and the
+transfer's (docs/tuning_protocol.md)."""
+
+
 METHOD = Method(
     name="ttv2",
     learner=TTv2Learner,
@@ -311,4 +333,5 @@ METHOD = Method(
     depth_compiled=True,  # its epoch takes a tuple of crossbars
     cost_design="ttv2",
     style={"label": "TTv2", "marker": "v", "colour": 4},
+    search_space=SEARCH_SPACE,
 )

@@ -17,6 +17,7 @@ from sbp_core import cost
 from sbp_core.report import COST_SWEEP_FIGURES, cost_figures, cost_tables, page, rule_log
 from sbp_core.report.collect import at_preset, read_csv
 from sbp_core.report.names import data_names
+from sbp_core.tuning.final_runs import tuned_in_place_of_untuned
 
 MISSING = "missing (run the collect rule first)"
 ADC_BITS, ADC_FOM = "conventional.adc_bits", "adc.walden_fom_J_per_step"
@@ -35,7 +36,7 @@ def write_cost_report(
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     values = cost.constant_values(constants)
-    collected = read_csv(runs_csv, MISSING)
+    collected = tuned_in_place_of_untuned(read_csv(runs_csv, MISSING))
     runs = cost_tables.sbp_runs(collected)
     per_run = cost_tables.per_run_costs(runs, values)
     per_run.to_csv(out / cost_tables.PER_RUN_FILE, index=False)

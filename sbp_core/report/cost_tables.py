@@ -128,10 +128,14 @@ def sbp_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return _with_twins(selected, runs)
 
 
-TWIN_KEY = [f.name for f in fields(RunSpec) if f.name not in ("method", *SBP_RULE_FIELDS)]
+SGD_SEARCHED = tuple(dimension.name for dimension in RULES["sgd"].search_space)
+TWIN_KEY = [
+    f.name for f in fields(RunSpec) if f.name not in ("method", *SBP_RULE_FIELDS, *SGD_SEARCHED)
+]
 """An SBP run's conventional twin is the sgd run that matches it in every one of these spec
 fields (data, network, device, noise, seed, ...) and leaves SBP's own rule fields at their
-defaults: the same chip and workload, trained by the conventional rule."""
+defaults: the same chip and workload, trained by the conventional rule, at its own tuned
+settings where the profile tunes it (docs/tuning_protocol.md)."""
 
 
 def _with_twins(sbp: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:

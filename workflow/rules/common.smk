@@ -40,6 +40,11 @@ if workflow.is_main_process:
             print(f"sbp-bench: {rejected}", file=sys.stderr)
 
 
+def run_spec(run_id):
+    """The spec of a run of the grid, or of a tuned final run (from its selection file)."""
+    return GRID.runs.get(run_id) or tuned_final_specs()[run_id]
+
+
 SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))
 """Jobs run the `sbp-bench` of the environment Snakemake runs in (on a cluster, the same path on
 every node: a shared file system)."""
@@ -55,7 +60,7 @@ def spec_options(wildcards):
 
     The CLI rebuilds the same RunSpec from them, so its run id is this job's run id.
     """
-    spec = GRID.runs[wildcards.run_id]
+    spec = run_spec(wildcards.run_id)
     options = []
     for field, value in spec.to_dict().items():
         if value != getattr(DEFAULT_SPEC, field):
@@ -66,21 +71,21 @@ def spec_options(wildcards):
 def mnist_input(wildcards):
     """The downloaded MNIST files, for MNIST runs when no local mnist_dir is configured."""
     needs_download = (
-        GRID.runs[wildcards.run_id].dataset == "mnist" and not config["mnist_dir"]
+        run_spec(wildcards.run_id).dataset == "mnist" and not config["mnist_dir"]
     )
     return rules.fetch_mnist.output if needs_download else []
 
 
 def mnist_option(wildcards):
     """The --mnist-dir option of an MNIST run (local folder or download), empty otherwise."""
-    if GRID.runs[wildcards.run_id].dataset != "mnist":
+    if run_spec(wildcards.run_id).dataset != "mnist":
         return []
     return ["--mnist-dir", config["mnist_dir"] or MNIST_DOWNLOAD]
 
 
 def device_file_input(wildcards):
     """The device file a run simulates, if it names one: editing the file reruns the run."""
-    device = GRID.runs[wildcards.run_id].device
+    device = run_spec(wildcards.run_id).device
     return [device] if names_device_file(device) else []
 
 
@@ -102,15 +107,16 @@ def run_outputs():
 
 
 def run_id_pattern(keeps_epochs):
-    """The run ids of the grid whose method writes EPOCHS_FILE (or of the others), as a regex;
-    runs trained in batches (TRAIN_BATCHES) are left to their batch rules."""
+    """The run ids `train_ste` (keeps_epochs) or `train` writes, as a regex: the grid's ste runs
+    go to train_ste and every other run id to train, since a tuned final run is known only after
+    its selection (tune.smk) and no exsitu run programs a tuned ste run. Runs trained in batches
+    (TRAIN_BATCHES) are left to their batch rules."""
     batched = {run_id for run_ids in TRAIN_BATCHES.values() for run_id in run_ids}
-    run_ids = [
-        run_id
-        for run_id, spec in GRID.runs.items()
-        if (spec.method == KEEPS_EPOCHS) == keeps_epochs and run_id not in batched
-    ]
-    return "|".join(run_ids) or "(?!)"  # (?!) matches nothing
+    ste = [run_id for run_id, spec in GRID.runs.items() if spec.method == KEEPS_EPOCHS]
+    if keeps_epochs:
+        return "|".join(run_id for run_id in ste if run_id not in batched) or "(?!)"
+    excluded = sorted(batched.union(ste))
+    return f"(?!(?:{'|'.join(excluded) or '(?!)'})(?![0-9a-f]))[0-9a-f]{{12}}"
 
 
 def train_batches(size):
@@ -190,7 +196,7 @@ def batch_mnist_option(run_ids):
 
 def offchip_input(wildcards):
     """An exsitu run programs the per-epoch weights of its finished off-chip ste run."""
-    spec = GRID.runs[wildcards.run_id]
+    spec = run_spec(wildcards.run_id)
     if spec.method != "exsitu":
         return []
     folder = f"{RUNS}/{spec.offchip_spec().run_id}"

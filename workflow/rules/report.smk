@@ -4,13 +4,14 @@
 rule collect:
     input:
         run_metrics(),
+        tuned_run_metrics,
     output:
         runs=f"{RESULTS}/collected/runs.csv",
         history=f"{RESULTS}/collected/history.csv",
     log:
         f"{RESULTS}/logs/collect.log",
     params:
-        memberships=GRID.memberships,
+        memberships=collected_memberships,
     script:
         "../scripts/collect.py"
 

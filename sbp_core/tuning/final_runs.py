@@ -1,0 +1,41 @@
+"""The runs a costed comparison takes once a profile is tuned: each method's tuned final runs in
+place of its untuned runs, in the sweeps it was tuned for, and no trial.
+
+The collect rule marks a tuned final run's sweeps as `tuned:<sweep>` (workflow/rules/
+tuning_common.smk), so the sweep tables, which show the untuned runs, never count them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sbp_core.report import SWEEP_SEPARATOR
+
+TUNED_MARK = "tuned:"
+"""Prefix of a tuned final run's sweep names in runs.csv's `sweeps` cells."""
+
+
+def tuned_in_place_of_untuned(runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` (collected runs.csv) without trials (`evaluate_test` false) and with every tuned
+    final run in its sweeps in place of the untuned runs of its method there; an untuned run
+    left in no sweep is dropped, a run that never had one (an off-chip twin) is kept."""
+    cells = runs["sweeps"].fillna("").astype(str).str.split(SWEEP_SEPARATOR)
+    tuned = {
+        (method, name.removeprefix(TUNED_MARK))
+        for method, names in zip(runs["method"], cells, strict=True)
+        for name in names
+        if name.startswith(TUNED_MARK)
+    }
+    kept = [
+        [
+            n.removeprefix(TUNED_MARK)
+            for n in names
+            if n.startswith(TUNED_MARK) or (m, n) not in tuned
+        ]
+        for m, names in zip(runs["method"], cells, strict=True)
+    ]
+    out = runs.assign(sweeps=[SWEEP_SEPARATOR.join(n for n in names if n) for names in kept])
+    had_sweeps = cells.map(lambda names: any(names))
+    trial = runs["evaluate_test"].eq(False) if "evaluate_test" in runs else False
+    keep = (out["sweeps"] != "") | ~had_sweeps
+    return out[keep & ~trial].reset_index(drop=True)

@@ -1,0 +1,402 @@
+"""The declared tuning protocol (docs/tuning_protocol.md): trials, the choice on validation, the
+statistics, and the tune stage of the workflow."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats
+import yaml
+
+from sbp_core import atomic, runfolder, train
+from sbp_core.errors import ConfigError
+from sbp_core.grid import expand, validate_config
+from sbp_core.methods.registry import RULES
+from sbp_core.spec import RunSpec
+from sbp_core.tuning import stats
+from sbp_core.tuning.final_runs import tuned_in_place_of_untuned
+from sbp_core.tuning.select import choose, selection
+from sbp_core.tuning.space import Dimension
+from sbp_core.tuning.trials import trial_settings, unit_points
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+SPACE = RULES["sbp"].search_space
+
+
+# --- the search spaces and the trial set ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method", ["sbp", "sgd", "manhattan", "exsitu", "float", "ste", "binarized"]
+)
+def test_every_rule_of_the_issue_declares_a_space_whose_every_point_is_a_valid_run(method):
+    space = RULES[method].search_space
+    assert space and all(dimension.reason for dimension in space)
+    for u in (0.0, 0.37, 0.999999):
+        values = {dimension.name: dimension.value(u) for dimension in space}
+        spec = RunSpec(method=method, **values)
+        assert {name: getattr(spec, name) for name in values} == values
+
+
+def test_a_dimension_maps_the_unit_interval_by_its_scale():
+    assert Dimension("lr", "r", "log", 0.1, 10.0).value(0.5) == 1.0
+    assert Dimension("lr", "r", "log", 0.1, 10.0).value(0.0) == 0.1
+    assert Dimension("x", "r", "linear", 0.0, 2.0).value(0.25) == 0.5
+    assert Dimension("x", "r", "linear", 0.0, 3.0).value(1 / 3) == 1.0  # 3 significant digits
+    three = Dimension("c", "r", "categorical", choices=("a", "b", "c"))
+    assert [three.value(u) for u in (0.0, 0.33, 0.34, 0.67, 0.999)] == ["a", "a", "b", "c", "c"]
+    with pytest.raises(ValueError, match="log scale needs low > 0"):
+        Dimension("x", "r", "log", 0.0, 1.0)
+
+
+def test_the_trial_set_is_the_same_on_every_draw_and_its_first_k_trials_whatever_k():
+    seed = 12345
+    eight = trial_settings(SPACE, 8, seed)
+    assert eight == trial_settings(SPACE, 8, seed)
+    for k in (1, 2, 3, 5, 7):
+        assert trial_settings(SPACE, k, seed) == eight[:k]
+    assert trial_settings(SPACE, 20, seed)[:8] == eight
+    assert trial_settings(SPACE, 8, seed + 1) != eight
+
+
+def test_the_trials_are_scrambled_sobol_points_in_the_unit_cube():
+    points = unit_points(3, 16, seed=7)
+    assert points.shape == (16, 3) and np.all((points >= 0) & (points < 1))
+    # a Sobol net: each of 16 equal slices of every axis holds exactly one of the 16 points
+    for axis in range(3):
+        assert sorted(np.floor(points[:, axis] * 16).astype(int)) == list(range(16))
+
+
+TUNED = {
+    "profile": "t",
+    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16},
+    "seeds": [0],
+    "sweeps": {
+        "devices": {"methods": ["sbp"], "axes": {"device": ["ideal", "ag_si"]}},
+        "states": {"methods": ["manhattan"], "axes": {"n_states": [4, 16]}},
+    },
+    "tuning": {
+        "trials": 2,
+        "trial_epochs": 1,
+        "final_seeds": [0, 1],
+        "sweeps": {"devices": "each_point", "states": {"representative": {"n_states": 16}}},
+    },
+}
+
+
+def grid_of(config):
+    return expand(validate_config(json.loads(json.dumps(config)), SCHEMA))
+
+
+def test_the_plan_runs_k_trials_per_method_and_point_that_never_score_the_test_set():
+    grid = grid_of(TUNED)
+    assert [unit.key for unit in grid.tuning] == [
+        "devices.sbp.p0", "devices.sbp.p1", "states.manhattan.p1",
+    ]  # fmt: skip
+    for unit in grid.tuning:
+        assert len(unit.trials) == 2
+        for spec, settings in zip(unit.trials, unit.settings, strict=True):
+            assert spec.run_id in grid.runs and grid.memberships[spec.run_id] == ()
+            assert not spec.evaluate_test and spec.epochs == 1 and spec.seed == 0
+            assert {name: getattr(spec, name) for name in settings} == settings
+    states = grid.tuning[2]
+    assert states.point == {"n_states": 16}
+    assert [target["point"] for target in states.targets] == [{"n_states": 4}, {"n_states": 16}]
+    finals = states.final_specs({"pulse_prob": 0.5, "batch_size": 64})
+    assert [(spec.n_states, spec.seed, spec.epochs) for _, spec in finals] == [
+        (4, 0, 2), (4, 1, 2), (16, 0, 2), (16, 1, 2),
+    ]  # fmt: skip
+    assert all(spec.pulse_prob == 0.5 and spec.evaluate_test for _, spec in finals)
+
+
+def test_the_plan_is_the_same_on_every_build_and_a_larger_k_adds_trials_after_the_first():
+    again = grid_of(TUNED)
+    more = grid_of({**TUNED, "tuning": {**TUNED["tuning"], "trials": 5}})
+    for unit, same, bigger in zip(grid_of(TUNED).tuning, again.tuning, more.tuning, strict=True):
+        ids = [spec.run_id for spec in unit.trials]
+        assert ids == [spec.run_id for spec in same.trials]
+        assert ids == [spec.run_id for spec in bigger.trials][:2]
+    # a longer trial budget or another trial seed runs the same settings
+    longer = grid_of({**TUNED, "tuning": {**TUNED["tuning"], "trial_epochs": 3, "trial_seed": 4}})
+    assert [unit.settings for unit in longer.tuning] == [unit.settings for unit in again.tuning]
+    other = grid_of({**TUNED, "tuning": {**TUNED["tuning"], "tuning_seed": 1}})
+    assert [unit.settings for unit in other.tuning] != [unit.settings for unit in again.tuning]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sweeps": {"nope": "each_point"}}, "tuning.sweeps.nope: no such sweep"),
+        (
+            {"sweeps": {"states": {"representative": {"n_states": 8}}}},
+            "tuning.sweeps.states.representative.n_states: 8 is not one of the sweep's values",
+        ),
+        (
+            {"sweeps": {"states": {"representative": {"device": "ideal"}}}},
+            "tuning.sweeps.states.representative: name each axis of the sweep once",
+        ),
+        ({"selection": "best_test"}, "config key tuning.selection"),
+        ({"trials": 0}, "config key tuning.trials"),
+    ],
+)
+def test_a_bad_tuning_block_is_one_line_naming_the_key(change, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        grid_of({**TUNED, "tuning": {**TUNED["tuning"], **change}})
+
+
+def test_tuning_a_rule_without_a_search_space_or_without_a_validation_split_is_refused(
+    monkeypatch,
+):
+    with pytest.raises(ConfigError, match="val_fraction is 0"):
+        grid_of({**TUNED, "base": {**TUNED["base"], "val_fraction": 0.0}})
+    monkeypatch.setitem(RULES, "sbp", dataclasses.replace(RULES["sbp"], search_space=()))
+    with pytest.raises(ConfigError, match="tuning.sweeps.devices: method sbp declares no search"):
+        grid_of(TUNED)
+
+
+# --- trials never read the test set; the choice reads only validation --------------------------
+
+
+def test_a_trial_never_touches_the_test_images(tmp_path):
+    """Test images of the wrong width would break any prediction on them: a trial never makes
+    one, and trains and validates exactly as the run that scores the test set."""
+
+    def poisoned(*args, **kwargs):
+        data = train.load_dataset(*args, **kwargs)
+        return dataclasses.replace(data, X_test=data.X_test[:, :3], y_test=data.y_test[:1])
+
+    spec = RunSpec(method="sbp", epochs=2, n_hidden=16, evaluate_test=False)
+    metrics = train.run(spec, tmp_path / "trial", load=poisoned)
+    assert metrics["final_test_acc"] is None and metrics["n_test"] == 0
+    assert metrics["confusion_matrix"] is None and metrics["test_acc_at_best_val"] is None
+    with open(tmp_path / "trial" / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["test_acc"] for row in rows] == ["", ""]
+    with pytest.raises(ValueError):
+        train.run(dataclasses.replace(spec, evaluate_test=True), tmp_path / "scored", load=poisoned)
+    scored = train.run(dataclasses.replace(spec, evaluate_test=True), tmp_path / "clean")
+    assert scored["final_test_acc"] is not None
+    assert (scored["final_val_acc"], scored["final_train_acc"]) == (
+        metrics["final_val_acc"], metrics["final_train_acc"],
+    )  # fmt: skip
+
+
+def fabricated_trial(folder: Path, val_acc: list[float], test_acc: list[float]) -> Path:
+    """A finished, certified run folder whose history has the given accuracies per epoch."""
+    folder.mkdir(parents=True)
+    rows = [
+        {"epoch": e, "train_acc": 0.5, "val_acc": v, "test_acc": t}
+        for e, (v, t) in enumerate(zip(val_acc, test_acc, strict=True), start=1)
+    ]
+    with open(folder / "history.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    metrics = {"run_id": folder.name, "final_test_acc": test_acc[-1], "final_val_acc": val_acc[-1]}
+    metrics[runfolder.RECORD] = runfolder.record(folder, metrics)
+    atomic.write_json(folder / runfolder.METRICS_FILE, metrics)
+    return folder
+
+
+def test_the_winner_follows_validation_where_the_test_set_disagrees(tmp_path):
+    """Trial 1 is best on the last two epochs' validation accuracy; trial 0 has the best test
+    accuracy and the best single validation epoch; trial 2 the best last epoch alone."""
+    trials = [
+        fabricated_trial(tmp_path / "a", [0.90, 0.60, 0.60], [0.99, 0.99, 0.99]),
+        fabricated_trial(tmp_path / "b", [0.50, 0.80, 0.80], [0.10, 0.10, 0.10]),
+        fabricated_trial(tmp_path / "c", [0.50, 0.70, 0.85], [0.50, 0.50, 0.50]),
+    ]
+    template = RunSpec(method="manhattan", epochs=5)
+    unit = {
+        "key": "s.manhattan.p0", "sweep": "s", "method": "manhattan", "point": {},
+        "sobol_seed": 1, "final_seeds": [3, 4],
+        "trials": [
+            {"run_id": "a", "settings": {"pulse_prob": 0.1}},
+            {"run_id": "b", "settings": {"pulse_prob": 0.2}},
+            {"run_id": "c", "settings": {"pulse_prob": 0.3}},
+        ],
+        "targets": [{"point": {}, "template": template.to_dict(), "untuned_runs": ["u"]}],
+    }  # fmt: skip
+    record = selection(unit, trials, "last_two_val_acc")
+    assert [trial["score"] for trial in record["trials"]] == pytest.approx([0.6, 0.8, 0.775])
+    assert record["chosen"]["trial"] == 1 and record["chosen"]["settings"] == {"pulse_prob": 0.2}
+    finals = [RunSpec.from_dict(run["spec"]) for run in record["final_runs"]]
+    assert finals == [dataclasses.replace(template, seed=s, pulse_prob=0.2) for s in (3, 4)]
+    assert [run["run_id"] for run in record["final_runs"]] == [spec.run_id for spec in finals]
+
+
+def test_ties_go_to_the_earlier_trial_and_nan_never_wins():
+    assert choose([0.5, 0.7, 0.7]) == 1
+    assert choose([math.nan, 0.1]) == 1
+    assert choose([0.3]) == 0
+
+
+# --- statistics on hand-worked numbers ------------------------------------------------------
+
+
+def test_median_and_interquartile_range():
+    assert stats.median_iqr([1.0, 2.0, 3.0, 4.0]) == (2.5, 1.75, 3.25)
+
+
+def test_the_bootstrap_interval_of_two_seeds_spans_them():
+    """Resampling [a, b]: medians a, (a+b)/2, b with probabilities 1/4, 1/2, 1/4; the 2.5th and
+    97.5th percentiles are a and b."""
+    assert stats.stratified_bootstrap_ci([[0.6, 0.8]]) == (0.6, 0.8)
+    assert stats.stratified_bootstrap_ci([[0.7, 0.7, 0.7]]) == (0.7, 0.7)
+
+
+def test_the_bootstrap_resamples_within_each_task():
+    """Two tasks of constant runs: every stratified resample pools three 0s and three 1s (median
+    0.5), where resampling the pool as one would move the median."""
+    assert stats.stratified_bootstrap_ci([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]) == (0.5, 0.5)
+
+
+def test_one_task_agrees_with_scipys_percentile_bootstrap():
+    values = np.random.default_rng(3).normal(0.8, 0.05, size=10)
+    ours = stats.stratified_bootstrap_ci([values], statistic=np.mean, resamples=20_000)
+    theirs = scipy.stats.bootstrap(
+        (values,), np.mean, method="percentile", n_resamples=20_000, rng=np.random.default_rng(0)
+    ).confidence_interval
+    assert ours == pytest.approx((theirs.low, theirs.high), abs=2e-3)
+
+
+def test_the_performance_profile_counts_the_devices_within_tau_of_the_best():
+    scores = {"A": {"d1": 0.9, "d2": 0.5}, "B": {"d1": 0.8, "d2": 0.7}}
+    profile = stats.performance_profile(scores, [0.0, 0.1, 0.2])
+    assert profile == {"A": [0.5, 0.5, 1.0], "B": [0.5, 1.0, 1.0]}
+
+
+def test_expected_best_of_n_trials_is_the_order_statistics_formula():
+    values = [0.2, 0.5, 0.9]
+    assert stats.expected_max(values, 1) == pytest.approx(1.6 / 3)
+    assert stats.expected_max(values, 2) == pytest.approx(0.2 / 9 + 0.5 * 3 / 9 + 0.9 * 5 / 9)
+    for n in (1, 2, 3, 4):  # against every equally likely draw of n trials with replacement
+        draws = [max(draw) for draw in itertools.product(values, repeat=n)]
+        assert stats.expected_max(values, n) == pytest.approx(np.mean(draws))
+    assert stats.expected_max([0.4, 0.4, 0.9, 0.9], 3) == pytest.approx(0.4 / 8 + 0.9 * 7 / 8)
+
+
+# --- the tune stage of the workflow ---------------------------------------------------------
+
+
+def workflow_copy(tmp_path: Path, config: dict) -> Path:
+    for name in ("Snakefile", "workflow", "config"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    (tmp_path / "config" / "test.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, "--cores", "2", *args, "--configfile", "config/test.yaml"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result
+
+
+SHARED_POINT = {
+    **TUNED,
+    "sweeps": {**TUNED["sweeps"], "ideal": {"methods": ["sbp"], "base": {"device": "ideal"}}},
+    "tuning": {**TUNED["tuning"], "sweeps": {**TUNED["tuning"]["sweeps"], "ideal": "each_point"}},
+}
+"""TUNED with a sweep that shares its one point (and so its trials and final runs) with the
+devices sweep."""
+
+TUNING_TARGETS = [
+    "results/t/tuning/devices.md",
+    "results/t/tuning/figures/devices.profile.png",
+    "results/t/tuning/figures/devices.expected_best.png",
+    "results/t/tuning/states.md",
+    "results/t/collected/runs.csv",
+]
+
+
+@pytest.mark.slow
+def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(tmp_path):
+    workdir = workflow_copy(tmp_path, SHARED_POINT)
+    snakemake(workdir, *TUNING_TARGETS)
+    grid = grid_of(SHARED_POINT)
+    runs = workdir / "results" / "t" / "runs"
+    selected = workdir / "results" / "t" / "tuning" / "selected"
+    for unit in grid.tuning:
+        record = json.loads((selected / f"{unit.key}.json").read_text())
+        scores = []
+        for spec in unit.trials:
+            metrics = runfolder.verify(runs / spec.run_id)
+            assert metrics["final_test_acc"] is None  # trials never scored the test set
+            with open(runs / spec.run_id / "history.csv", newline="") as handle:
+                scores.append(float(next(csv.DictReader(handle))["val_acc"]))  # one epoch
+        assert [trial["score"] for trial in record["trials"]] == scores
+        assert record["chosen"]["trial"] == choose(scores)
+        for run in record["final_runs"]:
+            spec = RunSpec.from_json(runs / run["run_id"] / "spec.json")
+            assert spec == RunSpec.from_dict(run["spec"]) and spec.evaluate_test
+            assert runfolder.verify(runs / run["run_id"])["final_test_acc"] is not None
+    table = (workdir / "results" / "t" / "tuning" / "states.md").read_text()
+    assert "n_states=4 | manhattan" in table and "| n_states=16 |" in table  # tuned at 16
+    collected = pd.read_csv(workdir / "results" / "t" / "collected" / "runs.csv")
+    assert collected["run_id"].is_unique
+    shared = [
+        [run["run_id"] for run in json.loads((selected / name).read_text())["final_runs"]]
+        for name in ("ideal.sbp.p0.json", "devices.sbp.p0.json")
+    ]
+    assert shared[0] == shared[1]
+    marks = dict(zip(collected["run_id"], collected["sweeps"], strict=True))
+    assert {marks[run_id] for run_id in shared[0]} == {"tuned:devices;tuned:ideal"}
+
+    trials = [runs / spec.run_id / "metrics.json" for unit in grid.tuning for spec in unit.trials]
+    stamps = [path.stat().st_mtime_ns for path in trials]
+    before = (selected / "devices.sbp.p1.json").read_bytes()
+    (selected / "devices.sbp.p1.json").unlink()  # the tune stage stopped before this selection
+    (workdir / "results" / "t" / "tuning" / "devices.md").unlink()
+    snakemake(workdir, *TUNING_TARGETS)
+    assert (selected / "devices.sbp.p1.json").read_bytes() == before
+    assert [path.stat().st_mtime_ns for path in trials] == stamps
+
+    # K = 3: one more trial per unit, the first two reused (a dry run plans only the new ones)
+    more = {**SHARED_POINT, "tuning": {**SHARED_POINT["tuning"], "trials": 3}}
+    (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(more))
+    planned = snakemake(workdir, "-n", *TUNING_TARGETS).stdout
+    train = [line.split() for line in planned.splitlines() if line.startswith("train ")]
+    assert train and int(train[0][1]) == len(grid.tuning) - 1  # ideal.sbp shares devices.sbp.p0's
+
+
+def test_costed_runs_take_the_tuned_final_runs_in_place_of_the_untuned_ones():
+    runs = pd.DataFrame(
+        [
+            ("u1", "sbp", "methods;devices", True),  # untuned, tuned in devices only
+            ("u2", "sbp", "devices", True),  # untuned, replaced
+            ("u3", "sgd", "devices", True),  # untuned sgd: sgd not tuned here, kept
+            ("t1", "sbp", "", False),  # a trial
+            ("f1", "sbp", "tuned:devices", True),  # a tuned final run
+            ("s1", "ste", "", True),  # an off-chip twin, in no sweep
+        ],
+        columns=["run_id", "method", "sweeps", "evaluate_test"],
+    )
+    out = tuned_in_place_of_untuned(runs)
+    assert dict(zip(out["run_id"], out["sweeps"], strict=True)) == {
+        "u1": "methods", "u3": "devices", "f1": "devices", "s1": "",
+    }  # fmt: skip
+
+
+def test_the_protocol_document_lists_every_declared_search_space():
+    document = (ROOT / "docs" / "tuning_protocol.md").read_text()
+    for name, rule in RULES.items():
+        for dimension in rule.search_space:
+            row = f"| `{name}` | `{dimension.name}` | {dimension.describe()} | {dimension.reason} |"
+            assert row in document
