@@ -107,7 +107,7 @@ def train_batch(
             spec.run_id,
             folder,
             metrics["status"],
-            f"test accuracy {metrics['final_test_acc']:.4f} after {metrics['epochs_run']} epochs",
+            train.outcome(metrics),
         )
 
 

@@ -271,12 +271,7 @@ def _train(args: argparse.Namespace) -> int:
             offchip_run=args.offchip_run,
             replace=args.replace,
         )
-    scored = metrics["final_test_acc"]  # None: a tuning trial, which reads no test images
-    score = f"test accuracy {100 * scored:.2f} %" if scored is not None else "test set not read"
-    print(
-        f"{metrics['run_id']} {metrics['status']}: {score} "
-        f"after {metrics['epochs_run']} epochs -> {args.out}"
-    )
+    print(f"{metrics['run_id']} {metrics['status']}: {train.outcome(metrics)} -> {args.out}")
     return 0 if metrics["status"] == "ok" else 1
 
 

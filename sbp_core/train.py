@@ -267,6 +267,14 @@ def _progress_line(spec: RunSpec, row: dict) -> str:
     )
 
 
+def outcome(metrics: dict) -> str:
+    """A finished run in one line, in percent as the epoch lines: its test accuracy, or that it
+    read no test set (a tuning trial), and its epochs."""
+    scored = metrics["final_test_acc"]
+    score = "test set not read" if scored is None else f"test accuracy {100 * scored:.2f} %"
+    return f"{score} after {metrics['epochs_run']} epochs"
+
+
 def _columns_of(row: dict) -> tuple[str, ...]:
     """The history columns of a row's network (its pulses per layer), counters left out."""
     return history_columns(sum(1 for key in row if key.startswith("set_pulses_l")))

@@ -128,3 +128,16 @@ def test_a_run_that_fails_is_named_and_the_batch_goes_on(tmp_path):
     assert code == 2
     assert not (runs / run_id(specs[0])).exists()
     runfolder.verify(runs / run_id(specs[1]))
+
+
+def test_a_tuning_trial_in_a_batch_says_it_read_no_test_set(tmp_path):
+    from sbp_core.batch import train_batch
+
+    trial = RunSpec(epochs=1, n_hidden=8, evaluate_test=False)
+    scored = RunSpec(epochs=1, n_hidden=8)
+    outcomes = list(train_batch([trial, scored], tmp_path))
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    assert outcomes[0].message == "test set not read after 1 epochs"
+    assert outcomes[1].message.startswith("test accuracy ") and " % after 1 epochs" in (
+        outcomes[1].message
+    )
