@@ -10,6 +10,7 @@ from sbp_core.cli import main
 from sbp_core.errors import ConfigError
 from sbp_core.methods import RULES
 from sbp_core.report.summary import collapse
+from sbp_core.spec import RunSpec
 
 
 def test_the_generated_profile_runs_every_on_chip_rule_and_sbps_documented_reading(tmp_path):
@@ -106,3 +107,31 @@ def test_compare_end_to_end_on_a_tiny_digits_profile(tmp_path, monkeypatch, caps
     # a rerun reuses every finished run: the workflow has nothing to do
     assert main(argv) == 0
     assert "Nothing to be done" in (out / "snakemake.log").read_text()
+
+
+def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
+    """A trial scored no test set: it neither ranks nor breaks the collapse check (its curve is
+    all NaN); a tuned final run is its rule's `(tuned)` setting beside the untuned one."""
+    from sbp_core.report.names import DIGITS_SHA256
+    from sbp_core.report.summary import summary_lines
+
+    def run(run_id, method, accuracy, sweeps, **fields):
+        spec = RunSpec(method=method, device="pcmo", data_sha256=DIGITS_SHA256, **fields)
+        layers = "[[65, 8], [9, 10]]"
+        return {**spec.to_dict(), "run_id": run_id, "sweeps": sweeps, "layers": layers,
+                "final_test_acc": accuracy, "best_val_acc": accuracy}  # fmt: skip
+
+    runs = pd.DataFrame(
+        [
+            run("u", "sbp", 0.10, "devices"),
+            run("s", "sgd", 0.30, "devices"),
+            run("t", "sbp", None, "", epochs=4, evaluate_test=False, pulse_prob=0.5),
+            run("f", "sbp", 0.70, "tuned:devices", pulse_prob=0.5),
+        ]
+    )
+    history = pd.DataFrame(
+        {"run_id": ["u", "s", "t", "f"], "epoch": [1] * 4, "test_acc": [0.1, 0.3, None, 0.7]}
+    )
+    (line,) = [line for line in summary_lines("p", runs, history, None) if "pcmo" in line]
+    assert line.startswith("- **pcmo**: best sbp (tuned) 70.0 %, 40.0 points ahead of sgd")
+    assert "SBP 70.0 % (sbp (tuned), chosen on validation)" in line

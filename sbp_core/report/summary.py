@@ -23,6 +23,7 @@ from sbp_core.report import ACCURACY, learned, rule_log
 from sbp_core.report.collect import at_preset, read_csv
 from sbp_core.report.names import data_names
 from sbp_core.spec import RunSpec
+from sbp_core.tuning.final_runs import TUNED_MARK
 
 COLLAPSE_DROP = 0.20
 """A rule collapsed when its final test accuracy (mean over seeds) is more than this below the
@@ -33,11 +34,14 @@ SETTING_IGNORED = ("run_id", "seed", "sweeps", "data_sha256", "device_sha256")
 
 def settings(runs: pd.DataFrame) -> pd.Series:
     """Per run: its rule, with the spec values that tell its settings apart from the same rule's
-    other runs on the device (`sbp (pulse_scheme set_only, margin_hi 2)`)."""
+    other runs on the device (`sbp (pulse_scheme set_only, margin_hi 2)`); a rule's tuned final
+    runs are `sbp (tuned)`, their settings in the tuning tables."""
     defaults = {f.name: f.default for f in fields(RunSpec) if f.name not in SETTING_IGNORED}
     spec = [c for c in runs.columns if c in defaults]
     labels = pd.Series(runs["method"], index=runs.index, dtype=object)
-    for _, members in runs.groupby("method", sort=False):
+    tuned = runs["sweeps"].astype(str).str.contains(TUNED_MARK, regex=False)
+    labels[tuned] = runs.loc[tuned, "method"] + " (tuned)"
+    for _, members in runs[~tuned].groupby("method", sort=False):
         varying = [c for c in spec if members[c].astype(str).nunique() > 1]
         for index, row in members.iterrows():
             parts = [f"{c} {_plain(row[c])}" for c in varying if row[c] != defaults[c]]
@@ -54,6 +58,7 @@ def collapse(history: pd.DataFrame, run_ids: Iterable[str]) -> str | None:
     """ "collapsed: best 51 % at epoch 1" when the runs' mean learning curve ends more than
     COLLAPSE_DROP below its best epoch, else None."""
     curve = history[history["run_id"].isin(list(run_ids))].groupby("epoch")["test_acc"].mean()
+    curve = curve.dropna()
     if curve.empty or curve.iloc[-1] >= curve.max() - COLLAPSE_DROP:
         return None
     return f"collapsed: best {100 * curve.max():.0f} % at epoch {int(curve.idxmax())}"
@@ -134,7 +139,9 @@ def assumed_line(runs: pd.DataFrame) -> str:
 def summary_lines(
     profile: str, runs: pd.DataFrame, history: pd.DataFrame, savings: pd.DataFrame | None
 ) -> list[str]:
-    """The bullet lines of the summary (without its title)."""
+    """The bullet lines of the summary (without its title), from the runs that scored the test
+    set: tuning trials read none."""
+    runs = runs[runs[ACCURACY].notna()]
     seeds = runs["seed"].nunique()
     lines = [
         f"- Data: {data_names(runs['data_sha256'])}; {seeds} seed(s); accuracies are mean final "
