@@ -149,11 +149,13 @@ def test_sgd_learns_digits():
 
 
 @pytest.mark.parametrize("field", ["adc_bits", "lr_out"])
-def test_sgd_fields_apply_to_sgd_only(field):
+def test_sgd_fields_apply_to_the_rules_on_its_periphery_only(field):
     from sbp_core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=f"{field} applies to method sgd only, not 'sbp'"):
+    readers = "cttv2, mixed_precision, sgd, ttv2"  # the rules whose settings subclass SGDFields
+    with pytest.raises(ConfigError, match=f"{field} applies to methods {readers} only, not 'sbp'"):
         RunSpec(method="sbp", **{field: 4})
+    assert RunSpec(method="ttv2", **{field: 4}).to_dict()[field] == 4
 
 
 def test_sgd_starts_from_weights_over_the_whole_range_and_sbp_near_zero():
