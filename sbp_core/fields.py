@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-PULSE_SCHEMES = ("pair", "single", "set_only")
+PULSE_SCHEMES = ("pair", "single", "set_only", "reference")
 """How one weight pulse moves a pair; sbp_core.chip.engine numbers them in this order."""
 DEVICE_FIELDS = (
     "n_states", "nl_ltp", "nl_ltd", "c2c_sigma", "d2d_sigma", "stuck_gmin", "stuck_gmax",
-    "read_noise",
+    "read_noise", "r_access_ohm",
 )  # fmt: skip
 """The fields that override the device preset's parameter of the same name when not None."""
 DEVICE_FILE_SUFFIXES = (".yaml", ".yml")

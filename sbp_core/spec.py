@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sbp_core.chip.device import preset_identity
 from sbp_core.documents import read_document
 from sbp_core.errors import ConfigError
 from sbp_core.fields import (  # noqa: F401 (the field facts below the rules, re-exported)
@@ -65,6 +66,7 @@ same chip and workload) may differ from it only in these."""
 LATER_FIELDS = {
     "device_sha256": None, "pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9,
     "evaluate_test": True,
+    "r_access_ohm": None, "sigmoid_gain": 1.0, "init_levels": 0, "init_write": "exact",
 }  # fmt: skip
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from
@@ -143,6 +145,9 @@ class SharedSpec:
     """Fraction of devices stuck at Gmax."""
     read_noise: float | None = number(None, low=0.0)
     """Gaussian noise on every analog read, relative sigma of each device's conductance."""
+    r_access_ohm: float | None = number(None, low=0.0, unit="ohm")
+    """Series resistance of each cell's access transistor in every read (NeuroSim: 15 kOhm for
+    1T1R cells, 0 for FeFET)."""
 
     # --- crossbar learners (docs/method.md; SBP's own fields: methods/sbp.py) ---
     theta: float = 0.0
@@ -150,7 +155,9 @@ class SharedSpec:
     pulse_scheme: str = choice("pair", PULSE_SCHEMES)
     """`pair`: a pulse raises G+ and lowers G- (or the reverse); `single`: only G+ moves, against
     a G- fixed at mid-range; `set_only` (sbp): a SET on G+ raises the weight, a SET on G- lowers
-    it, and `refresh_every` rewrites pairs that climb too high."""
+    it, and `refresh_every` rewrites pairs that climb too high; `reference` (sgd): one device per
+    weight against a reference current midway between Gmin's and Gmax's reads, w in [-1, 1]
+    (MLP+NeuroSim V3.0's cell, docs/neurosim_validation.md)."""
     pulse_prob: float = number(1.0, above=0.0, high=1.0)
     """Each coincident pulse fires with this probability (a stochastic learning rate)."""
     init_spread: float | None = number(None, low=0.0, high=1.0)
@@ -177,10 +184,11 @@ class SharedSpec:
                     f"{name} applies to method{'s' if len(methods) > 1 else ''} "
                     f"{', '.join(methods)} only, not {self.method!r}"
                 )
-        if self.pulse_scheme == "set_only" and self.method != "sbp":
-            raise ConfigError(
-                f"pulse_scheme set_only applies to method sbp only, not {self.method!r}"
-            )
+        for scheme, method in (("set_only", "sbp"), ("reference", "sgd")):
+            if self.pulse_scheme == scheme and self.method != method:
+                raise ConfigError(
+                    f"pulse_scheme {scheme} applies to method {method} only, not {self.method!r}"
+                )
         if self.device_sha256 is not None and not names_device_file(self.device):
             raise ConfigError(
                 f"device_sha256 applies to device files only, not preset {self.device!r}"
@@ -205,7 +213,9 @@ class SharedSpec:
         that holds the value it was introduced with is left out, so runs from before it keep
         their ids (their numbers are the same), and so are other rules' fields (always at their
         defaults) unless RULE_FIELDS_IN_EVERY_RUN_ID names them. A device file enters by its
-        content (device_sha256) in place of its path, so copies of one file share run ids."""
+        content (device_sha256) in place of its path, so copies of one file share run ids; a
+        preset by its name, and by the digest of its values once they changed
+        (`chip.device.preset_identity`)."""
         own = METHOD_FIELDS.get(self.method, ())
         others = {
             name
@@ -219,6 +229,8 @@ class SharedSpec:
         }
         if self.device_sha256 is not None:
             values["device"] = DEVICE_FILE_ID
+        elif not names_device_file(self.device):
+            values["device"] = preset_identity(self.device)
         canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -127,7 +127,9 @@ def test_train_help_is_grouped_with_choices_real_defaults_and_no_internal_option
     assert "--margin-hi" in sections["learning rule"] and "--replace" in sections["output"]
     assert "--data-sha256" not in text and "--device-sha256" not in text
     assert "--method {" + ",".join(sorted(RULES)) + "}" in text
-    assert "--pulse-scheme {pair,single,set_only}" in text and "epiram" in sections["device"]
+    assert (
+        "--pulse-scheme {pair,single,set_only,reference}" in text and "epiram" in sections["device"]
+    )
     assert "[default: None]" not in text
     squeezed = " ".join(text.split())
     assert "[default: the preset's (ideal: 256)]" in squeezed

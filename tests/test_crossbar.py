@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sbp_core.chip import engine
 from sbp_core.chip.crossbar import Crossbar
 from sbp_core.chip.kinds.neurosim import DeviceParams
 
@@ -66,3 +67,20 @@ def test_saturated_fraction_counts_devices_at_their_bounds():
     for _ in range(10):
         bar.pulse(rows, up, np.random.default_rng(0))
     assert bar.saturated_fraction() == 1.0  # every G+ at Gmax, every G- at Gmin
+
+
+def test_a_read_through_the_access_transistor_compresses_high_conductances_by_hand():
+    """R_access = 1 / Gmax, Gmin = 0: a read sees g / (1 + g), so Gmax reads 1/2 and half the
+    range 1/3; weights are scaled by the read range 1/2 - 0, so G+ at Gmax against G- at Gmin
+    reads 1, and G+ at half range reads 2/3, not 1/2 (NeuroSim's 1T1R read)."""
+    params = DeviceParams(n_states=11, g_max_s=1e-4, r_access_ohm=1e4)
+    bar = Crossbar(2, 1, params, np.random.default_rng(0), init_spread=0.0)
+    bar.g_plus[:] = [[1.0], [0.5]]
+    bar.g_minus[:] = 0.0
+    assert bar.scale == np.float32(2.0)
+    assert np.allclose(bar.weights()[:, 0], [1.0, 2 / 3])
+    rng = np.random.default_rng(0)
+    assert np.allclose(bar.read_rows(np.array([0, 1]), rng), [5 / 3])
+    assert np.allclose(bar.read_columns(np.array([-1]), rng), [-1.0, -2 / 3])
+    compiled = engine.read_rows(bar.arrays(), np.array([0, 1]), rng)
+    assert compiled.tolist() == bar.read_rows(np.array([0, 1]), rng).tolist()

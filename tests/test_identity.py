@@ -128,7 +128,7 @@ def test_fields_added_later_keep_the_run_ids_of_the_runs_before_them():
     """Ids as the spec gave them before pulse_prob_final, refresh_every and refresh_level: a spec
     at the values those runs had keeps its id; any other value is a new run."""
     assert RunSpec().run_id == "d93014d3c9fe"
-    assert RunSpec(method="sgd", device="epiram", dataset="mnist").run_id == "6a798ad2b8ff"
+    assert RunSpec(method="sgd", device="ideal", dataset="mnist").run_id == "eef7d2a9244e"
     assert (
         RunSpec(refresh_every=1000).run_id == RunSpec(refresh_every=1000, refresh_level=0.9).run_id
     )
@@ -142,9 +142,11 @@ DEVICE_FILE = "n_states: 40\nnl_ltp: 1\nnl_ltd: -1\non_off: 10\nc2c_sigma: 0.01\
 
 
 def test_preset_runs_keep_the_run_ids_from_before_device_files():
-    """A preset's spec leaves device_sha256 out of its run id: existing results stay valid."""
+    """A preset's spec leaves device_sha256 out of its run id: existing results stay valid (on
+    presets that kept their values: Table II changed ag_si's, so its runs have new ids)."""
     assert RunSpec().run_id == "d93014d3c9fe"
-    assert RunSpec(device="ag_si", method="sgd", c2c_sigma=0.1).run_id == "97cd69866c4b"
+    assert RunSpec(device="ideal", method="sgd", c2c_sigma=0.1).run_id == "a3937aa7bc04"
+    assert RunSpec(device="ag_si", method="sgd", c2c_sigma=0.1).run_id != "97cd69866c4b"
     with pytest.raises(ConfigError, match="device_sha256 applies to device files only"):
         RunSpec(device="ag_si", device_sha256="0" * 64)
 
@@ -183,5 +185,5 @@ def test_a_bad_device_file_in_a_profile_is_one_line_naming_the_sweep_file_and_ke
     assert str(caught.value) == f"config sweeps.s: {path}: unknown key 'nl_lt' " + (
         "(a neurosim device file holds: name, n_states, nl_ltp, nl_ltd, on_off, c2c_sigma, "
         "d2d_sigma, stuck_gmin, stuck_gmax, read_noise, reset_step_ratio, g_max_s, v_set, "
-        "v_reset, pulse_width_s, neurosim_accuracy, citation, kind, fit)"
+        "v_reset, pulse_width_s, r_access_ohm, neurosim_accuracy, citation, kind, fit)"
     )

@@ -13,6 +13,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from sbp_core.chip.device import preset_identity
+from sbp_core.fields import names_device_file
 from sbp_core.methods import CROSSBAR_METHODS, DEPTH_COMPILED, RULES
 from sbp_core.spec import LATER_FIELDS, METHOD_FIELDS, SBP_RULE_FIELDS, RunSpec
 
@@ -80,6 +82,16 @@ PINNED_IDS += [
 ]  # fmt: skip
 """Run ids of the rules issue 24 registered, computed when it did (unlike the rules above,
 they hold every field of their own, and sgd's adc_bits and lr_out as every run does)."""
+PINNED_IDS += [
+    ({"method": "sgd", "sigmoid_gain": 1.0, "init_levels": 0, "init_write": "exact"},
+     "b69241fc71a5"),
+    ({"method": "sgd", "pulse_scheme": "reference", "sigmoid_gain": 0.5, "init_levels": 7,
+      "init_write": "neurosim"}, "a8213586136b"),
+    ({"r_access_ohm": 15000.0}, "7d0d97c821b3"),
+    ({"method": "sgd", "r_access_ohm": 0.0}, "49cd7f2ac3e8"),
+]  # fmt: skip
+"""Run ids with sgd's NeuroSim-compatible fields and the access resistance (issue 23), computed
+when they landed: at the values runs had before, the ids of those runs."""
 
 SPEC_KEYS_AT_243668B = sorted(
     [
@@ -131,11 +143,17 @@ KEYS_OF_LATER_RULES = [
     "ttv2_bl", "ttv2_transfer_every", "ttv2_transfer_lr", "ttv2_threshold", "cttv2_chop_every",
 ]  # fmt: skip
 """The fields rules registered since declare (issue 24: ttv2, cttv2); spec.json holds them too."""
+SGD_NEUROSIM_KEYS = ["sigmoid_gain", "init_levels", "init_write"]
+"""sgd's own fields since issue 23 (its NeuroSim-compatible reading)."""
 
 
 @pytest.mark.parametrize(("values", "run_id"), PINNED_IDS)
 def test_run_ids_are_those_computed_before_the_rules_declared_their_fields(values, run_id):
-    assert RunSpec(**values).run_id == run_id
+    """...but on a preset whose values Table II changed since (docs/neurosim_validation.md),
+    where every run has a new id on purpose."""
+    device = values.get("device", "ideal")
+    changed = not names_device_file(device) and preset_identity(device) != device
+    assert (RunSpec(**values).run_id == run_id) is not changed
 
 
 def test_the_pinned_sample_covers_every_later_field_and_every_method():
@@ -144,7 +162,7 @@ def test_the_pinned_sample_covers_every_later_field_and_every_method():
     assert {values.get("method", "sbp") for values, _ in PINNED_IDS} == set(RULES)
 
 
-ADDED_SINCE_243668B = ("evaluate_test",)
+ADDED_SINCE_243668B = ("evaluate_test", "r_access_ohm")
 """Shared fields added since, each in LATER_FIELDS at the value runs before it had."""
 
 
@@ -153,7 +171,7 @@ def test_a_spec_flattens_to_the_same_keys_and_values_as_before():
     flat = spec.to_dict()
     assert set(ADDED_SINCE_243668B) <= set(LATER_FIELDS)
     assert sorted(set(flat) - set(ADDED_SINCE_243668B)) == sorted(
-        SPEC_KEYS_AT_243668B + KEYS_OF_LATER_RULES
+        SPEC_KEYS_AT_243668B + KEYS_OF_LATER_RULES + SGD_NEUROSIM_KEYS
     )
     assert flat["adc_bits"] == 6 and flat["margin_hi"] == 0.5 and flat["program"] == "write_verify"
     assert RunSpec.from_dict(json.loads(json.dumps(flat))) == spec
@@ -174,7 +192,7 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
     assert list(METHOD_STYLES) == [
         "sbp", "sgd", "manhattan", "exsitu", "ttv2", "cttv2", "mixed_precision",
     ]  # fmt: skip
-    assert METHOD_FIELDS["sgd"] == ("adc_bits", "lr_out")
+    assert METHOD_FIELDS["sgd"] == ("adc_bits", "lr_out", *SGD_NEUROSIM_KEYS)
     assert METHOD_FIELDS["mixed_precision"] == ("adc_bits", "lr_out")
     assert METHOD_FIELDS["ttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES[:4])
     assert METHOD_FIELDS["cttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES)

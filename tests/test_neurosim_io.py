@@ -185,3 +185,25 @@ def test_our_side_is_the_cost_model_on_the_runs_epoch_pulses(tmp_path):
     )
     _, _, halved = cc.ours(tmp_path, device, 1, yaml, structure=True)
     assert halved == pytest.approx(cells / 2)
+
+
+def test_the_curves_table_sets_our_runs_beside_neurosims_epochs(tmp_path):
+    """NeuroSim reached 2 epochs, our run 3: the mean runs over epochs 1-2 on both rows."""
+    curves_path = SCRIPT.with_name("curves.py")
+    spec_ = importlib.util.spec_from_file_location("curves", curves_path)
+    curves = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(curves)
+    (tmp_path / "ns_a").mkdir()
+    (tmp_path / "ns_a" / "neurosim.log").write_text(
+        "Accuracy at 1 epochs is : 60.00%\nAccuracy at 2 epochs is : 64.00%\n"
+    )
+    (tmp_path / "ours_a").mkdir()
+    (tmp_path / "ours_a" / "history.csv").write_text("epoch,test_acc\n1,0.5\n2,0.7\n3,0.9\n")
+    table = curves.table(
+        ["a"], str(tmp_path / "ns_{device}"), [("mine", str(tmp_path / "ours_{device}"))], 3
+    )
+    lines = table.splitlines()
+    assert lines[2] == "| a | NeuroSim | 60.00 | 64.00 | — | 62.00 (1-2) |  |"
+    assert lines[3] == "| a | mine | 50.00 | 70.00 | 90.00 | 60.00 (1-2) | -2.00 |"
+    with pytest.raises(SystemExit, match="history.csv: not found"):
+        curves.table(["b"], str(tmp_path / "ns_a"), [("x", str(tmp_path / "none"))], 3)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from sbp_core.chip.crossbar import Crossbar
+from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.methods.sgd import SGDLearner
 from sbp_core.methods.sgd_kernel import ADC
 from sbp_core.spec import RunSpec
@@ -77,6 +81,64 @@ def test_pulse_counts_round_half_away_from_zero_and_stop_at_the_device_range():
     np.testing.assert_array_equal(learner.pulse_counts(deltas), [0, 0, 1, -1, 2, -3, 4])
 
 
+NEUROSIM_READING = {
+    "pulse_scheme": "reference", "sigmoid_gain": 0.5, "init_levels": 7, "init_write": "neurosim",
+}  # fmt: skip
+"""The mechanisms of MLP+NeuroSim V3.0's own learner (docs/neurosim_validation.md)."""
+
+
+def test_the_sigmoid_gain_scales_the_sum_the_sigmoid_sees():
+    adc = ADC.for_rows(n_rows=64, bits=4, gain=0.5)  # codes of 8 weight units
+    assert adc.sigmoid[adc.half] == 0.5
+    assert adc.sigmoid[adc.half + 1] == pytest.approx(1 / (1 + np.exp(-4.0)))
+    assert adc.sigmoid[adc.half - 2] == pytest.approx(1 / (1 + np.exp(8.0)))
+
+
+def test_the_reference_cell_reads_one_device_against_the_midway_current_by_hand():
+    """on/off 5 (Gmin 0.2), no access transistor: the reference reads 0.6 and weights are
+    2 (G - 0.6) / 0.8, so Gmax reads +1, Gmin -1 and 0.7 reads +0.25. On the ideal 9-state
+    device one pulse moves a device by 1/8, a reference-cell weight by 2/8, as a pair pulse (two
+    devices) and twice a single-scheme pulse."""
+    bar = Crossbar(3, 1, DeviceParams(on_off=5.0, n_states=9), np.random.default_rng(0), 0.0,
+                   "reference")  # fmt: skip
+    np.testing.assert_allclose(bar.g_minus[:, 0], 0.6, atol=1e-7)
+    bar.g_plus[:, 0] = [1.0, 0.2, 0.7]
+    np.testing.assert_allclose(bar.weights()[:, 0], [1.0, -1.0, 0.25], atol=1e-6)
+    steps = {
+        scheme: SGDLearner(RunSpec(method="sgd", n_states=9, pulse_scheme=scheme), 2, 2,
+                           np.random.default_rng(0)).rule.weight_step
+        for scheme in ("reference", "pair", "single")
+    }  # fmt: skip
+    assert steps == {"reference": 0.25, "pair": 0.25, "single": 0.125}
+
+
+@pytest.mark.parametrize("write", ["exact", "neurosim"])
+def test_initial_weights_from_levels_read_back_as_drawn_or_as_neurosim_writes_them(write):
+    """Seven levels of 1/3 over [-1, 1]. `exact` reads each back through the 15 kOhm access
+    transistor; NeuroSim's write leaves Gmin out, so with the access transistor out of the way
+    every weight reads 2 / (on/off - 1) low (0.58 on AlOx/HfO2's 4.43), clipped at -1."""
+    spec = RunSpec(method="sgd", device="alox_hfo2", init_write=write,
+                   **{k: v for k, v in NEUROSIM_READING.items() if k != "init_write"})  # fmt: skip
+    if write == "neurosim":
+        spec = dataclasses.replace(spec, r_access_ohm=0.0)
+    weights = SGDLearner(spec, 64, 10, np.random.default_rng(0)).layers[0].weights()
+    levels = np.arange(-3, 4) / 3
+    if write == "neurosim":
+        levels = np.maximum(levels - 2 / (4.43 - 1), -1.0)
+    nearest = np.abs(weights[..., None] - levels).min(axis=-1)
+    assert nearest.max() < 1e-5  # every weight reads as one of the levels
+    assert np.unique(np.round(weights, 4)).size == np.unique(np.round(levels, 4)).size
+
+
+def test_initial_levels_need_the_reference_cell():
+    from sbp_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="init_levels applies to pulse_scheme reference only"):
+        SGDLearner(RunSpec(method="sgd", init_levels=7), 64, 10, np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="pulse_scheme reference applies to method sgd only"):
+        RunSpec(method="sbp", pulse_scheme="reference")
+
+
 def digits_inputs(n: int = 300):
     from sbp_core.data import binarize, load_dataset
 
@@ -91,6 +153,7 @@ def digits_inputs(n: int = 300):
         {"device": "ag_si", "d2d_sigma": 0.1, "read_noise": 0.02, "stuck_gmin": 0.05},
         {"device": "pcmo", "pulse_scheme": "single", "adc_bits": 5},
         {"device": "epiram", "read_noise": 0.05, "c2c_sigma": 0.05, "lr": 1.0, "lr_out": 0.5},
+        NEUROSIM_READING | {"device": "alox_hfo2", "read_noise": 0.02, "d2d_sigma": 0.05},
     ],
 )
 def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):

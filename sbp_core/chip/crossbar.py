@@ -1,7 +1,10 @@
 """Differential-pair crossbar: analog reads in both directions and the parallel pulse update.
 
 Rows are inputs (the last row is the always-on bias line), columns are outputs. Each weight is a
-pair of devices, w = (G+ - G-) / (Gmax - Gmin), so weights lie in [-1, 1] in "weight units".
+pair of devices, w = (G+ - G-) / (Gmax - Gmin), so weights lie in [-1, 1] in "weight units". A
+cell with an access transistor (the device's `r_access_ohm`) is read through it in series: a read
+sees G / (1 + R G), and the weight is read(G+) - read(G-) over read(Gmax) - read(Gmin), as
+MLP+NeuroSim scales its reads (docs/neurosim_validation.md).
 Binary inputs make the forward read a sum of the selected rows: no multiplier, no DAC.
 
 `read_rows`, `read_columns`, `apply` and `pulse_trains` are the readable numpy references of the
@@ -29,7 +32,10 @@ class Crossbar:
     the other (two device pulses, both counted); `single` moves only G+ (SET to raise the weight,
     RESET to lower it) against a G- fixed at mid-range as a reference, and starts G+ around it;
     `set_only` SETs G+ to raise the weight and G- to lower it (one device pulse, never a RESET:
-    the pair climbs until `sbp_core.chip.refresh` rewrites it).
+    the pair climbs until `sbp_core.chip.refresh` rewrites it); `reference` pulses G+ as `single`
+    does against a G- that reads midway between Gmin and Gmax (NeuroSim's reference column), and
+    reads twice the weight of `single`, w = 2 (read(G+) - read(G-)) / (read(Gmax) - read(Gmin)) in
+    [-1, 1].
     """
 
     def __init__(
@@ -45,13 +51,18 @@ class Crossbar:
         self.pulse_scheme = pulse_scheme
         self.plus: DeviceArray = params.build_array((n_rows, n_cols), rng, DTYPE)
         self.minus: DeviceArray = params.build_array((n_rows, n_cols), rng, DTYPE)
-        if pulse_scheme != "single":
+        if pulse_scheme not in ("single", "reference"):
             self.g_plus = self.plus.initial(init_spread, rng, DTYPE)
             self.g_minus = self.minus.initial(init_spread, rng, DTYPE)
         else:  # G- is a fixed reference at mid-range, so G+ can move the weight either way
             self.g_plus = self.plus.initial(init_spread, rng, DTYPE, start=0.5 - init_spread / 2)
             self.g_minus = self.minus.initial(0.0, rng, DTYPE, start=0.5)
-        self.scale = DTYPE(1.0 / (1.0 - params.g_min))
+        self.access = DTYPE(params.access)
+        read_range = _seen(1.0, params.access) - _seen(params.g_min, params.access)
+        self.scale = DTYPE(1.0 / read_range)
+        if pulse_scheme == "reference":
+            self.g_minus[...] = self.conductance_read_as(0.0)
+            self.scale = DTYPE(2.0 / read_range)
         self.set_pulses = 0
         self.reset_pulses = 0
         self._responses: tuple[np.ndarray, np.ndarray] | None = None  # packed on first use
@@ -60,13 +71,26 @@ class Crossbar:
     def shape(self) -> tuple[int, int]:
         return self.g_plus.shape
 
+    def conductance_read_as(self, weight):
+        """The nominal conductance (normalised to Gmax) whose read gives `weight` against the
+        reference of the `reference` scheme: its read is midway between Gmin's and Gmax's reads
+        plus weight times half their distance (the inverse of the access transistor's read)."""
+        low, high = _seen(self.params.g_min, self.params.access), _seen(1.0, self.params.access)
+        read = (low + high) / 2 + np.asarray(weight, dtype=np.float64) * (high - low) / 2
+        return read / (1 - self.params.access * read)
+
+    def seen(self, g: np.ndarray) -> np.ndarray:
+        """The conductances a read sees through the access transistors (as
+        `engine.read_conductance`)."""
+        return _seen(g, self.access)
+
     def weights(self) -> np.ndarray:
-        """Weight matrix in weight units, shape (n_rows, n_cols)."""
-        return (self.g_plus - self.g_minus) * self.scale
+        """Weight matrix in weight units as a read sees it, shape (n_rows, n_cols)."""
+        return (self.seen(self.g_plus) - self.seen(self.g_minus)) * self.scale
 
     def read_rows(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Column currents when read pulses drive `rows` (indices of the 1 inputs)."""
-        g_plus, g_minus = self.g_plus[rows], self.g_minus[rows]
+        g_plus, g_minus = self.seen(self.g_plus[rows]), self.seen(self.g_minus[rows])
         current = _sum_rows_in_order(g_plus - g_minus) * self.scale
         if self.params.read_noise > 0:
             # Independent per-device read noise sums to one Gaussian per column.
@@ -78,7 +102,7 @@ class Crossbar:
         """Row currents when ternary voltages `error` drive the columns (the transposed read)."""
         sums = np.zeros((3, self.shape[0]), dtype=DTYPE)  # G+ - G-, G+^2, G-^2 per row
         for k in np.flatnonzero(error):  # column by column: the order the kernel sums in
-            g_plus, g_minus = self.g_plus[:, k], self.g_minus[:, k]
+            g_plus, g_minus = self.seen(self.g_plus[:, k]), self.seen(self.g_minus[:, k])
             sums[0] += DTYPE(error[k]) * (g_plus - g_minus)
             sums[1] += g_plus * g_plus
             sums[2] += g_minus * g_minus
@@ -100,7 +124,7 @@ class Crossbar:
         x = inputs.astype(DTYPE, copy=False)
         current = x @ weights[:-1] + weights[-1]
         if self.params.read_noise > 0:
-            power = self.g_plus**2 + self.g_minus**2
+            power = self.seen(self.g_plus) ** 2 + self.seen(self.g_minus) ** 2
             squares = x if inputs.dtype == bool else x * x  # 0/1 pulses are their own squares
             variance = squares @ power[:-1] + power[-1]
             sigma = self.params.read_noise * self.scale * np.sqrt(variance)
@@ -178,13 +202,14 @@ class Crossbar:
         return engine.CrossbarArrays(
             g_plus=self.g_plus,
             g_minus=self.g_minus,
-            diff=self.g_plus - self.g_minus,
+            diff=self.seen(self.g_plus) - self.seen(self.g_minus),
             plus=self._responses[0],
             minus=self._responses[1],
             scale=self.scale,
             scheme=PULSE_SCHEMES.index(self.pulse_scheme),
             c2c=self.params.c2c_sigma > 0,
             read_noise=DTYPE(self.params.read_noise),
+            access=self.access,
         )
 
     def saturated_fraction(self) -> float:
@@ -201,6 +226,11 @@ class Crossbar:
         counts = (self.set_pulses, self.reset_pulses)
         self.set_pulses = self.reset_pulses = 0
         return counts
+
+
+def _seen(g, access):
+    """g / (1 + access g): `engine.read_conductance` in numpy (float64 for the scale)."""
+    return g / (1 + access * g)
 
 
 def _sum_rows_in_order(block: np.ndarray) -> np.ndarray:

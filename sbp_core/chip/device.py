@@ -12,6 +12,8 @@ devices is its own module's business; this module dispatches by the kind protoco
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import numbers
 import re
@@ -131,15 +133,51 @@ def device_file_text(params: DeviceParams, fit: dict | None = None, header: str 
 PRESETS: dict[str, DeviceParams] = {
     path.stem: read_device_file(path) for path in sorted(PRESETS_DIR.glob("*.yaml"))
 }
-"""Named presets, from their device files. State counts, NL labels, on/off ratios and C2C sigmas
-are the NeuroSim V3 benchmark values; pulse amplitude, width and R_on come from the NeuroSim V3
-device table where it gives them and are marked "assumed" in the citation otherwise."""
+"""Named presets, from their device files: the device values of MLP+NeuroSim V3.0's Table II
+(its manual, pp. 23-24; docs/neurosim_validation.md checks them value by value), with NeuroSim's
+15 kOhm access transistor in every 1T1R cell, and `ideal`."""
+
+
+LATER_DEVICE_FIELDS = {"r_access_ohm": 0.0}
+"""Device parameters added after presets existed, with the value that reproduces the runs made
+before: while a device holds it the parameter stays out of `values_digest`."""
+NOT_PHYSICS = ("name", "citation", "neurosim_accuracy")
+"""Device parameters that change no number of a run: left out of `values_digest`."""
+
+
+def values_digest(params: DeviceParams) -> str:
+    """SHA-256 of a device's parameters that change a run's numbers (canonical JSON)."""
+    values = {
+        key: value
+        for key, value in params.to_dict().items()
+        if key not in NOT_PHYSICS
+        and not (key in LATER_DEVICE_FIELDS and value == LATER_DEVICE_FIELDS[key])
+    }
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+PRESET_DIGESTS_AS_INTRODUCED = {
+    "ag_si": "6c7860df57eee1cf", "alox_hfo2": "1685652b96543355", "epiram": "c9f28e0932273faf",
+    "gst_pcm": "ab7a7a2bd8642fc3", "hzo_fefet": "afc0385c16d500cd", "ideal": "9d49270fe2b3f36e",
+    "pcmo": "eef4bedaeafe27e7", "taox_hfox": "dceac1e486bf52e8",
+}  # fmt: skip
+"""The first 16 hex digits of each preset's `values_digest` as the preset was introduced (main
+243668b, when the presets were Python literals): runs on a preset that still holds those values
+keep the ids they had."""
+
+
+def preset_identity(name: str) -> str:
+    """What names preset `name` in a run id: its name while it holds the values it was introduced
+    with (PRESET_DIGESTS_AS_INTRODUCED), so those runs keep their ids; its name and the digest
+    of its values once they changed, so a changed preset never reuses an old run's id."""
+    digest = values_digest(preset(name))[:16]
+    return name if PRESET_DIGESTS_AS_INTRODUCED.get(name) == digest else f"{name}@{digest}"
 
 
 PULSE_ASSUMED = re.compile(r"\b(pulse|v_set|v_reset|pulse_width_s)\b[^;]*\bassumed\b")
 """How a device records that its pulse amplitude or width was assumed: its citation says so
-(a preset's "pulse 1 V, 100 ns ... assumed (not in the table)", `fit-device`'s "v_set, v_reset,
-pulse_width_s assumed (not in the curves)"). The programming energy scales with them."""
+(`fit-device`'s "v_set, v_reset, pulse_width_s assumed (not in the curves)"). The programming
+energy scales with them."""
 NO_MEASURED_PULSE = ("ideal",)
 """Presets of no measured device: their pulses are DeviceParams' defaults (1 V, 10 ns)."""
 

@@ -3,7 +3,8 @@
 Three things happen to a crossbar, and this module does each at array level:
 
 - reads: column currents for read pulses on a set of rows, and row currents for ternary
-  voltages on the columns (the transposed read), with optional per-device read noise;
+  voltages on the columns (the transposed read), through each cell's access transistor if it
+  has one, with optional per-device read noise;
 - pulse responses: one device moved by one SET or RESET pulse, `g' = alpha + beta g`, plus
   cycle-to-cycle noise, clipped to the device's bounds (docs/method.md, "Device"), or, for a
   lookup-table device, `g' = g + step(g)` with the step and its noise interpolated from the
@@ -87,11 +88,12 @@ class TableResponse(NamedTuple):
     n_knots: np.ndarray
 
 
-PAIR, SINGLE, SET_ONLY = 0, 1, 2
+PAIR, SINGLE, SET_ONLY, REFERENCE = 0, 1, 2, 3
 """How one weight pulse moves a pair, as `CrossbarArrays.scheme` says it (the index of
 RunSpec.pulse_scheme in sbp_core.spec.PULSE_SCHEMES): PAIR SETs one device and RESETs the other,
 SINGLE moves G+ only (SET raises the weight, RESET lowers it) against a fixed G-, SET_ONLY SETs
-G+ to raise the weight and G- to lower it."""
+G+ to raise the weight and G- to lower it; REFERENCE pulses as SINGLE (its G- is the reference
+current, never pulsed)."""
 
 
 class CrossbarArrays(NamedTuple):
@@ -102,20 +104,40 @@ class CrossbarArrays(NamedTuple):
     g_minus: np.ndarray
     """G- conductances, likewise."""
     diff: np.ndarray
-    """G+ - G-, float32 (n_rows, n_cols), so a read sums one array: `pulse_coincidences` keeps
-    it current, `apply_pulses` does not touch it."""
+    """What a read sees of each pair, read(G+) - read(G-) (`read_conductance`), float32
+    (n_rows, n_cols), so a read sums one array: `pulse_coincidences` keeps it current,
+    `apply_pulses` does not touch it."""
     plus: np.ndarray
     """RESPONSE records of the G+ devices, flat (n_rows * n_cols,) or one shared record."""
     minus: np.ndarray
     """RESPONSE records of the G- devices, likewise."""
     scale: np.float32
-    """Weight units per unit of g: w = (G+ - G-) scale = (G+ - G-) / (Gmax - Gmin)."""
+    """Weight units per unit of read conductance: w = diff scale, scale = 1 / (read(Gmax) -
+    read(Gmin)) (1 / (Gmax - Gmin) without access resistance)."""
     scheme: int
-    """The pulse scheme: PAIR, SINGLE or SET_ONLY."""
+    """The pulse scheme: PAIR, SINGLE, SET_ONLY or REFERENCE."""
     c2c: bool
     """True when pulses carry cycle-to-cycle noise (one Gaussian draw per device pulse)."""
     read_noise: np.float32
     """Relative sigma of each device's conductance in every analog read; 0 disables it."""
+    access: np.float32
+    """The access transistor's series resistance in units of 1 / Gmax (R_access Gmax): a read
+    sees g / (1 + access g); 0 for a cell without one."""
+
+
+@compiled
+def read_conductance(g, access):  # pragma: no cover - compiled
+    """The conductance a read sees through the access transistor in series, g / (1 + access g)
+    (normalised to Gmax); exactly g when access is 0, so cells without one read as before."""
+    return g / (np.float32(1.0) + access * g)
+
+
+@compiled
+def refresh_reads(bar, index):  # pragma: no cover - compiled
+    """diff = read(G+) - read(G-) at the flat pairs `index`, after pulses moved them."""
+    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
+    for i in index:
+        diff[i] = read_conductance(g_plus[i], bar.access) - read_conductance(g_minus[i], bar.access)
 
 
 @compiled
@@ -152,7 +174,7 @@ def layer_layout(layers):  # pragma: no cover - compiled
 @compiled
 def read_rows(bar, rows, rng):  # pragma: no cover - compiled
     """Column currents for read pulses on `rows` (the inputs that are 1, bias row included):
-    a = scale * sum_r (G+ - G-)[r], plus read noise of sigma read_noise * scale * sqrt(sum G^2)."""
+    a = scale * sum_r diff[r], plus read noise of sigma read_noise * scale * sqrt(sum G^2)."""
     n = bar.diff.shape[1]
     total = np.zeros(n, dtype=np.float32)
     _add_rows(total, bar.diff, rows)
@@ -162,8 +184,10 @@ def read_rows(bar, rows, rng):  # pragma: no cover - compiled
         power_minus = np.zeros(n, dtype=np.float32)
         for r in rows:
             for j in range(n):
-                power_plus[j] += bar.g_plus[r, j] * bar.g_plus[r, j]
-                power_minus[j] += bar.g_minus[r, j] * bar.g_minus[r, j]
+                seen_plus = read_conductance(bar.g_plus[r, j], bar.access)
+                seen_minus = read_conductance(bar.g_minus[r, j], bar.access)
+                power_plus[j] += seen_plus * seen_plus
+                power_minus[j] += seen_minus * seen_minus
         _add_read_noise(current, power_plus + power_minus, bar.scale, bar.read_noise, rng)
     return current
 
@@ -197,8 +221,10 @@ def read_columns(bar, error, rng):  # pragma: no cover - compiled
             total[r] += sign * bar.diff[r, k]
         if bar.read_noise > 0:
             for r in range(n):
-                power_plus[r] += bar.g_plus[r, k] * bar.g_plus[r, k]
-                power_minus[r] += bar.g_minus[r, k] * bar.g_minus[r, k]
+                seen_plus = read_conductance(bar.g_plus[r, k], bar.access)
+                seen_minus = read_conductance(bar.g_minus[r, k], bar.access)
+                power_plus[r] += seen_plus * seen_plus
+                power_minus[r] += seen_minus * seen_minus
     current = total * bar.scale
     if bar.read_noise > 0:
         _add_read_noise(current, power_plus + power_minus, bar.scale, bar.read_noise, rng)
@@ -233,9 +259,7 @@ def pulse_coincidences(bar, rows, direction, prob, rng, fired, raise_weight):  #
             raise_weight[n_fired] = direction[k] > 0
             n_fired += 1
     counts = apply_pulses(bar, fired[:n_fired], raise_weight[:n_fired], rng)
-    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
-    for i in fired[:n_fired]:
-        diff[i] = g_plus[i] - g_minus[i]
+    refresh_reads(bar, fired[:n_fired])
     return counts
 
 
@@ -286,9 +310,7 @@ def pulse_trains(bar, index, n_pulses, rng, fired, raise_weight):  # pragma: no 
                 fired[m], raise_weight[m], owed[m] = fired[q], raise_weight[q], owed[q] - 1
                 m += 1
         k = m
-    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
-    for i in index:
-        diff[i] = g_plus[i] - g_minus[i]
+    refresh_reads(bar, index)
     return n_set, n_reset
 
 

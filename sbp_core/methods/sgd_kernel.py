@@ -24,14 +24,17 @@ class ADC(NamedTuple):
     half: int
     """2**(bits - 1): codes run from -half to half - 1."""
     sigmoid: np.ndarray
-    """float32 sigmoid(code * lsb) at index code + half: a lookup, as a chip would do it."""
+    """float32 sigmoid(gain * code * lsb) at index code + half: a lookup, as a chip would do it."""
 
     @classmethod
-    def for_rows(cls, n_rows: int, bits: int) -> ADC:
+    def for_rows(cls, n_rows: int, bits: int, gain: float = 1.0) -> ADC:
+        """The ADCs of a layer of `n_rows` rows; `gain` scales the sum its sigmoid sees (sgd's
+        `sigmoid_gain`)."""
         half = 2 ** (bits - 1)
         lsb = np.float32(n_rows / half)
         values = np.arange(-half, half, dtype=np.float32) * lsb
-        return cls(lsb, half, (1.0 / (1.0 + np.exp(-values.astype(np.float64)))).astype(np.float32))
+        sums = gain * values.astype(np.float64)
+        return cls(lsb, half, (1.0 / (1.0 + np.exp(-sums))).astype(np.float32))
 
     def codes(self, current: np.ndarray) -> np.ndarray:
         """Nearest code of each current (ties to even), clipped to the ADC's range."""

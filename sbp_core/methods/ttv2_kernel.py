@@ -146,7 +146,6 @@ def stochastic_update(bar, rows, x, error, lr, rule, chopper, rng, scratch):  # 
     slots, row_scale, column_scale = pulse_probability_scales(
         x_max, d_max, lr, rule.dw_min, rule.bl
     )
-    g_plus, g_minus, diff = bar.g_plus.reshape(-1), bar.g_minus.reshape(-1), bar.diff.reshape(-1)
     n_set, n_reset = 0, 0
     for _ in range(slots):
         for i in range(n_rows):
@@ -166,8 +165,7 @@ def stochastic_update(bar, rows, x, error, lr, rule, chopper, rng, scratch):  # 
         s, t = engine.apply_pulses(bar, index[:m], raised[:m], rng)
         n_set += s
         n_reset += t
-        for p in index[:m]:
-            diff[p] = g_plus[p] - g_minus[p]
+        engine.refresh_reads(bar, index[:m])
     return n_set, n_reset
 
 

@@ -61,6 +61,9 @@ class DeviceParams:
     """RESET pulse amplitude, volts (magnitude)."""
     pulse_width_s: float = 1e-8
     """Programming pulse width, seconds."""
+    r_access_ohm: float = 0.0
+    """Series resistance of the cell's access transistor, ohms, in every read: NeuroSim's 15 kOhm
+    for its 1T1R cells, 0 for FeFET cells and the ideal device. A read sees G / (1 + R G)."""
     neurosim_accuracy: float | None = None
     """MNIST accuracy NeuroSim V3 reports for this device with plain SGD (fraction), if any."""
     citation: str = "ideal device: linear, noise-free, Gmin = 0, 256 states (8 bits)"
@@ -71,7 +74,14 @@ class DeviceParams:
             raise ConfigError(f"device {self.name}: n_states must be >= 2, got {self.n_states}")
         if not self.on_off > 1:
             raise ConfigError(f"device {self.name}: on_off must be > 1, got {self.on_off}")
-        for name in ("c2c_sigma", "d2d_sigma", "read_noise", "stuck_gmin", "stuck_gmax"):
+        for name in (
+            "c2c_sigma",
+            "d2d_sigma",
+            "read_noise",
+            "stuck_gmin",
+            "stuck_gmax",
+            "r_access_ohm",
+        ):
             value = getattr(self, name)
             if not value >= 0:
                 raise ConfigError(f"device {self.name}: {name} must be >= 0, got {value}")
@@ -86,6 +96,12 @@ class DeviceParams:
     def g_min(self) -> float:
         """Normalised minimum conductance."""
         return 0.0 if math.isinf(self.on_off) else 1.0 / self.on_off
+
+    @property
+    def access(self) -> float:
+        """The access resistance in units of 1 / Gmax, R_access Gmax: a read sees g / (1 +
+        access g) of a normalised conductance g."""
+        return self.r_access_ohm * self.g_max_s
 
     @property
     def step(self) -> float:
