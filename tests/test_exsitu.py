@@ -11,7 +11,14 @@ from sbp_core.chip.device import PRESETS
 from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.chip.programming import nearest, verify, write_open_loop
 from sbp_core.errors import ConfigError
-from sbp_core.methods.exsitu import ExSituLearner, clip_scale, program, weight_grid, write_variance
+from sbp_core.methods.exsitu import (
+    ExSituLearner,
+    clip_scale,
+    program,
+    read_levels,
+    weight_grid,
+    write_variance,
+)
 from sbp_core.spec import RunSpec
 
 
@@ -66,6 +73,20 @@ def test_weight_grids_of_both_schemes():
     np.testing.assert_array_equal(grid, [-1.0, 0.0, 1.0])
     np.testing.assert_array_equal(plus, [0, 1, 2])
     np.testing.assert_array_equal(minus, [0, 0, 0])
+
+
+def test_through_an_access_transistor_the_grid_is_the_levels_as_read():
+    """R_access = 1 / Gmax, Gmin = 0: a read sees g / (1 + g), so levels 0, 1/2, 1 of the range
+    read 0, 1/3, 1/2, that is 0, 2/3, 1 of the read range; G- at mid-range reads 2/3, so a single
+    cell's grid is 2 (level - 2/3). Without the transistor the levels are the grid's."""
+    levels = np.array([0.0, 0.5, 1.0])
+    device = DeviceParams(g_max_s=1e-4, r_access_ohm=1e4)
+    read = read_levels(device, levels)
+    np.testing.assert_allclose(read, [0.0, 2 / 3, 1.0])
+    np.testing.assert_allclose(weight_grid(read, pair=True)[0], [-1.0, -2 / 3, 0.0, 2 / 3, 1.0])
+    middle = read_levels(device, np.array([0.5]))[0]
+    np.testing.assert_allclose(weight_grid(read, False, middle)[0], [-4 / 3, 0.0, 2 / 3])
+    assert read_levels(DeviceParams(), levels) is levels
 
 
 def test_clip_scale_on_a_hand_made_layer():

@@ -6,7 +6,8 @@ weights are written into the crossbar the way ex-situ deployment does it (docs/m
 "Baselines"):
 
 1. scale: each layer's weights are divided by the clipping scale whose written layer keeps their
-   direction best in expectation, quantisation on the nominal weight grid and (write-verify)
+   direction best in expectation, quantisation on the nominal weight grid (the states as a read
+   sees them, through the cells' access transistor if they have one) and (write-verify)
    the programming noise the write leaves (`clip_scale`; comparators and winner-take-all ignore
    a positive scale), so the scale adapts to the number of states and to the C2C noise;
 2. erase: a block erase drives every programmed device past Gmin, where it saturates (stuck
@@ -132,7 +133,8 @@ def program(
     """Write `weights` into `layer`: scale, erase, open-loop write, then up to `budget` verify
     rounds with band `tolerance` (a fraction of the range); count every pulse on the layer."""
     levels = layer.params.nominal_levels()
-    grid, plus_pulses, minus_pulses = weight_grid(levels, layer.pulse_scheme == "pair")
+    read, middle = read_levels(layer.params, levels), read_levels(layer.params, np.array([0.5]))
+    grid, plus_pulses, minus_pulses = weight_grid(read, layer.pulse_scheme == "pair", middle[0])
     pulse_count = plus_pulses + minus_pulses  # SET pulses a grid point costs the pair
     bar = layer.arrays()
     params, totals = layer.params, np.zeros(4, dtype=np.int64)
@@ -161,16 +163,33 @@ def program(
     return counts
 
 
-def weight_grid(levels: np.ndarray, pair: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The normalised weights (ascending, in [-1, 1]) the nominal states realise, with the SET
-    pulses from Gmin each needs on G+ and on G-.
+def read_levels(params, levels: np.ndarray) -> np.ndarray:
+    """Fractions of the range (G - Gmin) / (Gmax - Gmin) as a read sees them through the cells'
+    access transistor (`Crossbar.seen`): what the weights of those states are. Unchanged without
+    one; with one, the high states crowd together, and the grid follows them."""
+    if params.access == 0:
+        return levels
+    low = params.g_min
+
+    def seen(g):
+        return g / (1.0 + params.access * g)
+
+    return (seen(low + levels * (1.0 - low)) - seen(low)) / (seen(1.0) - seen(low))
+
+
+def weight_grid(
+    levels: np.ndarray, pair: bool, middle: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The normalised weights (ascending, in [-1, 1]) the states at `levels` (fractions of the
+    range as read) realise, with the SET pulses from Gmin each needs on G+ and on G-.
 
     `pair`: one device of the pair stays erased, so w = +-level. `single`: G+ against the
-    mid-range G- reference, so w = 2 level - 1 (G- is never programmed; its pulses are 0).
+    mid-range G- reference, which reads as `middle`, so w = 2 level - 2 middle (2 level - 1
+    without an access transistor; G- is never programmed, its pulses are 0).
     """
     k = np.arange(levels.size)
     if not pair:
-        return 2.0 * levels - 1.0, k, np.zeros_like(k)
+        return 2.0 * levels - 2.0 * middle, k, np.zeros_like(k)
     zeros = np.zeros(levels.size - 1, dtype=k.dtype)
     grid = np.concatenate((-levels[:0:-1], levels))
     return grid, np.concatenate((zeros, k)), np.concatenate((k[:0:-1], np.zeros_like(k)))
