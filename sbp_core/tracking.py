@@ -248,9 +248,16 @@ def _log_unlocked(
         for name, sweep in sweeps.items()
     }
     existing, duplicates = newest_children(_children(client, experiment_id))
-    for run in duplicates:
+    stale = superseded(existing, placed)
+    for run in [*duplicates, *stale]:
         client.delete_run(run.info.run_id)
-    counts = {"logged": 0, "skipped": 0, "replaced": 0, "duplicates_removed": len(duplicates)}
+    counts = {
+        "logged": 0,
+        "skipped": 0,
+        "replaced": 0,
+        "duplicates_removed": len(duplicates),
+        "superseded_removed": len(stale),
+    }
     by_role = dict.fromkeys(CHILD_ROLES, 0)
     todo: list[tuple[RunFolder, list[tuple[Placement, str]]]] = []
     members: dict[tuple[str, str], list[RunFolder]] = defaultdict(list)
@@ -319,6 +326,19 @@ def newest_children(children: Iterable) -> tuple[dict[tuple[str, str, str], Any]
             older.append(newest[key])
         newest[key] = run
     return newest, older
+
+
+def superseded(
+    existing: Mapping[tuple[str, str, str], Any], placed: Mapping[str, Sequence[Placement]]
+) -> list:
+    """The trial and final-run children that no selection names any more (a larger K chose
+    another trial, whose final runs are other runs; a tuned sweep left the config): left in
+    the store, they would answer "what did the tuning pick" with a choice it no longer makes.
+    Grid children are kept, as they always were."""
+    current = {(p.sweep, p.role, run_id) for run_id, found in placed.items() for p in found}
+    return [
+        run for key, run in existing.items() if key[1] in ("trial", "final") and key not in current
+    ]
 
 
 @contextmanager

@@ -179,49 +179,48 @@ def test_parents_keep_untuned_means_and_add_the_tuned_ones(tuned_store):
 
 
 @pytest.mark.slow
-def test_logging_again_logs_nothing_and_a_new_choice_replaces_only_what_it_changed(tuned_store):
+def test_relogging_adds_nothing_and_replaces_or_removes_what_a_changed_choice_changed(tuned_store):
     workdir, first, selections, client = tuned_store
     snakemake(workdir, "--cores", "2", "--forcerun", "log_mlflow", "results/t/mlflow/logged.json")
     results = workdir / "results" / "t"
     again = json.loads((results / "mlflow" / "logged.json").read_text())
     assert again["logged"] == again["replaced"] == again["duplicates_removed"] == 0
+    assert again["superseded_removed"] == 0
     assert again["skipped"] == first["logged"] == 23
 
     # the same folders with another trial chosen in one unit: its two trials and its final runs
     # change tags, so exactly they are replaced, and no key holds two children
     grid = expand(validate_config(copy.deepcopy(TUNED), ROOT / "config" / "schema.yaml"))
+    runs = results / "runs"
+    run_ids = [*grid.runs, *(r["run_id"] for s in selections.values() for r in s["final_runs"])]
+
+    def log_with(records):
+        return log_runs(
+            run_dirs=[runs / run_id for run_id in dict.fromkeys(run_ids)],
+            sweeps={name: sweep.to_dict() for name, sweep in grid.sweeps.items()},
+            memberships=grid.memberships,
+            tracking_uri=f"sqlite:///{results / 'mlflow.db'}",
+            experiment="sbp-bench/t",
+            artifact_root=results / "mlartifacts",
+            cost=read_cost(results / "cost" / "cost_per_run.csv"),
+            selections=list(records.values()),
+        )
+
+    before = children_by_key(client, first["experiment_id"])
     record = copy.deepcopy(selections["states.manhattan.p1"])
     other = 1 - record["chosen"]["trial"]
     record["chosen"] = {"trial": other, **record["trials"][other]}
     changed = {**selections, "states.manhattan.p1": record}
-    runs = results / "runs"
-    run_ids = [*grid.runs, *(r["run_id"] for s in selections.values() for r in s["final_runs"])]
-    before = {
-        c.info.run_id
-        for role in ("run", "trial", "final")
-        for c in children(client, first["experiment_id"], role)
-    }
-    counts = log_runs(
-        run_dirs=[runs / run_id for run_id in dict.fromkeys(run_ids)],
-        sweeps={name: sweep.to_dict() for name, sweep in grid.sweeps.items()},
-        memberships=grid.memberships,
-        tracking_uri=f"sqlite:///{results / 'mlflow.db'}",
-        experiment="sbp-bench/t",
-        artifact_root=results / "mlartifacts",
-        cost=read_cost(results / "cost" / "cost_per_run.csv"),
-        selections=list(changed.values()),
-    )
+    counts = log_with(changed)
     assert counts["logged_by_role"] == {"run": 0, "trial": 2, "final": 4}
     assert counts["replaced"] == 6 and counts["skipped"] == 23 - 6
-    found = {}
-    for role in ("run", "trial", "final"):
-        for child in children(client, first["experiment_id"], role):
-            key = (child.data.tags[SWEEP], role, child.data.tags[RUN_ID])
-            assert key not in found
-            found[key] = child
-    assert len(found) == 23 and len(before - {c.info.run_id for c in found.values()}) == 6
-    states_trials = [c for (sweep, role, _), c in found.items() if (sweep, role) == (
-        "states", "trial")]  # fmt: skip
+    found = children_by_key(client, first["experiment_id"])
+    assert found.keys() == before.keys()
+    replaced = [key for key in found if found[key].info.run_id != before[key].info.run_id]
+    assert (
+        sorted(key[:2] for key in replaced) == [("states", "final")] * 4 + [("states", "trial")] * 2
+    )
+    states_trials = [child for key, child in found.items() if key[:2] == ("states", "trial")]
     assert sorted((c.data.tags[TRIAL], c.data.tags[SELECTED]) for c in states_trials) == sorted(
         [(str(other), "true"), (str(1 - other), "false")]
     )
@@ -230,8 +229,32 @@ def test_logging_again_logs_nothing_and_a_new_choice_replaces_only_what_it_chang
     cost = read_cost(results / "cost" / "cost_per_run.csv").get(folder.run_id, {})
     assert grid_child.data.tags[CONTENT] == folder.content_hash(cost)  # as before tuning
 
+    # a unit no selection names any more (its sweep no longer tuned): its trials and final runs
+    # leave the store, though the same runs stay children of the sweep that shares them
+    dropped = {key: value for key, value in changed.items() if key != "ideal.sbp.p0"}
+    counts = log_with(dropped)
+    assert counts["superseded_removed"] == 4 and counts["logged"] == 0
+    after = children_by_key(client, first["experiment_id"])
+    assert set(found) - set(after) == {
+        ("ideal", role, run["run_id"])
+        for role, key in (("trial", "trials"), ("final", "final_runs"))
+        for run in selections["ideal.sbp.p0"][key]
+    }
+    assert ("ideal", "run", grid.sweeps["ideal"].run_ids[0]) in after
 
-def test_a_profile_without_tuning_logs_its_grid_alone(tmp_path):
+
+def children_by_key(client, experiment_id):
+    """(sweep, role, run id) -> the one active child logged for it (asserted one)."""
+    found = {}
+    for role in ("run", "trial", "final"):
+        for child in children(client, experiment_id, role):
+            key = (child.data.tags[SWEEP], role, child.data.tags[RUN_ID])
+            assert key not in found, key
+            found[key] = child
+    return found
+
+
+def test_log_mlflow_waits_for_the_selections_only_in_a_tuned_profile(tmp_path):
     """The untuned path's DAG: log_mlflow waits for no selection and no final run."""
     untuned = {key: value for key, value in TUNED.items() if key != "tuning"}
     result = snakemake(workflow_copy(tmp_path, untuned), "-n", "results/t/mlflow/logged.json")
