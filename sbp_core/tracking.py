@@ -2,13 +2,15 @@
 
 Training jobs only write files (importing mlflow costs seconds and racing writers corrupt a SQLite
 store). This module reads those files afterwards and logs them: one experiment per profile, one
-parent run per sweep, one child run per grid point and sweep. A child is looked up by its tags
-before logging and carries a hash of what it logged (CONTENT): running again logs nothing twice,
-and a child whose run folder changed since (a run retrained after a code or config change), or
-that an interrupted logger left unfinished, is deleted and logged again, so the store never keeps
-stale numbers, duplicates or orphans. A child starts and ends when its training did (timing.json),
-so MLflow's Duration is the training time; each parent carries its sweep's means per method and
-the experiment a description, so the first page a user opens already compares something.
+parent run per sweep, one child run per grid point and sweep, and one per tuning trial and tuned
+final run under the sweep it was tuned for (`placements`). A child is looked up by its tags (sweep,
+role, run id) before logging and carries a hash of what it logged (CONTENT): running again logs
+nothing twice, and a child whose run folder changed since (a run retrained after a code or config
+change), or that an interrupted logger left unfinished, is deleted and logged again, so the store
+never keeps stale numbers, duplicates or orphans. A child starts and ends when its training did
+(timing.json), so MLflow's Duration is the training time; each parent carries its sweep's means
+per method and the experiment a description, so the first page a user opens already compares
+something.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,18 @@ from sbp_core.report.collect import read_json  # noqa: E402
 from sbp_core.report.run_figures import confusion_figure, histogram_figure  # noqa: E402
 
 ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
-"""Tag keys that identify what an MLflow run stands for (the idempotency key is sweep + run id)."""
+"""Tag keys that identify what an MLflow run stands for (a child's idempotency key is sweep, role
+and run id)."""
+CHILD_ROLES = ("run", "trial", "final")
+"""A child's role: a grid point (untuned), a tuning trial, a tuned final run (`Placement`)."""
+UNIT, TRIAL, SELECTED, POINT, SEARCHED = (
+    "sbp.tuning_unit", "sbp.trial", "sbp.selected", "sbp.point", "sbp.searched",
+)  # fmt: skip
+"""Tag keys of a trial or a tuned final run: its tuning unit (`<sweep>.<method>.p<i>`), the trial's
+index (a final run's: the chosen trial's), whether the trial was chosen, the tuned point's axis
+values (a final run's: its own point's), the searched fields."""
+TUNED_PREFIX = "tuned_"
+"""Prefix of a parent's means over its tuned final runs (`tuned_mean_final_test_acc/<method>`)."""
 CONTENT, RUN_CODE = "sbp.content_sha256", "sbp.run_code_version"
 """Tag keys of a child: the hash of what it logged; the code version that wrote its run folder."""
 LOGGED_AT = "sbp.logged_at_ns"
@@ -113,6 +126,64 @@ class RunFolder:
         return round(started * 1000), round(finished * 1000)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """One child a run folder is logged as: under the parent of `sweep`, as `role` (`run`: a grid
+    point, untuned; `trial`: a tuning trial; `final`: a tuned final run), with the tuning's tags
+    and metrics (none for a grid point)."""
+
+    sweep: str
+    role: str = "run"
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def content_hash(self, folder_hash: str) -> str:
+        """What the child logs: its folder's hash, and for a trial or final run its tags and
+        metrics too, so a changed choice (a new trial won) replaces the child."""
+        if not self.tags and not self.metrics:
+            return folder_hash  # a grid point: the hash children logged before tuning had
+        extra = json.dumps([self.tags, self.metrics], sort_keys=True)
+        return hashlib.sha256(f"{folder_hash}\n{extra}".encode()).hexdigest()
+
+
+def placements(
+    memberships: Mapping[str, Sequence[str]], selections: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, list[Placement]]:
+    """Run id -> the children it is logged as: a grid point under each sweep it belongs to, and
+    each trial and tuned final run of each selection record (sbp_core.tuning.select) under the
+    record's sweep. A point shared by two tuned sweeps puts its trials and final runs in both."""
+    placed = {
+        run_id: [Placement(sweep) for sweep in sweeps] for run_id, sweeps in memberships.items()
+    }
+    for record in selections:
+        chosen = record["chosen"]["trial"]
+        for index, trial in enumerate(record["trials"]):
+            tags = {
+                **_tuning_tags(record, index, record["point"]),
+                SELECTED: str(index == chosen).lower(),
+            }
+            score = {"tuning_score": trial["score"]} if _is_number(trial["score"]) else {}
+            placed.setdefault(trial["run_id"], []).append(
+                Placement(record["sweep"], "trial", tags, score)
+            )
+        for run in record["final_runs"]:
+            placed.setdefault(run["run_id"], []).append(
+                Placement(record["sweep"], "final", _tuning_tags(record, chosen, run["point"]))
+            )
+    return placed
+
+
+def _tuning_tags(record: Mapping[str, Any], trial: int, point: Mapping[str, Any]) -> dict:
+    tags = {
+        UNIT: record["key"],
+        TRIAL: str(trial),
+        SEARCHED: ",".join(record["trials"][trial]["settings"]),
+    }
+    if point:
+        tags[POINT] = ",".join(f"{axis}={value}" for axis, value in point.items())
+    return tags
+
+
 def log_runs(
     run_dirs: Iterable[str | Path],
     sweeps: Mapping[str, Mapping[str, Any]],
@@ -123,8 +194,10 @@ def log_runs(
     provenance: Mapping[str, str] | None = None,
     cost: Mapping[str, Mapping[str, float]] | None = None,
     workers: int = 1,
+    selections: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Log every run folder under each sweep it belongs to; returns counts of what was done.
+    """Log every run folder under each sweep it belongs to, and the trials and tuned final runs
+    that `selections` (the tuning's selection records) name; returns counts of what was done.
 
     `workers` > 1 draws the artifact figures in that many processes beside the logging. A SQLite
     store is locked while it logs (`store_lock`); a server store takes one logger at a time
@@ -132,8 +205,8 @@ def log_runs(
     """
     with store_lock(tracking_uri):
         return _log_unlocked(
-            run_dirs, sweeps, memberships, tracking_uri, experiment, artifact_root, provenance,
-            cost, workers,
+            run_dirs, sweeps, placements(memberships, selections), tracking_uri, experiment,
+            artifact_root, provenance, cost, workers,
         )  # fmt: skip
 
 
@@ -157,7 +230,7 @@ def store_lock(tracking_uri: str) -> Iterator[None]:
 def _log_unlocked(
     run_dirs: Iterable[str | Path],
     sweeps: Mapping[str, Mapping[str, Any]],
-    memberships: Mapping[str, Sequence[str]],
+    placed: Mapping[str, Sequence[Placement]],
     tracking_uri: str,
     experiment: str,
     artifact_root: str | Path | None,
@@ -175,18 +248,27 @@ def _log_unlocked(
         for name, sweep in sweeps.items()
     }
     existing, duplicates = newest_children(_children(client, experiment_id))
-    for run in duplicates:
+    stale = superseded(existing, placed)
+    for run in [*duplicates, *stale]:
         client.delete_run(run.info.run_id)
-    counts = {"logged": 0, "skipped": 0, "replaced": 0, "duplicates_removed": len(duplicates)}
-    todo: list[tuple[RunFolder, list[str], str]] = []
-    members: dict[str, list[RunFolder]] = defaultdict(list)
+    counts = {
+        "logged": 0,
+        "skipped": 0,
+        "replaced": 0,
+        "duplicates_removed": len(duplicates),
+        "superseded_removed": len(stale),
+    }
+    by_role = dict.fromkeys(CHILD_ROLES, 0)
+    todo: list[tuple[RunFolder, list[tuple[Placement, str]]]] = []
+    members: dict[tuple[str, str], list[RunFolder]] = defaultdict(list)
     for run_dir in run_dirs:
         folder = RunFolder.read(run_dir)
-        content = folder.content_hash((cost or {}).get(folder.run_id, {}))
+        folder_hash = folder.content_hash((cost or {}).get(folder.run_id, {}))
         pending = []
-        for sweep in memberships.get(folder.run_id, ()):
-            members[sweep].append(folder)
-            previous = existing.get((sweep, folder.run_id))
+        for placement in placed.get(folder.run_id, ()):
+            members[(placement.sweep, placement.role)].append(folder)
+            content = placement.content_hash(folder_hash)
+            previous = existing.get((placement.sweep, placement.role, folder.run_id))
             if (
                 previous is not None
                 and previous.info.status == "FINISHED"
@@ -197,39 +279,66 @@ def _log_unlocked(
             if previous is not None:
                 client.delete_run(previous.info.run_id)
                 counts["replaced"] += 1
-            pending.append(sweep)
+            pending.append((placement, content))
         if pending:
-            todo.append((folder, pending, content))
+            todo.append((folder, pending))
     with tempfile.TemporaryDirectory() as scratch, _mapper(workers) as map_:
-        folders = [folder for folder, _, _ in todo]
+        folders = [folder for folder, _ in todo]
         rendered = map_(write_artifacts, folders, [Path(scratch, f.run_id) for f in folders])
-        for (folder, pending, content), artifacts in zip(todo, rendered, strict=True):
-            for sweep in pending:
+        for (folder, pending), artifacts in zip(todo, rendered, strict=True):
+            for placement, content in pending:
                 log_child(
-                    client, experiment_id, parents[sweep], sweep, folder, artifacts,
-                    {**tags, CONTENT: content}, (cost or {}).get(folder.run_id, {}),
+                    client, experiment_id, parents[placement.sweep], placement, folder,
+                    artifacts, {**tags, CONTENT: content}, (cost or {}).get(folder.run_id, {}),
                 )  # fmt: skip
                 counts["logged"] += 1
+                by_role[placement.role] += 1
             shutil.rmtree(artifacts)
     counts["summaries"] = sum(
-        update_summary(client, parents[name], sweep_summary(members[name])) for name in sweeps
+        update_summary(
+            client,
+            parents[name],
+            {
+                **sweep_summary(members[(name, "run")]),
+                **sweep_summary(members[(name, "final")], TUNED_PREFIX),
+            },
+        )
+        for name in sweeps
     )
-    return {"tracking_uri": tracking_uri, "experiment_id": experiment_id, **counts}
+    return {
+        "tracking_uri": tracking_uri,
+        "experiment_id": experiment_id,
+        **counts,
+        "logged_by_role": by_role,
+    }
 
 
-def newest_children(children: Iterable) -> tuple[dict[tuple[str, str], Any], list]:
-    """The newest child of each (sweep, run id), and the older ones: duplicates that loggers
-    racing on one store (before the lock, or on a server store) may have left."""
-    newest: dict[tuple[str, str], Any] = {}
+def newest_children(children: Iterable) -> tuple[dict[tuple[str, str, str], Any], list]:
+    """The newest child of each (sweep, role, run id), and the older ones: duplicates that
+    loggers racing on one store (before the lock, or on a server store) may have left."""
+    newest: dict[tuple[str, str, str], Any] = {}
     older = []
     for run in sorted(
         children, key=lambda run: (int(run.data.tags.get(LOGGED_AT, 0)), run.info.run_id)
     ):
-        key = (run.data.tags[SWEEP], run.data.tags[RUN_ID])
+        key = (run.data.tags[SWEEP], run.data.tags[ROLE], run.data.tags[RUN_ID])
         if key in newest:
             older.append(newest[key])
         newest[key] = run
     return newest, older
+
+
+def superseded(
+    existing: Mapping[tuple[str, str, str], Any], placed: Mapping[str, Sequence[Placement]]
+) -> list:
+    """The trial and final-run children that no selection names any more (a larger K chose
+    another trial, whose final runs are other runs; a tuned sweep left the config): left in
+    the store, they would answer "what did the tuning pick" with a choice it no longer makes.
+    Grid children are kept, as they always were."""
+    current = {(p.sweep, p.role, run_id) for run_id, found in placed.items() for p in found}
+    return [
+        run for key, run in existing.items() if key[1] in ("trial", "final") and key not in current
+    ]
 
 
 @contextmanager
@@ -293,18 +402,20 @@ def description(sweeps: Mapping[str, Mapping[str, Any]], provenance: Mapping[str
     lines = [
         f"sbp-bench runs ({origin}).",
         "",
-        "One parent run per sweep; expand it for one child run per grid point. A parent's"
-        " metrics are its sweep's means per method (`mean_final_test_acc/<method>`,"
-        " `mean_total_pulses/<method>`).",
+        "One parent run per sweep; expand it for one child run per grid point (tag `sbp.role`"
+        " `run`) and, in a tuned sweep, per tuning trial (`trial`, scored on validation only)"
+        " and tuned final run (`final`). A parent's metrics are its sweep's means per method"
+        " (`mean_final_test_acc/<method>`, `mean_total_pulses/<method>`), over its tuned final"
+        " runs too (`tuned_mean_...`).",
         "",
     ]
     lines += [f"- **{name}**: {sweep['description']}" for name, sweep in sweeps.items()]
     return "\n".join(lines)
 
 
-def sweep_summary(folders: Sequence[RunFolder]) -> dict[str, float]:
+def sweep_summary(folders: Sequence[RunFolder], prefix: str = "") -> dict[str, float]:
     """A sweep's means per method over its runs: the final test accuracy and, for methods that
-    program a crossbar, the programming pulses (SET + RESET)."""
+    program a crossbar, the programming pulses (SET + RESET); keys start with `prefix`."""
     by_method: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for folder in folders:
         by_method[folder.spec["method"]].append(folder.metrics)
@@ -312,10 +423,10 @@ def sweep_summary(folders: Sequence[RunFolder]) -> dict[str, float]:
     for method, runs in sorted(by_method.items()):
         accuracies = [m["final_test_acc"] for m in runs if _is_number(m.get("final_test_acc"))]
         if accuracies:
-            summary[f"mean_final_test_acc/{method}"] = float(np.mean(accuracies))
+            summary[f"{prefix}mean_final_test_acc/{method}"] = float(np.mean(accuracies))
         pulses = [m.get("total_set_pulses", 0) + m.get("total_reset_pulses", 0) for m in runs]
         if any(pulses):
-            summary[f"mean_total_pulses/{method}"] = float(np.mean(pulses))
+            summary[f"{prefix}mean_total_pulses/{method}"] = float(np.mean(pulses))
     return summary
 
 
@@ -331,7 +442,7 @@ def update_summary(client: MlflowClient, parent_id: str, summary: Mapping[str, f
 
 
 def _children(client: MlflowClient, experiment_id: str) -> list:
-    return _search(client, experiment_id, f"tags.`{ROLE}` = 'run'")
+    return _search(client, experiment_id, f"tags.`{ROLE}` != 'sweep'")
 
 
 def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list:
@@ -348,17 +459,19 @@ def log_child(
     client: MlflowClient,
     experiment_id: str,
     parent_id: str,
-    sweep: str,
+    placement: Placement,
     folder: RunFolder,
     artifacts: Path,
     tags: Mapping[str, str],
     cost: Mapping[str, float],
 ) -> str:
-    """One grid point under one sweep: params, per-epoch and final metrics, tags, artifacts."""
+    """One run folder as one child (`placement`): params, per-epoch and final metrics, tags,
+    artifacts."""
     run_tags = {
         **tags,
-        ROLE: "run",
-        SWEEP: sweep,
+        **placement.tags,
+        ROLE: placement.role,
+        SWEEP: placement.sweep,
         RUN_ID: folder.run_id,
         RUN_CODE: str(folder.provenance["code_version"]),
         "sbp.status": str(folder.metrics.get("status")),
@@ -367,21 +480,29 @@ def log_child(
     }
     started, finished = folder.training_ms
     run = client.create_run(
-        experiment_id, start_time=started, run_name=child_name(folder), tags=run_tags
+        experiment_id, start_time=started, run_name=child_name(folder, placement), tags=run_tags
     )
     run_id = run.info.run_id
     for chunk in _chunks(list(params_of(folder)), MAX_PARAMS):
         client.log_batch(run_id, params=chunk)
-    for chunk in _chunks(list(metrics_of(folder, cost)), MAX_METRICS):
+    for chunk in _chunks(list(metrics_of(folder, cost, placement.metrics)), MAX_METRICS):
         client.log_batch(run_id, metrics=chunk)
     client.log_artifacts(run_id, str(artifacts))
     client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED), end_time=finished)
     return run_id
 
 
-def child_name(folder: RunFolder) -> str:
+def child_name(folder: RunFolder, placement: Placement) -> str:
+    """`<method> <device> seed=<seed> <run id>`; a trial's names its index (and `chosen`), a
+    tuned final run's says `tuned`."""
     spec = folder.spec
-    return f"{spec['method']} {spec['device']} seed={spec['seed']} {folder.run_id}"
+    what = f"seed={spec['seed']}"
+    if placement.role == "trial":
+        what = f"trial {placement.tags[TRIAL]}"
+        what += " chosen" if placement.tags[SELECTED] == "true" else ""
+    elif placement.role == "final":
+        what = f"tuned seed={spec['seed']}"
+    return f"{spec['method']} {spec['device']} {what} {folder.run_id}"
 
 
 def params_of(folder: RunFolder) -> Iterator[Param]:
@@ -392,8 +513,11 @@ def params_of(folder: RunFolder) -> Iterator[Param]:
         yield Param(f"device.{key}", str(value))
 
 
-def metrics_of(folder: RunFolder, cost: Mapping[str, float]) -> Iterator[Metric]:
-    """History columns per epoch (step = epoch), then final scalars and cost at the last step."""
+def metrics_of(
+    folder: RunFolder, cost: Mapping[str, float], extra: Mapping[str, float] | None = None
+) -> Iterator[Metric]:
+    """History columns per epoch (step = epoch), then final scalars, cost and `extra` (a trial's
+    `tuning_score`) at the last step. Empty cells (a trial's test accuracy) are left out."""
     stamp = folder.timestamp_ms
     history = folder.history
     for column in history.columns.drop("epoch"):
@@ -404,7 +528,8 @@ def metrics_of(folder: RunFolder, cost: Mapping[str, float]) -> Iterator[Metric]
                 yield Metric(column, float(value), stamp, int(epoch))
     last = int(folder.metrics.get("epochs_run") or len(history))
     finals = {k: v for k, v in folder.metrics.items() if k not in history.columns}
-    for key, value in {**finals, **{f"cost.{k}": v for k, v in cost.items()}}.items():
+    scalars = {**finals, **{f"cost.{k}": v for k, v in cost.items()}, **(extra or {})}
+    for key, value in scalars.items():
         if _is_number(value):
             yield Metric(key, float(value), stamp, last)
 
@@ -427,7 +552,8 @@ def write_artifacts(folder: RunFolder, target: Path) -> Path:
     target.mkdir()
     for name in RUN_FILES:
         shutil.copyfile(folder.path / name, target / name)
-    confusion_figure(folder.metrics["confusion_matrix"], target / "confusion_matrix.png")
+    if folder.metrics["confusion_matrix"] is not None:  # a trial never scored the test set
+        confusion_figure(folder.metrics["confusion_matrix"], target / "confusion_matrix.png")
     arrays = folder.path / "arrays.npz"
     if arrays.exists():
         with np.load(arrays) as state:
@@ -444,11 +570,12 @@ def read_cost(path: str | Path | None) -> dict[str, dict[str, float]]:
 
 
 def from_snakemake(smk: Any) -> None:
-    """Rule `log_mlflow`: every finished run into MLflow; what was done into logged.json."""
+    """Rule `log_mlflow`: every finished run (the grid's, the tuning's trials and tuned final
+    runs) into MLflow; what was done into logged.json."""
     params = smk.params
     with rule_log(smk):
         summary = log_runs(
-            run_dirs=[Path(metrics).parent for metrics in smk.input.metrics],
+            run_dirs=[Path(metrics).parent for metrics in (*smk.input.metrics, *smk.input.tuned)],
             sweeps=params.sweeps,
             memberships=params.memberships,
             tracking_uri=params.tracking_uri,
@@ -457,5 +584,6 @@ def from_snakemake(smk: Any) -> None:
             provenance=params.provenance,
             cost=read_cost(smk.input.cost),
             workers=smk.threads,
+            selections=[read_json(path) for path in smk.input.selections],
         )
     Path(smk.output[0]).write_text(json.dumps(summary, indent=2) + "\n")

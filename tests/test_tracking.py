@@ -19,6 +19,7 @@ from sbp_core.tracking import (
     RUN_CODE,
     RUN_ID,
     SWEEP,
+    Placement,
     RunFolder,
     log_child,
     log_runs,
@@ -258,7 +259,7 @@ def test_duplicate_children_are_removed_keeping_the_newest(store, tmp_path):
     with tempfile.TemporaryDirectory() as scratch:
         artifacts = write_artifacts(folder, Path(scratch) / "a")
         duplicate = log_child(
-            client, first["experiment_id"], parent, sweep, folder, artifacts,
+            client, first["experiment_id"], parent, Placement(sweep), folder, artifacts,
             original.data.tags, {},
         )  # fmt: skip
     again = log_runs(**fresh)

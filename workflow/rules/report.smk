@@ -76,7 +76,9 @@ for kind in FIGURE_KINDS:
 
 rule log_mlflow:
     input:
-        metrics=run_metrics(),
+        metrics=run_metrics(),  # the grid's runs and the tuning's trials
+        tuned=tuned_run_metrics,  # after the select_settings checkpoints, if the profile tunes
+        selections=[f"{TUNING}/selected/{key}.json" for key in UNITS],
         cost=mlflow_cost_input(),
     output:
         f"{RESULTS}/mlflow/logged.json",
