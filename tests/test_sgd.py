@@ -23,8 +23,8 @@ G2_PLUS = [[0.75, 0.25], [0.25, 0.75]]
 G2_MINUS = [[0.25, 0.75], [0.75, 0.25]]
 
 
-def hand_network(engine: str) -> SGDLearner:
-    learner = SGDLearner(HAND_SPEC, 2, 2, np.random.default_rng(0), engine=engine)
+def hand_network(engine: str, spec: RunSpec = HAND_SPEC) -> SGDLearner:
+    learner = SGDLearner(spec, 2, 2, np.random.default_rng(0), engine=engine)
     learner.layers[0].g_plus[...] = learner.layers[0].g_minus[...] = np.array(G1, dtype=np.float32)
     learner.layers[1].g_plus[...] = np.array(G2_PLUS, dtype=np.float32)
     learner.layers[1].g_minus[...] = np.array(G2_MINUS, dtype=np.float32)
@@ -62,6 +62,24 @@ def test_hand_worked_update(engine):
     assert stats.set_pulses == [2, 6] and stats.reset_pulses == [2, 6]
     # the loss is the squared output error: (1 - 0.5)^2 + (0 - 0.5)^2
     assert stats.loss == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_without_a_bias_row_the_bias_rows_are_never_pulsed(engine):
+    """The hand-worked update above with bias_row false: layer 1 pulses row x1 only (1 pair
+    pulse), layer 2 row h1 only (+1 on column 0, -1 on column 1); the bias rows stay as they were
+    (and a new network starts them at weight 0)."""
+    spec = dataclasses.replace(HAND_SPEC, bias_row=False)
+    learner = hand_network(engine, spec)
+    fresh = SGDLearner(spec, 2, 2, np.random.default_rng(1))
+    stats = learner.fit_epoch(np.array([[True, False]]), np.array([0]), np.random.default_rng(0))
+    step = 0.0125
+    np.testing.assert_allclose(learner.layers[0].g_plus[:, 0], [0.5 + step, 0.5, 0.5], atol=1e-6)
+    np.testing.assert_allclose(
+        learner.layers[1].g_plus, [[0.75 + step, 0.25 - step], G2_PLUS[1]], atol=1e-6
+    )
+    assert stats.set_pulses == [1, 2] and stats.reset_pulses == [1, 2]
+    assert all(np.all(bar.weights()[-1] == 0) for bar in fresh.layers)
 
 
 def test_adc_spans_the_column_range_and_rounds_to_the_nearest_code():
@@ -154,6 +172,7 @@ def digits_inputs(n: int = 300):
         {"device": "pcmo", "pulse_scheme": "single", "adc_bits": 5},
         {"device": "epiram", "read_noise": 0.05, "c2c_sigma": 0.05, "lr": 1.0, "lr_out": 0.5},
         NEUROSIM_READING | {"device": "alox_hfo2", "read_noise": 0.02, "d2d_sigma": 0.05},
+        NEUROSIM_READING | {"device": "taox_hfox", "bias_row": False, "n_states": 129},
     ],
 )
 def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):

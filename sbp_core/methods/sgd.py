@@ -85,6 +85,10 @@ class SGDOwnFields(SGDFields):
     drawn weight back; `neurosim` writes (w + 1) / 2 (Gmax - Gmin) without adding Gmin, as
     MLP+NeuroSim V3.0's ideal write does, so weights read back low (its Array.cpp)."""
 
+    bias_row: bool = True
+    """Method sgd only: false holds every crossbar's bias row at weight 0 and never pulses it,
+    as if absent (MLP+NeuroSim V3.0 has no bias)."""
+
     def __post_init__(self) -> None:
         if self.init_levels == 1:
             raise ConfigError("init_levels must be 0 (uniform conductances) or at least 2, got 1")
@@ -116,6 +120,10 @@ class SGDLearner(CrossbarMLP):
         self.adcs = tuple(ADC.for_rows(bar.shape[0], spec.adc_bits, gain) for bar in self.layers)
         if spec.init_levels:
             self._write_initial_levels(rng)
+        if not spec.bias_row:  # its weight 0: G+ where G- is (stuck devices stay stuck)
+            for bar in self.layers:
+                free = bar.plus.stuck[-1] == 0
+                bar.g_plus[-1] = np.where(free, bar.g_minus[-1], bar.g_plus[-1])
         pulse_weight = (2.0 if spec.pulse_scheme == "pair" else 1.0) * self.device.step
         self.rule = SGDSettings(
             theta=DTYPE(spec.theta),
@@ -123,6 +131,7 @@ class SGDLearner(CrossbarMLP):
             step_output=DTYPE(-(spec.lr_out or self.default_lr_out)),
             weight_step=DTYPE(pulse_weight * self.layers[0].scale),
             max_pulses=self.device.n_states - 1,
+            bias_drive=DTYPE(1.0 if spec.bias_row else 0.0),
         )
         self._loss = 0.0
 
@@ -188,12 +197,13 @@ class SGDLearner(CrossbarMLP):
         activations, deltas = self.forward_errors(rows1, label, rng)
         column_pulses = self.pulse_counts(self.rule.step_hidden * deltas[0])
         columns = np.flatnonzero(column_pulses)
-        index = (rows1[:, None] * self.widths[0] + columns[None, :]).ravel()
-        layers[0].pulse_trains(index, np.tile(column_pulses[columns], rows1.size), rng)
+        learning = rows1 if self.rule.bias_drive != 0 else rows1[:-1]  # the bias row is last
+        index = (learning[:, None] * self.widths[0] + columns[None, :]).ravel()
+        layers[0].pulse_trains(index, np.tile(column_pulses[columns], learning.size), rng)
         for number in range(1, len(layers)):
             last = number == len(layers) - 1
             step = self.rule.step_output if last else self.rule.step_hidden
-            drive = np.append(activations[number - 1], DTYPE(1.0))
+            drive = np.append(activations[number - 1], self.rule.bias_drive)
             pulses = self.pulse_counts(drive[:, None] * (step * deltas[number])[None, :]).ravel()
             index = np.flatnonzero(pulses)
             layers[number].pulse_trains(index, pulses[index], rng)

@@ -56,6 +56,9 @@ class SGDSettings(NamedTuple):
     """Nominal weight change of one pulse on a pair (weight units)."""
     max_pulses: int
     """Most pulses one update may give one pair: the device's full range, n_states - 1."""
+    bias_drive: np.float32
+    """1: the bias rows learn (every layer's last row, driven by a constant 1); 0: they hold
+    weight 0 and are never pulsed, as if absent (NeuroSim has none; sgd's `bias_row`)."""
 
 
 SET, RESET = 0, 1
@@ -103,7 +106,8 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng, buf):  
         for j in range(n_cols):
             columns_pulses[j] = pulse_count(rule.step_hidden * s[j], rule)
         m = 0
-        for r in rows[: n_driven[0]]:
+        learning = n_driven[0] if rule.bias_drive != 0 else n_driven[0] - 1  # bias row last
+        for r in rows[:learning]:
             for j in range(n_cols):
                 if columns_pulses[j] != 0:
                     index[m] = r * n_cols + j
@@ -162,12 +166,11 @@ def _backpropagate(bar, above, act, error):  # pragma: no cover - compiled
 
 @compiled
 def _outer_pulses(act, error, step, rule, index, trains):  # pragma: no cover - compiled
-    """Pulse counts of dW = step error [act; 1]^T for every pair (row j, column k): the non-zero
-    ones into index (flat pair index) and trains (count); returns how many."""
-    one = np.float32(1.0)
+    """Pulse counts of dW = step error [act; bias_drive]^T for every pair (row j, column k): the
+    non-zero ones into index (flat pair index) and trains (count); returns how many."""
     n_cols, m = error.size, 0
     for j in range(act.size + 1):
-        drive = act[j] if j < act.size else one
+        drive = act[j] if j < act.size else rule.bias_drive
         for k in range(n_cols):
             n = pulse_count((step * error[k]) * drive, rule)
             if n != 0:
