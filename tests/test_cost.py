@@ -543,6 +543,31 @@ def test_every_cost_figure_fits_a_page_and_labels_its_axes_with_units(tmp_path, 
         )
 
 
+def test_the_tradeoff_legend_of_every_method_fits_inside_the_figure():
+    """The legend under the panels names every method in full: none is cut at the figure's edge
+    (the widest label, ex-situ's, once pushed "mixed precision" past the right edge)."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    methods = list(cost_figures.METHOD_STYLES)
+    energies = pd.DataFrame(
+        {
+            "method": methods,
+            "device": ["ideal"] * len(methods),
+            "final_test_acc": [0.9] * len(methods),
+            "energy_per_sample_J": [1e-9] * len(methods),
+            cost_tables.ASSUMED: [False] * len(methods),
+        }
+    )
+    fig = cost_figures.plot_tradeoff(energies, "UCI digits")
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == len(methods)
+    renderer = fig.canvas.get_renderer()
+    for text in legend.get_texts():
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, text.get_text()
+
+
 def _with_sgd_twins(runs: pd.DataFrame, seeds: set[int]) -> pd.DataFrame:
     """runs plus, for the SBP runs of `seeds`, their conventional twin at 10x SBP's pulses and
     80 % test accuracy, and a decoy: an sgd run of another width, which must not match."""

@@ -139,7 +139,7 @@ def expected_best_figure(selections: Sequence[Mapping[str, Any]]) -> plt.Figure:
 def profile_figure(frame: pd.DataFrame) -> plt.Figure:
     """One performance profile of every method tuned (solid) and untuned (dashed), all measured
     against the best of them on each point, by their median test accuracy."""
-    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    fig, ax = plt.subplots(figsize=(page.TEXT_WIDTH_IN, 3.2), layout="constrained")
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = dict(zip(frame["method"].unique(), palette, strict=False))
     styles = {"tuned": "-", "untuned": "--"}
@@ -156,8 +156,7 @@ def profile_figure(frame: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("tau: accuracy below the best (points)")
     ax.set_ylabel("fraction of devices")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
+    fig.legend(loc="outside right center", fontsize="small", frameon=False)  # off the curves
     return fig
 
 
