@@ -302,6 +302,23 @@ def test_the_performance_profile_legend_sits_beside_the_curves_inside_the_figure
     assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0 and box.y1 <= fig.bbox.y1
 
 
+@pytest.mark.parametrize("points", [[{}], [{"device": "a"}, {"device": "b"}]])
+def test_the_expected_best_figure_of_six_rules_fits_the_page(tmp_path, readable, points):
+    """Six rules in rows of three within the page (one row of six was 4,260 px wide); a legend
+    of the tuned points only where the sweep has points to tell apart."""
+    from sbp_core.tuning import report
+
+    selections = [
+        {"method": method, "point": point, "trials": [{"score": s} for s in (0.2, 0.6, 0.4)]}
+        for method in ("sbp", "sgd", "manhattan", "ttv2", "cttv2", "mixed_precision")
+        for point in points
+    ]
+    fig = report.expected_best_figure(selections)
+    assert len(fig.legends) == (len(points) > 1)
+    png = tmp_path / "expected_best.png"
+    readable(fig, png, lambda fig, png: report.page.save(fig, png, png.with_suffix(".pdf")))
+
+
 def test_expected_best_of_n_trials_is_the_order_statistics_formula():
     values = [0.2, 0.5, 0.9]
     assert stats.expected_max(values, 1) == pytest.approx(1.6 / 3)
