@@ -230,8 +230,8 @@ def _add_compare(commands) -> None:
     compare.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 [default: 3]")
     compare.add_argument("--cores", type=int, default=2, help="[default: 2]")
     compare.add_argument(
-        "--trials", type=int, default=8, help="K, tuning trials per rule on the device, chosen "
-        "on validation; 0: no tuning, the documented readings [default: 8, README]",
+        "--trials", type=int, default=16, help="K, tuning trials per rule on the device, chosen "
+        "on validation; 0: no tuning, the documented readings [default: 16, README]",
     )  # fmt: skip
     compare.add_argument(
         "--out", type=Path, help="folder for summary.md and compare.png "

@@ -3,14 +3,14 @@
 It writes a small profile (every on-chip rule of sbp_core.methods on the one device) and runs it
 through the same Snakemake workflow as every profile (`--configfile`), so finished runs are reused
 on a rerun. Then it reads the collected runs, costs each with the periphery model
-(`cost_tables.method_energies`) and prints one row per rule: test accuracy (median and 95 %
-interval over seeds), energy and area per training sample, and the energy saving against the
-conventional design (on-chip sgd). The same table goes to summary.md beside compare.png.
+(`cost_tables.method_energies`) and prints a row per rule and setting: test accuracy (median and
+95 % interval over seeds), energy and area per training sample, and the energy saving against
+the conventional design (on-chip sgd). The same table goes to summary.md beside compare.png.
 
-With `trials` K > 0 (the command's default is 8: README, "Compare the rules on my device", for
-the measurement that chose it) the profile has a `tuning` block: every rule gets the
-same K trials on the device by the declared protocol (docs/tuning_protocol.md), chosen on the
-validation split, and the table holds each rule's tuned final runs beside its untuned defaults.
+With `trials` K > 0 (the command's default is 16, chosen by the measurement in
+docs/tuning_protocol.md, "On one device") the profile has a `tuning` block: every rule gets the
+same K trials on the device by the declared protocol, chosen on the validation split, and the
+table holds each rule's tuned final runs beside its untuned defaults.
 With K = 0 nothing is tuned: the rules run at their defaults and SBP also at its documented
 reading for the device (SBP_READINGS), as before the protocol existed.
 """
