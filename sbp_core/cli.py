@@ -230,6 +230,10 @@ def _add_compare(commands) -> None:
     compare.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 [default: 3]")
     compare.add_argument("--cores", type=int, default=2, help="[default: 2]")
     compare.add_argument(
+        "--trials", type=int, default=16, help="K, tuning trials per rule on the device, chosen "
+        "on validation; 0: no tuning, the documented readings [default: 16, README]",
+    )  # fmt: skip
+    compare.add_argument(
         "--out", type=Path, help="folder for summary.md and compare.png "
         "[default: results/compare-<device>-<dataset>/compare]",
     )  # fmt: skip
@@ -243,7 +247,7 @@ def _compare(args: argparse.Namespace) -> int:
     lines = compare(
         args.device, args.dataset, args.epochs, args.seeds, args.cores, args.out,
         Path(mnist_dir) if mnist_dir else None,
-        show=lambda line: print(line, file=sys.stderr, flush=True),
+        show=lambda line: print(line, file=sys.stderr, flush=True), trials=args.trials,
     )  # fmt: skip
     print("\n".join(lines))
     return 0

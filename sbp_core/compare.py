@@ -3,12 +3,16 @@
 It writes a small profile (every on-chip rule of sbp_core.methods on the one device) and runs it
 through the same Snakemake workflow as every profile (`--configfile`), so finished runs are reused
 on a rerun. Then it reads the collected runs, costs each with the periphery model
-(`cost_tables.method_energies`) and prints one row per rule: test accuracy (median and 95 %
-interval over seeds), energy and area per training sample, and the energy saving against the
-conventional design (on-chip sgd). The same table goes to summary.md beside compare.png.
+(`cost_tables.method_energies`) and prints a row per rule and setting: test accuracy (median and
+95 % interval over seeds), energy and area per training sample, and the energy saving against
+the conventional design (on-chip sgd). The same table goes to summary.md beside compare.png.
 
-Until the rules have tuned settings, each runs at its documented reading (READINGS), and the
-table says which.
+With `trials` K > 0 (the command's default is 16, chosen by the measurement in
+docs/tuning_protocol.md, "On one device") the profile has a `tuning` block: every rule gets the
+same K trials on the device by the declared protocol, chosen on the validation split, and the
+table holds each rule's tuned final runs beside its untuned defaults.
+With K = 0 nothing is tuned: the rules run at their defaults and SBP also at its documented
+reading for the device (SBP_READINGS), as before the protocol existed.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import yaml
 
 from sbp_core.errors import ConfigError, SbpBenchError
 from sbp_core.methods import RULES
-from sbp_core.report import ACCURACY
+from sbp_core.report import ACCURACY, SWEEP_SEPARATOR
 from sbp_core.spec import names_device_file
+from sbp_core.tuning.final_runs import TUNED_MARK
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 """The checkout whose Snakefile, config/ and workflow/ the command runs (an editable install)."""
@@ -39,6 +44,11 @@ ON_CHIP = tuple(name for name, rule in RULES.items() if rule.on_chip)
 INTERVAL = (2.5, 97.5)
 """Percentiles over seeds of the accuracy interval (linear interpolation; with three seeds it
 spans nearly their range)."""
+
+TRIAL_FRACTION = 5
+"""A trial trains a fifth of the final epochs (at least one), as the profiles' trials do."""
+SWEEP = "rules"
+"""The generated profile's sweep: every on-chip rule at its defaults on the device."""
 
 WIDE = {"pulse_prob": 0.1, "margin_hi": 2.0, "margin_lo": -2.0, "gate_window": 2.0}
 SET_ONLY_WIDE = {"pulse_scheme": "set_only", "refresh_every": 1000, **WIDE}
@@ -68,6 +78,8 @@ file gets set-only + refresh, wide: the reading chosen on 4 of the 7 presets. Th
 for the dataset or budget at hand (on the UCI digits the defaults do better on the ideal device,
 same document); SBP at its defaults runs beside it."""
 DEFAULT_LABEL = "defaults"
+TUNED_LABEL = "tuned"
+DOCUMENTED_LABEL = "documented"
 READING_SWEEP = "sbp_reading"
 
 
@@ -83,11 +95,16 @@ def profile_name(device: str, dataset: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"compare-{stem}-{dataset}")
 
 
+def trial_epochs(epochs: int) -> int:
+    return max(1, round(epochs / TRIAL_FRACTION))
+
+
 def profile_config(
-    device: str, dataset: str, epochs: int, seeds: int, mnist_dir: Path | None
+    device: str, dataset: str, epochs: int, seeds: int, mnist_dir: Path | None, trials: int
 ) -> dict[str, Any]:
-    """The generated profile: sweep `rules` runs every on-chip rule at its defaults on `device`;
-    sweep READING_SWEEP runs SBP at its documented reading there (when it has one)."""
+    """The generated profile: sweep SWEEP runs every on-chip rule at its defaults on `device`;
+    with `trials` > 0 every rule is tuned there with K = `trials`, else sweep READING_SWEEP runs
+    SBP at its documented reading (when it has one)."""
     if names_device_file(device):
         path = Path(device).resolve()
         if not path.is_file():
@@ -98,19 +115,25 @@ def profile_config(
 
         preset(device)  # a one-line error listing the presets
     sweeps: dict[str, Any] = {
-        "rules": {
+        SWEEP: {
             "description": f"Every on-chip rule at its defaults on {device}.",
             "methods": list(ON_CHIP),
         }
     }
     reading = sbp_reading(device)
-    if reading is not None:
+    if trials == 0 and reading is not None:
         sweeps[READING_SWEEP] = {
             "description": f"SBP at its documented reading ({reading.label}, "
             "docs/sbp_on_real_devices.md).",
             "methods": ["sbp"],
             "base": dict(reading.fields),
         }
+    tuning = {
+        "trials": trials,
+        "trial_epochs": trial_epochs(epochs),
+        "final_seeds": list(range(seeds)),
+        "sweeps": {SWEEP: "each_point"},
+    }
     return {
         "profile": profile_name(device, dataset),
         "base": {"dataset": dataset, "epochs": epochs, "device": device},
@@ -118,6 +141,7 @@ def profile_config(
         "mnist_dir": str(mnist_dir.resolve()) if mnist_dir else None,
         "cost_config": str(REPOSITORY / "config" / "cost.yaml"),
         "sweeps": sweeps,
+        "tuning": tuning if trials > 0 else None,
     }
 
 
@@ -148,6 +172,11 @@ def run_profile(
         f"{results}/cost/cost_per_run.csv",
         f"{results}/summary.md",
     ]  # fmt: skip
+    if config["tuning"]:  # the chosen settings and whether K was enough
+        command += [
+            f"{results}/tuning/{SWEEP}.md",
+            f"{results}/tuning/figures/{SWEEP}.expected_best.png",
+        ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -166,22 +195,37 @@ def run_profile(
         raise SbpBenchError(f"the workflow failed (exit {code}); its output is in {log_path}")
 
 
+def setting_of(sweeps: Any) -> str:
+    """A run's setting from its sweeps cell: a rule's tuned final run, SBP's documented reading
+    or the defaults."""
+    names = str(sweeps).split(SWEEP_SEPARATOR)
+    if any(name.startswith(TUNED_MARK) for name in names):
+        return TUNED_LABEL
+    return DOCUMENTED_LABEL if READING_SWEEP in names else DEFAULT_LABEL
+
+
+SETTINGS = (TUNED_LABEL, DOCUMENTED_LABEL, DEFAULT_LABEL)
+"""The order of a rule's rows: the answer first, then the untuned defaults."""
+
+
 def rule_table(runs: pd.DataFrame, energies: pd.DataFrame) -> pd.DataFrame:
-    """One row per rule and reading: accuracy median and interval over seeds (percent), median
-    energy (J) and area (um^2) per training sample, and the energy and area savings against the
-    conventional design (its median over the same seeds divided by the row's)."""
-    data = runs.merge(energies[["run_id", "energy_per_sample_J", "area_um2"]], on="run_id")
-    data["reading"] = data["sweeps"].map(
-        lambda cell: "documented" if READING_SWEEP in str(cell).split(";") else DEFAULT_LABEL
+    """One row per rule and setting (tuning trials left out: they scored no test set): accuracy
+    median and interval over seeds (percent), median energy (J) and area (um^2) per training
+    sample, and the energy and area savings against the conventional design run the same way
+    (tuned sgd for a tuned row, sgd at its defaults otherwise): its median over the same seeds
+    divided by the row's."""
+    data = runs[runs[ACCURACY].notna()].merge(
+        energies[["run_id", "energy_per_sample_J", "area_um2"]], on="run_id"
     )
+    data["setting"] = data["sweeps"].map(setting_of)
     rows = []
-    for (method, reading), members in data.groupby(["method", "reading"], sort=False):
+    for (method, setting), members in data.groupby(["method", "setting"], sort=False):
         accuracy = 100 * members[ACCURACY].to_numpy(dtype=float)
         low, high = np.percentile(accuracy, INTERVAL)
         rows.append(
             {
                 "rule": method,
-                "reading": reading,
+                "setting": setting,
                 "seeds": len(members),
                 "accuracy_median": float(np.median(accuracy)),
                 "accuracy_low": float(low),
@@ -191,56 +235,89 @@ def rule_table(runs: pd.DataFrame, energies: pd.DataFrame) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    conventional = table[(table["rule"] == CONVENTIONAL) & (table["reading"] == DEFAULT_LABEL)]
-    if conventional.empty:
-        raise SbpBenchError(f"no finished {CONVENTIONAL} runs: nothing to measure savings against")
-    table["energy_saving"] = (
-        conventional["energy_per_sample_J"].iloc[0] / table["energy_per_sample_J"]
-    )
-    table["area_saving"] = conventional["area_um2"].iloc[0] / table["area_um2"]
-    order = {name: index for index, name in enumerate(ON_CHIP)}
+    conventional = table[table["rule"] == CONVENTIONAL].set_index("setting")
+    reference = table["setting"].map(lambda s: TUNED_LABEL if s == TUNED_LABEL else DEFAULT_LABEL)
+    missing = sorted(set(reference) - set(conventional.index))
+    if missing:
+        raise SbpBenchError(
+            f"no finished {CONVENTIONAL} runs ({', '.join(missing)}): "
+            "nothing to measure savings against"
+        )
+    for column, saving in (("energy_per_sample_J", "energy_saving"), ("area_um2", "area_saving")):
+        table[saving] = conventional.loc[reference, column].to_numpy() / table[column]
+    order = {name: index for index, name in enumerate((*ON_CHIP, *SETTINGS))}
     return table.sort_values(
-        ["rule", "reading"], key=lambda col: col.map(lambda v: order.get(v, v)), kind="stable"
+        ["rule", "setting"], key=lambda col: col.map(lambda v: order.get(v, v)), kind="stable"
     ).reset_index(drop=True)
 
 
-def reading_label(reading: str, device: str) -> str:
-    if reading == DEFAULT_LABEL:
-        return f"{DEFAULT_LABEL} (README, Method)"
-    documented = sbp_reading(device)
-    return f"{documented.label} (docs/sbp_on_real_devices.md)" if documented else reading
+def setting_label(setting: str, config: Mapping[str, Any]) -> str:
+    """The words of a row's setting in the table."""
+    if setting == TUNED_LABEL:
+        return f"tuned (K = {config['tuning']['trials']}, chosen on validation)"
+    if setting == DEFAULT_LABEL:
+        return f"{DEFAULT_LABEL} (untuned; README, Method)"
+    documented = sbp_reading(config["base"]["device"])
+    return f"{documented.label} (docs/sbp_on_real_devices.md)" if documented else setting
 
 
 def summary_lines(
     table: pd.DataFrame, config: Mapping[str, Any], data_name: str, assumed: bool
 ) -> list[str]:
-    """The printed table and summary.md: a title, the table in Markdown, and its notes."""
+    """The printed table and summary.md: a title (naming K and the selection split when the
+    rules are tuned), the table in Markdown, and its notes."""
     device = config["base"]["device"]
-    seeds = len(config["seeds"])
+    seeds, epochs, tuning = len(config["seeds"]), config["base"]["epochs"], config["tuning"]
+    title = f"# compare: {Path(device).name} on {data_name}, {epochs} epochs, {seeds} seed(s)"
+    if tuning:
+        title += (
+            f"; every rule tuned with K = {tuning['trials']} trials of {tuning['trial_epochs']} "
+            "epoch(s), chosen on the validation split"
+        )
+    else:
+        title += "; not tuned (--trials 0)"
     lines = [
-        f"# compare: {Path(device).name} on {data_name}, {config['base']['epochs']} epochs, "
-        f"{seeds} seed(s)",
+        title,
         "",
-        "| rule | reading | test acc. median (%) | 95 % interval (%) | energy / sample | "
+        "| rule | setting | test acc. median (%) | 95 % interval (%) | energy / sample | "
         "area (um²) | energy saving vs sgd | area saving vs sgd |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in table.itertuples():
         lines.append(
-            f"| {row.rule} | {reading_label(row.reading, device)} | "
+            f"| {row.rule} | {setting_label(row.setting, config)} | "
             f"{row.accuracy_median:.1f} | {row.accuracy_low:.1f}-{row.accuracy_high:.1f} | "
             f"{_joules(row.energy_per_sample_J)} | {row.area_um2:.3g} | "
             f"{row.energy_saving:.3g}x | {row.area_saving:.3g}x |"
         )
-    lines += [
-        "",
-        f"- Rules run at their documented readings, not settings tuned for this device, data or "
-        f"budget; {_reading_note(device)}",
-        "- Energy and area: the training periphery and arrays per training sample "
-        "(README, \"Periphery cost\"); savings are sgd's (the conventional design) over the row's.",
+    lines.append("")
+    if tuning:
+        results = Path("results") / config["profile"] / "tuning"
+        lines += [
+            f"- Tuned rows: each rule's final runs after the same K = {tuning['trials']} "
+            f"quasi-random trials of {tuning['trial_epochs']} epoch(s) from its declared search "
+            "space (docs/tuning_protocol.md); the winner has the best mean validation accuracy "
+            "of its last two epochs (the validation split: the test set is never read to "
+            f"choose), rerun at {epochs} epochs on each seed. Chosen settings: "
+            f"{results / (SWEEP + '.md')}; whether K was enough: "
+            f"{results / 'figures' / (SWEEP + '.expected_best.png')}.",
+            "- Defaults rows: the same rules untuned, to show what tuning changed.",
+            "- Energy and area: the training periphery and arrays per training sample (README, "
+            "\"Periphery cost\"); savings are sgd's (the conventional design) over the row's, "
+            "sgd run the same way (tuned against tuned, defaults against defaults).",
+        ]
+    else:
+        lines += [
+            f"- Rules run at their documented readings, not settings tuned for this device, "
+            f"data or budget (--trials K tunes them); {_reading_note(device)}",
+            "- Energy and area: the training periphery and arrays per training sample "
+            '(README, "Periphery cost"); savings are sgd\'s (the conventional design, at its '
+            "defaults) over the row's.",
+        ]
+    lines.append(
         f"- The interval is the {INTERVAL[0]:g}th-{INTERVAL[1]:g}th percentile of the seeds' "
-        "final test accuracies.",
-    ]
+        "final test accuracies."
+    )
     if assumed:
         lines.append(
             "- The device's pulse amplitude or width is assumed (its citation says so): the "
@@ -263,8 +340,9 @@ def _joules(value: float) -> str:
 
 
 def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> None:
-    """Accuracy against energy per training sample: one point per rule and reading, with its
-    accuracy interval as the error bar."""
+    """Accuracy against energy per training sample: one point per rule, with its accuracy
+    interval as the error bar; the tuned runs only when the rules were tuned (the answer), else
+    every setting, the documented reading filled and the defaults hollow."""
     import matplotlib.pyplot as plt
     import seaborn as sns
     from matplotlib.ticker import EngFormatter, MaxNLocator
@@ -273,12 +351,14 @@ def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> Non
     from sbp_core.report.cost_figures import METHOD_STYLES
 
     page.theme()
-    fig, ax = plt.subplots(figsize=(page.COLUMN_WIDTH_IN * 1.6, 3.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(page.TEXT_WIDTH_IN, 3.6), layout="constrained")
     colours = sns.color_palette("colorblind")
-    for row in table.itertuples():
+    tuned = table["setting"] == TUNED_LABEL
+    shown = table[tuned] if tuned.any() else table
+    for row in shown.itertuples():
         style = METHOD_STYLES.get(row.rule, {"marker": "o", "colour": 7})
         colour = colours[style["colour"]]
-        documented = row.reading != DEFAULT_LABEL
+        hollow = row.setting == DEFAULT_LABEL
         ax.errorbar(
             row.energy_per_sample_J,
             row.accuracy_median,
@@ -287,13 +367,13 @@ def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> Non
                 [row.accuracy_high - row.accuracy_median],
             ],
             marker=style["marker"],
-            markerfacecolor="none" if documented else colour,
+            markerfacecolor="none" if hollow else colour,
             color=colour,
             capsize=3,
             linestyle="none",
-            label=f"{row.rule} ({'documented reading' if documented else 'defaults'})",
+            label=f"{row.rule} ({row.setting})",
         )
-    energies = table["energy_per_sample_J"]
+    energies = shown["energy_per_sample_J"]
     if energies.max() >= 10 * energies.min():  # a log axis only where it has its decades
         ax.set_xscale("log")
     else:
@@ -304,7 +384,7 @@ def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> Non
         ylabel="test accuracy (%)\nmedian, 95 % interval",
         title=title,
     )
-    ax.legend(loc="best", fontsize="small")
+    fig.legend(loc="outside right center", fontsize="small", frameon=False)  # off the points
     page.save(fig, png, pdf)
 
 
@@ -317,6 +397,7 @@ def compare(
     out: Path | None,
     mnist_dir: Path | None,
     show: Callable[[str], None],
+    trials: int,
 ) -> list[str]:
     """Run the comparison in the working folder (results/<profile>/, as `make run` does) and
     write summary.md and compare.png into `out` (default: results/<profile>/compare); returns
@@ -329,7 +410,9 @@ def compare(
 
     if epochs < 1 or seeds < 1 or cores < 1:
         raise ConfigError("--epochs, --seeds and --cores must be at least 1")
-    config = profile_config(device, dataset, epochs, seeds, mnist_dir)
+    if trials < 0:
+        raise ConfigError("--trials must be at least 0 (0: no tuning, the documented readings)")
+    config = profile_config(device, dataset, epochs, seeds, mnist_dir, trials)
     results = Path("results") / config["profile"]
     out = out or results / "compare"
     out.mkdir(parents=True, exist_ok=True)
@@ -342,6 +425,8 @@ def compare(
     lines = summary_lines(table, config, name, assumed)
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     title = f"{Path(config['base']['device']).name}, {name}: {epochs} epochs, {seeds} seed(s)"
+    if trials:
+        title += f"\ntuned: K = {trials} trials per rule, chosen on validation"
     compare_figure(table, title, out / "compare.png", out / "compare.pdf")
     table.to_csv(out / "compare.csv", index=False)
     return lines

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -12,21 +15,48 @@ from sbp_core.methods import RULES
 from sbp_core.report.summary import collapse
 from sbp_core.spec import RunSpec
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_the_generated_profile_runs_every_on_chip_rule_and_sbps_documented_reading(tmp_path):
-    config = compare.profile_config("epiram", "digits", 3, 2, None)
+
+def test_the_generated_profile_tunes_every_on_chip_rule_with_the_same_k():
+    config = compare.profile_config("epiram", "digits", 20, 3, None, trials=8)
     assert config["profile"] == "compare-epiram-digits"
-    assert config["base"] == {"dataset": "digits", "epochs": 3, "device": "epiram"}
-    assert config["seeds"] == [0, 1]
+    assert config["base"] == {"dataset": "digits", "epochs": 20, "device": "epiram"}
+    assert config["seeds"] == [0, 1, 2]
     on_chip = {name for name, rule in RULES.items() if rule.on_chip}
     assert {"sbp", "sgd", "manhattan"} <= on_chip
-    assert set(config["sweeps"]["rules"]["methods"]) == on_chip
+    assert set(config["sweeps"]) == {compare.SWEEP}  # no hand reading beside the tuned rules
+    assert set(config["sweeps"][compare.SWEEP]["methods"]) == on_chip
+    assert config["tuning"] == {
+        "trials": 8,
+        "trial_epochs": 4,  # a fifth of the final budget, as the profiles' trials
+        "final_seeds": [0, 1, 2],
+        "sweeps": {compare.SWEEP: "each_point"},
+    }
+    assert (
+        compare.profile_config("epiram", "digits", 2, 1, None, trials=3)["tuning"]["trial_epochs"]
+        == 1
+    )
+
+
+def test_trials_0_keeps_the_untuned_profile_with_sbps_documented_reading():
+    config = compare.profile_config("epiram", "digits", 3, 2, None, trials=0)
+    assert config["tuning"] is None
     reading = config["sweeps"][compare.READING_SWEEP]
     assert reading["methods"] == ["sbp"]
     assert reading["base"]["pulse_scheme"] == "set_only" and reading["base"]["margin_hi"] == 2.0
-    assert (
-        compare.READING_SWEEP not in compare.profile_config("ideal", "digits", 1, 1, None)["sweeps"]
-    )
+    ideal = compare.profile_config("ideal", "digits", 1, 1, None, trials=0)
+    assert compare.READING_SWEEP not in ideal["sweeps"]
+
+
+def test_a_generated_profile_is_a_valid_profile_for_the_workflow():
+    from sbp_core.grid import expand, validate_config
+
+    for trials, tuned in ((0, 0), (4, len(compare.ON_CHIP))):
+        config = compare.profile_config("epiram", "digits", 5, 2, None, trials=trials)
+        grid = expand(validate_config(config, ROOT / "config" / "schema.yaml"))
+        assert len(grid.tuning) == tuned  # one tuning unit per rule, K trials each
+        assert all(len(unit.trials) == trials for unit in grid.tuning)
 
 
 def test_a_device_file_is_run_from_its_full_path_and_a_bad_device_is_one_line(tmp_path):
@@ -34,13 +64,13 @@ def test_a_device_file_is_run_from_its_full_path_and_a_bad_device_is_one_line(tm
     device.write_text(
         "n_states: 40\nnl_ltp: 1.0\nnl_ltd: -1.0\non_off: 10\nc2c_sigma: 0.01\ng_max_s: 1e-6\n"
     )
-    config = compare.profile_config(str(device), "digits", 1, 1, None)
+    config = compare.profile_config(str(device), "digits", 1, 1, None, trials=2)
     assert config["base"]["device"] == str(device.resolve())
     assert config["profile"] == "compare-my-dev-digits"
     with pytest.raises(ConfigError, match="unknown preset 'nope'"):
-        compare.profile_config("nope", "digits", 1, 1, None)
+        compare.profile_config("nope", "digits", 1, 1, None, trials=2)
     with pytest.raises(ConfigError, match="missing.yaml: device file not found"):
-        compare.profile_config(str(tmp_path / "missing.yaml"), "digits", 1, 1, None)
+        compare.profile_config(str(tmp_path / "missing.yaml"), "digits", 1, 1, None, trials=2)
 
 
 def test_rule_table_takes_median_and_interval_over_seeds_and_savings_against_sgd():
@@ -64,9 +94,42 @@ def test_rule_table_takes_median_and_interval_over_seeds_and_savings_against_sgd
     assert table.loc["sgd", "accuracy_low"] == pytest.approx(50.5)  # 2.5th percentile, linear
     assert table.loc["sgd", "accuracy_high"] == pytest.approx(88.5)
     assert table.loc["sgd", "energy_saving"] == 1.0
-    assert table.loc["sbp", "reading"] == "documented"
+    assert table.loc["sbp", "setting"] == "documented"
     assert table.loc["sbp", "energy_saving"] == pytest.approx(2.0)  # 4 J over 2 J
     assert table.loc["sbp", "area_saving"] == pytest.approx(2.0)
+
+
+def test_a_tuned_row_saves_against_tuned_sgd_and_trials_are_left_out():
+    runs = pd.DataFrame(
+        {
+            "run_id": ["sd", "st", "bd", "bt", "trial"],
+            "method": ["sgd", "sgd", "sbp", "sbp", "sbp"],
+            "sweeps": ["rules", "tuned:rules", "rules", "tuned:rules", ""],
+            "final_test_acc": [0.5, 0.8, 0.6, 0.9, None],
+        }
+    )
+    energies = pd.DataFrame(
+        {
+            "run_id": ["sd", "st", "bd", "bt", "trial"],
+            "energy_per_sample_J": [8.0, 6.0, 2.0, 3.0, 100.0],
+            "area_um2": [10.0, 10.0, 5.0, 4.0, 1.0],
+        }
+    )
+    table = compare.rule_table(runs, energies)
+    assert list(zip(table["rule"], table["setting"], strict=True)) == [
+        ("sbp", "tuned"), ("sbp", "defaults"), ("sgd", "tuned"), ("sgd", "defaults"),
+    ]  # fmt: skip
+    assert list(table["seeds"]) == [1, 1, 1, 1]  # the trial scored no test set
+    assert list(table["energy_saving"]) == pytest.approx([2.0, 4.0, 1.0, 1.0])  # 6/3, 8/2
+    assert list(table["area_saving"]) == pytest.approx([2.5, 2.0, 1.0, 1.0])
+    config = compare.profile_config("epiram", "digits", 5, 1, None, trials=8)
+    lines = compare.summary_lines(table, config, "UCI digits", assumed=False)
+    assert lines[0] == (
+        "# compare: epiram on UCI digits, 5 epochs, 1 seed(s); every rule tuned with K = 8 "
+        "trials of 1 epoch(s), chosen on the validation split"
+    )
+    assert lines[4].startswith("| sbp | tuned (K = 8, chosen on validation) | 90.0 |")
+    assert lines[5].startswith("| sbp | defaults (untuned; README, Method) | 60.0 |")
 
 
 def test_a_collapse_names_the_best_epoch_and_a_plateau_is_no_collapse():
@@ -83,30 +146,47 @@ def test_a_collapse_names_the_best_epoch_and_a_plateau_is_no_collapse():
 
 
 @pytest.mark.slow
-def test_compare_end_to_end_on_a_tiny_digits_profile(tmp_path, monkeypatch, capsys):
+def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = ["compare", "--device", "epiram", "--epochs", "1", "--seeds", "2", "--cores", "2"]
-    assert main(argv) == 0
+    argv = ["compare", "--device", "epiram", "--epochs", "2", "--seeds", "2", "--cores", "2"]
+    assert main([*argv, "--trials", "2"]) == 0
     printed, progress = capsys.readouterr()
     assert "progress:" in progress and "workflow steps (100%)" in progress
-    out = tmp_path / "results" / "compare-epiram-digits" / "compare"
+    results = tmp_path / "results" / "compare-epiram-digits"
+    out = results / "compare"
     assert printed.strip() == (out / "summary.md").read_text().strip()
+    assert printed.startswith(
+        "# compare: epiram on UCI digits, 2 epochs, 2 seed(s); every rule tuned with K = 2 "
+        "trials of 1 epoch(s), chosen on the validation split"
+    )
     rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line]
-    rules = [line.split(" | ")[0].removeprefix("| ") for line in rows[1:]]
-    assert sorted(rules) == sorted([*compare.ON_CHIP, "sbp"])  # sbp also at its reading
-    assert "set-only + refresh, wide (docs/sbp_on_real_devices.md)" in printed
-    sgd = next(line for line in rows if line.startswith("| sgd |"))
-    assert sgd.endswith("| 1x | 1x |")
+    cells = [line.split(" | ")[:2] for line in rows[1:]]
+    tuned = sorted(
+        rule.removeprefix("| ") for rule, setting in cells if setting.startswith("tuned")
+    )
+    assert tuned == sorted(compare.ON_CHIP)  # every rule's tuned final runs, labelled so
+    assert {s for _, s in cells if s.startswith("tuned")} == {"tuned (K = 2, chosen on validation)"}
+    assert len(cells) == 2 * len(compare.ON_CHIP)  # each beside its untuned defaults
+    assert all(line.endswith("| 1x | 1x |") for line in rows if line.startswith("| sgd |"))
+    assert "set-only + refresh" not in printed  # no hand reading once the rules are tuned
+    for selected in (results / "tuning" / "selected").glob("*.json"):
+        assert len(json.loads(selected.read_text())["trials"]) == 2
+    assert "Sweep rules: 2 trials of 1 epochs" in (results / "tuning" / "rules.md").read_text()
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
-    summary = (tmp_path / "results" / "compare-epiram-digits" / "summary.md").read_text()
+    summary = (results / "summary.md").read_text()
     assert summary.startswith("# What profile compare-epiram-digits found")
     assert "- Data: UCI digits; 2 seed(s)" in summary
-    assert "**epiram**: best " in summary and "points ahead of" in summary
-    assert "against the conventional design" in summary
-    assert "Pulse parameters: every device's from its source." in summary  # EpiRAM's are cited
+    assert "**epiram**: best " in summary and "against the conventional design" in summary
     # a rerun reuses every finished run: the workflow has nothing to do
-    assert main(argv) == 0
+    assert main([*argv, "--trials", "2"]) == 0
     assert "Nothing to be done" in (out / "snakemake.log").read_text()
+    # --trials 0: today's documented readings, untuned, from the same finished defaults runs
+    capsys.readouterr()
+    assert main([*argv, "--trials", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "; not tuned (--trials 0)" in printed.splitlines()[0]
+    assert "| sbp | set-only + refresh, wide (docs/sbp_on_real_devices.md) |" in printed
+    assert "tuned (K" not in printed
 
 
 def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
@@ -138,3 +218,36 @@ def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
     (line,) = [line for line in summary_lines("p", runs, history, None) if "pcmo" in line]
     assert line.startswith("- **pcmo**: best sbp (tuned) 70.0 %, 40.0 points ahead of sgd")
     assert "SBP 70.0 % (sbp (tuned), chosen on validation)" in line
+
+
+def test_the_summarys_saving_is_the_saving_of_the_sbp_setting_it_reports():
+    """Validation chose SBP's untuned setting: the saving is that setting's runs', not empty
+    (the cost tables cost tuned runs only) and not the tuned runs'; runs the cost table lacks
+    get a plain reason instead of a number."""
+    from sbp_core.report.names import DIGITS_SHA256
+    from sbp_core.report.summary import summary_lines
+
+    def run(run_id, method, accuracy, sweeps, **fields):
+        spec = RunSpec(method=method, device="pcmo", data_sha256=DIGITS_SHA256, **fields)
+        scores = {"final_test_acc": accuracy, "final_val_acc": accuracy, "best_val_acc": accuracy}
+        return {**spec.to_dict(), "run_id": run_id, "sweeps": sweeps, **scores}
+
+    runs = pd.DataFrame(
+        [
+            run("u", "sbp", 0.78, "devices"),
+            run("f", "sbp", 0.60, "tuned:devices", pulse_prob=0.5),
+            run("s", "sgd", 0.85, "devices"),
+        ]
+    ).assign(layers="[[65, 8], [9, 10]]")
+    history = pd.DataFrame(
+        {"run_id": ["u", "f", "s"], "epoch": [1] * 3, "test_acc": [0.78, 0.6, 0.85]}
+    )
+    savings = pd.DataFrame(
+        {"run_id": ["u", "f"], "energy_saving": [3.1, 0.5], "area_saving": [2.99, 0.7]}
+    )
+    (line,) = [line for line in summary_lines("p", runs, history, savings) if "pcmo" in line]
+    assert "SBP 78.0 % (sbp, chosen on validation), saving 3.1x energy and 2.99x area" in line
+    (line,) = [
+        line for line in summary_lines("p", runs, history, savings.iloc[1:]) if "pcmo" in line
+    ]
+    assert "SBP 78.0 % (sbp, chosen on validation) (no saving: the cost table holds none" in line

@@ -543,6 +543,59 @@ def test_every_cost_figure_fits_a_page_and_labels_its_axes_with_units(tmp_path, 
         )
 
 
+def test_the_tradeoff_legend_of_every_method_fits_inside_the_figure():
+    """The legend under the panels names every method in full: none is cut at the figure's edge
+    (the widest label, ex-situ's, once pushed "mixed precision" past the right edge)."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    methods = list(cost_figures.METHOD_STYLES)
+    energies = pd.DataFrame(
+        {
+            "method": methods,
+            "device": ["ideal"] * len(methods),
+            "final_test_acc": [0.9] * len(methods),
+            "energy_per_sample_J": [1e-9] * len(methods),
+            cost_tables.ASSUMED: [False] * len(methods),
+        }
+    )
+    fig = cost_figures.plot_tradeoff(energies, "UCI digits")
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == len(methods)
+    renderer = fig.canvas.get_renderer()
+    for text in legend.get_texts():
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, text.get_text()
+
+
+def test_the_per_run_cost_holds_tuned_and_untuned_sbp_runs_each_against_its_own_twin(tmp_path):
+    """Tuned final runs are costed against the tuned sgd run, as the tables do; an untuned SBP
+    run of a tuned sweep is costed too, against the untuned sgd run (the summary reports the
+    saving of whichever SBP setting validation chose)."""
+    from sbp_core.report import cost_report
+
+    runs_csv, history_csv = _collected(tmp_path)
+    runs = pd.read_csv(runs_csv).iloc[:1]  # one untuned SBP run, seed 0, sweep devices
+    tuned_sbp = runs.iloc[0].copy()
+    tuned_sbp[["run_id", "sweeps", "pulse_prob"]] = ["t" * 12, "tuned:devices", 0.5]
+    sgd = runs.iloc[0].copy()
+    sgd[["run_id", "method", "final_test_acc"]] = ["s" * 12, "sgd", 0.6]
+    tuned_sgd = sgd.copy()
+    tuned_sgd[["run_id", "sweeps", "lr", "final_test_acc"]] = ["u" * 12, "tuned:devices", 0.9, 0.8]
+    trial = tuned_sbp.copy()
+    trial[["run_id", "sweeps", "evaluate_test", "final_test_acc"]] = ["x" * 12, "", False, None]
+    runs = pd.concat([runs, pd.DataFrame([tuned_sbp, sgd, tuned_sgd, trial])], ignore_index=True)
+    runs.to_csv(runs_csv, index=False)
+    constants = cost.load_constants(CONFIG)
+    cost_report.write_cost_report(runs_csv, history_csv, constants, tmp_path / "cost", [SWEEP])
+    per_run = pd.read_csv(tmp_path / "cost" / "cost_per_run.csv").set_index("run_id")
+    assert sorted(per_run.index) == ["a" * 12, "t" * 12]  # no trial, no sgd run
+    assert per_run.loc["t" * 12, "test_acc_conv"] == 0.8  # the tuned sgd twin
+    assert per_run.loc["a" * 12, "test_acc_conv"] == 0.6  # the untuned sgd twin
+    summary = pd.read_csv(tmp_path / "cost" / "tables" / "cost_summary.csv")
+    assert summary["n_runs"].sum() == 1  # the tables cost the tuned final run only
+
+
 def _with_sgd_twins(runs: pd.DataFrame, seeds: set[int]) -> pd.DataFrame:
     """runs plus, for the SBP runs of `seeds`, their conventional twin at 10x SBP's pulses and
     80 % test accuracy, and a decoy: an sgd run of another width, which must not match."""

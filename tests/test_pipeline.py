@@ -200,8 +200,9 @@ KILL = {
 }
 
 
-def train_processes(workdir: Path) -> list[int]:
-    """Ids of `sbp-bench train` processes running in `workdir` (ours only, found via /proc)."""
+def cli_processes(workdir: Path, command: str) -> list[int]:
+    """Ids of the `sbp-bench <command>` processes (`train`, `train-batch`) running in `workdir`
+    (ours only, found via /proc)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
@@ -212,7 +213,7 @@ def train_processes(workdir: Path) -> list[int]:
         if (
             in_workdir
             and any(part.endswith(b"sbp-bench") for part in cmdline)
-            and b"train" in cmdline
+            and command.encode() in cmdline
         ):
             found.append(int(proc.name))
     return found
@@ -231,7 +232,7 @@ def test_killed_train_job_reruns_to_complete_correct_outputs(tmp_path):
     deadline = time.monotonic() + 60
     pids: list[int] = []
     while not pids and time.monotonic() < deadline and first.poll() is None:
-        pids = train_processes(workdir)
+        pids = cli_processes(workdir, "train")
         time.sleep(0.05)
     assert pids, "no train job started"
     time.sleep(0.2)  # let it get going
@@ -423,20 +424,6 @@ def test_batched_train_jobs_write_the_same_run_folders_as_one_job_per_run(tmp_pa
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def batch_processes(workdir: Path) -> list[int]:
-    """Ids of `sbp-bench train-batch` processes running in `workdir` (via /proc)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            in_workdir = (proc / "cwd").resolve() == workdir.resolve()
-        except (OSError, RuntimeError):
-            continue
-        if in_workdir and b"train-batch" in cmdline:
-            found.append(int(proc.name))
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc to find the job")
 def test_a_killed_batch_job_keeps_its_finished_runs_and_its_rerun_trains_only_the_rest(tmp_path):
@@ -459,7 +446,7 @@ def test_a_killed_batch_job_keeps_its_finished_runs_and_its_rerun_trains_only_th
         if any((workdir / target).exists() for target in targets):
             break
         time.sleep(0.02)
-    pids = batch_processes(workdir)
+    pids = cli_processes(workdir, "train-batch")
     assert pids, "the batch job ended before it could be killed"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)

@@ -280,6 +280,45 @@ def test_the_performance_profile_counts_the_devices_within_tau_of_the_best():
     assert profile == {"A": [0.5, 0.5, 1.0], "B": [0.5, 1.0, 1.0]}
 
 
+def test_the_performance_profile_legend_sits_beside_the_curves_inside_the_figure():
+    from sbp_core.tuning import report
+
+    frame = pd.DataFrame(
+        {
+            "point": ["device=a", "device=b"] * 6,
+            "method": [m for m in ("sbp", "sgd", "manhattan", "ttv2", "cttv2", "mp") for _ in "ab"],
+            "tuned_median": np.linspace(0.1, 0.9, 12),
+            "untuned_median": np.linspace(0.9, 0.1, 12),
+        }
+    )
+    fig = report.profile_figure(frame)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    legends = [*fig.legends, *filter(None, [ax.get_legend()])]
+    (legend,) = legends
+    assert len(legend.get_texts()) == 12  # each method tuned and untuned
+    box, plot = legend.get_window_extent(), ax.get_window_extent()
+    assert not box.overlaps(plot)  # it covers no curve
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0 and box.y1 <= fig.bbox.y1
+
+
+@pytest.mark.parametrize("points", [[{}], [{"device": "a"}, {"device": "b"}]])
+def test_the_expected_best_figure_of_six_rules_fits_the_page(tmp_path, readable, points):
+    """Six rules in rows of three within the page (one row of six was 4,260 px wide); a legend
+    of the tuned points only where the sweep has points to tell apart."""
+    from sbp_core.tuning import report
+
+    selections = [
+        {"method": method, "point": point, "trials": [{"score": s} for s in (0.2, 0.6, 0.4)]}
+        for method in ("sbp", "sgd", "manhattan", "ttv2", "cttv2", "mixed_precision")
+        for point in points
+    ]
+    fig = report.expected_best_figure(selections)
+    assert len(fig.legends) == (len(points) > 1)
+    png = tmp_path / "expected_best.png"
+    readable(fig, png, lambda fig, png: report.page.save(fig, png, png.with_suffix(".pdf")))
+
+
 def test_expected_best_of_n_trials_is_the_order_statistics_formula():
     values = [0.2, 0.5, 0.9]
     assert stats.expected_max(values, 1) == pytest.approx(1.6 / 3)

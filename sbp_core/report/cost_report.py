@@ -1,5 +1,8 @@
 """Every periphery cost output of a profile: cost_per_run.csv, tables/ and figures/.
 
+The tables and figures cost each rule's tuned final runs where the profile tunes it; the
+per-run file costs every untuned SBP run besides (against its untuned twin).
+
 The rule `cost_report` calls `from_snakemake`; the tables come from `cost_tables`, the figures
 from `cost_figures`: the profile's ADC sensitivity, and a breakdown and an energy-per-epoch figure
 for each sweep with SBP runs.
@@ -17,7 +20,7 @@ from sbp_core import cost
 from sbp_core.report import COST_SWEEP_FIGURES, cost_figures, cost_tables, page, rule_log
 from sbp_core.report.collect import at_preset, read_csv
 from sbp_core.report.names import data_names
-from sbp_core.tuning.final_runs import tuned_in_place_of_untuned
+from sbp_core.tuning.final_runs import tuned_in_place_of_untuned, untuned_runs
 
 MISSING = "missing (run the collect rule first)"
 ADC_BITS, ADC_FOM = "conventional.adc_bits", "adc.walden_fom_J_per_step"
@@ -36,10 +39,13 @@ def write_cost_report(
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     values = cost.constant_values(constants)
-    collected = tuned_in_place_of_untuned(read_csv(runs_csv, MISSING))
+    everything = read_csv(runs_csv, MISSING)
+    collected = tuned_in_place_of_untuned(everything)
     runs = cost_tables.sbp_runs(collected)
     per_run = cost_tables.per_run_costs(runs, values)
-    per_run.to_csv(out / cost_tables.PER_RUN_FILE, index=False)
+    per_run_with_untuned(per_run, everything, values).to_csv(
+        out / cost_tables.PER_RUN_FILE, index=False
+    )
 
     components = cost_tables.component_table(runs, values)
     summary = cost_tables.summary_table(runs, per_run)
@@ -92,6 +98,19 @@ def write_cost_report(
         )
         for name, fig in zip(COST_SWEEP_FIGURES, drawn, strict=True):
             page.save(fig, f"{stem}.{name}.png", f"{stem}.{name}.pdf")
+
+
+def per_run_with_untuned(
+    per_run: pd.DataFrame, everything: pd.DataFrame, values: Mapping[str, float]
+) -> pd.DataFrame:
+    """`per_run` (the tuned comparison's SBP runs) and every other untuned SBP run, costed
+    against its untuned conventional twin: the summary's saving then comes from the very runs
+    whose accuracy it reports, tuned or not, and MLflow gets the cost of every SBP run."""
+    untuned = cost_tables.sbp_runs(untuned_runs(everything))
+    others = untuned[~untuned["run_id"].isin(per_run["run_id"])]
+    if others.empty:
+        return per_run
+    return pd.concat([per_run, cost_tables.per_run_costs(others, values)], ignore_index=True)
 
 
 def from_snakemake(smk: Any) -> None:

@@ -111,10 +111,10 @@ def _saving(savings: pd.DataFrame | None, run_ids: pd.Series) -> str:
         return ""
     rows = savings[savings["run_id"].isin(run_ids)]
     if rows.empty:
-        return ""
+        return " (no saving: the cost table holds none of these runs)"
     energy, area = rows["energy_saving"].mean(), rows["area_saving"].mean()
     if math.isnan(energy):
-        return ""
+        return " (no saving: SBP's energy per sample is 0)"
     return f", saving {energy:.3g}x energy and {area:.3g}x area against the conventional design"
 
 

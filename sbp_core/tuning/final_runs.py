@@ -1,5 +1,6 @@
 """The runs a costed comparison takes once a profile is tuned: each method's tuned final runs in
-place of its untuned runs, in the sweeps it was tuned for, and no trial.
+place of its untuned runs, in the sweeps it was tuned for, and no trial; or the untuned runs
+alone, each costed against its untuned conventional twin.
 
 The collect rule marks a tuned final run's sweeps as `tuned:<sweep>` (workflow/rules/
 tuning_common.smk), so the sweep tables, which show the untuned runs, never count them.
@@ -19,7 +20,7 @@ def tuned_in_place_of_untuned(runs: pd.DataFrame) -> pd.DataFrame:
     """`runs` (collected runs.csv) without trials (`evaluate_test` false) and with every tuned
     final run in its sweeps in place of the untuned runs of its method there; an untuned run
     left in no sweep is dropped, a run that never had one (an off-chip twin) is kept."""
-    cells = runs["sweeps"].fillna("").astype(str).str.split(SWEEP_SEPARATOR)
+    cells = _cells(runs)
     tuned = {
         (method, name.removeprefix(TUNED_MARK))
         for method, names in zip(runs["method"], cells, strict=True)
@@ -34,8 +35,26 @@ def tuned_in_place_of_untuned(runs: pd.DataFrame) -> pd.DataFrame:
         ]
         for m, names in zip(runs["method"], cells, strict=True)
     ]
+    return _in_sweeps(runs, kept)
+
+
+def untuned_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` (collected runs.csv) without trials and tuned final runs: every run in the sweeps it
+    ran in at the sweep's own settings (a tuned final run that is also a grid run is kept, in
+    its grid sweeps only); a run that never had a sweep is kept."""
+    kept = [[n for n in names if not n.startswith(TUNED_MARK)] for names in _cells(runs)]
+    return _in_sweeps(runs, kept)
+
+
+def _cells(runs: pd.DataFrame) -> pd.Series:
+    return runs["sweeps"].fillna("").astype(str).str.split(SWEEP_SEPARATOR)
+
+
+def _in_sweeps(runs: pd.DataFrame, kept: list[list[str]]) -> pd.DataFrame:
+    """`runs` with `kept` as their sweeps, without trials and without the runs that had sweeps
+    and kept none."""
     out = runs.assign(sweeps=[SWEEP_SEPARATOR.join(n for n in names if n) for names in kept])
-    had_sweeps = cells.map(lambda names: any(names))
+    had_sweeps = _cells(runs).map(lambda names: any(names))
     trial = runs["evaluate_test"].eq(False) if "evaluate_test" in runs else False
     keep = (out["sweeps"] != "") | ~had_sweeps
     return out[keep & ~trial].reset_index(drop=True)

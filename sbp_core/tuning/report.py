@@ -27,6 +27,8 @@ from sbp_core.tuning import stats  # noqa: E402
 
 TAUS = np.linspace(0.0, 0.5, 501)
 """Accuracy gaps of the performance profile: 0 to 50 points."""
+PANELS_PER_ROW = 3
+"""Methods per row of the expected-best figure: six in two rows fit the page's text width."""
 
 
 def point_label(point: Mapping[str, Any]) -> str:
@@ -117,12 +119,17 @@ def markdown(frame: pd.DataFrame, sweep: str) -> str:
 
 
 def expected_best_figure(selections: Sequence[Mapping[str, Any]]) -> plt.Figure:
-    """Per method, expected best validation score of n trials (1..K), a line per tuned point."""
+    """Per method, expected best validation score of n trials (1..K), a line per tuned point,
+    three panels a row to stay within the page; a legend of the points where there are any."""
+    page.theme()
     methods = list(dict.fromkeys(selection["method"] for selection in selections))
+    columns = min(len(methods), PANELS_PER_ROW)
+    rows = -(-len(methods) // columns)
     fig, axes = plt.subplots(
-        1, len(methods), figsize=(2.2 * len(methods) + 1, 2.8), sharey=True, squeeze=False
-    )
-    for ax, method in zip(axes[0], methods, strict=True):
+        rows, columns, figsize=(page.TEXT_WIDTH_IN, 0.6 + 2.2 * rows), sharey=True,
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for ax, method in zip(axes.flat, methods, strict=False):
         for selection in (s for s in selections if s["method"] == method):
             scores = [trial["score"] for trial in selection["trials"]]
             n = np.arange(1, len(scores) + 1)
@@ -130,16 +137,21 @@ def expected_best_figure(selections: Sequence[Mapping[str, Any]]) -> plt.Figure:
             ax.plot(n, best, marker="o", markersize=3, label=point_label(selection["point"]))
         ax.set_title(method)
         ax.set_xlabel("trials (count)")
-    axes[0][0].set_ylabel("expected best val. accuracy (%)")
-    axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.tight_layout()
+    for ax in axes.flat[len(methods) :]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("expected best\nval. accuracy (%)")
+    if any(selection["point"] for selection in selections):  # a sweep without axes has one line
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", fontsize="small", frameon=False)
     return fig
 
 
 def profile_figure(frame: pd.DataFrame) -> plt.Figure:
     """One performance profile of every method tuned (solid) and untuned (dashed), all measured
     against the best of them on each point, by their median test accuracy."""
-    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    page.theme()
+    fig, ax = plt.subplots(figsize=(page.TEXT_WIDTH_IN, 3.2), layout="constrained")
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     colours = dict(zip(frame["method"].unique(), palette, strict=False))
     styles = {"tuned": "-", "untuned": "--"}
@@ -156,8 +168,7 @@ def profile_figure(frame: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("tau: accuracy below the best (points)")
     ax.set_ylabel("fraction of devices")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
+    fig.legend(loc="outside right center", fontsize="small", frameon=False)  # off the curves
     return fig
 
 
