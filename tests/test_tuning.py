@@ -3,14 +3,19 @@ statistics, and the tune stage of the workflow."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import itertools
 import json
 import math
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -333,6 +338,7 @@ def test_expected_best_of_n_trials_is_the_order_statistics_formula():
 
 
 def workflow_copy(tmp_path: Path, config: dict) -> Path:
+    tmp_path.mkdir(exist_ok=True)
     for name in ("Snakefile", "workflow", "config"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
@@ -413,6 +419,123 @@ def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(t
     planned = snakemake(workdir, "-n", *TUNING_TARGETS).stdout
     train = [line.split() for line in planned.splitlines() if line.startswith("train ")]
     assert train and int(train[0][1]) == len(grid.tuning) - 1  # ideal.sbp shares devices.sbp.p0's
+
+
+RESUME = {
+    "profile": "resume",
+    "base": {"dataset": "digits", "epochs": 2},
+    "seeds": [0],
+    "sweeps": {"methods": {"methods": ["sbp", "manhattan"]}},
+    "tuning": {
+        "trials": 4,
+        "trial_epochs": 1,
+        "final_seeds": [0],
+        "sweeps": {"methods": "each_point"},
+    },
+}
+"""Two tuning units of K = 4 one-epoch trials, each a job of a few seconds."""
+
+USER_PROFILE = ["--workflow-profile", "workflow/profiles/default"]
+"""The options `make run` gives Snakemake (rerun-incomplete, keep-incomplete among them)."""
+
+
+def in_progress(runs: Path, run_ids: list[str]) -> list[str]:
+    """The runs of `run_ids` being written now: a staging folder (runfolder.staging), no
+    metrics.json."""
+    return [
+        run_id
+        for run_id in run_ids
+        if any(runs.glob(f".{run_id}.*.new")) and not (runs / run_id / "metrics.json").exists()
+    ]
+
+
+def verified_numbers(folder: Path) -> dict:
+    """The metrics of an intact finished run but for its record (it certifies wall times)."""
+    metrics = runfolder.verify(folder)
+    del metrics[runfolder.RECORD]
+    return metrics
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """End Snakemake and its jobs as a user's Ctrl-C or a cancelled cluster job would: SIGTERM to
+    the whole process group, then SIGKILL to whatever is left of it."""
+    os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):  # unless the group ended on SIGTERM
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_runs", [1, 3])
+def test_a_killed_tune_stage_resumes_without_retraining_a_finished_trial(tmp_path, batch_runs):
+    """Snakemake is killed while a trial trains, after another finished and before any
+    selection; the rerun a user would type trains only the unfinished runs and chooses what an
+    uninterrupted tune stage chooses. batch_runs 1: one train job per trial; 3: trials trained
+    in `train-batch` jobs, as the default profile does."""
+    config = {**RESUME, "train": {"batch_runs": batch_runs}}
+    trials = [spec.run_id for unit in grid_of(config).tuning for spec in unit.trials]
+    targets = ["results/resume/tuning/methods.csv"]
+    workdir = workflow_copy(tmp_path / "killed", config)
+    runs = workdir / "results" / "resume" / "runs"
+    selected = workdir / "results" / "resume" / "tuning" / "selected"
+    with open(tmp_path / "killed.log", "w") as log:
+        first = subprocess.Popen(
+            [SNAKEMAKE, *USER_PROFILE, "--cores", "1", *targets, "--configfile",
+             "config/test.yaml"],
+            cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 1200
+        while first.poll() is None and time.monotonic() < deadline:
+            finished = [run_id for run_id in trials if (runs / run_id / "metrics.json").exists()]
+            if finished and in_progress(runs, trials):
+                break
+            time.sleep(0.02)
+        if first.poll() is not None:
+            pytest.fail(f"ended before the kill:\n{(tmp_path / 'killed.log').read_text()[-3000:]}")
+        kill_group(first)
+    finished = [run_id for run_id in trials if (runs / run_id / "metrics.json").exists()]
+    interrupted = in_progress(runs, trials)  # its staging folder is left behind
+    assert finished and interrupted and not list(selected.glob("*.json")), (finished, interrupted)
+    before = {
+        run_id: ((runs / run_id / "metrics.json").read_bytes(),
+                 (runs / run_id / "metrics.json").stat().st_mtime_ns)
+        for run_id in finished
+    }  # fmt: skip
+
+    rerun = snakemake(workdir, *USER_PROFILE, *targets)
+    log = rerun.stdout + rerun.stderr
+    retrained = set(re.findall(r"run_id=([0-9a-f]{12})", log))  # the rerun's train jobs
+    said = {}  # what the rerun's train-batch jobs did with each of their runs
+    for batch in re.findall(r"^(?:local)?rule train_batch_(\w+):", log, re.M):
+        batch_log = workdir / "results" / "resume" / "logs" / "train_batch" / f"{batch}.log"
+        said.update(
+            re.findall(r"^([0-9a-f]{12}) (finished before|ok):", batch_log.read_text(), re.M)
+        )
+    for run_id in finished:  # never retrained: the same bytes, and no job of its own
+        metrics = runs / run_id / "metrics.json"
+        assert metrics.read_bytes() == before[run_id][0] and run_id not in retrained
+        if run_id in said:  # Snakemake touches every output of a job it reran, kept ones too
+            assert said[run_id] == "finished before"
+        else:
+            assert metrics.stat().st_mtime_ns == before[run_id][1]
+    for run_id in interrupted:
+        assert run_id in retrained or said.get(run_id) == "ok"
+        runfolder.verify(runs / run_id)
+
+    clean = workflow_copy(tmp_path / "clean", config)
+    snakemake(clean, *USER_PROFILE, *targets)
+    clean_runs = clean / "results" / "resume" / "runs"
+    for run_id in trials:  # the interrupted trial too: the numbers of an uninterrupted run
+        assert verified_numbers(runs / run_id) == verified_numbers(clean_runs / run_id)
+    clean_selected = clean / "results" / "resume" / "tuning" / "selected"
+    names = sorted(path.name for path in clean_selected.glob("*.json"))
+    assert names == ["methods.manhattan.p0.json", "methods.sbp.p0.json"]
+    for name in names:
+        assert (selected / name).read_bytes() == (clean_selected / name).read_bytes()
+        for run in json.loads((selected / name).read_text())["final_runs"]:
+            assert runfolder.verify(runs / run["run_id"])["final_test_acc"] is not None
 
 
 def test_costed_runs_take_the_tuned_final_runs_in_place_of_the_untuned_ones():
