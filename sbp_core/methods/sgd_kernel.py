@@ -34,7 +34,9 @@ class ADC(NamedTuple):
         lsb = np.float32(n_rows / half)
         values = np.arange(-half, half, dtype=np.float32) * lsb
         sums = gain * values.astype(np.float64)
-        return cls(lsb, half, (1.0 / (1.0 + np.exp(-sums))).astype(np.float32))
+        with np.errstate(over="ignore"):  # exp(-sum) overflows to inf far below 0: sigmoid 0
+            sigmoid = 1.0 / (1.0 + np.exp(-sums))
+        return cls(lsb, half, sigmoid.astype(np.float32))
 
     def codes(self, current: np.ndarray) -> np.ndarray:
         """Nearest code of each current (ties to even), clipped to the ADC's range."""
