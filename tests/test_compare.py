@@ -148,7 +148,7 @@ def test_a_collapse_names_the_best_epoch_and_a_plateau_is_no_collapse():
 @pytest.mark.slow
 def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    argv = ["compare", "--device", "epiram", "--epochs", "2", "--seeds", "2", "--cores", "2"]
+    argv = ["compare", "--device", "epiram", "--epochs", "2", "--seeds", "1", "--cores", "2"]
     assert main([*argv, "--trials", "2"]) == 0
     printed, progress = capsys.readouterr()
     assert "progress:" in progress and "workflow steps (100%)" in progress
@@ -156,7 +156,7 @@ def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, m
     out = results / "compare"
     assert printed.strip() == (out / "summary.md").read_text().strip()
     assert printed.startswith(
-        "# compare: epiram on UCI digits, 2 epochs, 2 seed(s); every rule tuned with K = 2 "
+        "# compare: epiram on UCI digits, 2 epochs, 1 seed(s); every rule tuned with K = 2 "
         "trials of 1 epoch(s), chosen on the validation split"
     )
     rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line]
@@ -175,7 +175,7 @@ def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, m
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
     summary = (results / "summary.md").read_text()
     assert summary.startswith("# What profile compare-epiram-digits found")
-    assert "- Data: UCI digits; 2 seed(s)" in summary
+    assert "- Data: UCI digits; 1 seed(s)" in summary
     assert "**epiram**: best " in summary and "against the conventional design" in summary
     # a rerun reuses every finished run: the workflow has nothing to do
     assert main([*argv, "--trials", "2"]) == 0
