@@ -10,6 +10,7 @@ import math
 import pytest
 from mlflow.tracking import MlflowClient
 from test_pipeline import ROOT, snakemake, workflow_copy
+from test_tuning import SHARED_POINT
 
 from sbp_core.grid import expand, validate_config
 from sbp_core.tracking import (
@@ -27,26 +28,7 @@ from sbp_core.tracking import (
     read_cost,
 )  # fmt: skip
 
-TUNED = {
-    "profile": "t",
-    "base": {"dataset": "digits", "epochs": 2, "n_hidden": 16},
-    "seeds": [0],
-    "sweeps": {
-        "devices": {"methods": ["sbp"], "axes": {"device": ["ideal", "ag_si"]}},
-        "ideal": {"methods": ["sbp"], "base": {"device": "ideal"}},
-        "states": {"methods": ["manhattan"], "axes": {"n_states": [4, 16]}},
-    },
-    "tuning": {
-        "trials": 2,
-        "trial_epochs": 1,
-        "final_seeds": [0, 1],
-        "sweeps": {
-            "devices": "each_point",
-            "ideal": "each_point",  # its one point is devices' first: the same trials and finals
-            "states": {"representative": {"n_states": 16}},
-        },
-    },
-}
+TUNED = SHARED_POINT
 """Units devices.sbp.p0/p1, ideal.sbp.p0 (sharing p0's runs) and states.manhattan.p1, whose
 winner runs at both n_states: 8 trial children, 10 final children, 5 grid children."""
 FILTER_FINAL = "tags.`sbp.role` = 'final' and params.method = 'sbp'"
