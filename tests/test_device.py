@@ -264,7 +264,7 @@ def test_bad_lookup_tables_name_the_table_and_key(tmp_path):
         ("sigma_S: [0, 0]}\n  reset", "sigma_S: [0]}\n  reset", r"tables\[0\].set.sigma_S must be"),
         ("  g_max_S: 1.0e-6\n", "", r"missing key tables\[0\].g_max_S"),
         ("conductance_S: [1.0e-7, 5.0e-7], step_S: [-", "conductance_S: [5e-7, 1e-7], step_S: [-",
-         r"table of device 'A', reset: knot conductances must increase"),
+         r"tables\[0\] \(device 'A'\)\.reset: knot conductances must increase"),
         ("sigma_S: [0, 0]}\n  reset", "sigma_S: [0, -1]}\n  reset", r"sigma must be >= 0"),
         ("- device: A", "- device: A\n  colour: red", r"unknown key tables\[0\].colour"),
     ]:  # fmt: skip

@@ -43,7 +43,11 @@ as a line in the conductance within the bin (censored at the bounds as above, by
 likelihood, where steps end on them). Linear interpolation between knots at the mean
 conductance reproduces any step that is linear in g exactly, the NeuroSim model's among them.
 With read noise the steps are those of the smoothed states, and every knot's sigma is the write
-noise that maximises the reads' likelihood under the table's own mean step.
+noise that maximises the reads' likelihood under the table's own mean step. A knot whose mean
+step has the wrong sign for its direction (a SET bin whose steps average below zero: read noise
+or drift much larger than the step) takes step 0, the maximum-likelihood mean under the
+constraint that a SET pulse cannot lower the mean conductance; the count is recorded under
+`fit.sign_clipped_knots`, and a table that would not load is never written.
 
 Every fit is checked by simulating it over the measured pulses (`quality`).
 """
@@ -69,7 +73,7 @@ from sbp_core.chip.kinds.lookup_table import LookupTable, TableDeviceParams
 from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.errors import ConfigError
 from sbp_core.fitting.curves import DIRECTIONS, Curves
-from sbp_core.fitting.quality import Check, check
+from sbp_core.fitting.quality import FALLS, Check, check
 from sbp_core.fitting.statespace import (
     Reads,
     StateSpace,
@@ -155,6 +159,8 @@ class Fit:
     check: Check
     """The fitted device simulated over the measured pulses, against the measured curves."""
     bins: int | None = None
+    sign_clipped_knots: dict[str, int] | None = None
+    """Per direction, the lookup table's knots whose mean step was clipped to 0."""
 
     @property
     def model(self) -> str:
@@ -179,6 +185,8 @@ class Fit:
         }
         if self.bins is not None:
             info["bins"] = self.bins
+        if self.sign_clipped_knots is not None:
+            info["sign_clipped_knots"] = self.sign_clipped_knots
         return info
 
     @property
@@ -287,15 +295,15 @@ def _fit(curves: Curves, model: str, bins: int | None, name: str, citation, elec
         return Fit(params, devices, curves, simulate, _rms_errors(curves, simulate),
                    _check(curves, devices, simulate))  # fmt: skip
     bins = bins or default_bins(curves)
-    table, read_sigmas = fit_table(curves.source, fitted, bins, params.g_max_s)
+    table, read_sigmas, clipped = fit_table(curves.source, fitted, bins, params.g_max_s)
     devices = tuple(
         dataclasses.replace(d, read_sigma=r) for d, r in zip(devices, read_sigmas, strict=True)
     )
     nominal = {f.name: getattr(params, f.name) for f in dataclasses.fields(DeviceParams)}
     params = TableDeviceParams(**{**nominal, "d2d_sigma": 0.0}, table=table)  # the tables' spread
     simulate = _table_simulator(devices, starts, table, params.g_max_s)
-    return Fit(params, devices, curves, simulate, _rms_errors(curves, simulate),
-               _check(curves, devices, simulate), bins=bins)  # fmt: skip
+    quality = _rms_errors(curves, simulate), _check(curves, devices, simulate)
+    return Fit(params, devices, curves, simulate, *quality, bins=bins, sign_clipped_knots=clipped)
 
 
 def _check(curves: Curves, devices, simulate) -> Check:
@@ -684,10 +692,12 @@ def default_bins(curves: Curves) -> int:
 
 def fit_table(source: str, fitted, bins: int, g_max_s: float):
     """(the lookup table of every measured device, conductances normalised to `g_max_s`; each
-    device's read sigma under it, fraction of its range). From each fit's steps: the reads' own,
-    or with read noise the smoothed states', whose knots all take the write noise that maximises
-    the likelihood of the reads under the table's mean step (`statespace.table_noises`)."""
+    device's read sigma under it, fraction of its range; per direction, the knots clipped to
+    step 0). From each fit's steps: the reads' own, or with read noise the smoothed states',
+    whose knots all take the write noise that maximises the likelihood of the reads under the
+    table's mean step (`statespace.table_noises`)."""
     bounds, knots, reads = [], [], []
+    clipped = dict.fromkeys(DIRECTIONS, 0)
     for one in fitted:
         device = one.fit
         span = device.g_max_s - device.g_min_s
@@ -703,6 +713,16 @@ def fit_table(source: str, fitted, bins: int, g_max_s: float):
                     f" two of {bins} bins with {MIN_STEPS} steps each; use fewer bins (--bins) "
                     "or measure more cycles"
                 )
+            sign = 1 if direction == "set" else -1
+            against = np.count_nonzero(sign * table[1] < 0)
+            if against == table.shape[1]:
+                raise ConfigError(
+                    f"{source}: device {device.device}'s {direction.upper()} steps "
+                    f"{FALLS[direction]} in every bin (labels swapped? --directions); no lookup "
+                    "table follows them, nothing written"
+                )
+            clipped[direction] += int(against)
+            table[1] = sign * np.maximum(sign * table[1], 0.0)
             pair.append(table)
         read = device.read_sigma
         if one.model is not None:
@@ -716,7 +736,7 @@ def fit_table(source: str, fitted, bins: int, g_max_s: float):
         reads.append(read)
     table = LookupTable.from_knots(tuple(f.fit.device for f in fitted), bounds, knots)
     table.check(source)
-    return table, tuple(reads)
+    return table, tuple(reads), clipped
 
 
 def _knots(x, step, upper, lower, lo: float, hi: float, bins: int) -> np.ndarray:

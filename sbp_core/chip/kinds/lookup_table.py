@@ -101,20 +101,43 @@ class LookupTable:
         return np.vstack([getattr(self, name)[t, d, :n] for name in ("knots", "step", "sigma")])
 
     def check(self, source: str) -> None:
-        """A one-line ConfigError naming `source` unless every table can be used."""
+        """A one-line ConfigError naming `source` and the table unless every table is a usable
+        device: two or more finite knots at increasing conductances, sigma >= 0, SET steps >= 0
+        and RESET steps <= 0, some step non-zero, no step beyond the table's span, and every
+        conductance within [0, TABLE_RANGE] of the nominal Gmax."""
         for t, d in np.ndindex(*self.n_knots.shape):
-            where = f"{source}: table of device {self.devices[t]!r}, {('set', 'reset')[d]}"
-            x, sigma = self.knot_table(t, d)[[0, 2]]
-            if x.size < 2:
-                raise ConfigError(f"{where}: needs at least 2 knots, has {x.size}")
-            if not np.all(np.isfinite(self.knot_table(t, d))):
-                raise ConfigError(f"{where}: knots must be finite numbers")
-            if not np.all(np.diff(x) > 0):
-                raise ConfigError(f"{where}: knot conductances must increase")
-            if np.any(sigma < 0):
-                raise ConfigError(f"{where}: sigma must be >= 0")
+            direction = ("set", "reset")[d]
+            where = f"{source}: tables[{t}] (device {self.devices[t]!r}).{direction}"
+            x, step, sigma = self.knot_table(t, d)
+            sign = 1 if direction == "set" else -1
+            problems = (
+                (x.size < 2, f"needs at least 2 knots, has {x.size}"),
+                (not np.all(np.isfinite(self.knot_table(t, d))), "knots must be finite numbers"),
+                (not np.all(np.diff(x) > 0), "knot conductances must increase"),
+                (np.any(sigma < 0), "sigma must be >= 0"),
+                (
+                    np.any(sign * step < 0),
+                    f"a {direction.upper()} step is {'negative' if sign > 0 else 'positive'}",
+                ),
+                (not np.any(step), "every step is 0 (the device never moves)"),
+                (
+                    np.any(np.abs(step) > self.g_hi[t] - self.g_lo[t]),
+                    "a step is larger than the table's g_max_S - g_min_S",
+                ),
+                (
+                    np.any(x < 0) or np.any(x > TABLE_RANGE),
+                    f"a knot lies outside 0 .. {TABLE_RANGE:g} x g_max_S",
+                ),
+            )
+            for failed, message in problems:
+                if failed:
+                    raise ConfigError(f"{where}: {message}")
         if not np.all((self.g_lo >= 0) & (self.g_hi > self.g_lo)):
             raise ConfigError(f"{source}: each table needs 0 <= g_min_S < g_max_S")
+        if np.any(self.g_hi > TABLE_RANGE):
+            raise ConfigError(
+                f"{source}: a table's g_max_S exceeds {TABLE_RANGE:g} x the file's g_max_S"
+            )
 
 
 @dataclass(frozen=True)
@@ -286,34 +309,12 @@ def _read_tables(path, tables: Any, g_max_s: float) -> LookupTable:
         knots.append(tuple(pair))
     lut = LookupTable.from_knots(tuple(names), bounds, knots)
     lut.check(str(path))
-    _check_physics(path, lut)
     return lut
 
 
 TABLE_RANGE = 2.0
 """A table's conductances (bounds and knots) lie in [0, TABLE_RANGE g_max_s]: room for measured
 devices above the file's mean Gmax, not for a table in other units."""
-
-
-def _check_physics(path, lut: LookupTable) -> None:
-    """A one-line ConfigError unless every table is a device: SET steps >= 0, RESET steps <= 0,
-    some step non-zero, no step beyond the table's span, conductances within the file's range."""
-    for t, d in np.ndindex(*lut.n_knots.shape):
-        direction = ("set", "reset")[d]
-        where = f"{path}: tables[{t}] (device {lut.devices[t]!r}).{direction}"
-        x, step, _ = lut.knot_table(t, d)
-        sign = 1 if direction == "set" else -1
-        if np.any(sign * step < 0):
-            sense = "negative" if direction == "set" else "positive"
-            raise ConfigError(f"{where}: a {direction.upper()} step is {sense}")
-        if not np.any(step):
-            raise ConfigError(f"{where}: every step is 0 (the device never moves)")
-        if np.any(np.abs(step) > lut.g_hi[t] - lut.g_lo[t]):
-            raise ConfigError(f"{where}: a step is larger than the table's g_max_S - g_min_S")
-        if np.any(x < 0) or np.any(x > TABLE_RANGE):
-            raise ConfigError(f"{where}: a knot lies outside 0 .. {TABLE_RANGE:g} x g_max_S")
-    if np.any(lut.g_hi > TABLE_RANGE):
-        raise ConfigError(f"{path}: a table's g_max_S exceeds {TABLE_RANGE:g} x the file's g_max_S")
 
 
 def _check_keys(path, where: str, mapping: dict, keys: tuple[str, ...]) -> None:
