@@ -334,8 +334,8 @@ def plot_tradeoff(energies: pd.DataFrame, data: str = "") -> Figure:
                label=METHOD_STYLES[m]["label"])
         for m in present
     ]  # fmt: skip
-    fig.legend(  # four columns of up to eight methods fit the text width at this size
-        handles=handles, loc="outside lower center", ncols=4, frameon=False, fontsize="small"
+    fig.legend(  # three columns fit the text width with the longest label, four did not
+        handles=handles, loc="outside lower center", ncols=3, frameon=False, fontsize="small"
     )
     if data:
         fig.suptitle(f"{data}: accuracy against training energy", fontsize="medium")
