@@ -113,3 +113,19 @@ def check_figure(fig: Figure, png: Path, save: Callable[[Figure, Path], None]) -
 @pytest.fixture
 def readable() -> Callable[[Figure, Path, Callable[[Figure, Path], None]], None]:
     return check_figure
+
+
+# --- a tuned profile, run once (test_tuning, test_tracking_tuning) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def tuned_pipeline(tmp_path_factory) -> Path:
+    """test_tuning's SHARED_POINT profile run by Snakemake up to its tuning tables, once per
+    session: the tests that go on from there (rerun, resume, MLflow logging) each take a copy
+    (`shutil.copytree`, which keeps the modification times Snakemake compares)."""
+    from test_pipeline import workflow_copy
+    from test_tuning import SHARED_POINT, TUNING_TARGETS, snakemake
+
+    workdir = workflow_copy(tmp_path_factory.mktemp("tuned"), SHARED_POINT)
+    snakemake(workdir, *TUNING_TARGETS)
+    return workdir

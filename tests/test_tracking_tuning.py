@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -38,9 +39,9 @@ FILTER_UNIT = "tags.`sbp.tuning_unit` = 'devices.sbp.p1'"
 
 
 @pytest.fixture(scope="module")
-def tuned_store(tmp_path_factory):
+def tuned_store(tmp_path_factory, tuned_pipeline):
     """The tuned profile run up to its MLflow store, and what the rule logged."""
-    workdir = workflow_copy(tmp_path_factory.mktemp("tuned"), TUNED)
+    workdir = shutil.copytree(tuned_pipeline, tmp_path_factory.mktemp("store") / "tuned")
     snakemake(workdir, "--cores", "2", "results/t/mlflow/logged.json")
     results = workdir / "results" / "t"
     logged = json.loads((results / "mlflow" / "logged.json").read_text())

@@ -23,6 +23,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 import yaml
+from test_pipeline import snakemake as run_snakemake
+from test_pipeline import workflow_copy
 
 from sbp_core import atomic, runfolder, train
 from sbp_core.errors import ConfigError
@@ -337,21 +339,8 @@ def test_expected_best_of_n_trials_is_the_order_statistics_formula():
 # --- the tune stage of the workflow ---------------------------------------------------------
 
 
-def workflow_copy(tmp_path: Path, config: dict) -> Path:
-    tmp_path.mkdir(exist_ok=True)
-    for name in ("Snakefile", "workflow", "config"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
-    (tmp_path / "config" / "test.yaml").write_text(yaml.safe_dump(config))
-    return tmp_path
-
-
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [SNAKEMAKE, "--cores", "2", *args, "--configfile", "config/test.yaml"]
-    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(args)} failed:\n{result.stderr[-3000:]}")
-    return result
+    return run_snakemake(workdir, "--cores", "2", *args)
 
 
 SHARED_POINT = {
@@ -372,9 +361,10 @@ TUNING_TARGETS = [
 
 
 @pytest.mark.slow
-def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(tmp_path):
-    workdir = workflow_copy(tmp_path, SHARED_POINT)
-    snakemake(workdir, *TUNING_TARGETS)
+def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(
+    tmp_path, tuned_pipeline
+):
+    workdir = shutil.copytree(tuned_pipeline, tmp_path / "tuned", symlinks=True)
     grid = grid_of(SHARED_POINT)
     runs = workdir / "results" / "t" / "runs"
     selected = workdir / "results" / "t" / "tuning" / "selected"
