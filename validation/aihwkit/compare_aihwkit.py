@@ -15,6 +15,7 @@ by sbp_core.chip.aihwkit_mapping.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import subprocess
@@ -61,13 +62,14 @@ def export(device: str, seed: int, path: Path) -> None:
 def run_ours(args, device: str, rule: str, seed: int) -> float:
     """Train our rule with `sbp-bench train` (reused where its folder holds a finished run) and
     return its final test accuracy."""
-    out = args.out / "ours" / f"{device}-{rule}-s{seed}"
+    out = args.out / "ours" / f"{device}-{rule}-s{seed}{'-single' if args.single else ''}"
     metrics = out / "metrics.json"
     if not metrics.exists():
         sbp_bench = Path(args.sbp_python).parent / "sbp-bench"
         command = [str(sbp_bench), "train", "--method", rule, "--dataset", "digits"]
         command += ["--n-hidden", str(args.n_hidden), "--epochs", str(args.epochs)]
         command += ["--device", device, "--r-access-ohm", "0", "--seed", str(seed)]
+        command += ["--pulse-scheme", "single"] if args.single else []
         subprocess.run([*command, "--out", str(out), "--quiet"], check=True)
     return json.loads(metrics.read_text())["final_test_acc"]
 
@@ -75,23 +77,25 @@ def run_ours(args, device: str, rule: str, seed: int) -> float:
 # --- the aihwkit side -----------------------------------------------------------------------
 
 
-def aihwkit_device(mapping: dict):
-    """aihwkit's LinearStepDevice with our device's mapped steps, at a pair's weight scale: no
-    device-to-device spread, additive C2C noise of a pair pulse (two devices' draws)."""
+def aihwkit_device(mapping: dict, single: bool = False):
+    """aihwkit's LinearStepDevice with our device's mapped steps, at a pair's weight scale (or
+    one device's, `single`): no device-to-device spread, additive C2C noise of a pair pulse
+    (two devices' draws) or of one device."""
+    scale = 1.0 if single else PAIR_SCALE
     from aihwkit.simulator.configs.devices import LinearStepDevice
 
     return LinearStepDevice(
-        dw_min=PAIR_SCALE * mapping["dw_min"],
+        dw_min=scale * mapping["dw_min"],
         up_down=mapping["up_down"],
-        w_max=PAIR_SCALE * mapping["w_max"],
-        w_min=PAIR_SCALE * mapping["w_min"],
+        w_max=scale * mapping["w_max"],
+        w_min=scale * mapping["w_min"],
         gamma_up=mapping["ls_decrease_up"],  # aihwkit's python names of ls_decrease_*
         gamma_down=mapping["ls_decrease_down"],
         allow_increasing=mapping["ls_allow_increasing_slope"],
         mean_bound_reference=True,
         mult_noise=False,
         # a pair pulse's noise is sqrt(2) sigma against a step of twice dw_min
-        dw_min_std=mapping["dw_min_std"] / math.sqrt(2.0),
+        dw_min_std=mapping["dw_min_std"] / math.sqrt(scale),
         dw_min_dtod=0.0,
         up_down_dtod=0.0,
         w_max_dtod=0.0,
@@ -101,6 +105,33 @@ def aihwkit_device(mapping: dict):
         write_noise_std=0.0,
         construction_seed=0,
     )
+
+
+def shifted_origin(device, delta: float):
+    """The same LinearStep device with its weight read from another origin, w' = w - delta: our
+    `single` scheme reads G+ against a G- at mid-range, delta = (w_max + w_min) / 2 from the
+    symmetry point. The steps stay the same functions of the conductance; at the new origin they
+    differ between the directions (up_down != 0), and aihwkit's noise, scale times dw_min_std,
+    then differs too: dw_min_std is set so the larger step's noise is ours."""
+    d, top, bottom = device.dw_min, device.w_max, device.w_min
+    slope_up = -device.gamma_up * d / top  # up step d + slope_up w; down step d + slope_down w
+    slope_down = -device.gamma_down * d / bottom
+    up, down = d + slope_up * delta, d + slope_down * delta
+    dw_min = max(up, down)
+    top, bottom = top - delta, bottom - delta
+    gamma_up, gamma_down = -slope_up * top / up, -slope_down * bottom / down
+    device = dataclasses.replace(
+        device,
+        dw_min=dw_min,
+        up_down=(up - down) / dw_min,
+        w_max=top,
+        w_min=bottom,
+        gamma_up=gamma_up,
+        gamma_down=gamma_down,
+        allow_increasing=bool(gamma_up < 0 or gamma_down < 0),
+        dw_min_std=device.dw_min_std * d / dw_min,
+    )
+    return device
 
 
 def io_parameters(n_rows: int):
@@ -122,9 +153,10 @@ def io_parameters(n_rows: int):
     )
 
 
-def rpu_config(rule: str, device, n_rows: int, lr: float):
+def rpu_config(rule: str, device, n_rows: int, lr: float, fast=None):
     """aihwkit's own configuration of the rule (build_config), with what ours fixes set to ours:
-    the read periphery, BL, A's rate, the transfer and the chopper."""
+    the read periphery, BL, A's rate, the transfer and the chopper. `device` is C (or mixed
+    precision's array), `fast` A where it differs (A's zero is always the symmetry point)."""
     from aihwkit.simulator.configs import build_config
     from aihwkit.simulator.parameters import IOParameters, UpdateParameters
 
@@ -136,6 +168,8 @@ def rpu_config(rule: str, device, n_rows: int, lr: float):
     if rule == "mixed_precision":
         return config
     compound = config.device
+    if fast is not None:
+        compound.unit_cell_devices = [fast, device]
     compound.fast_lr = lr  # A's rate; the optimiser's lr (1) then leaves transfer_lr as is
     compound.transfer_lr = TRANSFER_LR
     compound.transfer_every = 1.0  # one column of A (one input line) read per sample
@@ -154,9 +188,12 @@ def rpu_config(rule: str, device, n_rows: int, lr: float):
     return config
 
 
-def initial_weights(shape, w_min: float, w_max: float, rng) -> np.ndarray:
-    """Our pairs' initial weights: the difference of two uniform conductances (init spread 1),
-    clipped to the one aihwkit device's bounds."""
+def initial_weights(shape, w_min: float, w_max: float, rng, single: bool) -> np.ndarray:
+    """Our initial weights (init spread 1): a pair's, the difference of two uniform
+    conductances, clipped to the one aihwkit device's bounds; `single`, G+ uniform over its
+    range against the fixed G-."""
+    if single:
+        return (w_min + (w_max - w_min) * rng.random(shape)).astype(np.float32)
     w = rng.random(shape) - rng.random(shape)
     return np.clip(w, w_min, w_max).astype(np.float32)
 
@@ -167,7 +204,7 @@ def run_aihwkit(args, device: str, rule: str, seed: int) -> dict:
     from aihwkit.nn import AnalogLinear
     from aihwkit.optim import AnalogSGD
 
-    out = args.out / "aihwkit" / f"{device}-{rule}-s{seed}.json"
+    out = args.out / "aihwkit" / f"{device}-{rule}-s{seed}{'-single' if args.single else ''}.json"
     if out.exists():
         return json.loads(out.read_text())
     npz = args.out / "data" / f"{device}-s{seed}.npz"
@@ -179,12 +216,15 @@ def run_aihwkit(args, device: str, rule: str, seed: int) -> dict:
     mapping = json.loads(str(data["mapping"]))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    dev = aihwkit_device(mapping)
+    fast = aihwkit_device(mapping, args.single)
+    dev = shifted_origin(fast, (fast.w_max + fast.w_min) / 2) if args.single else fast
     sizes = (data["train"].shape[1], args.n_hidden, 10)
     layers, optimisers = [], []
     for n_in, n_out, lr in zip(sizes, sizes[1:], (HIDDEN_LR, OUTPUT_LR), strict=False):
-        layer = AnalogLinear(n_in, n_out, bias=True, rpu_config=rpu_config(rule, dev, n_in + 1, lr))
-        w = initial_weights((n_out, n_in + 1), dev.w_min, dev.w_max, rng)
+        layer = AnalogLinear(
+            n_in, n_out, bias=True, rpu_config=rpu_config(rule, dev, n_in + 1, lr, fast)
+        )
+        w = initial_weights((n_out, n_in + 1), dev.w_min, dev.w_max, rng, args.single)
         layer.set_weights(torch.from_numpy(w[:, :-1]), torch.from_numpy(w[:, -1]))
         # TTv2: the optimiser's lr only scales transfer_lr; mixed precision: chi's rate
         optimiser = AnalogSGD(layer.parameters(), lr=lr if rule == "mixed_precision" else 1.0)
@@ -286,6 +326,12 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--n-hidden", type=int, default=32)
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="one device per weight on both sides: ours --pulse-scheme single (G+ against a "
+        "G- at mid-range), aihwkit's device at one device's scale with that origin",
+    )
     args = parser.parse_args(argv)
     if args.command == "export":
         export(args.device, args.seed, args.npz)
@@ -315,7 +361,7 @@ def main(argv=None) -> None:
             lines.append(row)
             print(row, flush=True)
     table = "\n".join(lines)
-    (args.out / "table.md").write_text(table + "\n")
+    (args.out / f"table{'-single' if args.single else ''}.md").write_text(table + "\n")
     print(table)
 
 
