@@ -49,20 +49,22 @@ def export(device: str, seed: int, path: Path) -> None:
     from sbp_core.data import binarize, load_dataset
 
     data = load_dataset("digits", seed=seed)
-    params = linear_step_parameters(preset(device))
+    device_params = preset(device)
+    params = linear_step_parameters(device_params)
     arrays = {
         name: binarize(getattr(data, f"X_{name}"), 0.5, data.max_value).astype(np.float32)
         for name in ("train", "val", "test")
     }
     labels = {f"y_{name}": getattr(data, f"y_{name}") for name in ("train", "val", "test")}
-    mapping = json.dumps(params._asdict())
+    # our nominal step: a linear device's mean change per pulse, in weight units (one device)
+    mapping = json.dumps({**params._asdict(), "nominal_step": 1.0 / (device_params.n_states - 1)})
     np.savez(path, **arrays, **labels, mapping=np.array(mapping))
 
 
 def run_ours(args, device: str, rule: str, seed: int) -> float:
     """Train our rule with `sbp-bench train` (reused where its folder holds a finished run) and
-    return its final test accuracy."""
-    out = args.out / "ours" / f"{device}-{rule}-s{seed}{'-single' if args.single else ''}"
+    return its final test accuracy. `--calibrate`: ours with aihwkit's calibration (below)."""
+    out = args.out / "ours" / f"{device}-{rule}-s{seed}{suffix(args)}"
     metrics = out / "metrics.json"
     if not metrics.exists():
         sbp_bench = Path(args.sbp_python).parent / "sbp-bench"
@@ -70,8 +72,44 @@ def run_ours(args, device: str, rule: str, seed: int) -> float:
         command += ["--n-hidden", str(args.n_hidden), "--epochs", str(args.epochs)]
         command += ["--device", device, "--r-access-ohm", "0", "--seed", str(seed)]
         command += ["--pulse-scheme", "single"] if args.single else []
+        command += calibration(args, device, rule) if args.calibrate else []
         subprocess.run([*command, "--out", str(out), "--quiet"], check=True)
     return json.loads(metrics.read_text())["final_test_acc"]
+
+
+def calibration(args, device: str, rule: str) -> list[str]:
+    """Our options that calibrate a rule as aihwkit does: aihwkit counts pulses in its device's
+    dw_min (the step at the weight's zero: A's symmetry point for TTv2, the array's origin for
+    mixed precision), ours in the nominal step, the mean step of a linear device. Rates scaled by
+    nominal / dw_min give our rule aihwkit's pulse counts, and TTv2's threshold becomes A's
+    dw_min (aihwkit's buffer granularity 1)."""
+    mapping = json.loads(str(np.load(exported(args, device, 0))["mapping"]))
+    fast, slow = devices(mapping, args.single)
+    nominal = (1.0 if args.single else PAIR_SCALE) * mapping["nominal_step"]
+    ratio = nominal / (slow.dw_min if rule == "mixed_precision" else fast.dw_min)
+    if abs(ratio - 1.0) < 1e-9:  # the ideal device: already aihwkit's, and the same run as ours
+        return []
+    options = ["--lr", f"{HIDDEN_LR * ratio:.6g}", "--lr-out", f"{OUTPUT_LR * ratio:.6g}"]
+    return options + (
+        [] if rule == "mixed_precision" else ["--ttv2-threshold", f"{fast.dw_min:.6g}"]
+    )
+
+
+def suffix(args) -> str:
+    """The run folders' suffix of a reading: '', '-single', '-cal' or '-single-cal'."""
+    return ("-single" if args.single else "") + (
+        "-cal" if getattr(args, "calibrate", False) else ""
+    )
+
+
+def exported(args, device: str, seed: int) -> Path:
+    """The .npz of one seed's data and the mapped device, written by the project's python."""
+    npz = args.out / "data" / f"{device}-s{seed}.npz"
+    if not npz.exists():
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        command = [args.sbp_python, __file__, "export", "--device", device]
+        subprocess.run([*command, "--seed", str(seed), "--npz", str(npz)], check=True)
+    return npz
 
 
 # --- the aihwkit side -----------------------------------------------------------------------
@@ -105,6 +143,13 @@ def aihwkit_device(mapping: dict, single: bool = False):
         write_noise_std=0.0,
         construction_seed=0,
     )
+
+
+def devices(mapping: dict, single: bool):
+    """(A, C): TTv2's fast array A and the weights C (mixed precision's array), both the mapped
+    device; in the `single` reading C reads from our single scheme's origin (mid-range)."""
+    fast = aihwkit_device(mapping, single)
+    return fast, shifted_origin(fast, (fast.w_max + fast.w_min) / 2) if single else fast
 
 
 def shifted_origin(device, delta: float):
@@ -205,19 +250,14 @@ def run_aihwkit(args, device: str, rule: str, seed: int) -> dict:
     from aihwkit.optim import AnalogSGD
 
     out = args.out / "aihwkit" / f"{device}-{rule}-s{seed}{'-single' if args.single else ''}.json"
+    # (aihwkit's side is the same with --calibrate, which changes ours only)
     if out.exists():
         return json.loads(out.read_text())
-    npz = args.out / "data" / f"{device}-s{seed}.npz"
-    if not npz.exists():
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        command = [args.sbp_python, __file__, "export", "--device", device]
-        subprocess.run([*command, "--seed", str(seed), "--npz", str(npz)], check=True)
-    data = np.load(npz)
+    data = np.load(exported(args, device, seed))
     mapping = json.loads(str(data["mapping"]))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    fast = aihwkit_device(mapping, args.single)
-    dev = shifted_origin(fast, (fast.w_max + fast.w_min) / 2) if args.single else fast
+    fast, dev = devices(mapping, args.single)
     sizes = (data["train"].shape[1], args.n_hidden, 10)
     layers, optimisers = [], []
     for n_in, n_out, lr in zip(sizes, sizes[1:], (HIDDEN_LR, OUTPUT_LR), strict=False):
@@ -273,12 +313,7 @@ def speed(args) -> None:
     random inputs, the ideal preset mapped), to choose the task: MNIST or the digits."""
     import torch
 
-    npz = args.out / "data" / "ideal-s0.npz"
-    if not npz.exists():
-        npz.parent.mkdir(parents=True, exist_ok=True)
-        command = [args.sbp_python, __file__, "export", "--device", "ideal"]
-        subprocess.run([*command, "--seed", "0", "--npz", str(npz)], check=True)
-    dev = aihwkit_device(json.loads(str(np.load(npz)["mapping"])))
+    dev = aihwkit_device(json.loads(str(np.load(exported(args, "ideal", 0))["mapping"])))
     from aihwkit.nn import AnalogLinear
     from aihwkit.optim import AnalogSGD
 
@@ -332,6 +367,12 @@ def main(argv=None) -> None:
         help="one device per weight on both sides: ours --pulse-scheme single (G+ against a "
         "G- at mid-range), aihwkit's device at one device's scale with that origin",
     )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="ours with aihwkit's calibration: rates scaled by our nominal step over aihwkit's "
+        "dw_min, TTv2's threshold A's dw_min (aihwkit's side unchanged)",
+    )
     args = parser.parse_args(argv)
     if args.command == "export":
         export(args.device, args.seed, args.npz)
@@ -361,7 +402,7 @@ def main(argv=None) -> None:
             lines.append(row)
             print(row, flush=True)
     table = "\n".join(lines)
-    (args.out / f"table{'-single' if args.single else ''}.md").write_text(table + "\n")
+    (args.out / f"table{suffix(args)}.md").write_text(table + "\n")
     print(table)
 
 
