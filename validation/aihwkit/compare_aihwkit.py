@@ -5,7 +5,7 @@ Run it with the python of a venv that holds aihwkit and torch; it runs our side 
 and device mapping through the project venv's python (`--sbp-python`), so aihwkit never enters the
 project's environment:
 
-    /work/aihwkit-venv/bin/python validation/aihwkit/compare_aihwkit.py --out $WORK
+    $AIHWKIT_VENV/bin/python validation/aihwkit/compare_aihwkit.py --out $WORK
 
 The same file, run by the project's python as `export`, writes what the aihwkit side needs: the
 run's data (sbp_core.data, the run seed's validation split, binary inputs) and the device mapped
@@ -324,7 +324,10 @@ def speed(args) -> None:
             AnalogLinear(784, 100, rpu_config=rpu_config(rule, dev, 785, HIDDEN_LR)),
             AnalogLinear(100, 10, rpu_config=rpu_config(rule, dev, 101, OUTPUT_LR)),
         ]
-        optimisers = [AnalogSGD(layer.parameters(), lr=1.0) for layer in layers]
+        rates = (HIDDEN_LR, OUTPUT_LR) if rule == "mixed_precision" else (1.0, 1.0)
+        optimisers = [
+            AnalogSGD(layer.parameters(), lr=lr) for layer, lr in zip(layers, rates, strict=True)
+        ]
         for optimiser, layer in zip(optimisers, layers, strict=True):
             optimiser.regroup_param_groups(layer)
         start = time.process_time()
