@@ -191,7 +191,8 @@ def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, m
 
 def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
     """A trial scored no test set: it neither ranks nor breaks the collapse check (its curve is
-    all NaN); a tuned final run is its rule's `(tuned)` setting beside the untuned one; SBP's
+    all NaN); a tuned final run is its rule's `(tuned)` setting beside the untuned one, and the
+    best rule's margin is over another rule, not over its own untuned setting; SBP's
     setting is chosen on the final epoch's validation accuracy, the epoch whose test accuracy is
     reported, not on a best epoch that a collapse left behind."""
     from sbp_core.report.names import DIGITS_SHA256
@@ -206,16 +207,17 @@ def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
 
     runs = pd.DataFrame(
         [
-            run("u", "sbp", 0.10, "devices"),
+            run("u", "sbp", 0.50, "devices"),
             run("s", "sgd", 0.30, "devices"),
             run("t", "sbp", None, "", epochs=4, evaluate_test=False, pulse_prob=0.5),
             run("f", "sbp", 0.70, "tuned:devices", pulse_prob=0.5),
         ]
     )
     history = pd.DataFrame(
-        {"run_id": ["u", "s", "t", "f"], "epoch": [1] * 4, "test_acc": [0.1, 0.3, None, 0.7]}
+        {"run_id": ["u", "s", "t", "f"], "epoch": [1] * 4, "test_acc": [0.5, 0.3, None, 0.7]}
     )
     (line,) = [line for line in summary_lines("p", runs, history, None) if "pcmo" in line]
+    # the margin is over the best other rule, not over the same rule untuned (sbp, 50 %)
     assert line.startswith("- **pcmo**: best sbp (tuned) 70.0 %, 40.0 points ahead of sgd")
     assert "SBP 70.0 % (sbp (tuned), chosen on validation)" in line
 

@@ -78,9 +78,10 @@ def device_line(
     ranked = means.sort_values("test", ascending=False, kind="stable")
     best, name = ranked.iloc[0], ranked.index[0]
     parts = [f"**{Path(device).name}**: best {name} {100 * best['test']:.1f} %"]
-    if len(ranked) > 1:
-        margin, second = best["test"] - ranked["test"].iloc[1], ranked.iloc[1]
-        parts[0] += f", {100 * margin:.1f} points ahead of {ranked.index[1]}"
+    others = ranked[ranked["method"] != best["method"]]  # the margin is over another rule
+    if not others.empty:
+        margin, second = best["test"] - others["test"].iloc[0], others.iloc[0]
+        parts[0] += f", {100 * margin:.1f} points ahead of {others.index[0]}"
         if margin <= max(best["sd"], second["sd"]):  # NaN (one seed) compares False
             parts[0] += " (within the seeds' spread)"
     sbp = means[means["method"] == "sbp"].sort_values("val", ascending=False, kind="stable")
