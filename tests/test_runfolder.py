@@ -175,7 +175,8 @@ PIPELINE = {
 def test_the_pipeline_retrains_damaged_runs_and_never_aggregates_them(tmp_path):
     """Issue items 1, 2, 8 and 9 end to end: a truncated history.csv, a truncated arrays.npz, a
     damaged ste epochs.npz and a truncated metrics.json are each named in one line and retrained
-    by the next run, which exits 0 with tables of whole runs."""
+    by the next run, which exits 0 with collected tables of whole runs (every table, figure, cost
+    and MLflow rule reads those)."""
     from test_pipeline import snakemake, workflow_copy
 
     workdir = workflow_copy(tmp_path, PIPELINE)
