@@ -7,7 +7,8 @@ SNAKEMAKE_LOG is the console output of the run (or .snakemake/log/*.snakemake.lo
 its results/<profile>/ folder. The log stamps every job's start and end to the second; from them
 come, per rule, the jobs and their summed wall time, and for the whole run the time before the
 first job (DAG building), after the last one, and while fewer jobs ran than cores. Train jobs
-(one run each, or `train_batch_*` jobs with train.batch_runs > 1, counted as one rule) also have
+(one run each, `train_batch_*` jobs with train.batch_runs > 1, counted as one rule, and the
+tuned final runs' `train_tuned` jobs) also have
 Snakemake's benchmark files (wall and CPU seconds of the process) and their run folders'
 timing.json (seconds in `fit_epoch`), which split the train jobs into training and the rest
 (start-up, data, evaluation, writing).
@@ -71,11 +72,13 @@ def underused(jobs, cores: int) -> float:
 
 def train_split(results: Path) -> tuple[int, float, float, float]:
     """(jobs, wall, CPU, training seconds): the train jobs' benchmark files summed (one-run
-    `train` jobs and `train_batch_*` jobs alike), and every run folder's timing.json."""
+    `train` jobs, `train_batch_*` and `train_tuned` jobs alike), and every run folder's
+    timing.json."""
     n, wall, cpu = 0, 0.0, 0.0
     for tsv in (
         *results.glob("benchmarks/train/*.tsv"),
         *results.glob("benchmarks/train_batch/*.tsv"),
+        *results.glob("benchmarks/train_tuned/*.tsv"),
     ):
         with tsv.open() as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))

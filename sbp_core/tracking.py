@@ -44,6 +44,7 @@ from sbp_core.provenance import PROVENANCE_FILE  # noqa: E402
 from sbp_core.report import rule_log  # noqa: E402
 from sbp_core.report.collect import read_json  # noqa: E402
 from sbp_core.report.run_figures import confusion_figure, histogram_figure  # noqa: E402
+from sbp_core.tuning.final_runs import final_run_folders  # noqa: E402
 
 ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (a child's idempotency key is sweep, role
@@ -574,8 +575,16 @@ def from_snakemake(smk: Any) -> None:
     runs) into MLflow; what was done into logged.json."""
     params = smk.params
     with rule_log(smk):
+        selections = [read_json(path) for path in smk.input.selections]
         summary = log_runs(
-            run_dirs=[Path(metrics).parent for metrics in (*smk.input.metrics, *smk.input.tuned)],
+            run_dirs=list(
+                dict.fromkeys(
+                    [
+                        *(Path(metrics).parent for metrics in smk.input.metrics),
+                        *final_run_folders(selections, params.runs),
+                    ]
+                )
+            ),
             sweeps=params.sweeps,
             memberships=params.memberships,
             tracking_uri=params.tracking_uri,
@@ -584,6 +593,6 @@ def from_snakemake(smk: Any) -> None:
             provenance=params.provenance,
             cost=read_cost(smk.input.cost),
             workers=smk.threads,
-            selections=[read_json(path) for path in smk.input.selections],
+            selections=selections,
         )
     Path(smk.output[0]).write_text(json.dumps(summary, indent=2) + "\n")

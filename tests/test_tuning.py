@@ -33,6 +33,7 @@ from sbp_core.methods.registry import RULES
 from sbp_core.spec import RunSpec
 from sbp_core.tuning import stats
 from sbp_core.tuning.final_runs import tuned_in_place_of_untuned
+from sbp_core.tuning.plan import final_run_batches
 from sbp_core.tuning.select import choose, selection
 from sbp_core.tuning.space import Dimension
 from sbp_core.tuning.trials import trial_settings, unit_points
@@ -351,6 +352,33 @@ SHARED_POINT = {
 """TUNED with a sweep that shares its one point (and so its trials and final runs) with the
 devices sweep."""
 
+
+def test_final_runs_are_batched_whole_units_and_a_run_two_units_may_choose_in_one_batch():
+    """A tuned final run is trained by exactly one `train_tuned` job: units that may choose the
+    same run (the shared ideal point) share a batch whatever the batch size."""
+    grid = grid_of(SHARED_POINT)
+    units = {unit.key: unit for unit in grid.tuning}
+    shared = ("devices.sbp.p0", "ideal.sbp.p0")  # never apart: 2 units x 2 final seeds
+    for size in (1, 4, 6, 100):
+        batches = final_run_batches(grid.tuning, size)
+        keys = [key for batch in batches.values() for key in batch]
+        assert sorted(keys) == sorted(units)  # each unit once
+        batch_of = {key: name for name, batch in batches.items() for key in batch}
+        assert batch_of[shared[0]] == batch_of[shared[1]]
+        for batch in batches.values():  # at most `size` runs, unless one unit or the shared pair
+            runs = sum(units[key].final_run_count() for key in batch)
+            assert runs <= size or len(batch) == 1 or batch == shared
+        for a, b in itertools.combinations(grid.tuning, 2):  # any settings either could choose
+            if batch_of[a.key] == batch_of[b.key] or a.method != b.method:
+                continue
+            for chosen in (*a.settings, *b.settings):
+                runs_a = {spec.run_id for _, spec in a.final_specs(chosen)}
+                assert runs_a.isdisjoint(spec.run_id for _, spec in b.final_specs(chosen))
+    assert list(final_run_batches(grid.tuning, 6).values()) == [
+        (*shared, "devices.sbp.p1"), ("states.manhattan.p1",),
+    ]  # fmt: skip  # 2 + 2 + 2 runs, then 2 points x 2 seeds
+
+
 TUNING_TARGETS = [
     "results/t/tuning/devices.md",
     "results/t/tuning/figures/devices.profile.png",
@@ -399,9 +427,15 @@ def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(
     before = (selected / "devices.sbp.p1.json").read_bytes()
     (selected / "devices.sbp.p1.json").unlink()  # the tune stage stopped before this selection
     (workdir / "results" / "t" / "tuning" / "devices.md").unlink()
+    lost, kept = json.loads((selected / "states.manhattan.p1.json").read_text())["final_runs"][:2]
+    numbers = verified_numbers(runs / lost["run_id"])
+    kept_stamp = (runs / kept["run_id"] / "metrics.json").stat().st_mtime_ns
+    shutil.rmtree(runs / lost["run_id"])  # a final run gone after its batch finished
     snakemake(workdir, *TUNING_TARGETS)
     assert (selected / "devices.sbp.p1.json").read_bytes() == before
     assert [path.stat().st_mtime_ns for path in trials] == stamps
+    assert verified_numbers(runs / lost["run_id"]) == numbers  # its batch ran again for it
+    assert (runs / kept["run_id"] / "metrics.json").stat().st_mtime_ns == kept_stamp
 
     # K = 3: one more trial per unit, the first two reused (a dry run plans only the new ones)
     more = {**SHARED_POINT, "tuning": {**SHARED_POINT["tuning"], "trials": 3}}

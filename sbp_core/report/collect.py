@@ -15,6 +15,7 @@ from sbp_core.errors import DataError
 from sbp_core.fields import DEVICE_FIELDS
 from sbp_core.report import SWEEP_SEPARATOR, rule_log
 from sbp_core.spec import FIELD_METHODS, RunSpec, hidden_label, parse_widths
+from sbp_core.tuning.final_runs import final_run_folders, tuned_memberships
 
 JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "confusion_matrix")
 """metrics.json lists kept as JSON text, one cell each."""
@@ -124,8 +125,17 @@ def at_preset(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def from_snakemake(smk: Any) -> None:
-    """Rule `collect`: every finished run folder -> runs.csv and history.csv."""
+    """Rule `collect`: every finished run folder -> runs.csv and history.csv: the grid's runs
+    (the inputs) and the tuned final runs the selection records name."""
     with rule_log(smk):
-        runs, history = collect([Path(m).parent for m in smk.input], smk.params.memberships)
+        selections = [
+            read_document(path, "selection file missing") for path in smk.input.selections
+        ]
+        grid = [Path(metrics).parent for metrics in smk.input.runs]
+        tuned = final_run_folders(selections, smk.params.runs)
+        runs, history = collect(
+            list(dict.fromkeys([*grid, *tuned])),
+            tuned_memberships(smk.params.memberships, selections),
+        )
         runs.to_csv(smk.output.runs, index=False)
         history.to_csv(smk.output.history, index=False)

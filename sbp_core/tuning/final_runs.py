@@ -2,11 +2,15 @@
 place of its untuned runs, in the sweeps it was tuned for, and no trial; or the untuned runs
 alone, each costed against its untuned conventional twin.
 
-The collect rule marks a tuned final run's sweeps as `tuned:<sweep>` (workflow/rules/
-tuning_common.smk), so the sweep tables, which show the untuned runs, never count them.
+The collect rule marks a tuned final run's sweeps as `tuned:<sweep>` (`tuned_memberships`), so
+the sweep tables, which show the untuned runs, never count them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -14,6 +18,25 @@ from sbp_core.report import SWEEP_SEPARATOR
 
 TUNED_MARK = "tuned:"
 """Prefix of a tuned final run's sweep names in runs.csv's `sweeps` cells."""
+
+
+def final_run_folders(selections: Sequence[Mapping[str, Any]], runs_dir: str | Path) -> list[Path]:
+    """The folders of the final runs the selection records name, each once (a point shared by
+    two tuned sweeps has the same trials, hence the same final runs)."""
+    run_ids = (run["run_id"] for record in selections for run in record["final_runs"])
+    return [Path(runs_dir) / run_id for run_id in dict.fromkeys(run_ids)]
+
+
+def tuned_memberships(
+    memberships: Mapping[str, Sequence[str]], selections: Sequence[Mapping[str, Any]]
+) -> dict[str, list[str]]:
+    """The grid's run id -> sweeps, with each final run of each selection record in its
+    record's sweep as `tuned:<sweep>` (beside its grid sweeps, if it is a grid run too)."""
+    marked = {run_id: list(sweeps) for run_id, sweeps in memberships.items()}
+    for record in selections:
+        for run in record["final_runs"]:
+            marked.setdefault(run["run_id"], []).append(f"{TUNED_MARK}{record['sweep']}")
+    return marked
 
 
 def tuned_in_place_of_untuned(runs: pd.DataFrame) -> pd.DataFrame:

@@ -56,6 +56,20 @@ class Unit:
             for seed in self.final_seeds
         ]
 
+    def final_run_count(self) -> int:
+        """How many final runs the winner gets, known before the choice."""
+        return len(self.targets) * len(self.final_seeds)
+
+    def final_run_kinds(self) -> set[tuple]:
+        """What a final run is before the choice: its target's spec but for the searched fields
+        and the seed. Two units whose kinds meet may choose the same final run (shared points)."""
+        searched = {name for settings in self.settings for name in settings} | {"seed"}
+        return {
+            tuple(sorted((k, repr(v)) for k, v in target["template"].to_dict().items()
+                         if k not in searched))
+            for target in self.targets
+        }  # fmt: skip
+
     def offchip_twins(self) -> list[RunSpec]:
         """The off-chip runs the final runs of an exsitu unit program: fixed before the
         choice, since no searched exsitu field is an off-chip one."""
@@ -121,6 +135,33 @@ def build(
                     _unit(tuning, sweep, cells[name], method, index, points, takers, where)
                 )
     return tuple(units)
+
+
+def final_run_batches(units: Sequence[Unit], size: int) -> dict[str, tuple[str, ...]]:
+    """Batch name -> the keys of the units whose final runs one `train-batch` job trains: units
+    in plan order, packed while their final runs number at most `size` (a unit is never split).
+    Units that may choose the same final run go together, to the batch of the first of them,
+    so no run is trained by two jobs at once."""
+    order = {unit.key: number for number, unit in enumerate(units)}
+    groups: list[list[Unit]] = []  # in plan order, each group too
+    for unit in units:
+        kinds = unit.final_run_kinds()
+        meets = [any(kinds & member.final_run_kinds() for member in g) for g in groups]
+        merged = [member for g, met in zip(groups, meets, strict=True) if met for member in g]
+        kept = [g for g, met in zip(groups, meets, strict=True) if not met]
+        groups = [*kept, sorted([*merged, unit], key=lambda member: order[member.key])]
+        groups.sort(key=lambda g: order[g[0].key])
+    batches: list[list[Unit]] = []
+    for group in groups:
+        count = sum(unit.final_run_count() for unit in group)
+        if batches and sum(unit.final_run_count() for unit in batches[-1]) + count <= size:
+            batches[-1] += group
+        else:
+            batches.append(group)
+    return {
+        f"tuned{number:03d}": tuple(unit.key for unit in batch)
+        for number, batch in enumerate(batches)
+    }
 
 
 def _unit(tuning, sweep, cells, method, index, points, takers, where) -> Unit:

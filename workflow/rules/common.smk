@@ -167,7 +167,7 @@ def batch_lines(run_ids):
     from the defaults, each with its run id (checked against them)."""
     lines = []
     for run_id in run_ids:
-        values = GRID.runs[run_id].to_dict()
+        values = run_spec(run_id).to_dict()
         changed = {
             key: value
             for key, value in values.items()

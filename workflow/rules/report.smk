@@ -3,15 +3,17 @@
 
 rule collect:
     input:
-        run_metrics(),
-        tuned_run_metrics,
+        runs=run_metrics(),
+        tuned=trained_records(),  # the tuned final runs, finished (if the profile tunes)
+        selections=[f"{TUNING}/selected/{key}.json" for key in UNITS],  # which they are
     output:
         runs=f"{RESULTS}/collected/runs.csv",
         history=f"{RESULTS}/collected/history.csv",
     log:
         f"{RESULTS}/logs/collect.log",
     params:
-        memberships=collected_memberships,
+        memberships=GRID.memberships,
+        runs=lambda wildcards, input: Path(input.runs[0]).parent.parent,
     script:
         "../scripts/collect.py"
 
@@ -77,7 +79,7 @@ for kind in FIGURE_KINDS:
 rule log_mlflow:
     input:
         metrics=run_metrics(),  # the grid's runs and the tuning's trials
-        tuned=tuned_run_metrics,  # after the select_settings checkpoints, if the profile tunes
+        tuned=trained_records(),  # the tuned final runs, finished (if the profile tunes)
         selections=[f"{TUNING}/selected/{key}.json" for key in UNITS],
         cost=mlflow_cost_input(),
     output:
@@ -89,6 +91,7 @@ rule log_mlflow:
     params:
         sweeps={name: sweep.to_dict() for name, sweep in GRID.sweeps.items()},
         memberships=GRID.memberships,
+        runs=lambda wildcards, input: Path(input.metrics[0]).parent.parent,
         tracking_uri=MLFLOW_URI,
         artifact_root=MLFLOW_ARTIFACTS,
         experiment=config["mlflow"]["experiment"] or f"sbp-bench/{GRID.profile}",

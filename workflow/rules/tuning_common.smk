@@ -1,5 +1,5 @@
 # The tuning protocol's names and input functions (rules: workflow/rules/tune.smk).
-from sbp_core.tuning.final_runs import TUNED_MARK
+from sbp_core.tuning.plan import final_run_batches
 from sbp_core.tuning.select import final_specs
 
 TUNING = f"{RESULTS}/tuning"
@@ -8,13 +8,16 @@ TUNED_SWEEPS = list(dict.fromkeys(unit.sweep for unit in GRID.tuning))
 TUNING_FIGURES = ("expected_best", "profile")
 """expected_best: expected best validation accuracy against trials, per tuned sweep;
 profile: the performance profile over a sweep's devices (sweeps whose axis is `device`)."""
+FINAL_BATCHES = final_run_batches(GRID.tuning, config["train"]["batch_runs"])
+"""Batch name -> the units whose final runs one `train_tuned` job trains (tune.smk)."""
+BATCH_OF = {key: batch for batch, keys in FINAL_BATCHES.items() for key in keys}
 _FINAL_SPECS = {}
 """Unit key -> (modification time of its selection file, its final runs' specs)."""
 
 
 def tuned_final_specs():
     """Run id -> spec of every tuned final run whose selection file exists (each file read again
-    only when it changed): train jobs of final runs find their spec here, on a cluster node too.
+    only when it changed): `train_tuned` jobs find their runs' specs here, on a cluster node too.
     """
     for key in UNITS:
         path = Path(f"{TUNING}/selected/{key}.json")
@@ -39,18 +42,33 @@ def units_of(sweep):
     return [key for key, unit in UNITS.items() if unit.sweep == sweep]
 
 
-def tuned_run_metrics(wildcards=None, sweep=None):
-    """metrics.json of the tuned final runs (of `sweep`, or of every tuned sweep), each once: a
-    point shared by two tuned sweeps (the ideal device of `methods` and `devices`) has the same
-    trials, hence the same final runs, and a final run may be a run of the grid already.
+def final_run_ids(keys):
+    """The final runs the units `keys` chose, each once (a point shared by two tuned sweeps, the
+    ideal device of `methods` and `devices`, has the same trials, hence the same final runs).
     """
+    return list(
+        dict.fromkeys(
+            run["run_id"] for key in keys for run in selection_of(key)["final_runs"]
+        )
+    )
+
+
+def trained_records(sweep=None):
+    """The records of the `train_tuned` jobs that train the final runs of `sweep`'s units (or of
+    every unit): a record is written when all of its batch's final runs are finished."""
     keys = units_of(sweep) if sweep else UNITS
-    run_ids = [run["run_id"] for key in keys for run in selection_of(key)["final_runs"]]
-    return [
-        f"{RUNS}/{run_id}/metrics.json"
-        for run_id in dict.fromkeys(run_ids)
-        if sweep or run_id not in GRID.runs
+    return sorted({f"{TUNING}/trained/{BATCH_OF[key]}.txt" for key in keys})
+
+
+def train_tuned_inputs(wildcards):
+    """What a batch's final runs read (data, device files, exsitu's ste runs), and those of its
+    final runs that are runs of the grid, trained by the grid's jobs and only verified here.
+    """
+    run_ids = final_run_ids(FINAL_BATCHES[wildcards.batch])
+    grid_runs = [
+        f"{RUNS}/{run_id}/metrics.json" for run_id in run_ids if run_id in GRID.runs
     ]
+    return [*batch_inputs(run_ids), *grid_runs]
 
 
 def tuning_outputs():
@@ -69,16 +87,3 @@ def tuning_outputs():
             for ext in ("png", "pdf")
         ]
     return outputs
-
-
-def collected_memberships(wildcards):
-    """The sweeps of every run collected; a tuned final run's are marked
-    `tuned:<sweep>` (sbp_core.tuning.final_runs), so the sweep tables keep the untuned runs.
-    """
-    memberships = {run_id: list(sweeps) for run_id, sweeps in GRID.memberships.items()}
-    for key, unit in UNITS.items():
-        for run in selection_of(key)["final_runs"]:
-            memberships.setdefault(run["run_id"], []).append(
-                f"{TUNED_MARK}{unit.sweep}"
-            )
-    return memberships
