@@ -14,9 +14,8 @@ if workflow.is_main_process:
         rejected = admit(f"{RUNS}/{run_id}")
         if rejected:
             print(f"sbp-bench: {rejected}", file=sys.stderr)
-    for (
-        batch
-    ) in FINAL_BATCHES:  # a record whose run is gone or damaged: the batch runs again
+    # a batch's record naming a run that is gone or damaged is removed: the batch runs again
+    for batch in FINAL_BATCHES:
         record = Path(f"{TUNING}/trained/{batch}.txt")
         trained = record.read_text().split() if record.is_file() else []
         if any(
