@@ -44,7 +44,7 @@ from sbp_core.provenance import PROVENANCE_FILE  # noqa: E402
 from sbp_core.report import rule_log  # noqa: E402
 from sbp_core.report.collect import read_json  # noqa: E402
 from sbp_core.report.run_figures import confusion_figure, histogram_figure  # noqa: E402
-from sbp_core.tuning.final_runs import final_run_folders  # noqa: E402
+from sbp_core.tuning.final_runs import run_folders  # noqa: E402
 
 ROLE, SWEEP, RUN_ID = "sbp.role", "sbp.sweep", "sbp.run_id"
 """Tag keys that identify what an MLflow run stands for (a child's idempotency key is sweep, role
@@ -577,14 +577,7 @@ def from_snakemake(smk: Any) -> None:
     with rule_log(smk):
         selections = [read_json(path) for path in smk.input.selections]
         summary = log_runs(
-            run_dirs=list(
-                dict.fromkeys(
-                    [
-                        *(Path(metrics).parent for metrics in smk.input.metrics),
-                        *final_run_folders(selections, params.runs),
-                    ]
-                )
-            ),
+            run_dirs=run_folders(smk.input.metrics, selections, params.runs),
             sweeps=params.sweeps,
             memberships=params.memberships,
             tracking_uri=params.tracking_uri,

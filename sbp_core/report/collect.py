@@ -15,7 +15,7 @@ from sbp_core.errors import DataError
 from sbp_core.fields import DEVICE_FIELDS
 from sbp_core.report import SWEEP_SEPARATOR, rule_log
 from sbp_core.spec import FIELD_METHODS, RunSpec, hidden_label, parse_widths
-from sbp_core.tuning.final_runs import final_run_folders, tuned_memberships
+from sbp_core.tuning.final_runs import run_folders, tuned_memberships
 
 JSON_COLUMNS = ("layers", "set_pulses_per_layer", "reset_pulses_per_layer", "confusion_matrix")
 """metrics.json lists kept as JSON text, one cell each."""
@@ -131,10 +131,8 @@ def from_snakemake(smk: Any) -> None:
         selections = [
             read_document(path, "selection file missing") for path in smk.input.selections
         ]
-        grid = [Path(metrics).parent for metrics in smk.input.runs]
-        tuned = final_run_folders(selections, smk.params.runs)
         runs, history = collect(
-            list(dict.fromkeys([*grid, *tuned])),
+            run_folders(smk.input.runs, selections, smk.params.runs),
             tuned_memberships(smk.params.memberships, selections),
         )
         runs.to_csv(smk.output.runs, index=False)

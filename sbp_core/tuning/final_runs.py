@@ -20,11 +20,19 @@ TUNED_MARK = "tuned:"
 """Prefix of a tuned final run's sweep names in runs.csv's `sweeps` cells."""
 
 
-def final_run_folders(selections: Sequence[Mapping[str, Any]], runs_dir: str | Path) -> list[Path]:
-    """The folders of the final runs the selection records name, each once (a point shared by
-    two tuned sweeps has the same trials, hence the same final runs)."""
-    run_ids = (run["run_id"] for record in selections for run in record["final_runs"])
-    return [Path(runs_dir) / run_id for run_id in dict.fromkeys(run_ids)]
+def run_folders(
+    grid_metrics: Sequence[str | Path],
+    selections: Sequence[Mapping[str, Any]],
+    runs_dir: str | Path,
+) -> list[Path]:
+    """Every run folder a profile finished, each once: the grid's (their metrics.json paths)
+    and the final runs the selection records name (a point shared by two tuned sweeps has the
+    same final runs; a final run may be a grid run too)."""
+    grid = (Path(metrics).parent for metrics in grid_metrics)
+    tuned = (
+        Path(runs_dir) / run["run_id"] for record in selections for run in record["final_runs"]
+    )
+    return list(dict.fromkeys([*grid, *tuned]))
 
 
 def tuned_memberships(
