@@ -1,11 +1,13 @@
-"""Where one training sample's time goes in the compiled SBP and SGD epochs (not a test: prints).
+"""Where one training sample's time goes in the compiled SBP, SGD and mixed-precision epochs
+(not a test: prints).
 
     python benchmarks/kernel_breakdown.py [--mnist-dir DIR] [--samples N] [--rounds N]
 
 MNIST 784-100-10, C2C noise on (`c2c_sigma` 0.02), one core. numba code is opaque to a sampling
 profiler (py-spy sees one Python line calling the kernel), so the breakdown comes from timing the
-*same compiled epoch* (`sbp_kernel.train_epoch`, `sgd_kernel.train_epoch`, unchanged: no
-instrumented copy) on variants of its inputs, each a switch the kernel already reads:
+*same compiled epoch* (`sbp_kernel.train_epoch`, `sgd_kernel.train_epoch`,
+`mixed_precision_kernel.train_epoch`, unchanged: no instrumented copy) on variants of its inputs,
+each a switch the kernel already reads:
 
 - `no c2c`: the crossbars' `c2c` flag off, so no pulse draws a Gaussian;
 - `draws adding 0`: C2C on with every device's sigma 0, so each pulse draws its Gaussian but
@@ -16,7 +18,8 @@ instrumented copy) on variants of its inputs, each a switch the kernel already r
 - SBP `output layer only`: error_threshold +inf, so no hidden error: forward, the backward read of
   the output crossbar, the hidden comparators and the output layer's pulses, no hidden pulses;
 - SGD `no update`: zero learning rates, so every pulse count is zero: forward reads, ADCs,
-  errors and the pulse-count loops, no pulse.
+  errors and the pulse-count loops, no pulse; for mixed precision (the same variants), chi is
+  accumulated and checked but never reaches a step.
 
 Every variant starts from the same state, a network trained for one epoch (19 of the paper
 profile's 20 epochs run on a trained network), and sees the same samples in the same order from
@@ -43,9 +46,11 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from sbp_core.chip import engine
 from sbp_core.chip.engine import SINGLE
 from sbp_core.data import binarize, load_dataset
-from sbp_core.methods import sbp_kernel, sgd_kernel
+from sbp_core.methods import mixed_precision_kernel, sbp_kernel, sgd_kernel
+from sbp_core.methods.mixed_precision import MixedPrecisionLearner
 from sbp_core.methods.sbp import SBPLearner
 from sbp_core.methods.sgd import SGDLearner
 from sbp_core.spec import RunSpec
@@ -123,9 +128,26 @@ def run_sbp(order, rows, y, layers, rule, seed):
 
 def run_sgd(adcs):
     def run(order, rows, y, layers, rule, seed):
+        buffers = sgd_kernel.SampleBuffers.for_layers(layers)
         counts, _ = sgd_kernel.train_epoch(
-            order, *rows, y, layers, rule, adcs, np.random.default_rng(seed)
+            order, *rows, y, layers, rule, adcs, np.random.default_rng(seed), buffers
         )
+        return counts
+
+    return run
+
+
+def run_mixed(learner: MixedPrecisionLearner):
+    """The mixed-precision epoch from the learner's trained chi (a copy: the kernel changes it)."""
+
+    def run(order, rows, y, layers, rule, seed):
+        biggest = engine.layer_layout(layers)[2]
+        scratch = tuple(np.empty(biggest, dtype) for dtype in (np.int64,) * 3 + (np.bool_,))
+        chis = tuple(chi.copy() for chi in learner.chi)
+        counts, _ = mixed_precision_kernel.train_epoch(
+            order, *rows, y, layers, chis, rule, learner.adcs, np.random.default_rng(seed),
+            sgd_kernel.SampleBuffers.for_layers(layers), scratch,
+        )  # fmt: skip
         return counts
 
     return run
@@ -198,18 +220,24 @@ def main() -> None:
     X, y = binarize(data.X_train, 0.5, data.max_value), data.y_train.astype(np.int64)
     order = np.random.default_rng(3).permutation(len(X))[: args.samples]
     with threadpool_limits(limits=1):
-        for name, cls in (("sbp", SBPLearner), ("sgd", SGDLearner)):
+        learners = {"sbp": SBPLearner, "sgd": SGDLearner, "mixed_precision": MixedPrecisionLearner}
+        for name, cls in learners.items():
             spec = RunSpec(method=name, dataset="mnist", c2c_sigma=0.02)
             learner = cls(spec, X.shape[1], 10, np.random.default_rng(0))
             learner.fit_epoch(X, y, np.random.default_rng(1))  # trained state (and warm kernel)
             rows = learner.cached_rows(X)
+            title = f"{name} 784-100-10, c2c_sigma 0.02"
             if name == "sbp":
                 results = measure(sbp_variants(learner), run_sbp, order, rows, y, args.rounds)
-                report("SBP 784-100-10, c2c_sigma 0.02", results, SBP_PARTS)
-            else:
+                report(title, results, SBP_PARTS)
+            elif name == "sgd":
                 run = run_sgd(learner.adcs)
                 results = measure(sgd_variants(learner), run, order, rows, y, args.rounds)
-                report("SGD 784-100-10, c2c_sigma 0.02", results, SGD_PARTS)
+                report(title, results, SGD_PARTS)
+            else:  # the sgd variants: zero rates leave chi where it is, so no pulse
+                run = run_mixed(learner)
+                results = measure(sgd_variants(learner), run, order, rows, y, args.rounds)
+                report(title, results, MIXED_PARTS)
         print(
             "\nnumba rng.standard_normal(), bare loop: "
             f"{spread(draw_cost(args.rounds))} ns per draw"
@@ -233,6 +261,13 @@ optionally per device pulse or per pulsed pair of the first."""
 SGD_PARTS = {
     "forward reads and ADCs, errors, pulse counts": ("no update", None, None),
     "pulse trains (selection, responses, draws)": ("full", "no update", None),
+    "  of which Gaussian draws (C2C)": ("draws adding 0", "no c2c", "device pulse"),
+    "  of which one device's response, no noise (G-)": ("no c2c", "single, no c2c", "pair"),
+}
+
+MIXED_PARTS = {
+    "forward reads and ADCs, errors, chi accumulation and checks": ("no update", None, None),
+    "pulse trains (settling chi, responses, draws, reads)": ("full", "no update", None),
     "  of which Gaussian draws (C2C)": ("draws adding 0", "no c2c", "device pulse"),
     "  of which one device's response, no noise (G-)": ("no c2c", "single, no c2c", "pair"),
 }
