@@ -32,7 +32,7 @@ from sbp_core.grid import expand, validate_config
 from sbp_core.methods.registry import RULES
 from sbp_core.spec import RunSpec
 from sbp_core.tuning import stats
-from sbp_core.tuning.final_runs import tuned_in_place_of_untuned
+from sbp_core.tuning.final_runs import owned_run_ids, tuned_in_place_of_untuned
 from sbp_core.tuning.plan import final_run_batches
 from sbp_core.tuning.select import choose, selection
 from sbp_core.tuning.space import Dimension
@@ -443,6 +443,23 @@ def test_the_tune_stage_end_to_end_resumes_without_retraining_a_finished_trial(
     planned = snakemake(workdir, "-n", *TUNING_TARGETS).stdout
     train = [line.split() for line in planned.splitlines() if line.startswith("train ")]
     assert train and int(train[0][1]) == len(grid.tuning) - 1  # ideal.sbp shares devices.sbp.p0's
+
+
+@pytest.mark.slow
+def test_the_paper_workflows_run_folder_cache_keeps_every_run_the_tuned_profile_trained(
+    tuned_pipeline,
+):
+    """paper.yml prunes its cached run folders to those the profile owns; by the grid alone it
+    dropped every tuned final run, so each weekly run retrained them all."""
+    results = tuned_pipeline / "results" / "t"
+    grid = grid_of(SHARED_POINT)
+    trained = {path.name for path in (results / "runs").iterdir() if not path.name.startswith(".")}
+    owned = owned_run_ids(grid.runs, results / "tuning" / "selected")
+    finals = owned - set(grid.runs)
+    assert finals and finals <= trained  # final runs the grid does not name, each trained
+    assert trained <= owned and set(grid.runs) <= owned
+    workflow = (ROOT / ".github" / "workflows" / "paper.yml").read_text()
+    assert 'owned_run_ids(grid.runs, runs.parent / "tuning" / "selected")' in workflow
 
 
 RESUME = {

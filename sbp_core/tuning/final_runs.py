@@ -8,12 +8,13 @@ the sweep tables, which show the untuned runs, never count them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from sbp_core.documents import read_document
 from sbp_core.report import SWEEP_SEPARATOR
 
 TUNED_MARK = "tuned:"
@@ -33,6 +34,17 @@ def run_folders(
         Path(runs_dir) / run["run_id"] for record in selections for run in record["final_runs"]
     )
     return list(dict.fromkeys([*grid, *tuned]))
+
+
+def owned_run_ids(grid_run_ids: Iterable[str], selected_dir: str | Path) -> set[str]:
+    """The run folders a profile owns: its grid's (trials and off-chip twins included) and the
+    final runs named by the selection records in `selected_dir` (`tuning/selected/`). A cache of
+    run folders that kept the grid's alone would drop every tuned final run (paper.yml)."""
+    owned = set(grid_run_ids)
+    for path in sorted(Path(selected_dir).glob("*.json")):
+        record = read_document(path, "selection file missing")
+        owned.update(run["run_id"] for run in record["final_runs"])
+    return owned
 
 
 def tuned_memberships(
