@@ -8,9 +8,11 @@ One layer is an m x n crossbar (m rows including the always-on bias row, n neuro
 weight a differential pair of devices). Per training sample, per layer, with the components named
 in `COMPONENTS`:
 
-array          cells' area; read energy V_read^2 G_mid t_read per driven cell and read cycle
-               (G_mid = mean of the device's conductance bounds). SBP reads once forward and once
-               backward; the conventional design reads once per bit-serial input cycle.
+array          cells' area; read energy V_read^2 G_read t_read per driven cell and read cycle
+               (G_read = mean over a uniform spread of states of G / (1 + R_access G), the
+               conductance a read sees through the cell's access transistor; G_mid without one).
+               SBP reads once forward and once backward; the conventional design reads once per
+               bit-serial input cycle.
 decoders       one switch-matrix line (a flip-flop; NeuroSim pairs it with a transmission gate whose
                area is left out) per row and column, selected for each read and write phase; the
                same in both designs.
@@ -250,11 +252,26 @@ class PulseDevice:
     """Programming pulse width, seconds."""
     n_states: int
     """Conductance states, sets the width of the conventional pulse counters."""
+    r_access_ohm: float = 0.0
+    """Series resistance of the cell's access transistor, ohms (0: none, as in FeFET cells)."""
 
     @property
     def g_mid_s(self) -> float:
-        """Mean conductance over a uniform spread of states, for read and write energy."""
+        """Mean conductance over a uniform spread of states, for write energy."""
         return (self.g_min_s + self.g_max_s) / 2
+
+    @property
+    def g_read_s(self) -> float:
+        """Mean conductance a read sees over a uniform spread of states, through the access
+        transistor in series: the mean of G / (1 + R G) over [g_min, g_max], exactly
+        (G - ln(1 + R G) / R) / R integrated; G_mid when R is 0."""
+        r, low, high = self.r_access_ohm, self.g_min_s, self.g_max_s
+        if r == 0:
+            return self.g_mid_s
+        if high == low:
+            return low / (1 + r * low)
+        log_ratio = math.log1p(r * high) - math.log1p(r * low)
+        return ((high - low) - log_ratio / r) / (r * (high - low))
 
 
 @dataclass(frozen=True)
@@ -457,7 +474,7 @@ def _refresh(cost: Cost, layer: Layer, device: PulseDevice, c: Mapping[str, floa
     """Refresh cycles: device reads, an ADC conversion per rewritten pair, a sample counter."""
     adc_bits = math.ceil(math.log2(max(device.n_states, 2)))
     counter_bits = math.ceil(math.log2(layer.refresh_every + 1))
-    per_read = c["array.read_voltage_V"] ** 2 * device.g_mid_s * c["array.read_pulse_s"]
+    per_read = c["array.read_voltage_V"] ** 2 * device.g_read_s * c["array.read_pulse_s"]
     cost.area_um2["refresh"] = (
         adc_area_um2(adc_bits, c) + counter_bits * c["register.area_um2_per_bit"]
     )
@@ -546,7 +563,7 @@ def ttv2_layer_cost(
         + fast_pulses * _column_capacitance(layer, c) * v_write**2
     )
     _pulse_rng(cost, layer, c, steps=layer.pulse_slots)
-    per_cell = c["array.read_voltage_V"] ** 2 * device.g_mid_s * c["array.read_pulse_s"]
+    per_cell = c["array.read_voltage_V"] ** 2 * device.g_read_s * c["array.read_pulse_s"]
     cells_per_read = c["array.devices_per_weight"] * layer.cols
     cost.energy_J["transfer"] = layer.transfer_reads * cells_per_read * per_cell + (
         layer.transfer_conversions * adc_energy_J(c["conventional.adc_bits"], c)
@@ -602,7 +619,7 @@ def _array(
 ) -> None:
     devices = c["array.devices_per_weight"]
     cost.area_um2["array"] = devices * layer.rows * layer.cols * _cell_area_um2(c)
-    per_cell = c["array.read_voltage_V"] ** 2 * device.g_mid_s * c["array.read_pulse_s"]
+    per_cell = c["array.read_voltage_V"] ** 2 * device.g_read_s * c["array.read_pulse_s"]
     driven_rows = 1 + layer.input_activity * (layer.rows - 1)
     forward = forward_cycles * driven_rows * devices * layer.cols
     backward = 0.0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -108,6 +110,36 @@ def test_programming_energy_is_v2_g_t_per_pulse(values):
     sbp = cost.network_cost("sbp", layer, DEVICE, no_lines)
     expected = 10 * DEVICE.v_set**2 * DEVICE.g_mid_s * DEVICE.pulse_width_s
     assert sbp.energy_J["write"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_read_through_the_access_transistor_sees_the_series_conductance_worked_by_hand():
+    """G from 1/100 kOhm to 1/10 kOhm, R 10 kOhm: R G runs over [0.1, 1], and the mean of
+    G / (1 + R G) is (dG - ln(2 / 1.1) / R) / (R dG) with dG = 9e-5 S: (9e-5 - 5.97837e-5) /
+    0.9 = 3.35737e-5 S, against 5.5e-5 S with no transistor."""
+    device = cost.PulseDevice(
+        v_set=1.0, v_reset=1.0, g_min_s=1e-5, g_max_s=1e-4, pulse_width_s=1e-8, n_states=2,
+        r_access_ohm=1e4,
+    )  # fmt: skip
+    assert device.g_read_s == pytest.approx(3.35737e-5, rel=1e-5)
+    spread = np.linspace(device.g_min_s, device.g_max_s, 200_001)  # the mean, numerically
+    assert device.g_read_s == pytest.approx(np.mean(spread / (1 + 1e4 * spread)), rel=1e-6)
+    assert device.g_mid_s == pytest.approx(5.5e-5)  # writes still at the cell's conductance
+    assert DEVICE.g_read_s == DEVICE.g_mid_s  # no transistor: the read sees the cell
+
+
+@pytest.mark.parametrize("design", cost.DESIGNS)
+def test_read_energy_falls_by_the_access_transistors_share_and_nothing_else_moves(values, design):
+    with_transistor = dataclasses.replace(DEVICE, r_access_ohm=15e3)
+    layers = mnist_layers(values)
+    plain = cost.network_cost(design, layers, DEVICE, values)
+    series = cost.network_cost(design, layers, with_transistor, values)
+    share = with_transistor.g_read_s / DEVICE.g_mid_s
+    assert 0.85 < share < 1  # G up to 10 uS: R G up to 0.15
+    assert series.energy_J["array"] == pytest.approx(share * plain.energy_J["array"], rel=1e-12)
+    assert {k: v for k, v in series.energy_J.items() if k != "array"} == {
+        k: v for k, v in plain.energy_J.items() if k != "array"
+    }
+    assert series.area_um2 == plain.area_um2
 
 
 def test_conventional_write_energy_follows_the_pulses_it_is_given(values):

@@ -209,7 +209,10 @@ def _count(row: pd.Series, column: str) -> float:
 
 
 def _device(row: pd.Series) -> cost.PulseDevice:
-    return cost.PulseDevice(**{name: float(row[column]) for name, column in DEVICE_COLUMNS.items()})
+    values = {name: float(row[column]) for name, column in DEVICE_COLUMNS.items()}
+    r_access = row.get("device.r_access_ohm")  # absent: a lookup table, or a run before the field
+    r_access = 0.0 if r_access is None or pd.isna(r_access) else float(r_access)
+    return cost.PulseDevice(**values, r_access_ohm=r_access)
 
 
 def _epoch_samples(row: pd.Series) -> float:
