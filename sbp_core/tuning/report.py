@@ -175,6 +175,10 @@ def profile_figure(frame: pd.DataFrame) -> plt.Figure:
 def from_snakemake(smk: Any) -> None:
     """Rules `tuning_table`, `tuning_expected_best` and `tuning_profile` of one tuned sweep."""
     with rule_log(smk):
+        if smk.params.kind == "profile":  # from the sweep's table: its medians, not its bootstrap
+            frame = pd.read_csv(smk.input.table)
+            page.save(profile_figure(frame), smk.output.png, smk.output.pdf)
+            return
         selections = [
             read_document(path, "selection file missing") for path in smk.input.selections
         ]
@@ -182,8 +186,5 @@ def from_snakemake(smk: Any) -> None:
             page.save(expected_best_figure(selections), smk.output.png, smk.output.pdf)
             return
         frame = table(selections, smk.params.runs, smk.params.tuning)
-        if smk.params.kind == "profile":
-            page.save(profile_figure(frame), smk.output.png, smk.output.pdf)
-            return
         frame.to_csv(smk.output.csv, index=False)
         Path(smk.output.md).write_text(markdown(frame, smk.wildcards.sweep))

@@ -111,13 +111,20 @@ rule tuning_table:
         "../scripts/tuning_report.py"
 
 
+TUNING_FIGURE_INPUT = {
+    "expected_best": TUNING_REPORT_INPUT,
+    "profile": {"table": f"{TUNING}/{{sweep}}.csv"},
+}
+"""The profile plots the sweep's table (its medians), so it never redoes the table's bootstrap."""
+
+
 for kind in TUNING_FIGURES:
 
     rule:
         name:
             f"tuning_{kind}"
         input:
-            **TUNING_REPORT_INPUT,
+            **TUNING_FIGURE_INPUT[kind],
         output:
             png=report(
                 f"{TUNING}/figures/{{sweep}}.{kind}.png",
