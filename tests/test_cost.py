@@ -549,6 +549,35 @@ def test_the_breakdown_draws_a_configuration_that_did_not_learn_hollow_without_i
     assert all(t[0].strip().endswith("did not learn") and "saving" not in t[0] for t in texts[2:])
 
 
+def test_the_breakdown_draws_hollow_only_the_design_that_did_not_learn(tmp_path):
+    """SBP learned, the conventional design's sgd twin did not (HZO FeFET in the default
+    profile): the conventional bars are hollow and marked, SBP's solid, and no saving."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs, _ = _configurations(tmp_path, n=2, learned=2)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    components = cost_tables.component_table(runs, values)
+    second = components[cost_tables.group_column("pulse_prob")] == 0.5
+    components.loc[second, cost_tables.LEARNED_CONV] = False
+    fig = cost_figures.plot_breakdown(components, _sweep(2))
+    white = (1.0, 1.0, 1.0, 1.0)
+
+    def faces(ax, y):  # SBP's bars at y = 0, the conventional design's at y = 1
+        return {bar.get_facecolor() for bar in ax.patches if abs(bar.get_y() + 0.36 - y) < 0.1}
+
+    (learned_area, _), (conv_failed_area, conv_failed_energy) = (
+        fig.axes[i : i + 2] for i in (0, 2)
+    )
+    assert white not in faces(learned_area, 0) | faces(learned_area, 1)
+    assert white not in faces(conv_failed_area, 0) and faces(conv_failed_area, 1) == {white}
+    for ax in (conv_failed_area, conv_failed_energy):
+        sbp_text, conv_text = (t.get_text() for t in ax.texts)
+        assert "saving" not in sbp_text and "did not learn" not in sbp_text
+        assert conv_text.strip().endswith("did not learn") and "saving" not in conv_text
+    sbp_text, conv_text = (t.get_text() for t in learned_area.texts)
+    assert "saving" in sbp_text and "saving" not in conv_text  # the saving is SBP's line only
+
+
 @pytest.mark.parametrize("n", [1, 8, 27])
 def test_every_cost_figure_fits_a_page_and_labels_its_axes_with_units(tmp_path, readable, n):
     """One configuration, a device sweep's eight and a 3 x 3 x 3 grid's 27 stay within the

@@ -2,8 +2,8 @@
 
 One family of configurations per figure: each sweep with SBP runs gets a breakdown and an
 energy-per-epoch figure whose rows or panels are its grid points, labelled by the sweep's axis
-values and their accuracy. A configuration whose SBP runs did not learn
-(`sbp_core.report.learned`) is drawn hollow or grey, and its saving is not printed. The ADC
+values and their accuracy. A design whose runs did not learn (`sbp_core.report.learned`) is
+drawn hollow or grey, and a saving where either design did not learn is not printed. The ADC
 sensitivity figures cover the whole profile, one line per configuration coloured by device.
 """
 
@@ -40,6 +40,8 @@ from sbp_core.report.cost_tables import (  # noqa: E402
     ACCURACY_SBP,
     ASSUMED,
     GROUP,
+    LEARNED_CONV,
+    LEARNED_SBP,
     NOT_LEARNED,
     group_column,
 )
@@ -107,6 +109,12 @@ def _learned(rows: pd.DataFrame) -> bool:
     return bool(rows[[c for c in rows.columns if c.startswith("learned_")]].all(axis=None))
 
 
+def _learned_designs(rows: pd.DataFrame) -> tuple[bool, bool]:
+    """(SBP learned, conventional learned): a design not simulated (no sgd twin) counts as
+    learned, as in `_learned`."""
+    return tuple(bool(rows[column].all()) for column in (LEARNED_SBP, LEARNED_CONV))
+
+
 def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
     """A row per configuration of `sweep`: area and energy per training sample stacked by
     component, SBP above conventional. Energy is in percent of the conventional design's, so
@@ -134,7 +142,7 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
         axes[0][1].set_xlim(0, 1.1 * sbp_percent)
         axes[0][1].xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     for (label, rows), (area_ax, energy_ax) in zip(family, axes, strict=True):
-        learned = _learned(rows)
+        learned = _learned_designs(rows)
         parts = rows.set_index("component")
         conv_energy = parts["energy_conv_J"].sum()
         for ax, column, scale, fmt in (
@@ -160,25 +168,28 @@ def plot_breakdown(components: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure
     return fig
 
 
-def _stack(ax, parts: pd.DataFrame, column: str, scale: float, learned: bool) -> None:
-    """Horizontal bars stacked in component order: SBP at 0 (hollow unless learned), conv. at 1."""
+def _stack(ax, parts: pd.DataFrame, column: str, scale: float, learned: tuple) -> None:
+    """Horizontal bars stacked in component order: SBP at 0, conv. at 1, each hollow unless its
+    design learned (`learned`: SBP's, conv.'s)."""
     left = [0.0, 0.0]
     for component in cost.COMPONENTS:
         colour = COMPONENT_COLOURS[component]
         widths = [scale * parts.loc[component, column.format(d)] for d in ("sbp", "conv")]
         ax.barh(
             [0, 1], widths, left=left, height=0.72, linewidth=0.8, edgecolor=colour,
-            color=[colour if learned else "white", colour],
+            color=[colour if design_learned else "white" for design_learned in learned],
         )  # fmt: skip
         left = [a + b for a, b in zip(left, widths, strict=True)]
 
 
-def _annotate(ax, parts, column: str, scale: float, learned: bool, fmt) -> None:
-    """Each bar's total after its end, SBP's with the saving factor or the not-learned mark
-    (that longer text inside its bar, on white, where the bar reaches past half of the axis)."""
+def _annotate(ax, parts, column: str, scale: float, learned: tuple, fmt) -> None:
+    """Each bar's total after its end, SBP's with the saving factor where both designs learned,
+    each with the not-learned mark where its design did not (SBP's longer text inside its bar,
+    on white, where the bar reaches past half of the axis)."""
     sbp, conv = (parts[column.format(d)].sum() for d in ("sbp", "conv"))
-    saving = f"×{conv / sbp:.3g} saving" if sbp > 0 else ""
-    texts = [f"{fmt(sbp)}, {saving if learned else NOT_LEARNED}", fmt(conv)]
+    saving = f", ×{conv / sbp:.3g} saving" if sbp > 0 and all(learned) else ""
+    marks = ["" if design_learned else f", {NOT_LEARNED}" for design_learned in learned]
+    texts = [fmt(sbp) + (saving or marks[0]), fmt(conv) + marks[1]]
     for y, (total, text) in enumerate(zip((sbp, conv), texts, strict=True)):
         end = scale * total
         if y == 0 and end > ax.get_xlim()[1] / 2:
@@ -191,7 +202,7 @@ def _annotate(ax, parts, column: str, scale: float, learned: bool, fmt) -> None:
 def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> Figure:
     """A panel per configuration of `sweep` (one column wide for a single one): training energy
     per epoch of both designs on a log scale shared by the sweep, the mean over seeds with their
-    range as a band where they differ; SBP grey where it did not learn."""
+    range as a band where they differ; a design grey where it did not learn."""
     page.theme()
     family = _family(energies, sweep)
     if not family:
@@ -205,9 +216,9 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
         layout="constrained",
     )  # fmt: skip
     for ax, (label, data) in zip(axes.flat, family, strict=False):  # spare panels go below
-        learned = _learned(data)
+        learned = dict(zip(DESIGN_STYLES, _learned_designs(data), strict=True))
         for design, style in DESIGN_STYLES.items():
-            colour = style["color"] if learned or design != "SBP" else NOT_LEARNED_COLOUR
+            colour = style["color"] if learned[design] else NOT_LEARNED_COLOUR
             energy = data[data["design"] == design].groupby("epoch")["energy_per_epoch_J"]
             mean, low, high = energy.mean(), energy.min(), energy.max()
             ax.plot(mean.index, mean, color=colour, linestyle=style["linestyle"])
@@ -231,7 +242,7 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
     for row in axes:
         row[0].set_ylabel("energy per epoch")
     handles = [Line2D([], [], label=d, **style) for d, style in DESIGN_STYLES.items()]
-    handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=f"SBP, {NOT_LEARNED}"))
+    handles.append(Line2D([], [], color=NOT_LEARNED_COLOUR, label=NOT_LEARNED))
     handles.append(Patch(color="0.5", alpha=0.25, label="range over seeds"))
     fig.legend(
         handles=handles, loc="outside lower center", ncols=4 if columns > 1 else 2,
