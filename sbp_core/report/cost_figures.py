@@ -216,7 +216,8 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
         layout="constrained",
     )  # fmt: skip
     for ax, (label, data) in zip(axes.flat, family, strict=False):  # spare panels go below
-        learned = dict(zip(DESIGN_STYLES, _learned_designs(data), strict=True))
+        sbp_learned, conv_learned = _learned_designs(data)
+        learned = {"SBP": sbp_learned, "conventional": conv_learned}  # DESIGN_STYLES' names
         for design, style in DESIGN_STYLES.items():
             colour = style["color"] if learned[design] else NOT_LEARNED_COLOUR
             energy = data[data["design"] == design].groupby("epoch")["energy_per_epoch_J"]
