@@ -977,3 +977,22 @@ def test_energy_per_epoch_panels_print_their_energy_scale(tmp_path):
     fig.canvas.draw()
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
     assert len(labels) >= 2 and all(label.endswith("J") for label in labels)
+
+
+def test_an_energy_axis_under_a_decade_prints_a_few_labels_that_do_not_overlap(tmp_path):
+    """One panel spanning 130-800 uJ (the MNIST compare on PCMO): matplotlib's fallback printed
+    200, 300, ... 800 uJ, one on top of the other."""
+    from sbp_core.report import cost_figures, cost_tables
+
+    runs, history = _configurations(tmp_path, n=1, learned=1)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    energies = cost_tables.epoch_energies(history, runs, values)
+    low, high = energies["energy_per_epoch_J"].min(), energies["energy_per_epoch_J"].max()
+    scaled = 130e-6 + (energies["energy_per_epoch_J"] - low) / (high - low) * 670e-6
+    fig = cost_figures.plot_energy_per_epoch(energies.assign(energy_per_epoch_J=scaled), _sweep(1))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert 2 <= len(labels) <= 4, [t.get_text() for t in labels]
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda box: box.y0)
+    assert all(below.y1 <= above.y0 for below, above in zip(boxes, boxes[1:], strict=False))

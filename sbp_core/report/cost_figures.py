@@ -227,9 +227,11 @@ def plot_energy_per_epoch(energies: pd.DataFrame, sweep: Mapping[str, Any]) -> F
                 ax.fill_between(mean.index, low, high, color=colour, alpha=0.25, linewidth=0)
         ax.set_title(label, fontsize="x-small")
     ax.set_yscale("log")  # shared: set once, on the last panel drawn
-    positive = energies.loc[energies["energy_per_epoch_J"] > 0, "energy_per_epoch_J"]
-    decades = math.log10(positive.max() / positive.min()) if len(positive) else 0.0
-    subs = (1.0, 3.0) if decades <= 2 else (1.0,)  # a short axis holds few labels
+    bottom, top = ax.get_ylim()  # the shared axis as drawn (not the other sweeps' energies)
+    decades = math.log10(top / bottom)
+    # a short axis holds few labels; under a decade, 1-3 would leave one tick in view, and
+    # matplotlib then falls back to linear ticks whose labels overlap (130-800 uJ: 200 ... 800)
+    subs = (1.0, 2.0, 5.0) if decades < 1 else (1.0, 3.0) if decades <= 2 else (1.0,)
     ax.yaxis.set_major_locator(LogLocator(subs=subs, numticks=12))  # "auto" gave none at all
     ax.yaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
     ax.yaxis.set_minor_formatter(NullFormatter())
