@@ -32,18 +32,20 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
 
 def stratified_bootstrap_ci(
     tasks: Sequence[Sequence[float]],
-    statistic: Callable[[np.ndarray], float] = np.median,
+    statistic: Callable[..., np.ndarray] = np.median,
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> tuple[float, float]:
     """The percentile interval of `statistic` over all runs pooled, resampling each task's runs
-    with replacement (its size kept). Seeded: the same numbers give the same interval."""
+    with replacement (its size kept). `statistic` is a numpy reduction taking `axis`: every
+    resample is drawn at once and reduced along its rows (10,000 Python iterations took 20 s
+    for a devices table). Seeded: the same numbers give the same interval."""
     rng = np.random.default_rng(seed)
-    arrays = [np.asarray(runs, dtype=float) for runs in tasks]
-    draws = np.empty(resamples)
-    for r in range(resamples):
-        pooled = np.concatenate([runs[rng.integers(len(runs), size=len(runs))] for runs in arrays])
-        draws[r] = statistic(pooled)
+    resampled = [
+        np.asarray(runs, dtype=float)[rng.integers(len(runs), size=(resamples, len(runs)))]
+        for runs in tasks
+    ]
+    draws = statistic(np.concatenate(resampled, axis=1), axis=1)
     alpha = (1 - CONFIDENCE) / 2
     low, high = np.percentile(draws, [100 * alpha, 100 * (1 - alpha)])
     return float(low), float(high)
