@@ -91,18 +91,22 @@ def train_split(results: Path) -> tuple[int, float, float, float]:
 
 
 def cpu_per_rule(log: Path) -> dict[str, list[float]]:
-    """Rule (or process) -> CPU seconds of each process in a PROCESS_CPU_LOG file."""
+    """Rule (or process) -> CPU seconds of each process in a PROCESS_CPU_LOG file. A rule's
+    script counts the workers it forked too (they write no record of their own); Snakemake's
+    and sbp-bench's children are jobs and processes with records of their own, never added."""
     per_rule: dict[str, list[float]] = defaultdict(list)
     for line in log.read_text().splitlines():
         record = json.loads(line)
         program = Path(record["argv"][0]).name
+        cpu = record["cpu_s"]
         if program == "sbp-bench":
             name = f"sbp-bench {record['argv'][1]}"
         elif program.startswith("tmp") and program.endswith(".py"):
             name = program.split(".")[-2]  # Snakemake's copy of a rule's script
+            cpu += record.get("children_cpu_s", 0.0)
         else:
             name = program
-        per_rule[name].append(record["cpu_s"])
+        per_rule[name].append(cpu)
     return per_rule
 
 
