@@ -35,8 +35,8 @@ paper: install
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///results/default/mlflow.db --host 127.0.0.1 --port 5000
 
-test: install
-	$(BIN)/pytest
+test: install  # two workers, a test file each: module fixtures are built once
+	$(BIN)/pytest -n 2 --dist loadfile
 
 docs: install
 	$(BIN)/mkdocs build --strict

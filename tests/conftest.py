@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,13 +121,26 @@ def readable() -> Callable[[Figure, Path, Callable[[Figure, Path], None]], None]
 
 
 @pytest.fixture(scope="session")
-def tuned_pipeline(tmp_path_factory) -> Path:
+def tuned_pipeline(tmp_path_factory, worker_id) -> Path:
     """test_tuning's SHARED_POINT profile run by Snakemake up to its tuning tables, once per
     session: the tests that go on from there (rerun, resume, MLflow logging) each take a copy
-    (`shutil.copytree`, which keeps the modification times Snakemake compares)."""
+    (`shutil.copytree`, which keeps the modification times Snakemake compares). Under
+    pytest-xdist (`make test`) the workers share one run: the first builds it under a lock in
+    the session's common temporary folder, the others wait and reuse it."""
     from test_pipeline import workflow_copy
     from test_tuning import SHARED_POINT, TUNING_TARGETS, snakemake
 
-    workdir = workflow_copy(tmp_path_factory.mktemp("tuned"), SHARED_POINT)
-    snakemake(workdir, *TUNING_TARGETS)
-    return workdir
+    if worker_id == "master":
+        workdir = workflow_copy(tmp_path_factory.mktemp("tuned"), SHARED_POINT)
+        snakemake(workdir, *TUNING_TARGETS)
+        return workdir
+    shared = tmp_path_factory.getbasetemp().parent  # one per session, beside each worker's
+    with open(shared / "tuned.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "tuned.done"
+        if not done.exists():
+            shutil.rmtree(shared / "tuned", ignore_errors=True)  # a failed first attempt's
+            workdir = workflow_copy(shared / "tuned", SHARED_POINT)
+            snakemake(workdir, *TUNING_TARGETS)
+            done.write_text(str(workdir))
+        return Path(done.read_text())
