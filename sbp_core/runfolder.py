@@ -211,6 +211,7 @@ def staging(out: str | Path) -> Iterator[Path]:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(out)
     temporary = _sibling(out, ".new")
     try:
         yield temporary
@@ -221,15 +222,32 @@ def staging(out: str | Path) -> Iterator[Path]:
 
 
 def _sibling(out: Path, suffix: str) -> Path:
-    """A new hidden folder beside `out`, made as any new folder is (the umask's permissions,
-    not tempfile's owner-only ones: a results folder others read)."""
+    """A new hidden folder beside `out`, named with this process's id (so that a later run can
+    tell a killed process's leftovers from a live writer's) and made as any new folder is (the
+    umask's permissions, not tempfile's owner-only ones: a results folder others read)."""
     while True:
-        path = out.with_name(f".{out.name}.{secrets.token_hex(4)}{suffix}")
+        path = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
         try:
             path.mkdir()
         except FileExistsError:
             continue
         return path
+
+
+def _remove_orphans(out: Path) -> None:
+    """Remove the staging folders of `out` whose process no longer runs: a SIGKILL (a cancelled
+    cluster job, the OOM killer) skips `staging`'s cleanup, and such a folder never holds a
+    finished run. One whose process still runs is another writer's and stays."""
+    prefix = f".{out.name}."
+    for path in out.parent.iterdir():
+        pid = path.name.removeprefix(prefix).split(".")[0]
+        if path.name.startswith(prefix) and path.name.endswith(".new") and pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(path, ignore_errors=True)
+            except PermissionError:  # another user's live process
+                pass
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -69,12 +69,14 @@ def test_a_killed_batch_loses_only_its_unfinished_runs_and_a_rerun_trains_only_t
     command = [sys.executable, "-m", "sbp_core.cli", "train-batch", str(batch), "--quiet"]
     job = subprocess.Popen([*command, "--runs-dir", str(runs)], stdout=subprocess.PIPE)
     first = runs / run_id(specs[0]) / "metrics.json"
+    staged = f".{run_id(specs[1])}.*.new"  # the second run's staging folder (runfolder.staging)
     deadline = time.monotonic() + 300
-    while not first.exists() and job.poll() is None and time.monotonic() < deadline:
+    while not (first.exists() and any(runs.glob(staged))):
+        assert job.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
     os.kill(job.pid, signal.SIGKILL)
     job.wait()
-    assert first.exists()
+    assert any(runs.glob(staged))  # SIGKILL ran no cleanup
     visible = [path for path in runs.iterdir() if not path.name.startswith(".")]
     for folder in visible:  # every folder under a run's own name is whole and verified
         runfolder.verify(folder)
@@ -90,6 +92,7 @@ def test_a_killed_batch_loses_only_its_unfinished_runs_and_a_rerun_trains_only_t
         said = "finished before" if name in finished else "ok"
         assert f"{name} {said}:" in rerun.stdout
     assert {name: (runs / name / "metrics.json").stat().st_mtime_ns for name in kept} == kept
+    assert not [path.name for path in runs.iterdir() if path.name.startswith(".")]  # orphans gone
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -148,6 +150,21 @@ def test_a_failed_rerun_leaves_the_finished_folder_whole(folder, monkeypatch):
     with pytest.raises(Exception, match="n_train"):
         train.run(dataclasses.replace(OFFCHIP, n_train=99_999), folder)
     assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_a_rerun_removes_a_killed_writers_staging_folder_and_keeps_a_live_writers(folder):
+    """A SIGKILLed writer leaves its staging folder, named with its process id; the next run of
+    that folder removes it, and leaves one whose process still runs."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
+                           capture_output=True, check=True).stdout.strip()  # fmt: skip
+    orphan = folder.with_name(f".{folder.name}.{ended}.0badc0de.new")
+    live = folder.with_name(f".{folder.name}.{os.getpid()}.0badc0de.new")
+    for staged in (orphan, live):
+        staged.mkdir()
+        (staged / "spec.json").write_text("{}")
+    train.run(OFFCHIP, folder)
+    assert not orphan.exists() and (live / "spec.json").exists()
+    verify(folder)
 
 
 def test_a_rerun_replaces_the_folder_only_when_finished(folder):
