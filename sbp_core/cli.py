@@ -173,7 +173,8 @@ def _parser() -> argparse.ArgumentParser:
     for option, what in (
         ("--v-set", "SET pulse amplitude, volts"),
         ("--v-reset", "RESET pulse amplitude, volts"),
-        ("--pulse-width-s", "programming pulse width, seconds"),
+        ("--pulse-width-s", "programming pulse width (SET's, and RESET's unless given), seconds"),
+        ("--reset-pulse-width-s", "RESET pulse width where it differs, seconds"),
     ):
         fit.add_argument(option, type=float, help=f"{what} (for the energy; assumed otherwise)")
     fit.set_defaults(handler=_fit_device)
@@ -324,7 +325,12 @@ def _compile(args: argparse.Namespace) -> int:
 def _fit_device(args: argparse.Namespace) -> int:
     from sbp_core.errors import ConfigError
     from sbp_core.fitting.curves import COLUMNS, DIRECTIONS, parse_mapping, read_curves
-    from sbp_core.fitting.fit import fit_device, write_device_file
+    from sbp_core.fitting.fit import (
+        ASSUMED_UNLESS_GIVEN,
+        ELECTRICAL,
+        fit_device,
+        write_device_file,
+    )
     from sbp_core.spec import names_device_file
 
     if not names_device_file(str(args.out)):
@@ -336,9 +342,7 @@ def _fit_device(args: argparse.Namespace) -> int:
         conductance_scale=args.conductance_scale,
     )
     electrical = {
-        name: getattr(args, name)
-        for name in ("v_set", "v_reset", "pulse_width_s")
-        if getattr(args, name) is not None
+        name: getattr(args, name) for name in ELECTRICAL if getattr(args, name) is not None
     }
     fit = fit_device(
         curves, model=args.model, bins=args.bins, name=args.name or args.out.stem, **electrical
@@ -346,7 +350,7 @@ def _fit_device(args: argparse.Namespace) -> int:
     if fit.check.poor and not args.accept_poor_fit:
         raise ConfigError(_poor_fit(fit, args, electrical))
     write_device_file(fit, args.out)
-    assumed = [name for name in ("v_set", "v_reset", "pulse_width_s") if name not in electrical]
+    assumed = [name for name in ASSUMED_UNLESS_GIVEN if name not in electrical]
     if assumed:  # the energy scales with them: say so where the user looks, not only in the YAML
         values = ", ".join(f"{name} {getattr(fit.params, name):g}" for name in assumed)
         print(

@@ -29,7 +29,8 @@ error_compute  SBP: two margin comparators per output, two gate comparators per 
                neuron (derivative h(1-h) and error), the learning-rate scaling per column, and the
                outer product x_j * delta_i where the layer input is multi-bit; one multiplier and
                adder per `columns_per_adc` columns.
-write          programming energy of the pulses actually applied, (V^2 G_mid t_w) per pulse, and
+write          programming energy of the pulses actually applied, (V^2 G_mid t_w) per pulse (V and
+               t_w of its direction: SET's, or RESET's own where the device gives it), and
                the charge of the driven lines (NeuroSim's C V^2 term). SBP pulses every coincident
                device in one parallel step per polarity (all lines charged once per phase, an upper
                bound). The conventional multi-bit update writes row by row: each weight receives a
@@ -249,11 +250,13 @@ class PulseDevice:
     g_max_s: float
     """Highest conductance, siemens."""
     pulse_width_s: float
-    """Programming pulse width, seconds."""
+    """SET pulse width, seconds; RESET's too unless `reset_pulse_width_s` is set."""
     n_states: int
     """Conductance states, sets the width of the conventional pulse counters."""
     r_access_ohm: float = 0.0
     """Series resistance of the cell's access transistor, ohms (0: none, as in FeFET cells)."""
+    reset_pulse_width_s: float | None = None
+    """RESET pulse width, seconds, where it differs from SET's."""
 
     @property
     def g_mid_s(self) -> float:
@@ -647,9 +650,11 @@ def _dac_energy(c: Mapping[str, float], bits: int) -> float:
 
 
 def programming_energy(device: PulseDevice, set_pulses: float, reset_pulses: float) -> float:
-    """V^2 G t per pulse (MLP+NeuroSim Cell.cpp), at the mean conductance of the device."""
-    per_volt2 = device.g_mid_s * device.pulse_width_s
-    return (set_pulses * device.v_set**2 + reset_pulses * device.v_reset**2) * per_volt2
+    """V^2 G t per pulse (MLP+NeuroSim Cell.cpp, with its writePulseWidthLTP / LTD), at the
+    mean conductance of the device."""
+    reset_width = device.reset_pulse_width_s or device.pulse_width_s
+    set_energy = set_pulses * device.v_set**2 * device.pulse_width_s
+    return (set_energy + reset_pulses * device.v_reset**2 * reset_width) * device.g_mid_s
 
 
 def _cell_area_um2(c: Mapping[str, float]) -> float:

@@ -112,6 +112,19 @@ def test_programming_energy_is_v2_g_t_per_pulse(values):
     assert sbp.energy_J["write"] == pytest.approx(expected, rel=1e-12)
 
 
+def test_set_and_reset_pulses_are_charged_at_their_own_widths_worked_by_hand():
+    """GST PCM's Table II pulses: 0.7 V for 6 us (SET), 3 V for 125 ns (RESET). At G_mid 1e-4 S,
+    7 SET pulses cost 7 x 0.49 x 6e-6 x 1e-4 = 2.058e-9 J and 3 RESET pulses 3 x 9 x 1.25e-7 x
+    1e-4 = 3.375e-10 J; at SET's width the RESETs would cost 3 x 9 x 6e-6 x 1e-4 = 1.62e-8 J."""
+    device = cost.PulseDevice(
+        v_set=0.7, v_reset=3.0, g_min_s=0.5e-4, g_max_s=1.5e-4, pulse_width_s=6e-6,
+        n_states=100, reset_pulse_width_s=1.25e-7,
+    )  # fmt: skip
+    assert cost.programming_energy(device, 7, 3) == pytest.approx(2.3955e-9, rel=1e-12)
+    one_width = dataclasses.replace(device, reset_pulse_width_s=None)
+    assert cost.programming_energy(one_width, 7, 3) == pytest.approx(2.058e-9 + 1.62e-8, rel=1e-12)
+
+
 def test_a_read_through_the_access_transistor_sees_the_series_conductance_worked_by_hand():
     """G from 1/100 kOhm to 1/10 kOhm, R 10 kOhm: R G runs over [0.1, 1], and the mean of
     G / (1 + R G) is (dG - ln(2 / 1.1) / R) / (R dG) with dG = 9e-5 S: (9e-5 - 5.97837e-5) /

@@ -218,6 +218,7 @@ def test_a_minimal_device_file_takes_the_defaults_and_its_stem_as_name(tmp_path)
     device = read_device_file(device_file(tmp_path, MINIMAL_FILE))
     assert device.name == "mine" and device.n_states == 40 and device.on_off == 10.0
     assert device.d2d_sigma == 0 and device.reset_step_ratio == 1.0 and device.v_set == 1.0
+    assert device.reset_pulse_width_s is None  # RESET pulses as wide as SET's
     infinite = read_device_file(device_file(tmp_path, MINIMAL_FILE.replace("10\n", "null\n")))
     assert infinite.g_min == 0
 
@@ -230,6 +231,8 @@ def test_a_minimal_device_file_takes_the_defaults_and_its_stem_as_name(tmp_path)
         (MINIMAL_FILE.replace("n_states: 40", "n_states: 1"), r"n_states must be >= 2, got 1"),
         (MINIMAL_FILE.replace("nl_ltp: 1.0", "nl_ltp: 9.5"), r"nl_ltp must be in \[-9, 9\]"),
         (MINIMAL_FILE.replace("1e-6", "-1e-6"), r"g_max_s must be > 0"),
+        (MINIMAL_FILE + "reset_pulse_width_s: 0\n", r"reset_pulse_width_s must be > 0"),
+        (MINIMAL_FILE + "reset_pulse_width_s: soon\n", r"reset_pulse_width_s must be a number"),
         (MINIMAL_FILE.replace("n_states: 40", "n_states: 40.5"), r"n_states must be an integer"),
         (MINIMAL_FILE.replace("c2c_sigma: 0.01", "c2c_sigma: lots"), r"c2c_sigma must be a number"),
         (MINIMAL_FILE + "kind: magic\n", r"kind must be one of lookup_table, neurosim"),

@@ -170,7 +170,7 @@ TABLE_II_CORRECTIONS = {
     },
     "gst_pcm": {
         "g_max_s": 1 / 4.71e3, "v_set": 0.7, "v_reset": 3.0, "pulse_width_s": 6e-6,
-        "r_access_ohm": 15e3,
+        "reset_pulse_width_s": 125e-9, "r_access_ohm": 15e3,
     },
     "hzo_fefet": {"g_max_s": 1 / 559.28e3, "v_reset": 2.95},
 }  # fmt: skip

@@ -203,6 +203,12 @@ def test_fit_device_warns_when_it_writes_assumed_pulse_parameters(tmp_path, caps
     electrical = ["--v-set", "3", "--v-reset", "2", "--pulse-width-s", "1e-7"]
     code, _, stderr = run_cli(capsys, "fit-device", str(EXAMPLE), "--out", str(out), *electrical)
     assert code == 0 and "warning" not in stderr
+    assert read_device_file(out).reset_pulse_width_s is None  # RESET as wide as SET
+    electrical += ["--reset-pulse-width-s", "2e-8"]
+    code, _, stderr = run_cli(capsys, "fit-device", str(EXAMPLE), "--out", str(out), *electrical)
+    written = read_device_file(out)
+    assert code == 0 and "warning" not in stderr and "assumed" not in written.citation
+    assert (written.pulse_width_s, written.reset_pulse_width_s) == (1e-7, 2e-8)
 
 
 @pytest.mark.parametrize("model", ["neurosim", "lookup_table"])

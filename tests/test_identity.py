@@ -185,5 +185,6 @@ def test_a_bad_device_file_in_a_profile_is_one_line_naming_the_sweep_file_and_ke
     assert str(caught.value) == f"config sweeps.s: {path}: unknown key 'nl_lt' " + (
         "(a neurosim device file holds: name, n_states, nl_ltp, nl_ltd, on_off, c2c_sigma, "
         "d2d_sigma, stuck_gmin, stuck_gmax, read_noise, reset_step_ratio, g_max_s, v_set, "
-        "v_reset, pulse_width_s, r_access_ohm, neurosim_accuracy, citation, kind, fit)"
+        "v_reset, pulse_width_s, reset_pulse_width_s, r_access_ohm, neurosim_accuracy, citation, "
+        "kind, fit)"
     )

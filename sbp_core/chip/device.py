@@ -34,7 +34,7 @@ file's stem; no D2D spread, stuck devices or read noise; 1 V, 10 ns pulses)."""
 FILE_KEYS = ("kind", "fit")
 """Keys of every device file beyond DeviceParams': its kind and the fit's provenance and quality
 (informative, not read); a kind adds its own (`file_keys`)."""
-POSITIVE_KEYS = ("g_max_s", "v_set", "v_reset", "pulse_width_s")
+POSITIVE_KEYS = ("g_max_s", "v_set", "v_reset", "pulse_width_s", "reset_pulse_width_s")
 """Device-file keys that must be > 0 (DeviceParams checks the others)."""
 PRESETS_DIR = Path(__file__).with_name("presets")
 """The presets' device files, shipped with the package (package data)."""
@@ -64,7 +64,7 @@ def read_device_file(path: str | Path) -> DeviceParams:
         if key in params:
             values[key] = _file_value(path, key, value, str(params[key].type))
     for key in POSITIVE_KEYS:
-        if key in values and not values[key] > 0:
+        if values.get(key) is not None and not values[key] > 0:
             raise ConfigError(f"{path}: {key} must be > 0, got {values[key]!r}")
     try:
         return kind.from_file(Path(path), values, {key: data[key] for key in kind.file_keys})
@@ -138,7 +138,7 @@ PRESETS: dict[str, DeviceParams] = {
 15 kOhm access transistor in every 1T1R cell, and `ideal`."""
 
 
-LATER_DEVICE_FIELDS = {"r_access_ohm": 0.0}
+LATER_DEVICE_FIELDS = {"r_access_ohm": 0.0, "reset_pulse_width_s": None}
 """Device parameters added after presets existed, with the value that reproduces the runs made
 before: while a device holds it the parameter stays out of `values_digest`."""
 NOT_PHYSICS = ("name", "citation", "neurosim_accuracy")

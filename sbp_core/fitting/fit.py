@@ -94,6 +94,10 @@ NOISE_FLOOR = 1e-6
 MAX_PULSES = 1e5
 """Largest pulse count across the range a fit considers."""
 DIRECTION_SIGN = {"set": +1, "reset": -1}
+ELECTRICAL = ("v_set", "v_reset", "pulse_width_s", "reset_pulse_width_s")
+"""Device parameters the curves do not give (the energy of a pulse): fit-device's options."""
+ASSUMED_UNLESS_GIVEN = ELECTRICAL[:3]
+"""Those a fitted device file marks assumed when not given (RESET's width defaults to SET's)."""
 
 
 Simulator = Callable[..., np.ndarray]
@@ -274,9 +278,9 @@ def fit_device(
     citation: str | None = None,
     **electrical: float,
 ) -> Fit:
-    """Fit `model` (neurosim or lookup_table) to `curves`. `electrical` may set v_set, v_reset
-    and pulse_width_s (the curves do not say; DeviceParams' defaults otherwise, marked assumed
-    in the citation)."""
+    """Fit `model` (neurosim or lookup_table) to `curves`. `electrical` may set ELECTRICAL (the
+    curves do not say; DeviceParams' defaults otherwise, those of ASSUMED_UNLESS_GIVEN marked
+    assumed in the citation)."""
     if model not in MODELS:
         raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if bins is not None and not (isinstance(bins, int) and bins >= 2):
@@ -312,7 +316,7 @@ def _check(curves: Curves, devices, simulate) -> Check:
 
 
 def _citation(curves: Curves, electrical: dict) -> str:
-    assumed = [name for name in ("v_set", "v_reset", "pulse_width_s") if name not in electrical]
+    assumed = [name for name in ASSUMED_UNLESS_GIVEN if name not in electrical]
     note = f"; {', '.join(assumed)} assumed (not in the curves)" if assumed else ""
     return f"fitted by sbp-bench fit-device to {Path(curves.source).name}{note}"
 
@@ -640,7 +644,7 @@ def _nominal(devices, name: str, citation: str, electrical: dict) -> DeviceParam
     n_states = max(2, round(set_pulses) + 1)
     reset_pulses = float(np.mean([d.reset_pulses for d in devices]))
     tied = all(d.reset_pulses == d.set_pulses for d in devices)
-    unknown = sorted(set(electrical) - {"v_set", "v_reset", "pulse_width_s"})
+    unknown = sorted(set(electrical) - set(ELECTRICAL))
     if unknown:
         raise ConfigError(f"unknown electrical parameter {unknown[0]!r}")
     return DeviceParams(

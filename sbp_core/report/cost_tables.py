@@ -210,9 +210,17 @@ def _count(row: pd.Series, column: str) -> float:
 
 def _device(row: pd.Series) -> cost.PulseDevice:
     values = {name: float(row[column]) for name, column in DEVICE_COLUMNS.items()}
-    r_access = row.get("device.r_access_ohm")  # absent: a lookup table, or a run before the field
-    r_access = 0.0 if r_access is None or pd.isna(r_access) else float(r_access)
-    return cost.PulseDevice(**values, r_access_ohm=r_access)
+    return cost.PulseDevice(
+        **values,
+        r_access_ohm=_optional(row, "device.r_access_ohm") or 0.0,
+        reset_pulse_width_s=_optional(row, "device.reset_pulse_width_s"),
+    )
+
+
+def _optional(row: pd.Series, column: str) -> float | None:
+    """A device field a run may not have (a run from before the field) or leave unset: None."""
+    value = row.get(column)
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _epoch_samples(row: pd.Series) -> float:
@@ -482,7 +490,7 @@ def pulse_sensitivity(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.Dat
     how far a saving hangs on pulse parameters that may have been assumed."""
     scaled = {
         PULSE_METRICS[0]: ("device.v_set", "device.v_reset"),
-        PULSE_METRICS[1]: ("device.pulse_width_s",),
+        PULSE_METRICS[1]: ("device.pulse_width_s", "device.reset_pulse_width_s"),
     }
     rows = []
     for key, row in group_rows(runs):
@@ -492,7 +500,8 @@ def pulse_sensitivity(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.Dat
             for metric, columns in scaled.items():
                 changed = row.copy()
                 for column in columns:
-                    changed[column] = float(row[column]) * factor
+                    if _optional(row, column) is not None:
+                        changed[column] = float(row[column]) * factor
                 costs = run_costs(changed, values, scale=1.0)
                 savings[metric] = _ratio(
                     costs["conventional"].total_energy_J, costs["sbp"].total_energy_J

@@ -35,6 +35,7 @@ class Device:
     on_off: float
     volts: tuple[float, float]  # |write voltage| LTP / LTD
     pulse_s: tuple[float, float]  # write pulse width LTP / LTD
+    r_access_ohm: float = 15e3  # NeuroSim's 1T1R access transistor (0: the FeFET cell)
 
 
 # Table II of the manual (pp. 23-24); GST PCM's "100-120" states as 100 (README.md here).
@@ -45,7 +46,7 @@ DEVICES: dict[str, Device] = {
     "alox_hfo2": Device(40, 16.9e3, 4.43, (0.9, 1.0), (100e-6, 100e-6)),
     "gst_pcm": Device(100, 4.71e3, 19.8, (0.7, 3.0), (6e-6, 125e-9)),
     "epiram": Device(64, 81e3, 50.2, (5.0, 3.0), (5e-6, 5e-6)),
-    "hzo_fefet": Device(32, 559.28e3, 45.0, (3.65, 2.95), (75e-9, 75e-9)),
+    "hzo_fefet": Device(32, 559.28e3, 45.0, (3.65, 2.95), (75e-9, 75e-9), r_access_ohm=0.0),
 }
 
 # NeuroSim's parts (the log's `Part area` lines) under the component of ours that does the job.
@@ -73,7 +74,8 @@ NEUROSIM_STRUCTURE = {"conventional.activation_bits": 1.0, "array.devices_per_we
 
 
 def device_of(name: str) -> cost.PulseDevice:
-    """Table II's column as the cost model takes it (pulse width: the longer of LTP and LTD)."""
+    """Table II's column as the cost model takes it, read through NeuroSim's access
+    transistor as the presets are."""
     d = DEVICES[name]
     g_max = 1.0 / d.r_on_ohm
     return cost.PulseDevice(
@@ -81,8 +83,10 @@ def device_of(name: str) -> cost.PulseDevice:
         v_reset=d.volts[1],
         g_min_s=g_max / d.on_off,
         g_max_s=g_max,
-        pulse_width_s=max(d.pulse_s),
+        pulse_width_s=d.pulse_s[0],
+        reset_pulse_width_s=d.pulse_s[1],
         n_states=d.n_states,
+        r_access_ohm=d.r_access_ohm,
     )
 
 

@@ -60,7 +60,10 @@ class DeviceParams:
     v_reset: float = 1.0
     """RESET pulse amplitude, volts (magnitude)."""
     pulse_width_s: float = 1e-8
-    """Programming pulse width, seconds."""
+    """SET pulse width, seconds; RESET's too unless `reset_pulse_width_s` is set."""
+    reset_pulse_width_s: float | None = None
+    """RESET pulse width, seconds, where it differs from SET's (GST PCM: 6 us SET, 125 ns RESET,
+    a 48x difference in RESET energy); None: `pulse_width_s`."""
     r_access_ohm: float = 0.0
     """Series resistance of the cell's access transistor, ohms, in every read: NeuroSim's 15 kOhm
     for its 1T1R cells, 0 for FeFET cells and the ideal device. A read sees G / (1 + R G)."""
@@ -85,6 +88,11 @@ class DeviceParams:
             value = getattr(self, name)
             if not value >= 0:
                 raise ConfigError(f"device {self.name}: {name} must be >= 0, got {value}")
+        if self.reset_pulse_width_s is not None and not self.reset_pulse_width_s > 0:
+            raise ConfigError(
+                f"device {self.name}: reset_pulse_width_s must be > 0, got "
+                f"{self.reset_pulse_width_s}"
+            )
         if self.stuck_gmin + self.stuck_gmax > 1:
             raise ConfigError(f"device {self.name}: stuck_gmin + stuck_gmax must not exceed 1")
         if not self.reset_step_ratio > 0:
