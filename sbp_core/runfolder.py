@@ -237,7 +237,9 @@ def _sibling(out: Path, suffix: str) -> Path:
 def _remove_orphans(out: Path) -> None:
     """Remove the staging folders of `out` whose process no longer runs: a SIGKILL (a cancelled
     cluster job, the OOM killer) skips `staging`'s cleanup, and such a folder never holds a
-    finished run. One whose process still runs is another writer's and stays."""
+    finished run. One whose process still runs is another writer's and stays (a writer on
+    another machine of a shared file system is not seen; the workflow never runs two jobs that
+    write one run folder)."""
     prefix = f".{out.name}."
     for path in out.parent.iterdir():
         pid = path.name.removeprefix(prefix).split(".")[0]
