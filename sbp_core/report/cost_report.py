@@ -77,7 +77,7 @@ def write_cost_report(
             cost_tables.pulse_sensitivity(runs, values),
             "pulse_scale",
             1.0,
-            ("pulse amplitude (SET and RESET, × device's)", "pulse width (× device's)"),
+            ("pulse amplitude (× device's)", "pulse width (× device's)"),
             metrics=cost_tables.PULSE_METRICS,
             log_x=True,
         ),
