@@ -19,14 +19,12 @@ import fcntl
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,20 +192,18 @@ def log_runs(
     artifact_root: str | Path | None = None,
     provenance: Mapping[str, str] | None = None,
     cost: Mapping[str, Mapping[str, float]] | None = None,
-    workers: int = 1,
     selections: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Log every run folder under each sweep it belongs to, and the trials and tuned final runs
     that `selections` (the tuning's selection records) name; returns counts of what was done.
 
-    `workers` > 1 draws the artifact figures in that many processes beside the logging. A SQLite
-    store is locked while it logs (`store_lock`); a server store takes one logger at a time
-    (README, "Troubleshooting").
+    A SQLite store is locked while it logs (`store_lock`); a server store takes one logger at a
+    time (README, "Troubleshooting").
     """
     with store_lock(tracking_uri):
         return _log_unlocked(
             run_dirs, sweeps, placements(memberships, selections), tracking_uri, experiment,
-            artifact_root, provenance, cost, workers,
+            artifact_root, provenance, cost,
         )  # fmt: skip
 
 
@@ -237,7 +233,6 @@ def _log_unlocked(
     artifact_root: str | Path | None,
     provenance: Mapping[str, str] | None,
     cost: Mapping[str, Mapping[str, float]] | None,
-    workers: int,
 ) -> dict[str, Any]:
     """`log_runs`, with the store to itself."""
     client = MlflowClient(tracking_uri=_prepare(tracking_uri))
@@ -283,10 +278,9 @@ def _log_unlocked(
             pending.append((placement, content))
         if pending:
             todo.append((folder, pending))
-    with tempfile.TemporaryDirectory() as scratch, _mapper(workers) as map_:
-        folders = [folder for folder, _ in todo]
-        rendered = map_(write_artifacts, folders, [Path(scratch, f.run_id) for f in folders])
-        for (folder, pending), artifacts in zip(todo, rendered, strict=True):
+    with tempfile.TemporaryDirectory() as scratch:
+        for folder, pending in todo:
+            artifacts = write_artifacts(folder, Path(scratch, folder.run_id))
             for placement, content in pending:
                 log_child(
                     client, experiment_id, parents[placement.sweep], placement, folder,
@@ -340,21 +334,6 @@ def superseded(
     return [
         run for key, run in existing.items() if key[1] in ("trial", "final") and key not in current
     ]
-
-
-@contextmanager
-def _mapper(workers: int) -> Iterator[Callable]:
-    """`map`, or a process pool's ordered map when workers > 1.
-
-    Drawing the figures takes two thirds of logging, and MLflow's calls go through one SQLite
-    store, so the figures are drawn in workers while this process logs. Workers are forked:
-    a spawned worker would re-run the Snakemake script that imported this module.
-    """
-    if workers <= 1:
-        yield map
-        return
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        yield pool.map
 
 
 def _prepare(tracking_uri: str) -> str:
@@ -554,11 +533,11 @@ def write_artifacts(folder: RunFolder, target: Path) -> Path:
     for name in RUN_FILES:
         shutil.copyfile(folder.path / name, target / name)
     if folder.metrics["confusion_matrix"] is not None:  # a trial never scored the test set
-        confusion_figure(folder.metrics["confusion_matrix"], target / "confusion_matrix.png")
+        confusion_figure(folder.metrics["confusion_matrix"], target / "confusion_matrix.svg")
     arrays = folder.path / "arrays.npz"
     if arrays.exists():
         with np.load(arrays) as state:
-            histogram_figure(dict(state), target / "state_histogram.png")
+            histogram_figure(dict(state), target / "state_histogram.svg")
     return target
 
 
@@ -585,7 +564,6 @@ def from_snakemake(smk: Any) -> None:
             artifact_root=params.artifact_root,
             provenance=params.provenance,
             cost=read_cost(smk.input.cost),
-            workers=smk.threads,
             selections=selections,
         )
     Path(smk.output[0]).write_text(json.dumps(summary, indent=2) + "\n")

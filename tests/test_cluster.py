@@ -67,7 +67,6 @@ def test_log_runs_through_a_tracking_server_on_postgresql_stores_every_run_once(
         "tracking_uri": url,
         "experiment": "sbp-bench/server",
         "provenance": {"profile": "server", "config_hash": "f00d"},
-        "workers": 2,
     }
     first = log_runs(**arguments)
     second = log_runs(**arguments)
@@ -96,7 +95,7 @@ def test_log_runs_through_a_tracking_server_on_postgresql_stores_every_run_once(
     )
     keys = sorted((run.data.tags[SWEEP], run.data.tags[RUN_ID]) for run in found)
     assert keys == sorted((sweep, r) for r, names in memberships.items() for sweep in names)
-    expected_files = {*RUN_FILES, "confusion_matrix.png", "state_histogram.png"}
+    expected_files = {*RUN_FILES, "confusion_matrix.svg", "state_histogram.svg"}
     for run in found:
         listed = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert listed == expected_files

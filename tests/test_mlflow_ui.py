@@ -96,7 +96,7 @@ def test_a_sweeps_children_carry_what_chart_and_compare_plot(ui):
         assert {"final_test_acc", "total_set_pulses"} <= set(values(child, "metrics"))
 
 
-def test_one_childs_learning_curve_artifacts_and_the_readmes_searches(ui):
+def test_one_childs_learning_curve_artifacts_and_the_readmes_searches(ui, tmp_path):
     url, experiment_id, memberships = ui
     (pcmo, *others) = search(url, experiment_id, SEARCHES["pcmo"])
     for run in (pcmo, *others):
@@ -111,4 +111,7 @@ def test_one_childs_learning_curve_artifacts_and_the_readmes_searches(ui):
     assert sorted(point["step"] for point in curve) == list(range(1, EPOCHS + 1))
     query = urllib.parse.urlencode({"run_id": pcmo["info"]["run_id"]})
     files = {item["path"] for item in api(url, f"artifacts/list?{query}")["files"]}
-    assert {"confusion_matrix.png", "state_histogram.png"} <= files
+    assert {"confusion_matrix.svg", "state_histogram.svg"} <= files
+    run_page = f"{url}/#/experiments/{experiment_id}/runs/{pcmo['info']['run_id']}"
+    shown = services.browse(f"{run_page}/artifacts/confusion_matrix.svg", tmp_path / "svg.png")
+    assert '<img alt="confusion_matrix.svg"' in shown  # previewed as an image, not a download

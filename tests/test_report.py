@@ -269,16 +269,57 @@ def test_every_numeric_field_a_sweep_can_vary_has_a_unit():
     assert [name for name in numeric if name not in AXIS_UNITS] == []
 
 
-def test_run_figures_for_mlflow_label_their_axes_with_units(tmp_path, readable):
+def svg_texts(svg: str) -> tuple[tuple[float, float], list[tuple[str, tuple[float, ...]]]]:
+    """The canvas size and every text of an SVG with its box, estimated from the font size (a
+    character is at most 0.62 em wide in DejaVu Sans; a box is one em high)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)
+    texts = []
+    for node in root.iter("{http://www.w3.org/2000/svg}text"):
+        x, y, size = (float(node.get(key)) for key in ("x", "y", "font-size"))
+        width = 0.62 * size * len(node.text)
+        start = {"start": 0.0, "middle": 0.5, "end": 1.0}[node.get("text-anchor")] * width
+        box = (x - start, y - size, x - start + width, y)
+        if node.get("transform"):  # rotated a quarter turn about (x, y)
+            box = (x - size, y - start, x, y - start + width)
+        texts.append((node.text, box))
+    return (float(root.get("width")), float(root.get("height"))), texts
+
+
+@pytest.mark.parametrize(
+    "kind, arrays, legend, x_label, y_label",
+    [
+        ("confusion", None, [], "predicted class (label index)", "true class (label index)"),
+        ("histogram", {"G_plus_l1": np.full((65, 4), 1e-7), "G_minus_l1": np.full((65, 4), 2e-7),
+                       "A_plus_l1": np.linspace(0, 3e-6, 260).reshape(65, 4),
+                       "H_l1": np.ones((65, 4))},  # TTv2's digital buffer: not a device
+         ["G_plus_l1", "G_minus_l1", "A_plus_l1"], "conductance (µS)", "devices (count)"),
+        ("histogram", {"W1": np.zeros((64, 4)), "b1": np.arange(4.0)}, ["W1", "b1"],
+         "weight (unitless)", "weights (count)"),
+    ],
+)  # fmt: skip
+def test_run_figures_for_mlflow_are_labelled_and_no_text_overlaps(
+    kind, arrays, legend, x_label, y_label
+):
     from sbp_core.report import run_figures
 
-    def save(fig, png):
-        fig.savefig(png, dpi=run_figures.DPI)
-
-    readable(run_figures.confusion(np.eye(10, dtype=int)), tmp_path / "c.png", save)
-    conductances = {"G_plus_l1": np.full((65, 4), 1e-7), "G_minus_l1": np.full((65, 4), 2e-7)}
-    readable(run_figures.histogram(conductances), tmp_path / "g.png", save)
-    readable(run_figures.histogram({"W1": np.zeros((64, 4))}), tmp_path / "w.png", save)
+    counts = np.arange(100).reshape(10, 10)
+    svg = run_figures.confusion(counts) if kind == "confusion" else run_figures.histogram(arrays)
+    (width, height), texts = svg_texts(svg)
+    words = [text for text, _ in texts]
+    assert x_label in words and y_label in words
+    assert [word for word in words if word.startswith(("G_", "A_", "H_", "W", "b"))] == legend
+    if kind == "confusion":
+        numbers = sorted(int(word) for word in words if word.isdigit())
+        assert numbers == sorted([*range(100), *range(10), *range(10)])  # cells, then the ticks
+    for text, (left, top, right, bottom) in texts:
+        assert min(left, top) >= 0 and right <= width and bottom <= height, text
+    for index, (text, box) in enumerate(texts):
+        for other, other_box in texts[index + 1 :]:
+            apart = (box[2] <= other_box[0] or other_box[2] <= box[0]
+                     or box[3] <= other_box[1] or other_box[3] <= box[1])  # fmt: skip
+            assert apart, (text, box, other, other_box)
 
 
 def test_a_sweep_without_runs_gets_a_labelled_empty_figure(tidy):

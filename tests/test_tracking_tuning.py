@@ -102,7 +102,7 @@ def test_trials_carry_their_unit_index_settings_and_validation_score_but_no_test
         assert "final_test_acc" not in metrics  # null in a trial's metrics.json
         assert not client.get_metric_history(child.info.run_id, "test_acc")
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-        assert "confusion_matrix.png" not in artifacts and "history.csv" in artifacts
+        assert "confusion_matrix.svg" not in artifacts and "history.csv" in artifacts
         assert ("chosen" in child.info.run_name) == (tags[SELECTED] == "true")
     unit = client.search_runs([logged["experiment_id"]], FILTER_UNIT)
     assert sorted(c.data.tags[ROLE] for c in unit) == ["final"] * 2 + ["trial"] * 2

@@ -87,7 +87,6 @@ rule log_mlflow:
     log:
         f"{RESULTS}/logs/log_mlflow.log",
     localrule: True
-    threads: 2  # the figures are drawn in worker processes while the job logs
     params:
         sweeps={name: sweep.to_dict() for name, sweep in GRID.sweeps.items()},
         memberships=GRID.memberships,
