@@ -84,7 +84,7 @@ PINNED_IDS += [
 they hold every field of their own, and sgd's adc_bits and lr_out as every run does)."""
 PINNED_IDS += [
     ({"method": "sgd", "sigmoid_gain": 1.0, "init_levels": 0, "init_write": "exact",
-      "bias_row": True}, "b69241fc71a5"),
+      "bias_row": True, "pulse_cast": "exact"}, "b69241fc71a5"),
     ({"method": "sgd", "pulse_scheme": "reference", "sigmoid_gain": 0.5, "init_levels": 7,
       "init_write": "neurosim"}, "a8213586136b"),
     ({"r_access_ohm": 15000.0}, "7d0d97c821b3"),
@@ -143,7 +143,7 @@ KEYS_OF_LATER_RULES = [
     "ttv2_bl", "ttv2_transfer_every", "ttv2_transfer_lr", "ttv2_threshold", "cttv2_chop_every",
 ]  # fmt: skip
 """The fields rules registered since declare (issue 24: ttv2, cttv2); spec.json holds them too."""
-SGD_NEUROSIM_KEYS = ["sigmoid_gain", "init_levels", "init_write", "bias_row"]
+SGD_NEUROSIM_KEYS = ["sigmoid_gain", "init_levels", "init_write", "bias_row", "pulse_cast"]
 """sgd's own fields since issue 23 (its NeuroSim-compatible reading)."""
 
 

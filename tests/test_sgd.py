@@ -99,6 +99,23 @@ def test_pulse_counts_round_half_away_from_zero_and_stop_at_the_device_range():
     np.testing.assert_array_equal(learner.pulse_counts(deltas), [0, 0, 1, -1, 2, -3, 4])
 
 
+@pytest.mark.parametrize(
+    ("cast", "expected"),
+    [("exact", [6, 7, 8, 13, 14, -7, -25, 50]), ("neurosim", [6, 6, 8, 13, 13, -6, -24, 49])],
+)
+def test_neurosim_cast_loses_a_pulse_where_its_float_to_int_conversion_does(cast, expected):
+    """N = 97 pulses across the range (Ag:a-Si's Table II count): in double precision
+    (k / 97) * 97 falls just below k for k = 7, 14, 25, 50, ... and NeuroSim's int() drops it."""
+    from sbp_core.methods.sgd_kernel import pulse_count
+
+    spec = RunSpec(method="sgd", n_states=98, pulse_cast=cast)
+    learner = SGDLearner(spec, 2, 2, np.random.default_rng(0))
+    step = learner.rule.weight_step  # 2 / 97
+    deltas = np.array([6, 7, 8, 13, 14, -7, -25, 50], dtype=np.float32) * step
+    np.testing.assert_array_equal(learner.pulse_counts(deltas), expected)
+    assert [pulse_count(delta, learner.rule) for delta in deltas] == expected  # the kernel's
+
+
 NEUROSIM_READING = {
     "pulse_scheme": "reference", "sigmoid_gain": 0.5, "init_levels": 7, "init_write": "neurosim",
 }  # fmt: skip
@@ -173,6 +190,15 @@ def digits_inputs(n: int = 300):
         {"device": "epiram", "read_noise": 0.05, "c2c_sigma": 0.05, "lr": 1.0, "lr_out": 0.5},
         NEUROSIM_READING | {"device": "alox_hfo2", "read_noise": 0.02, "d2d_sigma": 0.05},
         NEUROSIM_READING | {"device": "taox_hfox", "bias_row": False, "n_states": 129},
+        NEUROSIM_READING
+        | {
+            "device": "ag_si",
+            "n_states": 98,
+            "pulse_cast": "neurosim",
+            "c2c_sigma": 0.02,
+            "lr": 2.0,
+            "lr_out": 1.0,
+        },
     ],
 )
 def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):

@@ -27,10 +27,10 @@ none), one ADC on the differential current (NeuroSim digitises cell and referenc
 separately and feeds half the weighted sum to the sigmoid), noise drawn per pulse (NeuroSim: one
 draw of sigma sqrt(n) per write) and initial weights spread over [-1, 1] by uniform conductances
 (NeuroSim: uniform over the seven levels k/3). Both multiply layer 1's update by a binary x:
-NeuroSim binarizes its input pixels on load (its IO.cpp). NeuroSim's cell, gain and initial write
-are spec fields (`pulse_scheme: reference`, `sigmoid_gain`, `init_levels`, `init_write`), which
-reproduce its own code's accuracy within the spread of a seed on 6 of its 7 devices
-(docs/neurosim_validation.md, with each mechanism's measured effect).
+NeuroSim binarizes its input pixels on load (its IO.cpp). NeuroSim's cell, gain, initial write
+and pulse count are spec fields (`pulse_scheme: reference`, `sigmoid_gain`, `init_levels`,
+`init_write`, `pulse_cast`), which reproduce its own code's accuracy within the spread of a seed
+on 6 of its 7 devices (docs/neurosim_validation.md, with each mechanism's measured effect).
 """
 
 from __future__ import annotations
@@ -88,6 +88,10 @@ class SGDOwnFields(SGDFields):
     bias_row: bool = True
     """Method sgd only: false holds every crossbar's bias row at weight 0 and never pulses it,
     as if absent (MLP+NeuroSim V3.0 has no bias)."""
+    pulse_cast: str = fields.choice("exact", ("exact", "neurosim"))
+    """Method sgd only: `exact` applies the rounded pulse count k; `neurosim` applies what
+    MLP+NeuroSim V3.0's Cell.cpp stores in its integer pulse count, int((k / N) * N) in double
+    precision with N = n_states - 1, which is k - 1 for some k (N = 97: 7, 14, 25, ...)."""
 
     def __post_init__(self) -> None:
         if self.init_levels == 1:
@@ -132,6 +136,7 @@ class SGDLearner(CrossbarMLP):
             weight_step=DTYPE(pulse_weight * self.layers[0].scale),
             max_pulses=self.device.n_states - 1,
             bias_drive=DTYPE(1.0 if spec.bias_row else 0.0),
+            neurosim_cast=spec.pulse_cast == "neurosim",
         )
         self._loss = 0.0
 
@@ -243,6 +248,9 @@ class SGDLearner(CrossbarMLP):
         """`sgd_kernel.pulse_count` for an array of weight changes."""
         n = np.floor(np.abs(delta / self.rule.weight_step) + DTYPE(0.5))
         n = np.minimum(n, DTYPE(self.rule.max_pulses)).astype(np.int64)
+        if self.rule.neurosim_cast:
+            levels = self.rule.max_pulses
+            n = (n.astype(np.float64) / levels * levels).astype(np.int64)
         return np.where(delta > 0, n, -n)
 
 

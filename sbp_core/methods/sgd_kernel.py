@@ -61,6 +61,9 @@ class SGDSettings(NamedTuple):
     bias_drive: np.float32
     """1: the bias rows learn (every layer's last row, driven by a constant 1); 0: they hold
     weight 0 and are never pulsed, as if absent (NeuroSim has none; sgd's `bias_row`)."""
+    neurosim_cast: bool
+    """Apply int((k / N) * N) pulses, not k, as NeuroSim's integer pulse count holds them
+    (sgd's `pulse_cast`; N = max_pulses)."""
 
 
 SET, RESET = 0, 1
@@ -70,10 +73,12 @@ SET, RESET = 0, 1
 @compiled
 def pulse_count(delta, rule):  # pragma: no cover - compiled
     """Pulses for weight change `delta`: delta / weight_step rounded half away from zero (as
-    NeuroSim's truncate), capped at max_pulses, with the sign of the change."""
-    n = np.floor(abs(delta / rule.weight_step) + np.float32(0.5))
-    n = min(n, np.float32(rule.max_pulses))
-    return int(n) if delta > 0 else -int(n)
+    NeuroSim's truncate), capped at max_pulses, with the sign of the change; with neurosim_cast,
+    the count NeuroSim's float-to-int conversion leaves of it."""
+    n = int(min(np.floor(abs(delta / rule.weight_step) + np.float32(0.5)), rule.max_pulses))
+    if rule.neurosim_cast:
+        n = int(np.float64(n) / rule.max_pulses * rule.max_pulses)
+    return n if delta > 0 else -n
 
 
 @compiled
