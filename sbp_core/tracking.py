@@ -537,7 +537,8 @@ def write_artifacts(folder: RunFolder, target: Path) -> Path:
     arrays = folder.path / "arrays.npz"
     if arrays.exists():
         with np.load(arrays) as state:
-            histogram_figure(dict(state), target / "state_histogram.svg")
+            g_max_s = (folder.metrics.get("device") or {}).get("g_max_s")
+            histogram_figure(dict(state), g_max_s, target / "state_histogram.svg")
     return target
 
 

@@ -287,28 +287,44 @@ def svg_texts(svg: str) -> tuple[tuple[float, float], list[tuple[str, tuple[floa
     return (float(root.get("width")), float(root.get("height"))), texts
 
 
+DEVICE_STATE = {
+    "G_plus_l1": np.full((65, 4), 0.1), "G_minus_l1": np.full((65, 4), 0.2),
+    "A_plus_l1": np.linspace(0.0, 1.0, 260).reshape(65, 4),
+    "H_l1": np.ones((65, 4)),  # TTv2's digital buffer: not a device
+}  # fmt: skip
+"""Saved conductances are fractions of the device's Gmax."""
+
+
 @pytest.mark.parametrize(
-    "kind, arrays, legend, x_label, y_label",
+    "kind, arrays, g_max_s, legend, x_label, y_label",
     [
-        ("confusion", None, [], "predicted class (label index)", "true class (label index)"),
-        ("histogram", {"G_plus_l1": np.full((65, 4), 1e-7), "G_minus_l1": np.full((65, 4), 2e-7),
-                       "A_plus_l1": np.linspace(0, 3e-6, 260).reshape(65, 4),
-                       "H_l1": np.ones((65, 4))},  # TTv2's digital buffer: not a device
-         ["G_plus_l1", "G_minus_l1", "A_plus_l1"], "conductance (µS)", "devices (count)"),
-        ("histogram", {"W1": np.zeros((64, 4)), "b1": np.arange(4.0)}, ["W1", "b1"],
+        ("confusion", None, None, [], "predicted class (label index)", "true class (label index)"),
+        ("histogram", DEVICE_STATE, 2e-5, ["G_plus_l1", "G_minus_l1", "A_plus_l1"],
+         "conductance (µS)", "devices (count)"),
+        ("histogram", DEVICE_STATE, None, ["G_plus_l1", "G_minus_l1", "A_plus_l1"],
+         "conductance (G / Gmax)", "devices (count)"),
+        ("histogram", {"W1": np.zeros((64, 4)), "b1": np.arange(4.0)}, None, ["W1", "b1"],
          "weight (unitless)", "weights (count)"),
     ],
 )  # fmt: skip
 def test_run_figures_for_mlflow_are_labelled_and_no_text_overlaps(
-    kind, arrays, legend, x_label, y_label
+    kind, arrays, g_max_s, legend, x_label, y_label
 ):
     from sbp_core.report import run_figures
 
     counts = np.arange(100).reshape(10, 10)
-    svg = run_figures.confusion(counts) if kind == "confusion" else run_figures.histogram(arrays)
+    if kind == "confusion":
+        svg = run_figures.confusion(counts)
+    else:
+        svg = run_figures.histogram(arrays, g_max_s)
     (width, height), texts = svg_texts(svg)
     words = [text for text, _ in texts]
     assert x_label in words and y_label in words
+    if g_max_s:  # Gmax 20 uS: the x axis (its tick labels share a baseline) spans 0 to 20 uS
+        numbers = [(box[3], float(text)) for text, box in texts if text.replace(".", "").isdigit()]
+        baseline = max(bottom for bottom, _ in numbers)
+        ticks = [value for bottom, value in numbers if bottom == baseline]
+        assert min(ticks) == 0 and max(ticks) == 20
     assert [word for word in words if word.startswith(("G_", "A_", "H_", "W", "b"))] == legend
     if kind == "confusion":
         numbers = sorted(int(word) for word in words if word.isdigit())

@@ -49,12 +49,13 @@ def confusion(matrix: Sequence[Sequence[int]]) -> str:
     return _svg(400, 400, parts)
 
 
-def histogram(arrays: Mapping[str, np.ndarray]) -> str:
-    """One step histogram per device array in microsiemens, over shared bins; for a run without
-    devices (float, ste, binarized), one per software weight or bias array."""
+def histogram(arrays: Mapping[str, np.ndarray], g_max_s: float | None = None) -> str:
+    """One step histogram per device array, over shared bins: the saved conductances are
+    fractions of the device's Gmax, shown in microsiemens when `g_max_s` is given. For a run
+    without devices (float, ste, binarized), one per software weight or bias array."""
     devices = {name: values for name, values in arrays.items() if name.startswith(DEVICE_ARRAYS)}
-    shown = {name: np.ravel(v) * 1e6 for name, v in devices.items()} if devices else arrays
-    shown = {name: np.ravel(values).astype(float) for name, values in shown.items()}
+    scale = 1e6 * g_max_s if devices and g_max_s else 1.0
+    shown = {name: np.ravel(values) * scale for name, values in (devices or arrays).items()}
     edges = np.histogram_bin_edges(np.concatenate(list(shown.values())), bins=60)
     heights = {name: np.histogram(values, edges)[0] for name, values in shown.items()}
     x_ticks = _ticks(edges[0], edges[-1])
@@ -91,7 +92,9 @@ def histogram(arrays: Mapping[str, np.ndarray]) -> str:
         parts.append(_text(right + 35, y + 4, name, 10, anchor="start"))
     what = "conductances" if devices else "weights"
     parts.append(_text((left + right) / 2, 22, f"final {what}", FONT_PX + 1))
-    x_label = "conductance (µS)" if devices else "weight (unitless)"
+    x_label = "weight (unitless)"
+    if devices:
+        x_label = "conductance (µS)" if scale != 1.0 else "conductance (G / Gmax)"
     parts.append(_text((left + right) / 2, bottom + 36, x_label, FONT_PX))
     y_label = "devices (count)" if devices else "weights (count)"
     parts.append(_text(16, (top + bottom) / 2, y_label, FONT_PX, rotate=True))
@@ -102,8 +105,8 @@ def confusion_figure(matrix: Sequence[Sequence[int]], path: Path) -> None:
     path.write_text(confusion(matrix))
 
 
-def histogram_figure(arrays: Mapping[str, np.ndarray], path: Path) -> None:
-    path.write_text(histogram(arrays))
+def histogram_figure(arrays: Mapping[str, np.ndarray], g_max_s: float | None, path: Path) -> None:
+    path.write_text(histogram(arrays, g_max_s))
 
 
 def _ticks(low: float, high: float) -> np.ndarray:
