@@ -72,6 +72,9 @@ LATER_FIELDS = {
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from
 the field's default, so that changing a default can never let a new run reuse an old run's id."""
+NUMBERS_KEY = "numbers_version"
+"""The run id's key for `<rule's numbers>.<its off-chip twin's>` (`base.Method.numbers`): not a
+spec field, so it cannot clash with one."""
 RULE_FIELDS_IN_EVERY_RUN_ID = (
     "real_inputs", "activation", "margin_hi", "margin_lo", "error_threshold", "gate_window",
     "pulse_prob_final", "refresh_every", "refresh_level", "adc_bits", "lr_out", "program",
@@ -216,7 +219,9 @@ class SharedSpec:
         defaults) unless RULE_FIELDS_IN_EVERY_RUN_ID names them. A device file enters by its
         content (device_sha256) in place of its path, so copies of one file share run ids; a
         preset by its name, and by the digest of its values once they changed
-        (`chip.device.preset_identity`)."""
+        (`chip.device.preset_identity`). The rule's `numbers` version (and that of the off-chip
+        twin it programs) enters once it is above 0: code that trains a spec to other numbers
+        gives it another id."""
         own = METHOD_FIELDS.get(self.method, ())
         others = {
             name
@@ -232,6 +237,10 @@ class SharedSpec:
             values["device"] = DEVICE_FILE_ID
         elif not names_device_file(self.device):
             values["device"] = preset_identity(self.device)
+        rule = RULES[self.method]
+        versions = [rule.numbers, RULES[rule.offchip_twin].numbers if rule.offchip_twin else 0]
+        if any(versions):
+            values[NUMBERS_KEY] = ".".join(map(str, versions))
         canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

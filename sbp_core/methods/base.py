@@ -90,3 +90,9 @@ class Method:
     """The spec fields the tuning protocol searches for this rule, each with its range, scale and
     reason (docs/tuning_protocol.md); every other field stays as the sweep sets it. Empty: the
     rule cannot be tuned (a profile that tunes it is refused)."""
+    numbers: int = 0
+    """The version of what its code trains a spec to: raised by one whenever a change to the
+    rule (or to the device model or data path under it) changes the numbers of some spec. From 1
+    on it is part of the run id of the rule's runs (`RunSpec.run_id`), so a run folder trained by
+    older code is never taken for a new one; tests/test_numbers.py fails on a change of numbers
+    that did not raise it."""
