@@ -12,8 +12,7 @@ RETITLE = $(BIN)/python -c "import sys; from sbp_core.report.summary import reti
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	# --no-compile: Python compiles only the modules imported, on first import (install 69 -> 30 s)
-	$(BIN)/python -m pip install --no-compile -e '.[test]'
+	$(BIN)/python -m pip install -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
