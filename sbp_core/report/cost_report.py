@@ -3,9 +3,9 @@
 The tables and figures cost each rule's tuned final runs where the profile tunes it; the
 per-run file costs every untuned SBP run besides (against its untuned twin).
 
-The rule `cost_report` calls `from_snakemake`; the tables come from `cost_tables`, the figures
-from `cost_figures`: the profile's ADC sensitivity, and a breakdown and an energy-per-epoch figure
-for each sweep with SBP runs.
+The rule `cost_per_run` calls `per_run_from_snakemake`, the rule `cost_report` `from_snakemake`;
+the tables come from `cost_tables`, the figures from `cost_figures`: the profile's ADC
+sensitivity, and a breakdown and an energy-per-epoch figure for each sweep with SBP runs.
 """
 
 from __future__ import annotations
@@ -35,17 +35,40 @@ def write_cost_report(
 ) -> None:
     """Every cost output under out_dir: cost_per_run.csv, tables/, figures/ (`sweeps`: the
     sweeps with SBP runs, as grid.Sweep.to_dict() gives them)."""
+    write_per_run_costs(runs_csv, constants, out_dir)
+    write_tables_and_figures(runs_csv, history_csv, constants, out_dir, sweeps)
+
+
+def write_per_run_costs(
+    runs_csv: str | Path, constants: Mapping[str, cost.Constant], out_dir: str | Path
+) -> None:
+    """cost_per_run.csv under out_dir: a job of its own (rule `cost_per_run`), so that MLflow's
+    logging, which carries these costs, need not wait for the figures."""
+    values = cost.constant_values(constants)
+    everything = read_csv(runs_csv, MISSING)
+    runs = cost_tables.sbp_runs(tuned_in_place_of_untuned(everything))
+    per_run = cost_tables.per_run_costs(runs, values)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    per_run_with_untuned(per_run, everything, values).to_csv(
+        Path(out_dir) / cost_tables.PER_RUN_FILE, index=False
+    )
+
+
+def write_tables_and_figures(
+    runs_csv: str | Path,
+    history_csv: str | Path,
+    constants: Mapping[str, cost.Constant],
+    out_dir: str | Path,
+    sweeps: Sequence[Mapping[str, Any]],
+) -> None:
+    """tables/ and figures/ under out_dir (rule `cost_report`)."""
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     values = cost.constant_values(constants)
-    everything = read_csv(runs_csv, MISSING)
-    collected = tuned_in_place_of_untuned(everything)
+    collected = tuned_in_place_of_untuned(read_csv(runs_csv, MISSING))
     runs = cost_tables.sbp_runs(collected)
     per_run = cost_tables.per_run_costs(runs, values)
-    per_run_with_untuned(per_run, everything, values).to_csv(
-        out / cost_tables.PER_RUN_FILE, index=False
-    )
 
     components = cost_tables.component_table(runs, values)
     summary = cost_tables.summary_table(runs, per_run)
@@ -113,17 +136,20 @@ def per_run_with_untuned(
     return pd.concat([per_run, cost_tables.per_run_costs(others, values)], ignore_index=True)
 
 
+def per_run_from_snakemake(smk: Any) -> None:
+    """Rule `cost_per_run`: cost_per_run.csv."""
+    with rule_log(smk):
+        write_per_run_costs(smk.input.runs, _constants(smk), Path(smk.output[0]).parent)
+
+
 def from_snakemake(smk: Any) -> None:
-    """Rule `cost_report`: every cost output; the log gets the headline saving factors of the
-    configurations that learned."""
+    """Rule `cost_report`: the cost tables and figures; the log gets the headline saving factors
+    of the configurations that learned."""
     with rule_log(smk) as log:
-        constants = cost.load_constants(
-            smk.input.constants,
-            override_files=list(smk.input.override_files),
-            overrides=smk.params.overrides,
+        out_dir = Path(smk.output.assumptions).parent.parent
+        write_tables_and_figures(
+            smk.input.runs, smk.input.history, _constants(smk), out_dir, smk.params.sweeps
         )
-        out_dir = Path(smk.output.per_run).parent
-        write_cost_report(smk.input.runs, smk.input.history, constants, out_dir, smk.params.sweeps)
         summary = pd.read_csv(smk.output.summary[0])  # the .csv of the multiext
         learned = summary[summary[cost_tables.LEARNED_SBP]]
         log.write(
@@ -132,3 +158,12 @@ def from_snakemake(smk: Any) -> None:
             f"median energy saving {learned['energy_saving'].median():.3g}, median area saving "
             f"{learned['area_saving'].median():.3g}\n"
         )
+
+
+def _constants(smk: Any) -> dict[str, cost.Constant]:
+    """The cost constants of config/cost.yaml with the profile's override files and overrides."""
+    return cost.load_constants(
+        smk.input.constants,
+        override_files=list(smk.input.override_files),
+        overrides=smk.params.overrides,
+    )

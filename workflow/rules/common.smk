@@ -306,11 +306,13 @@ def cost_sweep_figures():
 
 
 def cost_outputs():
-    """Everything the periphery cost rule (workflow/rules/cost.smk) writes; nothing when the
+    """Everything the periphery cost rules (workflow/rules/cost.smk) write; nothing when the
     profile has no SBP run to cost."""
-    return list(rules.cost_report.output) if has_sbp_runs() else []
+    if not has_sbp_runs():
+        return []
+    return [*rules.cost_per_run.output, *rules.cost_report.output]
 
 
 def mlflow_cost_input():
     """The per-run cost table, so MLflow runs carry the cost metrics too (if there is one)."""
-    return rules.cost_report.output.per_run if has_sbp_runs() else []
+    return rules.cost_per_run.output[0] if has_sbp_runs() else []
