@@ -86,6 +86,7 @@ rule log_mlflow:
         f"{RESULTS}/mlflow/logged.json",
     log:
         f"{RESULTS}/logs/log_mlflow.log",
+    priority: 10  # the longest job of the last ones: it starts first when cores are scarce
     localrule: True
     params:
         sweeps={name: sweep.to_dict() for name, sweep in GRID.sweeps.items()},
