@@ -48,18 +48,23 @@ The rules on the conventional periphery that buffer their update digitally (docs
 ttv2_and_mixed_precision.md) pay the conventional design and, in components of their own
 (`BUFFERED_COMPONENTS`; zero in the two designs above):
 
-fast_array     `ttv2` / `cttv2`: A, a second array of the same cells (its area), and the write
-               energy of the A pulses the run counted, each charging its column line as a
-               conventional pulse does. A's stochastic pulse trains need a random number per
+fast_array     `ttv2` / `cttv2` / `agad`: A, a second array of the same cells (its area), and
+               the write energy of the A pulses the run counted, each charging its column line
+               as a conventional pulse does. A's stochastic pulse trains need a random number per
                line per slot: `pulse_rng` charges the LFSR and compare of SBP's stochastic pulses
                (Gokmen & Vlasov's stochastic translator) once per slot, `Layer.pulse_slots`.
-transfer       `ttv2` / `cttv2`: the transfer reads of A (one row driven, every device of the
-               row read) and one conversion per column, through the layer's column ADCs
+transfer       `ttv2` / `cttv2` / `agad`: the transfer reads of A (one row driven, every device
+               of the row read) and one conversion per column, through the layer's column ADCs
                (time-shared with the forward read, so no ADC area of its own).
 buffer         H (`ttv2`, `cttv2`: one read-modify-write, add and compare per transfer
                conversion) or chi (`mixed_precision`: one per weight the sample changed, the
                driven rows of layer 1 and every row above) in SRAM of `buffer.bits_per_entry`
-               bits per weight, plus c-TTv2's chopper bit per row in flip-flops.
+               bits per weight, plus c-TTv2's chopper bit per row in flip-flops. AGAD keeps
+               three entries per weight (H, the running mean of A's readings, the reference),
+               each read and written back per transfer conversion (an upper bound: the
+               reference is written once per chopper period), with its two adds, the
+               subtraction of the reference and the running mean's two multiplies, and a
+               second flag bit per row.
 
 The conventional update's pulses are simulated, not assumed: each layer is costed with the pulses
 it was given, and the cost tables give the conventional design those of the matching on-chip SGD
@@ -96,9 +101,14 @@ COMPONENTS = (
 )
 """The components of SBP and the conventional design, compared part by part in the cost tables."""
 BUFFERED_COMPONENTS = ("fast_array", "transfer", "buffer")
-"""The components only the buffered rules' designs pay (ttv2, cttv2, mixed_precision)."""
+"""The components only the buffered rules' designs pay (ttv2, cttv2, agad, mixed_precision)."""
 ALL_COMPONENTS = COMPONENTS + BUFFERED_COMPONENTS
-DESIGNS = ("sbp", "conventional", "ttv2", "cttv2", "mixed_precision")
+BUFFER_ENTRIES = {"ttv2": 1, "cttv2": 1, "agad": 3, "mixed_precision": 1}
+"""The buffered designs and their digital entries per weight (H or chi; AGAD's H, running mean
+and reference)."""
+TRANSFER_DESIGNS = ("ttv2", "cttv2", "agad")
+"""The designs with a fast array A, its pulse slots and transfers."""
+DESIGNS = ("sbp", "conventional", *BUFFER_ENTRIES)
 
 # Every constant the model reads, with the kind of value it must hold.
 SCHEMA: dict[str, str] = {
@@ -416,9 +426,8 @@ def network_cost(
         parts = [sbp_layer_cost(layer, device, c, gated) for layer in layers]
     elif design == "conventional":
         parts = [conventional_layer_cost(layer, device, c) for layer in layers]
-    elif design in ("ttv2", "cttv2"):
-        chopped = design == "cttv2"
-        parts = [ttv2_layer_cost(layer, device, c, chopped) for layer in layers]
+    elif design in TRANSFER_DESIGNS:
+        parts = [ttv2_layer_cost(layer, device, c, design) for layer in layers]
     elif design == "mixed_precision":
         parts = [mixed_precision_layer_cost(layer, device, c) for layer in layers]
     else:
@@ -552,11 +561,10 @@ def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, f
     return cost
 
 
-def ttv2_layer_cost(
-    layer: Layer, device: PulseDevice, c: Mapping[str, float], chopped: bool
-) -> Cost:
-    """TTv2 (c-TTv2 when `chopped`): the conventional periphery on C, plus the fast array A and
-    its stochastic pulse trains, the transfer reads of A, and H (with the chopper bits)."""
+def ttv2_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], design: str) -> Cost:
+    """TTv2, c-TTv2 or AGAD (`design`): the conventional periphery on C, plus the fast array A
+    and its stochastic pulse trains, the transfer reads of A, and the buffer (H; AGAD's running
+    mean and reference beside it) with the chopper bits."""
     cost = conventional_layer_cost(layer, device, c)
     v_write = max(device.v_set, device.v_reset)
     fast_pulses = layer.fast_set_pulses + layer.fast_reset_pulses
@@ -571,9 +579,15 @@ def ttv2_layer_cost(
     cost.energy_J["transfer"] = layer.transfer_reads * cells_per_read * per_cell + (
         layer.transfer_conversions * adc_energy_J(c["conventional.adc_bits"], c)
     )
-    chopper_bits = layer.rows if chopped else 0
-    _buffer(cost, layer, c, updates=layer.transfer_conversions)
-    cost.area_um2["buffer"] += chopper_bits * c["register.area_um2_per_bit"]
+    row_bits = {"ttv2": 0, "cttv2": 1, "agad": 2}[design]
+    _buffer(cost, layer, c, updates=layer.transfer_conversions, design=design)
+    cost.area_um2["buffer"] += row_bits * layer.rows * c["register.area_um2_per_bit"]
+    if design == "agad":
+        width = c["buffer.bits_per_entry"]
+        cost.energy_J["buffer"] += layer.transfer_conversions * (
+            2 * width**2 * c["digital.mult_energy_J_per_bit2"]
+            + width * c["digital.add_energy_J_per_bit"]
+        )
     return cost
 
 
@@ -583,22 +597,23 @@ def mixed_precision_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str
     driven rows of layer 1, every row of the layers above)."""
     cost = conventional_layer_cost(layer, device, c)
     driven_rows = 1 + layer.input_activity * (layer.rows - 1) if layer.first else layer.rows
-    _buffer(cost, layer, c, updates=driven_rows * layer.cols)
+    _buffer(cost, layer, c, updates=driven_rows * layer.cols, design="mixed_precision")
     return cost
 
 
-def buffer_bits(layer: Layer, c: Mapping[str, float]) -> float:
-    """Bits of a layer's digital buffer (H or chi): one entry per weight."""
-    return layer.rows * layer.cols * c["buffer.bits_per_entry"]
+def buffer_bits(layer: Layer, c: Mapping[str, float], design: str) -> float:
+    """Bits of a layer's digital buffer in SRAM: BUFFER_ENTRIES[design] entries per weight."""
+    return BUFFER_ENTRIES[design] * layer.rows * layer.cols * c["buffer.bits_per_entry"]
 
 
-def _buffer(cost: Cost, layer: Layer, c: Mapping[str, float], updates: float) -> None:
-    """The SRAM buffer: its bit cells, and per update one read and one write of an entry and
+def _buffer(cost: Cost, layer: Layer, c: Mapping[str, float], updates: float, design: str) -> None:
+    """The SRAM buffer: its bit cells, and per update one read and one write of each entry and
     two adds of its width (the accumulation and the compare with the threshold)."""
-    bits = c["buffer.bits_per_entry"]
-    cost.area_um2["buffer"] = buffer_bits(layer, c) * c["sram.area_um2_per_bit"]
-    cost.energy_J["buffer"] = (
-        updates * bits * (2 * c["sram.energy_J_per_bit"] + 2 * c["digital.add_energy_J_per_bit"])
+    bits = BUFFER_ENTRIES[design] * c["buffer.bits_per_entry"]
+    cost.area_um2["buffer"] = buffer_bits(layer, c, design) * c["sram.area_um2_per_bit"]
+    cost.energy_J["buffer"] = updates * (
+        2 * bits * c["sram.energy_J_per_bit"]
+        + 2 * c["buffer.bits_per_entry"] * c["digital.add_energy_J_per_bit"]
     )
 
 

@@ -114,11 +114,11 @@ def test_schema_spec_part_is_what_the_runspec_declarations_say():
     assert properties["method"]["enum"] == list(METHODS)
     assert set(METHODS) == {
         "sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd", "ttv2", "cttv2",
-        "mixed_precision",
+        "agad", "mixed_precision",
     }  # fmt: skip
     assert properties["adc_bits"] == {
-        "description": "Methods sgd, ttv2, cttv2, mixed_precision only: bits of the ADC that "
-        "digitises each column current over its full range, +-(rows) weight units.",
+        "description": "Methods sgd, ttv2, cttv2, agad, mixed_precision only: bits of the ADC "
+        "that digitises each column current over its full range, +-(rows) weight units.",
         "type": "integer",
         "minimum": 1,
         "maximum": 16,

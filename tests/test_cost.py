@@ -829,6 +829,20 @@ def test_ttv2_pays_a_second_array_its_pulses_slots_transfers_and_h_worked_by_han
     assert chopped.area_um2["buffer"] == pytest.approx(ttv2.area_um2["buffer"] + chopper_um2)
     assert chopped.total_energy_J == ttv2.total_energy_J
 
+    # AGAD: H, the running mean and the reference, each read and written per conversion, with
+    # a subtraction and the running mean's two 32-bit multiplies beside H's two adds
+    agad = cost.network_cost("agad", layers, DEVICE, values)
+    assert agad.area_um2["buffer"] == pytest.approx(
+        3 * ttv2.area_um2["buffer"] + 2 * chopper_um2, rel=1e-12
+    )
+    add, multiply = 32 * values["digital.add_energy_J_per_bit"], 3.03e-15 * 32**2
+    assert agad.energy_J["buffer"] == pytest.approx(
+        4 * (3 * 32 * 2 * 0.156e-12 + 3 * add + 2 * multiply), rel=1e-12
+    )
+    for component in cost.ALL_COMPONENTS:
+        if component != "buffer":
+            assert agad.energy_J[component] == ttv2.energy_J[component], component
+
 
 def test_mixed_precision_pays_chi_for_every_weight_its_update_changes_worked_by_hand(values):
     """Layer 1 drives the bias and half of its 9 input rows: 5.5 rows x 4 columns of chi are
@@ -848,7 +862,7 @@ def test_mixed_precision_pays_chi_for_every_weight_its_update_changes_worked_by_
         assert mixed.energy_J["fast_array"] == mixed.energy_J["transfer"] == 0
 
 
-@pytest.mark.parametrize("method", ["ttv2", "cttv2", "mixed_precision"])
+@pytest.mark.parametrize("method", ["ttv2", "cttv2", "agad", "mixed_precision"])
 def test_the_buffer_the_cost_model_sizes_is_the_one_the_learner_holds(values, method):
     import numpy as np
 
@@ -858,9 +872,9 @@ def test_the_buffer_the_cost_model_sizes_is_the_one_the_learner_holds(values, me
     learner = make_learner(RunSpec(method=method, n_hidden=[5, 3]), 9, 4, rng)
     shapes = [list(layer.shape) for layer in learner.layers]
     layers = cost.make_layers(shapes, [0.0] * 3, [0.0] * 3, 0.5, 0.5)
-    chopper_bits = sum(rows for rows, _ in shapes) if method == "cttv2" else 0
-    expected = sum(cost.buffer_bits(layer, values) for layer in layers) + chopper_bits
-    assert sum(learner.buffer_bits()) == expected
+    row_bits = {"cttv2": 1, "agad": 2}.get(method, 0)  # chopper (and AGAD's flag) per row
+    expected = sum(cost.buffer_bits(layer, values, method) for layer in layers)
+    assert sum(learner.buffer_bits()) == expected + row_bits * sum(r for r, _ in shapes)
 
 
 def test_the_methods_table_costs_each_rule_with_its_own_design_and_counts(tmp_path, values):
@@ -871,7 +885,7 @@ def test_the_methods_table_costs_each_rule_with_its_own_design_and_counts(tmp_pa
     from sbp_core.report.collect import collect
 
     folders = []
-    for method in ("sbp", "sgd", "ttv2", "cttv2", "mixed_precision"):
+    for method in ("sbp", "sgd", "ttv2", "cttv2", "agad", "mixed_precision"):
         spec = RunSpec(method=method, n_hidden=6, epochs=1, n_train=60)
         trained = train.run(spec, tmp_path / method)  # its run id holds the data's identity
         folders.append((tmp_path / method).rename(tmp_path / trained["run_id"]))
@@ -885,7 +899,7 @@ def test_the_methods_table_costs_each_rule_with_its_own_design_and_counts(tmp_pa
     )
     table = pd.read_csv(tmp_path / "cost" / "tables" / f"{cost_tables.METHODS_TABLE}.csv")
     assert dict(zip(table["method"], table["design"], strict=True)) == {
-        "sbp": "sbp", "sgd": "conventional", "ttv2": "ttv2", "cttv2": "cttv2",
+        "sbp": "sbp", "sgd": "conventional", "ttv2": "ttv2", "cttv2": "cttv2", "agad": "agad",
         "mixed_precision": "mixed_precision",
     }  # fmt: skip
     for suffix in ("md", "tex"):

@@ -92,6 +92,12 @@ PINNED_IDS += [
 ]  # fmt: skip
 """Run ids with sgd's NeuroSim-compatible fields and the access resistance (issue 23), computed
 when they landed: at the values runs had before, the ids of those runs."""
+PINNED_IDS += [
+    ({"method": "agad"}, "b1e59490df5d"),
+    ({"method": "agad", "agad_chop_every": 10, "agad_tail_weight": 2.0, "ttv2_bl": 15},
+     "ae75f0842aaa"),
+]  # fmt: skip
+"""Run ids of AGAD (issue 24), computed when it landed."""
 
 SPEC_KEYS_AT_243668B = sorted(
     [
@@ -141,8 +147,10 @@ SPEC_KEYS_AT_243668B = sorted(
 """The 41 keys of a spec's JSON (spec.json, the run id's canonical JSON) at 243668b."""
 KEYS_OF_LATER_RULES = [
     "ttv2_bl", "ttv2_transfer_every", "ttv2_transfer_lr", "ttv2_threshold", "cttv2_chop_every",
+    "agad_chop_every", "agad_tail_weight",
 ]  # fmt: skip
-"""The fields rules registered since declare (issue 24: ttv2, cttv2); spec.json holds them too."""
+"""The fields rules registered since declare (issue 24: ttv2, cttv2, agad); spec.json holds them
+too."""
 SGD_NEUROSIM_KEYS = ["sigmoid_gain", "init_levels", "init_write", "bias_row", "pulse_cast"]
 """sgd's own fields since issue 23 (its NeuroSim-compatible reading)."""
 
@@ -182,20 +190,22 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
     from sbp_core.report.cost_tables import ON_CHIP_DESIGNS
 
     assert set(CROSSBAR_METHODS) == {
-        "sbp", "exsitu", "manhattan", "sgd", "ttv2", "cttv2", "mixed_precision",
+        "sbp", "exsitu", "manhattan", "sgd", "ttv2", "cttv2", "agad", "mixed_precision",
     }  # fmt: skip
-    assert set(DEPTH_COMPILED) == {"sbp", "sgd", "ttv2", "cttv2", "mixed_precision"}
+    assert set(DEPTH_COMPILED) == {"sbp", "sgd", "ttv2", "cttv2", "agad", "mixed_precision"}
     assert ON_CHIP_DESIGNS == {
         "sbp": "sbp", "sgd": "conventional", "manhattan": "conventional",
-        "ttv2": "ttv2", "cttv2": "cttv2", "mixed_precision": "mixed_precision",
+        "ttv2": "ttv2", "cttv2": "cttv2", "agad": "agad", "mixed_precision": "mixed_precision",
     }  # fmt: skip
     assert list(METHOD_STYLES) == [
-        "sbp", "sgd", "manhattan", "exsitu", "ttv2", "cttv2", "mixed_precision",
+        "sbp", "sgd", "manhattan", "exsitu", "ttv2", "cttv2", "mixed_precision", "agad",
     ]  # fmt: skip
     assert METHOD_FIELDS["sgd"] == ("adc_bits", "lr_out", *SGD_NEUROSIM_KEYS)
     assert METHOD_FIELDS["mixed_precision"] == ("adc_bits", "lr_out")
     assert METHOD_FIELDS["ttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES[:4])
-    assert METHOD_FIELDS["cttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES)
+    assert METHOD_FIELDS["cttv2"] == ("adc_bits", "lr_out", *KEYS_OF_LATER_RULES[:5])
+    ttv2_keys, agad_keys = KEYS_OF_LATER_RULES[:4], KEYS_OF_LATER_RULES[5:]
+    assert METHOD_FIELDS["agad"] == ("adc_bits", "lr_out", *ttv2_keys, *agad_keys)
     assert METHOD_FIELDS["exsitu"] == ("program", "verify_tolerance", "verify_max_pulses")
     assert set(SBP_RULE_FIELDS) == {
         "margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob",
@@ -209,9 +219,17 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
     [
         (
             {"method": "float", "adc_bits": 6},
-            "adc_bits applies to methods cttv2, mixed_precision, sgd, ttv2 only, not 'float'",
+            "adc_bits applies to methods agad, cttv2, mixed_precision, sgd, ttv2 only, not 'float'",
         ),
-        ({"method": "sgd", "ttv2_bl": 8}, "ttv2_bl applies to methods cttv2, ttv2 only, not 'sgd'"),
+        (
+            {"method": "sgd", "ttv2_bl": 8},
+            "ttv2_bl applies to methods agad, cttv2, ttv2 only, not 'sgd'",
+        ),
+        (
+            {"method": "cttv2", "agad_chop_every": 8},
+            "agad_chop_every applies to method agad only, not 'cttv2'",
+        ),
+        ({"method": "agad", "agad_chop_every": 1}, "agad_chop_every must be >= 2, got 1"),
         (
             {"method": "ttv2", "cttv2_chop_every": 8},
             "cttv2_chop_every applies to method cttv2 only, not 'ttv2'",

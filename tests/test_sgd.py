@@ -260,7 +260,7 @@ def test_sgd_learns_digits():
 def test_sgd_fields_apply_to_the_rules_on_its_periphery_only(field):
     from sbp_core.errors import ConfigError
 
-    readers = "cttv2, mixed_precision, sgd, ttv2"  # the rules whose settings subclass SGDFields
+    readers = "agad, cttv2, mixed_precision, sgd, ttv2"  # their settings subclass SGDFields
     with pytest.raises(ConfigError, match=f"{field} applies to methods {readers} only, not 'sbp'"):
         RunSpec(method="sbp", **{field: 4})
     assert RunSpec(method="ttv2", **{field: 4}).to_dict()[field] == 4

@@ -1,5 +1,5 @@
-"""TTv2 and c-TTv2: hand-worked updates and transfers, the one-pulse-per-coincidence contract of
-the stochastic trains, engine equivalence with every noise source, learning."""
+"""TTv2, c-TTv2 and AGAD: hand-worked updates and transfers, the one-pulse-per-coincidence
+contract of the stochastic trains, engine equivalence with every noise source, learning."""
 
 from __future__ import annotations
 
@@ -110,6 +110,56 @@ def test_transfer_chops_the_reading_and_flips_on_schedule():
     assert learner.layers[0].take_pulse_counts() == (0, 0)
 
 
+def test_agad_reads_against_the_running_mean_of_the_last_chopper_flip():
+    """AGAD, chop_every 2, tail_weight 1: each reading enters the running mean with weight 1/2.
+    Row 0 of layer 1's A holds r = 1/32 throughout; transfer_lr 0.25. Sweeps 0 and 1: the
+    reference is 0, H gains r / 4 twice (1/128, 1/64), the mean becomes r / 2 = 1/64, then
+    3r / 4 = 3/128, and the chopper flips after sweep 1. Sweep 2: the reference is 3/128, H
+    gains -(r - 3/128) / 4 = -1/512; the mean becomes 7/256. Sweep 3: the same reference, H
+    gains -1/512 again, and the chopper flips back. A constant A drives H no further."""
+    learner = hand_network("numpy", transfer_lr=0.25, chop_every=2, tail_weight=1.0)
+    fast = learner.fast[0]
+    fast.g_plus[0, 0], fast.g_minus[0, 0] = 0.5 + 1 / 64, 0.5 - 1 / 64
+    rng = np.random.default_rng(0)
+    h, chopper, reference, mean = [], [], [], []
+    for _ in range(4):
+        for _ in range(3):
+            learner.transfer(0, rng)
+        h.append(float(learner.h[0][0, 0]))
+        chopper.append(int(learner.chopper[0][0]))
+        reference.append(float(learner.past_mean[0][0, 0]))
+        mean.append(float(learner.mean[0][0, 0]))
+    assert h == [1 / 128, 1 / 64, 7 / 512, 6 / 512]
+    assert chopper == [1, -1, -1, 1]
+    assert reference == [0, 0, 3 / 128, 3 / 128]
+    assert mean == [1 / 64, 3 / 128, 7 / 256, 15 / 512]
+    assert learner.layers[0].take_pulse_counts() == (0, 0)
+
+
+def test_agad_pulses_c_only_after_its_first_chopper_period():
+    """AGAD, chop_every 2, tail_weight 1, transfer_lr 2: A reads 0 in sweeps 0 and 1, then row
+    0 holds r = 1/32. Sweep 2 (chopper -1, reference 0): H gains -2r = -1/16, beyond the
+    threshold 1/32: H keeps -1/32, but C is not pulsed before sweep chop_every + 1 = 3. Sweep 3:
+    H reaches -3/32, keeps -1/16, and C's pair (0, 0) gets one pulse down."""
+    learner = hand_network("numpy", transfer_lr=2.0, chop_every=2, tail_weight=1.0)
+    rng = np.random.default_rng(0)
+    h = []
+    for sweep in range(4):
+        if sweep == 2:
+            learner.fast[0].g_plus[0, 0] = 0.5 + 1 / 64
+            learner.fast[0].g_minus[0, 0] = 0.5 - 1 / 64
+        for _ in range(3):
+            learner.transfer(0, rng)
+        h.append(float(learner.h[0][0, 0]))
+        if sweep == 2:
+            assert learner.layers[0].take_pulse_counts() == (0, 0)
+    assert h == [0, 0, -1 / 32, -1 / 16]
+    slow = learner.layers[0]
+    assert (slow.g_plus[0, 0], slow.g_minus[0, 0]) == (0.5 - 1 / 64, 0.5 + 1 / 64)
+    assert sum(slow.take_pulse_counts()) == 2  # G+ and G- of one pair
+    assert learner.buffer_bits() == [3 * 32 * 3 + 2 * 3, 3 * 32 * 4 + 2 * 2]  # flag bits per row
+
+
 def test_a_chopped_row_is_pulsed_the_other_way():
     """The same deterministic train as in the hand-worked sample, row x1 chopped: its A pair
     moves down, the bias row's up."""
@@ -189,13 +239,17 @@ TTV2_CASES = [
     ({**CASES[1], "transfer": 2}, {"chop_every": 2}),
     ({**CASES[2], "transfer": 1}, {"chop_every": 1, "threshold": 0.01}),
     ({**CASES[3], "transfer": 1}, {"chop_every": 1}),
+    ({**CASES[0], "transfer": 1}, {"chop_every": 2, "tail_weight": 5.0}),
+    ({**CASES[2], "transfer": 1}, {"chop_every": 2, "tail_weight": 1.0}),
+    ({**CASES[3], "transfer": 1}, {"chop_every": 2, "tail_weight": 0.5}),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "settings"), TTV2_CASES)
 def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides, settings, tmp_path):
-    """Every noise source on (C2C, D2D, read noise, stuck devices; a lookup-table device), TTv2
-    and c-TTv2, one and two hidden layers: after two epochs the conductances of C and A, H,
+    """Every noise source on (C2C, D2D, read noise, stuck devices; a lookup-table device), TTv2,
+    c-TTv2 and AGAD, one and two hidden layers: after two epochs the conductances of C and A, H
+    (and AGAD's running means and references),
     the pulse counts of both arrays, the transfer reads and the loss of the kernel and the
     reference are identical, and the run's Generator is left in the same state."""
     X, y = digits_inputs(120)
@@ -228,6 +282,8 @@ def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides, settings, t
         ({"bl": 0}, "bl: must be >= 1"),
         ({"transfer_every": 0}, "transfer_every: must be >= 1"),
         ({"chop_every": -1}, "chop_every: must be >= 0"),
+        ({"chop_every": 1, "tail_weight": 5.0}, "tail_weight: must be >= 0, and > 0 only with"),
+        ({"tail_weight": -1.0}, "tail_weight: must be >= 0"),
         ({"lr": 0.0}, "lr: must be > 0"),
     ],
 )
@@ -250,19 +306,32 @@ papers, whose symmetry point (mid-range) attracts (TTv2Learner's docstring: on t
 preset TTv2 has no leak and does not learn)."""
 
 
-@pytest.mark.parametrize("settings", [{}, {"chop_every": 30}], ids=["ttv2", "cttv2"])
-def test_learns_digits_on_an_ideal_soft_bounds_device(settings):
-    """64-32-10, 10 epochs, seed 0: validation accuracy 84.6 % (TTv2) and 77.9 % (c-TTv2,
-    chopper flipped every 30 sweeps) measured, chance 10 %; asserting 50 % leaves a wide
-    margin."""
+LEARNING_CASES = [
+    ({}, SOFT_BOUNDS),
+    ({"chop_every": 30}, SOFT_BOUNDS),
+    ({"chop_every": 5, "tail_weight": 5.0}, SOFT_BOUNDS),
+    ({"chop_every": 5, "tail_weight": 5.0}, {}),
+]
+"""(rule settings, device): TTv2, c-TTv2 and AGAD on the soft-bounds device, and AGAD on the
+linear ideal preset, where TTv2 and c-TTv2 do not learn (10.3 and 17.6 %)."""
+
+
+@pytest.mark.parametrize(
+    ("settings", "device"), LEARNING_CASES, ids=["ttv2", "cttv2", "agad", "agad-linear"]
+)
+def test_learns_digits(settings, device):
+    """64-32-10, 10 epochs, seed 0: validation accuracy 84.6 % (TTv2), 77.9 % (c-TTv2, chopper
+    flipped every 30 sweeps), 70.6 % (AGAD, every 5) on the soft-bounds device and 52.9 % (AGAD)
+    on the linear one measured, chance 10 %; asserting 50 % and 30 % leaves a wide margin."""
     from sbp_core.data import binarize, load_dataset
 
     data = load_dataset("digits", seed=0)
     X = binarize(data.X_train, 0.5, data.max_value)
     X_val = binarize(data.X_val, 0.5, data.max_value)
     rng = np.random.default_rng(0)
-    spec = RunSpec(method="sgd", n_hidden=32, **SOFT_BOUNDS)
+    spec = RunSpec(method="sgd", n_hidden=32, **device)
     learner = TTv2Learner(spec, X.shape[1], 10, rng, **settings)
     for _ in range(10):
         learner.fit_epoch(X, data.y_train, rng)
-    assert np.mean(learner.predict(X_val) == data.y_val) > 0.5
+    floor = 0.5 if device else 0.3
+    assert np.mean(learner.predict(X_val) == data.y_val) > floor

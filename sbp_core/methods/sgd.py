@@ -58,13 +58,14 @@ from sbp_core.tuning.space import Dimension
 @dataclass(frozen=True)
 class SGDFields:
     """The run-spec fields of on-chip SGD's periphery (docs/method.md, "Baselines"); the rules
-    built on it (ttv2, cttv2, mixed_precision) read them too, their settings subclassing these."""
+    built on it (ttv2, cttv2, agad, mixed_precision) read them too, their settings subclassing
+    these."""
 
     adc_bits: int = fields.number(8, low=1, high=16, unit="bits")
-    """Methods sgd, ttv2, cttv2, mixed_precision only: bits of the ADC that digitises each column
-    current over its full range, +-(rows) weight units."""
+    """Methods sgd, ttv2, cttv2, agad, mixed_precision only: bits of the ADC that digitises each
+    column current over its full range, +-(rows) weight units."""
     lr_out: float | None = fields.number(None, above=0.0, unit="per step")
-    """Methods sgd, ttv2, cttv2, mixed_precision only: learning rate of the output layer
+    """Methods sgd, ttv2, cttv2, agad, mixed_precision only: learning rate of the output layer
     (NeuroSim's alpha2; lr is its alpha1); None: the method's measured value."""
 
 

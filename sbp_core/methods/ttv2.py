@@ -1,4 +1,4 @@
-"""Tiki-Taka v2 (Gokmen, Front. AI 4, 2021) and chopped TTv2 (Rasch et al., 2023) on the crossbars.
+"""Tiki-Taka v2 (Gokmen, Front. AI 4, 2021), chopped TTv2 and AGAD (Rasch et al.) on the crossbars.
 
 Each layer has two crossbars of the same devices: C, the weights, which the forward and backward
 passes read, and a fast array A, which takes the gradient. Per training sample, on the same
@@ -24,6 +24,13 @@ of row i enters H as c_i times the reading, so A's offset (its symmetry point's 
 chopper does not flip) cancels in H while the gradient does not. A row's chopper flips after
 every `chop_every`-th read of that row (aihwkit's regular in-chopper, in_chop_prob =
 1 / chop_every); H is kept across flips, as aihwkit's ChoppedTransferRPUDevice keeps it.
+
+AGAD (Rasch, Carta, Fagbohungbe, Gokmen, Nat. Commun. 15, 2024; aihwkit's
+DynamicTransferRPUDevice): c-TTv2 whose reading enters H as c_i (reading - reference), the
+reference of a weight being the running mean of its readings (each new reading weighted
+`mean_rate`) as it stood when the row's chopper last flipped. A's offset then cancels in every
+reading, not only on average over a chopper period, so A need not sit at its symmetry point.
+C is not pulsed in the first chopper period (the reference is still zero), as aihwkit skips it.
 """
 
 from __future__ import annotations
@@ -62,16 +69,17 @@ class TTv2Fields(SGDFields):
     reads too; lr and lr_out are A's rates (docs/ttv2_and_mixed_precision.md)."""
 
     ttv2_bl: int = fields.number(31, low=1, unit="slots")
-    """Methods ttv2, cttv2 only: the longest stochastic pulse train of A's update (aihwkit's
-    desired_BL); update management shortens it where the gradient is small."""
+    """Methods ttv2, cttv2, agad only: the longest stochastic pulse train of A's update
+    (aihwkit's desired_BL); update management shortens it where the gradient is small."""
     ttv2_transfer_every: int = fields.number(1, low=1, unit="samples")
-    """Methods ttv2, cttv2 only: training samples between two transfers; each transfer reads
-    one row of every layer's A into H."""
+    """Methods ttv2, cttv2, agad only: training samples between two transfers; each transfer
+    reads one row of every layer's A into H."""
     ttv2_transfer_lr: float = fields.number(0.01, above=0.0, unit="per read")
-    """Methods ttv2, cttv2 only: H += ttv2_transfer_lr times the digitised read of A's row."""
+    """Methods ttv2, cttv2, agad only: H += ttv2_transfer_lr times the digitised read of A's
+    row."""
     ttv2_threshold: float | None = fields.number(None, above=0.0, unit="weight units")
-    """Methods ttv2, cttv2 only: C's pair gets one pulse where |H| exceeds this, and H loses it;
-    None: one nominal pair pulse of C."""
+    """Methods ttv2, cttv2, agad only: C's pair gets one pulse where |H| exceeds this, and H
+    loses it; None: one nominal pair pulse of C."""
 
 
 class TTv2Learner(SGDLearner):
@@ -106,6 +114,7 @@ class TTv2Learner(SGDLearner):
         transfer_lr: float = 0.01,
         threshold: float | None = None,
         chop_every: int = 0,
+        tail_weight: float = 0.0,
         engine: str = "numba",
     ) -> None:
         super().__init__(spec, n_in, n_out, rng, engine=engine)
@@ -121,6 +130,11 @@ class TTv2Learner(SGDLearner):
         lr_out = _positive("lr_out", lr_out, spec.lr_out or self.default_lr_out)
         if chop_every < 0:
             raise ConfigError(f"chop_every: must be >= 0 (0: no chopper), got {chop_every}")
+        if tail_weight < 0 or (tail_weight > 0 and chop_every < 2):
+            raise ConfigError(
+                f"tail_weight: must be >= 0, and > 0 only with chop_every >= 2 (AGAD), got "
+                f"{tail_weight} with chop_every {chop_every}"
+            )
         weight_step = self.rule.weight_step
         self.ttv2 = TTv2Settings(
             theta=self.rule.theta,
@@ -132,10 +146,14 @@ class TTv2Learner(SGDLearner):
             transfer_lr=DTYPE(transfer_lr),
             threshold=DTYPE(weight_step if threshold is None else threshold),
             chop_every=int(chop_every),
+            mean_rate=DTYPE(min(tail_weight / chop_every, 1.0) if tail_weight else 0.0),
         )
         self.fast = tuple(self._fast_array(layer.shape, rng) for layer in self.layers)
         self.h = tuple(np.zeros(layer.shape, DTYPE) for layer in self.layers)
         self.chopper = tuple(np.ones(layer.shape[0], np.int8) for layer in self.layers)
+        self.mean = tuple(np.zeros(layer.shape, DTYPE) for layer in self.layers)
+        self.past_mean = tuple(np.zeros(layer.shape, DTYPE) for layer in self.layers)
+        self.switched = tuple(np.zeros(layer.shape[0], np.bool_) for layer in self.layers)
         self.position = np.zeros((len(self.layers), 2), np.int64)
         self.since = np.zeros(1, np.int64)
         self.transfer_adc = ADC.for_rows(1, spec.adc_bits)
@@ -175,6 +193,7 @@ class TTv2Learner(SGDLearner):
                 slow=tuple(layer.arrays() for layer in self.layers),
                 fast=tuple(layer.arrays() for layer in self.fast),
                 h=self.h, chopper=self.chopper, position=self.position, since=self.since,
+                mean=self.mean, past_mean=self.past_mean, switched=self.switched,
                 buffers=SampleBuffers.for_layers(tuple(layer.arrays() for layer in self.layers)),
                 scratch=TTv2Scratch.for_layers([layer.shape for layer in self.layers]),
             )  # fmt: skip
@@ -252,26 +271,38 @@ class TTv2Learner(SGDLearner):
         """One transfer of layer `number`: the reference of `ttv2_kernel.transfer`."""
         fast, slow = self.fast[number], self.layers[number]
         h, chopper = self.h[number], self.chopper[number]
+        mean, past, switched = self.mean[number], self.past_mean[number], self.switched[number]
         row, sweeps = self.position[number]
+        rate, every = self.ttv2.mean_rate, self.ttv2.chop_every
+        dynamic = rate > 0
+        if dynamic and switched[row]:
+            switched[row] = False
+            past[row] = mean[row]
         current = fast.read_rows(np.array([row]), rng)
-        value = self.transfer_adc.codes(current).astype(DTYPE) * self.transfer_adc.lsb
+        reading = self.transfer_adc.codes(current).astype(DTYPE) * self.transfer_adc.lsb
+        value = reading - past[row] if dynamic else reading
         if chopper[row] < 0:
             value = -value
         h[row] += self.ttv2.transfer_lr * value
+        if dynamic:
+            mean[row] = mean[row] * (DTYPE(1.0) - rate) + reading * rate
         threshold = self.ttv2.threshold
         up, down = h[row] > threshold, h[row] < -threshold
         h[row] = np.where(up, h[row] - threshold, np.where(down, h[row] + threshold, h[row]))
-        columns = np.flatnonzero(up | down)
+        columns = np.flatnonzero((up | down) & (not dynamic or sweeps > every))
         slow.pulse_trains(row * h.shape[1] + columns, np.where(up[columns], 1, -1), rng)
-        every = self.ttv2.chop_every
         if every > 0 and sweeps % every + 1 == every:
             chopper[row] = -chopper[row]
+            switched[row] = dynamic
         self.position[number] = (row + 1, sweeps) if row + 1 < h.shape[0] else (0, sweeps + 1)
         self.transfer_reads[number] += 1
 
     def buffer_bits(self) -> list[int]:
-        """Digital storage per layer: H, float32 per weight, and one chopper bit per row."""
-        return [32 * h.size + (h.shape[0] if self.ttv2.chop_every else 0) for h in self.h]
+        """Digital storage per layer: H, float32 per weight, and one chopper bit per row; AGAD
+        adds the running mean and the reference, float32 per weight, and a flag bit per row."""
+        entries, row_bits = (3, 2) if self.ttv2.mean_rate > 0 else (1, 1)
+        chopped = self.ttv2.chop_every > 0
+        return [32 * entries * h.size + (row_bits * h.shape[0] if chopped else 0) for h in self.h]
 
     def state(self) -> dict[str, np.ndarray]:
         arrays = super().state()
@@ -279,6 +310,9 @@ class TTv2Learner(SGDLearner):
             arrays[f"A_plus_l{number}"] = fast.g_plus
             arrays[f"A_minus_l{number}"] = fast.g_minus
             arrays[f"H_l{number}"] = h
+            if self.ttv2.mean_rate > 0:
+                arrays[f"mean_l{number}"] = self.mean[number - 1]
+                arrays[f"reference_l{number}"] = self.past_mean[number - 1]
         return arrays
 
 

@@ -1,5 +1,5 @@
-"""The Tiki-Taka v2 epoch (and its chopped variant) compiled with numba: the production path of
-`TTv2Learner.fit_epoch`.
+"""The Tiki-Taka v2 epoch (and its chopped and AGAD variants) compiled with numba: the production
+path of `TTv2Learner.fit_epoch`.
 
 Sample by sample it performs the steps of `TTv2Learner.train_sample` and `TTv2Learner.transfer`
 (the readable numpy references in `ttv2.py`) through the pulse engine, with the same float32
@@ -42,6 +42,9 @@ class TTv2Settings(NamedTuple):
     chop_every: int
     """The chopper of a row flips after every chop_every-th read of that row; 0: no chopper
     (TTv2)."""
+    mean_rate: np.float32
+    """AGAD: the weight of a new reading in each weight's running mean of A's readings
+    (aihwkit's tail_weightening / n_samples, at most 1); 0: no reference (TTv2, c-TTv2)."""
 
 
 class TTv2Scratch(NamedTuple):
@@ -88,6 +91,12 @@ class TTv2State(NamedTuple):
     """int64 (n_layers, 2): the next row to transfer and the finished sweeps over the rows."""
     since: np.ndarray
     """int64 (1,): samples since the last transfer."""
+    mean: tuple
+    """AGAD: each layer's running mean of A's digitised readings, float32 (n_rows, n_cols)."""
+    past_mean: tuple
+    """AGAD: each layer's reference, the running mean when the row's chopper last flipped."""
+    switched: tuple
+    """AGAD: per row, bool: its chopper flipped after its last read (its reference is due)."""
     buffers: sgd_kernel.SampleBuffers
     scratch: TTv2Scratch
 
@@ -170,35 +179,54 @@ def stochastic_update(bar, rows, x, error, lr, rule, chopper, rng, scratch):  # 
 
 
 @compiled
-def transfer(fast, slow, h, chopper, position, rule, adc, rng, scratch):  # pragma: no cover
+def transfer(  # pragma: no cover - compiled
+    fast, slow, h, chopper, position, rule, adc, rng, scratch, mean, past, switched
+):
     """Read row position[0] of A (one read pulse: read noise, then the transfer ADC), add
     transfer_lr times the chopped reading to that row of H, give one pulse to C where
     |H| > threshold (in the direction of H) and take the threshold off H there; then flip the
     row's chopper when its flip is due and move on to the next row (position[1]: finished
-    sweeps). Returns (C SET, C RESET) pulses."""
+    sweeps). Returns (C SET, C RESET) pulses.
+
+    AGAD (rule.mean_rate > 0): H takes the reading minus the row's reference `past`, which is
+    the running mean `mean` as it stood at the row's last chopper flip; the reading then enters
+    `mean`. C is not pulsed until sweep chop_every + 1 (the first period has no reference)."""
     p, n_cols = position[0], h.shape[1]
+    dynamic = rule.mean_rate > 0
+    if dynamic and switched[p]:
+        switched[p] = False
+        for j in range(n_cols):
+            past[p, j] = mean[p, j]
+    writes = not dynamic or position[1] > rule.chop_every
+    keep = np.float32(1.0) - rule.mean_rate
     one_row = scratch.one_row
     one_row[0] = p
     current = engine.read_rows(fast, one_row, rng)
     where, pulses = scratch.index, scratch.trains
     m = 0
     for j in range(n_cols):
-        value = np.float32(sgd_kernel._code(current[j], adc)) * adc.lsb
+        reading = np.float32(sgd_kernel._code(current[j], adc)) * adc.lsb
+        value = reading - past[p, j] if dynamic else reading
         if chopper[p] < 0:
             value = -value
         h[p, j] += rule.transfer_lr * value
+        if dynamic:
+            mean[p, j] = mean[p, j] * keep + reading * rule.mean_rate
+        direction = 0
         if h[p, j] > rule.threshold:
             h[p, j] -= rule.threshold
-            where[m], pulses[m] = p * n_cols + j, 1
-            m += 1
+            direction = 1
         elif h[p, j] < -rule.threshold:
             h[p, j] += rule.threshold
-            where[m], pulses[m] = p * n_cols + j, -1
+            direction = -1
+        if direction != 0 and writes:
+            where[m], pulses[m] = p * n_cols + j, direction
             m += 1
     fired, raised = scratch.fired, scratch.raised
     counts = engine.pulse_trains(slow, where[:m], pulses[:m], rng, fired, raised)
     if rule.chop_every > 0 and position[1] % rule.chop_every + 1 == rule.chop_every:
         chopper[p] = -chopper[p]
+        switched[p] = dynamic
     position[0] += 1
     if position[0] == h.shape[0]:
         position[0] = 0
@@ -251,7 +279,8 @@ def train_epoch(order, indptr, indices, labels, state, rule, adcs, adc, rng):  #
         for number in range(n_layers):
             pulsed = transfer(
                 fast[number], slow[number], state.h[number], state.chopper[number],
-                state.position[number], rule, adc, rng, scratch,
+                state.position[number], rule, adc, rng, scratch, state.mean[number],
+                state.past_mean[number], state.switched[number],
             )  # fmt: skip
             counts[number, C_SET] += pulsed[0]
             counts[number, C_RESET] += pulsed[1]

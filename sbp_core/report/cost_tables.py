@@ -179,7 +179,7 @@ def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[c
         kind: [scale * _count(row, column) for column in columns]
         for kind, columns in _counter_columns(len(shapes)).items()
     }
-    slotted = ON_CHIP_DESIGNS.get(row["method"]) in ("ttv2", "cttv2")
+    slotted = ON_CHIP_DESIGNS.get(row["method"]) in cost.TRANSFER_DESIGNS
     return cost.make_layers(
         shapes,
         sets,
@@ -579,7 +579,7 @@ def method_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFram
             for _, row in members.iterrows()
         ]  # fmt: skip
         layers = _layers(members.iloc[0], values, 0.0)
-        buffered = design in ("ttv2", "cttv2", "mixed_precision")
+        buffered = design in cost.BUFFER_ENTRIES
         accuracy = float(members[ACCURACY].mean())
         names = (n for cell in members[SWEEPS].fillna("") for n in cell.split(SWEEP_SEPARATOR))
         rows.append(
@@ -596,7 +596,7 @@ def method_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFram
                     f"energy_{part}_J": float(np.mean([c.energy_J[part] for c in costs]))
                     for part in METHOD_COMPONENTS
                 },
-                "buffer_bits": sum(cost.buffer_bits(layer, values) for layer in layers)
+                "buffer_bits": sum(cost.buffer_bits(layer, values, design) for layer in layers)
                 if buffered
                 else 0.0,
             }
