@@ -198,8 +198,8 @@ def test_pipeline_on_slurm_matches_a_local_run_and_loses_nothing_to_a_cancelled_
     jobs = [job for job in slurm_jobs() if job["id"] not in before]
     groups = {job["comment"].split("_")[1] for job in jobs}  # rule_<group>_<its rules>
     assert groups == {"train", "report"}
-    # local rules (compile_kernels, log_mlflow) ran on this host; training ran as grouped jobs
-    # of up to --cores runs side by side, each asking train.mem_mb
+    # the compilation (onstart) and local rules (log_mlflow) ran on this host; training ran as
+    # grouped jobs of up to --cores runs side by side, each asking train.mem_mb
     retrained = next(
         job for job in jobs if job["id"] != cancelled and "train_batch" in job["comment"]
     )

@@ -13,11 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
 from sbp_core import identity
 from sbp_core.grid import expand, validate_config
+from sbp_core.jit import sources_fingerprint
 from sbp_core.runfolder import RECORD, verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,20 +271,40 @@ PARALLEL = {
 
 @pytest.mark.slow
 def test_parallel_train_jobs_on_an_empty_numba_cache_only_load_it(tmp_path, monkeypatch):
-    """One local job compiles every kernel into an empty cache first; two parallel train jobs
-    at a time then load it: no cache file is written or rewritten while they run."""
+    """Snakemake compiles every kernel into an empty cache before its first job (here one run);
+    two parallel train jobs at a time then load it: no cache file is written or rewritten while
+    they run, and the kernels are not compiled again."""
     cache = tmp_path / "numba-cache"
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
     workdir = workflow_copy(tmp_path / "work", PARALLEL)
-    compiled = "results/parallel/compiled_kernels.txt"
-    snakemake(workdir, compiled, "--cores", "1")
+    snakemake(workdir, run_targets(PARALLEL)[0], "--cores", "1")
     before = {path: path.stat().st_mtime_ns for path in cache.rglob("*.nb?")}
     assert any(path.suffix == ".nbi" for path in before)  # the kernels are cached
+    stamp = workdir / "results" / "parallel" / "compiled_kernels.txt"
+    stamped = stamp.stat().st_mtime_ns
     snakemake(workdir, "--cores", "2")
     after = {path: path.stat().st_mtime_ns for path in cache.rglob("*.nb?")}
-    assert after == before
+    assert after == before and stamp.stat().st_mtime_ns == stamped
     runs = (workdir / "results" / "parallel" / "runs").glob("*/metrics.json")
     assert len(list(runs)) == 3 * 2 + 2  # and the two off-chip ste runs
+
+
+@pytest.mark.slow
+def test_runs_a_grid_gains_are_trained_when_the_kernels_compile_again(tmp_path):
+    """Edited kernels (their fingerprint in the stamp no longer matches) and a new seed: the
+    rerun compiles again and trains and collects the new runs. With the compilation as a job
+    upstream of the train jobs, Snakemake 9.15 ran only that job and exited 0 without them
+    (snakemake/snakemake issue 4166)."""
+    workdir = workflow_copy(tmp_path, PARALLEL)
+    snakemake(workdir, "--cores", "2")
+    stamp = workdir / "results" / "parallel" / "compiled_kernels.txt"
+    stamp.write_text("a fingerprint of other sources\n")
+    grown = {**PARALLEL, "seeds": [0, 1, 2]}
+    (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(grown))
+    snakemake(workdir, "--cores", "2")
+    collected = pd.read_csv(workdir / "results" / "parallel" / "collected" / "runs.csv")
+    assert sorted(collected["seed"].value_counts().to_dict().items()) == [(0, 4), (1, 4), (2, 4)]
+    assert stamp.read_text().startswith(sources_fingerprint("1", "neurosim"))  # compiled again
 
 
 @pytest.mark.slow
@@ -372,7 +394,7 @@ def test_sbp_trains_on_a_fitted_device_file_and_the_file_is_the_runs_input(tmp_p
     with open(workdir / "elsewhere" / "copy.yaml", "a") as edited:
         edited.write("# measured again\n")
     assert fitted_run(workdir, moved) != run_id
-    # a lookup-table device's kernels are compiled apart, so compile_kernels compiles them too
+    # a lookup-table device's kernels are compiled apart, so they are compiled too
     table = workdir / "devices" / "table.yaml"
     assert (
         main(["fit-device", str(EXAMPLE_CURVES), "--out", str(table), "--model", "lookup_table"])
@@ -380,8 +402,11 @@ def test_sbp_trains_on_a_fitted_device_file_and_the_file_is_the_runs_input(tmp_p
     )
     moved["base"]["device"] = "devices/table.yaml"
     (workdir / "config" / "test.yaml").write_text(yaml.safe_dump(moved))
-    dry = snakemake(workdir, "-n", "-p", "results/fitted/compiled_kernels.txt")
-    assert re.search(r"compile --device-kinds \S*lookup_table", dry.stdout), dry.stdout
+    snakemake(
+        workdir, "--cores", "1", f"results/fitted/runs/{fitted_run(workdir, moved)}/metrics.json"
+    )
+    stamp = (workdir / "results" / "fitted" / "compiled_kernels.txt").read_text()
+    assert "lookup_table" in stamp.split("\n", 1)[1], stamp  # what `sbp-bench compile` said
 
 
 BATCHED = {

@@ -9,7 +9,7 @@ from sbp_core.documents import read_document
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
-from sbp_core.jit import compiled_sources
+from sbp_core.jit import compile_once
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES
@@ -48,6 +48,23 @@ def run_spec(run_id):
 SBP_BENCH = str(Path(sys.executable).with_name("sbp-bench"))
 """Jobs run the `sbp-bench` of the environment Snakemake runs in (on a cluster, the same path on
 every node: a shared file system)."""
+KERNELS_STAMP = f"{RESULTS}/compiled_kernels.txt"
+"""The fingerprint of the kernels last compiled for the profile, and what `sbp-bench compile`
+said (its errors go to logs/compile_kernels.log)."""
+
+
+def compile_kernels_once():
+    """Every kernel of the grid (each network depth, each device kind) compiled into numba's
+    on-disk cache by one single-threaded process, unless KERNELS_STAMP says it was already.
+    """
+    depths = ",".join(map(str, GRID.kernel_depths))
+    kinds = ",".join(GRID.device_kinds)
+    command = [SBP_BENCH, "compile", "--device-kinds", kinds, "--hidden-layers", depths]
+    log = Path(RESULTS) / "logs" / "compile_kernels.log"
+    try:
+        compile_once(command, Path(KERNELS_STAMP), log, depths, kinds)
+    except SbpBenchError as error:
+        sys.exit(f"sbp-bench: error: {error}")
 
 
 wildcard_constraints:

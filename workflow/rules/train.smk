@@ -1,7 +1,7 @@
 # One job per run id. A job writes only files; metrics.json comes last and marks the run finished.
-# Before them, one local job compiles every numba kernel into the on-disk cache (the SBP and SGD
-# epochs for every network depth of the grid), so parallel jobs load it instead of compiling and
-# writing the same cache files at once.
+# Before any job runs, the Snakemake process itself compiles every numba kernel into the on-disk
+# cache (the epochs of every network depth and device kind of the grid; onstart, below), so
+# parallel jobs load it instead of compiling and writing the same cache files at once.
 # `ste` runs also write the per-epoch weights exsitu runs program (epochs.npz), so they are their
 # own rule, `train_ste`: each rule declares every file its jobs write.
 # With train.batch_runs > 1, the grid's runs are trained in batches instead, one `train-batch`
@@ -9,21 +9,12 @@
 # its runs: every other rule still reads individual run folders.
 
 
-rule compile_kernels:
-    input:
-        [str(path) for path in compiled_sources()],
-    output:
-        f"{RESULTS}/compiled_kernels.txt",
-    log:
-        f"{RESULTS}/logs/compile_kernels.log",
-    localrule: True
-    params:
-        cli=SBP_BENCH,
-        depths=",".join(map(str, GRID.kernel_depths)),
-        kinds=",".join(GRID.device_kinds),
-    shell:
-        "NUMBA_NUM_THREADS=1 {params.cli} compile --device-kinds {params.kinds} --hidden-layers {params.depths}"
-        " > {output} 2> {log}"
+# Not a job: a job that every train job waits for, even through ancient(), hides the runs a grid
+# gained from Snakemake whenever that job reruns (after an edited kernel), and the pipeline then
+# finished without them (Snakemake 9.15; snakemake/snakemake issue 4166). onstart runs only when
+# there are jobs to run, not in a dry run.
+onstart:
+    compile_kernels_once()
 
 
 rule train:
@@ -31,9 +22,6 @@ rule train:
         mnist=mnist_input,
         offchip=offchip_input,
         device=device_file_input,
-        # every kernel compiled and cached once before the train jobs load it; ancient: an
-        # edited kernel recompiles here without retraining finished runs
-        kernels=ancient(rules.compile_kernels.output[0]),
     output:
         **run_outputs(),
     log:
@@ -74,7 +62,6 @@ for batch, run_ids in TRAIN_BATCHES.items():
             f"train_batch_{batch}"
         input:
             batch_inputs(run_ids),
-            kernels=ancient(rules.compile_kernels.output[0]),
         output:
             batch_outputs(run_ids),
         log:

@@ -48,7 +48,6 @@ rule train_tuned:
             f"{TUNING}/selected/{key}.json" for key in FINAL_BATCHES[wildcards.batch]
         ],
         runs=train_tuned_inputs,
-        kernels=ancient(rules.compile_kernels.output[0]),
     output:
         f"{TUNING}/trained/{{batch}}.txt",
     log:
