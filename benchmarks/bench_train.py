@@ -6,10 +6,11 @@
 Prints samples per second of the SBP production path (compiled kernel) and of the readable numpy
 reference path with C2C noise on, their ratio, the production path's speed with two hidden layers
 (784-256-128-10, the paper profile's depth sweep), the speed of every baseline and on-chip rule
-at the batch size it is defined with and its default settings (ttv2, cttv2, mixed_precision as
-well), the peak memory of single `sbp-bench train` processes on MNIST (the default run and the
-heaviest paper-profile jobs), and the wall time of an exsitu job that trains its off-chip network
-against one that replays it from the finished `ste` run, as the pipeline does.
+at the batch size it is defined with and its default settings (ttv2, cttv2, agad,
+mixed_precision as well), the peak memory of single `sbp-bench train` processes on MNIST (the
+default run and the heaviest paper-profile jobs), and the wall time of an exsitu job that trains
+its off-chip network against one that replays it from the finished `ste` run, as the pipeline
+does.
 
 `--cpu-time` times epochs by the process's CPU time instead of wall time (on a shared machine);
 `--only ttv2 mixed_precision` prints only those methods' lines.
@@ -39,7 +40,7 @@ DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist
 CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCK["wall"]
 """How epochs are timed (`--cpu-time`: the process's CPU time, one core as threads are limited)."""
-METHODS = ("float", "ste", "binarized", "manhattan", "exsitu", "sgd", "ttv2", "cttv2")
+METHODS = ("float", "ste", "binarized", "manhattan", "exsitu", "sgd", "ttv2", "cttv2", "agad")
 METHODS += ("mixed_precision",)
 """The methods timed at their defaults after SBP, in this order."""
 

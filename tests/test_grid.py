@@ -112,15 +112,15 @@ def test_default_profile_is_small_and_offline():
     grid = expand(load_config(ROOT / "config" / "config.yaml", SCHEMA))
     assert grid.profile == "default"
     trials = {spec.run_id for unit in grid.tuning for spec in unit.trials}
-    # 177 untuned runs: 129, and the devices sweep's 48 of ttv2, cttv2 and mixed_precision
-    assert 30 <= len(grid.runs) - len(trials) <= 180
+    # 193 untuned runs: 129, and the devices sweep's 64 of ttv2, cttv2, agad, mixed_precision
+    assert 30 <= len(grid.runs) - len(trials) <= 200
     # the tuning protocol at K = 4, 4 epochs a trial (docs/tuning_protocol.md)
     assert {unit.sweep for unit in grid.tuning} == {"methods", "devices"}
     assert len(trials) <= 4 * len(grid.tuning) and all(len(u.trials) == 4 for u in grid.tuning)
     assert {spec.dataset for spec in grid.runs.values()} == {"digits"}
     assert {spec.method for spec in grid.runs.values()} == {
         "sbp", "float", "ste", "binarized", "exsitu", "manhattan", "sgd", "ttv2", "cttv2",
-        "mixed_precision",
+        "agad", "mixed_precision",
     }  # fmt: skip
 
 
@@ -227,7 +227,7 @@ def test_sgd_runs_beside_sbp_in_the_method_state_noise_and_device_sweeps(profile
 def test_neurosim_profile_is_neurosims_setting():
     grid = expand(load_config(ROOT / "config" / "neurosim.yaml", SCHEMA))
     specs = untuned_specs(grid)
-    rules = {"sgd", "sbp", "manhattan", "ttv2", "cttv2", "mixed_precision"}
+    rules = {"sgd", "sbp", "manhattan", "ttv2", "cttv2", "agad", "mixed_precision"}
     # every on-chip rule of the devices sweep, tuned on every preset at K = 16 (tuning protocol)
     assert {(u.method, u.point["device"]) for u in grid.tuning} == {
         (method, device) for method in rules for device in PRESETS

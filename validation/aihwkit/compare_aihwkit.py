@@ -1,5 +1,5 @@
-"""Our ttv2, cttv2 and mixed_precision beside IBM aihwkit's TTv2, c-TTv2 and mixed precision on the
-same task, data and devices (validation/aihwkit/README.md).
+"""Our ttv2, cttv2, agad and mixed_precision beside IBM aihwkit's TTv2, c-TTv2, AGAD and mixed
+precision on the same task, data and devices (validation/aihwkit/README.md).
 
 Run it with the python of a venv that holds aihwkit and torch; it runs our side and reads our data
 and device mapping through the project venv's python (`--sbp-python`), so aihwkit never enters the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-RULES = {"ttv2": "ttv2", "cttv2": "c-ttv2", "mixed_precision": "mp"}
+RULES = {"ttv2": "ttv2", "cttv2": "c-ttv2", "agad": "agad", "mixed_precision": "mp"}
 """Our --method beside the name of aihwkit's own configuration of it (configs.build_config)."""
 
 PAIR_SCALE = 2.0
@@ -35,8 +35,12 @@ so its dw_min and bounds are twice the one-device mapping (one aihwkit pulse = o
 HIDDEN_LR, OUTPUT_LR = 0.4, 0.2
 """Our rules' defaults (lr, lr_out: sgd.py, SGDLearner.default_lr), given to aihwkit per layer."""
 
-TRANSFER_LR, BL, CHOP_EVERY, ADC_BITS = 0.01, 31, 30, 8
-"""Our TTv2 defaults (ttv2_transfer_lr, ttv2_bl, cttv2_chop_every) and adc_bits."""
+TRANSFER_LR, BL, ADC_BITS = 0.01, 31, 8
+"""Our TTv2 defaults (ttv2_transfer_lr, ttv2_bl) and adc_bits."""
+CHOP_EVERY = {"cttv2": 30, "agad": 5}
+"""Our chopper periods (cttv2_chop_every, agad_chop_every): aihwkit's in_chop_prob is 1 / these."""
+TAIL_WEIGHT = 5.0
+"""Our agad_tail_weight: aihwkit's tail_weightening (its default too)."""
 
 
 # --- the project side (run by the project venv's python) ------------------------------------
@@ -228,8 +232,10 @@ def rpu_config(rule: str, device, n_rows: int, lr: float, fast=None):
     compound.transfer_update = UpdateParameters(
         desired_bl=1, update_bl_management=False, update_management=False
     )
-    compound.in_chop_prob = 1.0 / CHOP_EVERY if rule == "cttv2" else 0.0
+    compound.in_chop_prob = 1.0 / CHOP_EVERY[rule] if rule in CHOP_EVERY else 0.0
     compound.in_chop_random = False  # ours flips every CHOP_EVERY-th read of a line
+    if rule == "agad":
+        compound.tail_weightening = TAIL_WEIGHT
     return config
 
 
