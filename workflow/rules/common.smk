@@ -9,7 +9,7 @@ from sbp_core.documents import read_document
 from sbp_core.errors import SbpBenchError
 from sbp_core.grid import FIGURE_KINDS, MNIST_DOWNLOAD, config_hash, validate_config
 from sbp_core.grid import expand as expand_grid
-from sbp_core.jit import compile_once
+from sbp_core.precompile import compile_once
 from sbp_core.offchip import EPOCHS_FILE, KEEPS_EPOCHS
 from sbp_core.provenance import PROVENANCE_FILE, code_version
 from sbp_core.report import COST_SWEEP_FIGURES

@@ -1,5 +1,5 @@
-"""The pipeline's compilation before its first job (`sbp_core.jit.compile_once`): once per change
-of the compiled sources or of what is compiled, and a failure named in one line."""
+"""The pipeline's compilation before its first job (`sbp_core.precompile.compile_once`): once per
+change of the compiled sources or of what is compiled, and a failure named in one line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from sbp_core.errors import SbpBenchError
-from sbp_core.jit import compile_once, sources_fingerprint
+from sbp_core.jit import sources_fingerprint
+from sbp_core.precompile import compile_once
 
 
 def command(code: str) -> list[str]:
