@@ -83,8 +83,8 @@ class TTv2Fields(SGDFields):
 
 
 class TTv2Learner(SGDLearner):
-    """TTv2 (chop_every = 0) or c-TTv2 (chop_every > 0), one sample at a time in the order drawn
-    from rng. `layers` are the weight arrays C, `fast` the arrays A.
+    """TTv2 (chop_every = 0), c-TTv2 (chop_every > 0) or AGAD (tail_weight > 0 too), one sample
+    at a time in the order drawn from rng. `layers` are the weight arrays C, `fast` the arrays A.
 
     `engine="numba"` trains through `ttv2_kernel.train_epoch`; `engine="numpy"` is the readable
     reference (`train_sample`, `transfer`), kept for the tests. Both do the same float32
