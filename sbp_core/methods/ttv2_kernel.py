@@ -51,7 +51,9 @@ class TTv2Scratch(NamedTuple):
     """Scratch space of one network's epoch (sized for its largest layer)."""
 
     row_fired: np.ndarray
-    column_fired: np.ndarray
+    fired_columns: np.ndarray
+    """The columns that fire in one slot, ascending (int64): a coincidence costs its pulses,
+    not a pass over every column of every fired row."""
     x: np.ndarray
     """The rows' drive of one A update (float32)."""
     all_rows: np.ndarray
@@ -68,7 +70,7 @@ class TTv2Scratch(NamedTuple):
         cols = max(n_cols for _, n_cols in shapes)
         pairs = max(n_rows * n_cols for n_rows, n_cols in shapes)
         return cls(
-            row_fired=np.zeros(rows, np.bool_), column_fired=np.zeros(cols, np.bool_),
+            row_fired=np.zeros(rows, np.bool_), fired_columns=np.zeros(cols, np.int64),
             x=np.zeros(rows, np.float32), all_rows=np.arange(rows, dtype=np.int64),
             index=np.zeros(pairs, np.int64), raised=np.zeros(pairs, np.bool_),
             trains=np.zeros(pairs, np.int64), fired=np.zeros(pairs, np.int64),
@@ -142,7 +144,7 @@ def stochastic_update(bar, rows, x, error, lr, rule, chopper, rng, scratch):  # 
     `rows`, then one per such column; then the pulses of every coincidence, row by row. No
     error, no draws. `scratch` is the epoch's `TTv2Scratch`.
     """
-    row_fired, column_fired = scratch.row_fired, scratch.column_fired
+    row_fired, fired_columns = scratch.row_fired, scratch.fired_columns
     index, raised = scratch.index, scratch.raised
     n_rows, n_cols = rows.size, error.size
     x_max, d_max = 0.0, 0.0
@@ -159,18 +161,23 @@ def stochastic_update(bar, rows, x, error, lr, rule, chopper, rng, scratch):  # 
     for _ in range(slots):
         for i in range(n_rows):
             row_fired[i] = fires(float(x[i]) * row_scale, rng)
+        n_fired = 0
         for j in range(n_cols):
-            column_fired[j] = fires(abs(float(error[j])) * column_scale, rng)
+            if fires(abs(float(error[j])) * column_scale, rng):
+                fired_columns[n_fired] = j
+                n_fired += 1
+        if n_fired == 0:
+            continue
         m = 0
         for i in range(n_rows):
             if not row_fired[i]:
                 continue
             r = rows[i]
-            for j in range(n_cols):
-                if column_fired[j]:
-                    index[m] = r * n_cols + j
-                    raised[m] = (error[j] < 0) != (chopper[r] < 0)
-                    m += 1
+            for k in range(n_fired):
+                j = fired_columns[k]
+                index[m] = r * n_cols + j
+                raised[m] = (error[j] < 0) != (chopper[r] < 0)
+                m += 1
         s, t = engine.apply_pulses(bar, index[:m], raised[:m], rng)
         n_set += s
         n_reset += t
