@@ -96,7 +96,11 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng, buf):  
     counts = np.zeros((n_layers, 2), dtype=np.int64)
     loss = 0.0
     rows, n_driven, a, s, col_start = buf.rows, buf.n_driven, buf.a, buf.s, buf.col_start
-    columns_pulses = np.empty(col_start[1], np.int64)
+    # the first layer's columns that get pulses, and their counts (the same down every row)
+    pulsed_columns, column_counts = (
+        np.empty(col_start[1], np.int64),
+        np.empty(col_start[1], np.int64),
+    )
     # one layer's update at a time: the pairs it pulses, their pulse counts, the engine's scratch
     index, trains = np.empty(biggest, np.int64), np.empty(biggest, np.int64)
     fired, raised = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
@@ -108,18 +112,21 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng, buf):  
             sample, indptr, indices, labels, layers, adcs, rule.theta, rng, buf, loss
         )
 
-        # update layer 1: every active row of column j gets the same pulse count
-        n_cols = columns_pulses.size
+        # update layer 1: every active row of column j gets the same pulse count, so the
+        # columns with a count are listed once and the rows' loop visits only them
+        n_cols, n_pulsed = pulsed_columns.size, 0
         for j in range(n_cols):
-            columns_pulses[j] = pulse_count(rule.step_hidden * s[j], rule)
+            count = pulse_count(rule.step_hidden * s[j], rule)
+            if count != 0:
+                pulsed_columns[n_pulsed], column_counts[n_pulsed] = j, count
+                n_pulsed += 1
         m = 0
         learning = n_driven[0] if rule.bias_drive != 0 else n_driven[0] - 1  # bias row last
         for r in rows[:learning]:
-            for j in range(n_cols):
-                if columns_pulses[j] != 0:
-                    index[m] = r * n_cols + j
-                    trains[m] = columns_pulses[j]
-                    m += 1
+            for t in range(n_pulsed):
+                index[m] = r * n_cols + pulsed_columns[t]
+                trains[m] = column_counts[t]
+                m += 1
         n_set, n_reset = engine.pulse_trains(first, index[:m], trains[:m], rng, fired, raised)
         counts[0, SET] += n_set
         counts[0, RESET] += n_reset
