@@ -170,6 +170,7 @@ def run_profile(
         "--configfile", str(config_path.resolve()),
         "--cores", str(cores),
         f"{results}/cost/cost_per_run.csv",
+        f"{results}/cost/tables/cost_summary.md",  # and every cost figure, from these runs
         f"{results}/summary.md",
     ]  # fmt: skip
     if config["tuning"]:  # the chosen settings and whether K was enough

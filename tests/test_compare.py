@@ -185,6 +185,10 @@ def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, m
     assert main([*argv, "--trials", "0"]) == 0
     printed = capsys.readouterr().out
     assert "; not tuned (--trials 0)" in printed.splitlines()[0]
+    # the cost report and figures follow the runs of the latest compare, never an earlier one's
+    runs_table = (results / "collected" / "runs.csv").stat().st_mtime
+    assert (results / "cost" / "tables" / "cost_summary.md").stat().st_mtime >= runs_table
+    assert (results / "cost" / "figures" / "rules.cost_breakdown.png").stat().st_mtime >= runs_table
     assert "| sbp | set-only + refresh, wide (docs/sbp_on_real_devices.md) |" in printed
     assert "tuned (K" not in printed
 
