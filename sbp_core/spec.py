@@ -213,15 +213,26 @@ class SharedSpec:
 
     @property
     def run_id(self) -> str:
-        """Short stable hash of the canonical JSON of every field, but a field of LATER_FIELDS
-        that holds the value it was introduced with is left out, so runs from before it keep
-        their ids (their numbers are the same), and so are other rules' fields (always at their
-        defaults) unless RULE_FIELDS_IN_EVERY_RUN_ID names them. A device file enters by its
-        content (device_sha256) in place of its path, so copies of one file share run ids; a
-        preset by its name, and by the digest of its values once they changed
-        (`chip.device.preset_identity`). The rule's `numbers` version (and that of the off-chip
-        twin it programs) enters once it is above 0: code that trains a spec to other numbers
-        gives it another id."""
+        """Short stable hash of the canonical JSON of `identity()` and, once it is above 0, the
+        rule's `numbers` version (and that of the off-chip twin it programs): code that trains a
+        spec to other numbers gives it another id."""
+        values = self.identity()
+        rule = RULES[self.method]
+        versions = [rule.numbers, RULES[rule.offchip_twin].numbers if rule.offchip_twin else 0]
+        if any(versions):
+            values[NUMBERS_KEY] = ".".join(map(str, versions))
+        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def identity(self) -> dict[str, Any]:
+        """What names the spec: every field, but a field of LATER_FIELDS that holds the value it
+        was introduced with is left out, so runs from before it keep their ids (their numbers
+        are the same), and so are other rules' fields (always at their defaults) unless
+        RULE_FIELDS_IN_EVERY_RUN_ID names them: a field added later, or a new rule's fields,
+        leave every existing identity as it was. A device file enters by its content
+        (device_sha256) in place of its path, so copies of one file share an identity; a preset
+        by its name, and by the digest of its values once they changed
+        (`chip.device.preset_identity`)."""
         own = METHOD_FIELDS.get(self.method, ())
         others = {
             name
@@ -237,12 +248,7 @@ class SharedSpec:
             values["device"] = DEVICE_FILE_ID
         elif not names_device_file(self.device):
             values["device"] = preset_identity(self.device)
-        rule = RULES[self.method]
-        versions = [rule.numbers, RULES[rule.offchip_twin].numbers if rule.offchip_twin else 0]
-        if any(versions):
-            values[NUMBERS_KEY] = ".".join(map(str, versions))
-        canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return values
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "spec") -> RunSpec:

@@ -26,17 +26,18 @@ import yaml
 from test_pipeline import snakemake as run_snakemake
 from test_pipeline import workflow_copy
 
-from sbp_core import atomic, runfolder, train
+from sbp_core import atomic, fields, runfolder, train
+from sbp_core import spec as spec_module
 from sbp_core.errors import ConfigError
 from sbp_core.grid import expand, validate_config
 from sbp_core.methods.registry import RULES
 from sbp_core.spec import RunSpec
 from sbp_core.tuning import stats
 from sbp_core.tuning.final_runs import owned_run_ids, tuned_in_place_of_untuned
-from sbp_core.tuning.plan import final_run_batches
+from sbp_core.tuning.plan import NOT_IN_THE_TRIAL_SET, final_run_batches
 from sbp_core.tuning.select import choose, selection
 from sbp_core.tuning.space import Dimension
-from sbp_core.tuning.trials import trial_settings, unit_points
+from sbp_core.tuning.trials import sobol_seed, trial_settings, unit_points
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -143,6 +144,27 @@ def test_the_plan_is_the_same_on_every_build_and_a_larger_k_adds_trials_after_th
     assert [unit.settings for unit in longer.tuning] == [unit.settings for unit in again.tuning]
     other = grid_of({**TUNED, "tuning": {**TUNED["tuning"], "tuning_seed": 1}})
     assert [unit.settings for unit in other.tuning] != [unit.settings for unit in again.tuning]
+
+
+def test_a_field_only_another_rule_reads_leaves_the_trial_set_as_it_was(monkeypatch):
+    """A new rule brings its own fields: the trials of the rules already tuned must not move.
+    They did once, when the set was seeded by every field of the spec; it is seeded by the
+    point's identity, which leaves other rules' fields out as the run id does."""
+    units = grid_of(TUNED).tuning
+    wider = grid_of({**TUNED, "base": {**TUNED["base"], "n_hidden": 17}})
+    assert [u.settings for u in wider.tuning] != [u.settings for u in units]  # a field they read
+    # a spec class with one more field, read only by a rule that does not exist yet
+    newer = dataclasses.make_dataclass(
+        "NewerSpec", [("next_rule_knob", "int", fields.number(3, low=1))], bases=(RunSpec,),
+        frozen=True,
+    )  # fmt: skip
+    monkeypatch.setitem(spec_module.FIELD_METHODS, "next_rule_knob", ("next_rule",))
+    for unit in units:
+        template = next(t["template"] for t in unit.targets if t["point"] == unit.point)
+        grown = newer(**template.to_dict())
+        assert grown.to_dict() != template.to_dict() and grown.identity() == template.identity()
+        identity = {k: v for k, v in grown.identity().items() if k not in NOT_IN_THE_TRIAL_SET}
+        assert unit.sobol_seed == sobol_seed(identity, unit.method, tuning_seed=0)
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,9 @@ def _unit(tuning, sweep, cells, method, index, points, takers, where) -> Unit:
     trial_base = dataclasses.replace(
         template, seed=tuning["trial_seed"], epochs=tuning["trial_epochs"], evaluate_test=False
     )
-    identity = {k: v for k, v in template.to_dict().items() if k not in NOT_IN_THE_TRIAL_SET}
+    # the point's identity, not every field: a rule or a field added later (at the value that
+    # keeps old runs' ids) must not reshuffle the trials of every existing unit
+    identity = {k: v for k, v in template.identity().items() if k not in NOT_IN_THE_TRIAL_SET}
     seed = sobol_seed(identity, method, tuning["tuning_seed"])
     settings = trial_settings(RULES[method].search_space, tuning["trials"], seed)
     try:
