@@ -96,11 +96,8 @@ def train_epoch(order, indptr, indices, labels, layers, rule, adcs, rng, buf):  
     counts = np.zeros((n_layers, 2), dtype=np.int64)
     loss = 0.0
     rows, n_driven, a, s, col_start = buf.rows, buf.n_driven, buf.a, buf.s, buf.col_start
-    # the first layer's columns that get pulses, and their counts (the same down every row)
-    pulsed_columns, column_counts = (
-        np.empty(col_start[1], np.int64),
-        np.empty(col_start[1], np.int64),
-    )
+    pulsed_columns = np.empty(col_start[1], np.int64)  # layer 1's columns that get pulses
+    column_counts = np.empty(col_start[1], np.int64)  # and their counts, the same down every row
     # one layer's update at a time: the pairs it pulses, their pulse counts, the engine's scratch
     index, trains = np.empty(biggest, np.int64), np.empty(biggest, np.int64)
     fired, raised = np.empty(biggest, np.int64), np.empty(biggest, np.bool_)
