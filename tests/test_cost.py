@@ -765,9 +765,8 @@ def test_the_breakdown_keeps_an_sbp_area_larger_than_the_conventional_inside_its
     runs, _ = _configurations(tmp_path, n=1, learned=1)
     values = cost.constant_values(cost.load_constants(CONFIG))
     components = cost_tables.component_table(runs, values)
-    components["area_sbp_um2"] *= (
-        3.4 * components["area_conv_um2"].sum() / (components["area_sbp_um2"].sum())
-    )
+    larger = 3.4 * components["area_conv_um2"].sum() / components["area_sbp_um2"].sum()
+    components["area_sbp_um2"] *= larger
     fig = cost_figures.plot_breakdown(components, _sweep(1))
     area_ax = fig.axes[0]
     ends = [bar.get_x() + bar.get_width() for bar in area_ax.patches]
