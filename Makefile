@@ -46,8 +46,7 @@ lint: install
 	$(BIN)/snakefmt --check .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@if test -x $(BIN)/actionlint; then $(BIN)/actionlint; else echo "actionlint: not installed,\
-	 .github/workflows not checked (pip install -e '.[actionlint]' downloads actionlint from GitHub releases)"; fi
+	$(BIN)/actionlint
 
 clean:
 	rm -rf results .snakemake site
