@@ -51,6 +51,8 @@ def train_epoch(order, indptr, indices, labels, layers, chis, rule, adcs, rng, b
     counts = np.zeros((n_layers, 2), dtype=np.int64)
     loss = 0.0
     one = np.float32(1.0)
+    # bound once (as in sgd_kernel): indexing the tuple with a loop variable copies the item
+    first, last = layers[0], layers[top]
     for sample in order:
         loss = sgd_kernel.forward_errors(
             sample, indptr, indices, labels, layers, adcs, rule.theta, rng, buf, loss
@@ -82,14 +84,8 @@ def train_epoch(order, indptr, indices, labels, layers, chis, rule, adcs, rng, b
                         if n != 0:
                             index[m], trains[m] = i, n
                             m += 1
-            if number == 0:
-                pulsed = engine.pulse_trains(layers[0], index[:m], trains[:m], rng, fired, raised)
-            elif number == top:
-                bar = layers[top]
-                pulsed = engine.pulse_trains(bar, index[:m], trains[:m], rng, fired, raised)
-            else:
-                bar = layers[number]
-                pulsed = engine.pulse_trains(bar, index[:m], trains[:m], rng, fired, raised)
+            bar = first if number == 0 else last if number == top else layers[number]
+            pulsed = engine.pulse_trains(bar, index[:m], trains[:m], rng, fired, raised)
             counts[number, SET] += pulsed[0]
             counts[number, RESET] += pulsed[1]
     return counts, loss
