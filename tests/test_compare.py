@@ -174,9 +174,9 @@ def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, m
     assert "Sweep rules: 2 trials of 1 epochs" in (results / "tuning" / "rules.md").read_text()
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG")
     summary = (results / "summary.md").read_text()
-    assert summary.startswith("# What profile compare-epiram-digits found")
-    assert "- Data: UCI digits; 1 seed(s)" in summary
-    assert "**epiram**: best " in summary and "against the conventional design" in summary
+    assert summary.startswith("# What the compare-epiram-digits profile found")
+    assert "- Data: UCI digits; 1 seed(s); rules: " in summary
+    assert "**epiram**: best " in summary and "than the conventional design" in summary
     # a rerun reuses every finished run: the workflow has nothing to do
     assert main([*argv, "--trials", "2"]) == 0
     assert "Nothing to be done" in (out / "snakemake.log").read_text()
@@ -220,10 +220,12 @@ def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
     history = pd.DataFrame(
         {"run_id": ["u", "s", "t", "f"], "epoch": [1] * 4, "test_acc": [0.5, 0.3, None, 0.7]}
     )
-    (line,) = [line for line in summary_lines("p", runs, history, None) if "pcmo" in line]
+    lines = summary_lines("p", runs, history, None)
+    assert "; rules: sbp, sgd; " in lines[0]  # the rules run, in the registry's order
+    (line,) = [line for line in lines if "pcmo" in line]
     # the margin is over the best other rule, not over the same rule untuned (sbp, 50 %)
     assert line.startswith("- **pcmo**: best sbp (tuned) 70.0 %, 40.0 points ahead of sgd")
-    assert "SBP 70.0 % (sbp (tuned), chosen on validation)" in line
+    assert "SBP 70.0 % (tuned; chosen on validation)" in line
 
 
 def test_the_summarys_saving_is_the_saving_of_the_sbp_setting_it_reports():
@@ -252,8 +254,36 @@ def test_the_summarys_saving_is_the_saving_of_the_sbp_setting_it_reports():
         {"run_id": ["u", "f"], "energy_saving": [3.1, 0.5], "area_saving": [2.99, 0.7]}
     )
     (line,) = [line for line in summary_lines("p", runs, history, savings) if "pcmo" in line]
-    assert "SBP 78.0 % (sbp, chosen on validation), saving 3.1x energy and 2.99x area" in line
+    assert (
+        "SBP 78.0 % (untuned; chosen on validation), 3.1x less energy and 2.99x less area" in line
+    )
     (line,) = [
         line for line in summary_lines("p", runs, history, savings.iloc[1:]) if "pcmo" in line
     ]
-    assert "SBP 78.0 % (sbp, chosen on validation) (no saving: the cost table holds none" in line
+    assert (
+        "SBP 78.0 % (untuned; chosen on validation) (no saving: the cost table holds none" in line
+    )
+    costlier = savings.assign(energy_saving=[0.25, 0.5], area_saving=[0.5, 0.7])
+    (line,) = [line for line in summary_lines("p", runs, history, costlier) if "pcmo" in line]
+    assert "(untuned; chosen on validation), 4x more energy and 2x more area than the" in line
+
+
+def test_the_summary_names_an_untuned_collapse_beside_the_tuned_setting():
+    """Where a rule has tuned and untuned runs, a collapse names which of them collapsed."""
+    from sbp_core.report.names import DIGITS_SHA256
+    from sbp_core.report.summary import summary_lines
+
+    def run(run_id, accuracy, sweeps, **fields):
+        spec = RunSpec(method="sbp", device="ag_si", data_sha256=DIGITS_SHA256, **fields)
+        scores = {"final_test_acc": accuracy, "final_val_acc": accuracy, "best_val_acc": accuracy}
+        return {**spec.to_dict(), "run_id": run_id, "sweeps": sweeps, **scores}
+
+    runs = pd.DataFrame(
+        [run("u", 0.10, "devices"), run("f", 0.72, "tuned:devices", pulse_prob=0.5)]
+    ).assign(layers="[[65, 8], [9, 10]]")
+    history = pd.DataFrame(
+        {"run_id": ["u", "u", "f", "f"], "epoch": [1, 2, 1, 2], "test_acc": [0.41, 0.1, 0.7, 0.72]}
+    )
+    (line,) = [line for line in summary_lines("p", runs, history, None) if "ag_si" in line]
+    assert line.startswith("- **ag_si**: best sbp (tuned) 72.0 %; SBP 72.0 % (tuned; chosen")
+    assert line.endswith("; sbp (untuned) collapsed: best 41 % at epoch 1")

@@ -981,6 +981,8 @@ def test_cost_tables_and_figures_mark_assumed_pulse_parameters(tmp_path):
         assert cells[cost_tables.ASSUMED] == ("yes" if assumed else "no")
         energies = cost_tables.method_energies(collected, values)
         assert energies[cost_tables.ASSUMED].tolist() == [assumed, assumed]
+        methods = cost_tables.method_table(collected, values)
+        assert methods[cost_tables.ASSUMED].tolist() == [assumed] * len(methods) != []
 
 
 def test_saving_against_pulse_amplitude_and_width_passes_through_the_configured_saving(tmp_path):

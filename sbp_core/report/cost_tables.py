@@ -587,6 +587,7 @@ def method_table(runs: pd.DataFrame, values: Mapping[str, float]) -> pd.DataFram
                 **key,
                 SWEEPS: SWEEP_SEPARATOR.join(dict.fromkeys(n for n in names if n)),
                 "design": design,
+                ASSUMED: pulse_assumed(str(key["device"]), _citation(members)),
                 "n_runs": len(members),
                 ACCURACY_RULE: accuracy,
                 LEARNED_RULE: learned(accuracy, json.loads(members["layers"].iloc[0])[-1][1]),

@@ -2,9 +2,10 @@
 with), written from the collected runs and the cost table, never by hand.
 
 Per device, among the runs that leave its fields at the preset's (or device file's) values: the
-best rule by mean final test accuracy and its margin over the next; SBP's accuracy and its energy
-and area saving against the conventional design; any rule whose final accuracy fell far below
-its best epoch's ("collapsed"); and which devices' pulse parameters were assumed.
+best rule by mean final test accuracy and its margin over the next; SBP's accuracy and how many
+times less (or more) energy and area it takes than the conventional design; any rule whose
+final accuracy fell far below its best epoch's ("collapsed"); and which devices' pulse
+parameters were assumed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from sbp_core.chip.device import pulse_assumed
+from sbp_core.methods.registry import RULES
 from sbp_core.report import ACCURACY, learned, rule_log
 from sbp_core.report.collect import at_preset, read_csv
 from sbp_core.report.names import data_names
@@ -35,7 +37,8 @@ SETTING_IGNORED = ("run_id", "seed", "sweeps", "data_sha256", "device_sha256")
 def settings(runs: pd.DataFrame) -> pd.Series:
     """Per run: its rule, with the spec values that tell its settings apart from the same rule's
     other runs on the device (`sbp (pulse_scheme set_only, margin_hi 2)`); a rule's tuned final
-    runs are `sbp (tuned)`, their settings in the tuning tables."""
+    runs are `sbp (tuned)`, their settings in the tuning tables, and its untuned runs beside them
+    `sbp (untuned)` where nothing else tells them apart."""
     defaults = {f.name: f.default for f in fields(RunSpec) if f.name not in SETTING_IGNORED}
     spec = [c for c in runs.columns if c in defaults]
     labels = pd.Series(runs["method"], index=runs.index, dtype=object)
@@ -47,6 +50,8 @@ def settings(runs: pd.DataFrame) -> pd.Series:
             parts = [f"{c} {_plain(row[c])}" for c in varying if row[c] != defaults[c]]
             shown = ", ".join(parts) or "defaults"
             labels[index] = row["method"] + (f" ({shown})" if varying else "")
+    bare = ~tuned & (labels == runs["method"]) & runs["method"].isin(runs.loc[tuned, "method"])
+    labels[bare] = labels[bare] + " (untuned)"
     return labels
 
 
@@ -88,8 +93,9 @@ def device_line(
     if not sbp.empty:
         chosen, accuracy = sbp.index[0], sbp["test"].iloc[0]
         text = f"SBP {100 * accuracy:.1f} %"
-        if len(sbp) > 1:
-            text += f" ({chosen}, chosen on validation)"
+        if len(sbp) > 1:  # the setting's label without the rule's name: "tuned", "untuned", ...
+            setting = chosen.removeprefix("sbp").strip().removeprefix("(").removesuffix(")")
+            text += f" ({setting}; chosen on validation)"
         if learned(accuracy, _classes(runs)):
             text += _saving(savings, runs.loc[runs["setting"] == chosen, "run_id"])
         else:
@@ -116,7 +122,12 @@ def _saving(savings: pd.DataFrame | None, run_ids: pd.Series) -> str:
     energy, area = rows["energy_saving"].mean(), rows["area_saving"].mean()
     if math.isnan(energy):
         return " (no saving: SBP's energy per sample is 0)"
-    return f", saving {energy:.3g}x energy and {area:.3g}x area against the conventional design"
+    return f", {_times(energy, 'energy')} and {_times(area, 'area')} than the conventional design"
+
+
+def _times(saving: float, what: str) -> str:
+    """A saving (conventional / SBP) in words: "2.5x less energy", or "4x more energy" below 1."""
+    return f"{saving:.3g}x less {what}" if saving >= 1 else f"{1 / saving:.3g}x more {what}"
 
 
 def assumed_line(runs: pd.DataFrame) -> str:
@@ -144,9 +155,11 @@ def summary_lines(
     set: tuning trials read none."""
     runs = runs[runs[ACCURACY].notna()]
     seeds = runs["seed"].nunique()
+    rules = ", ".join(name for name in RULES if name in set(runs["method"]))
     lines = [
-        f"- Data: {data_names(runs['data_sha256'])}; {seeds} seed(s); accuracies are mean final "
-        "test accuracies over seeds, each device at its preset's (or file's) values.",
+        f"- Data: {data_names(runs['data_sha256'])}; {seeds} seed(s); rules: {rules}; accuracies "
+        "are mean final test accuracies over seeds, each device at its preset's (or file's) "
+        "values.",
     ]
     preset_rows = at_preset(runs)
     for device, rows in preset_rows.groupby("device", sort=False):
@@ -170,7 +183,7 @@ def write_summary(
     history = read_csv(history_csv, "missing (run the collect rule first)")
     savings = read_csv(per_run_csv, "missing (run the cost_report rule)") if per_run_csv else None
     lines = summary_lines(profile, runs, history, savings)
-    title = f"What profile {profile} found"
+    title = f"What the {profile} profile found"
     Path(md).write_text("\n".join([f"# {title}", "", *lines]) + "\n")
     Path(rst).write_text("\n".join([title, "=" * len(title), "", *lines]) + "\n")
     return lines
