@@ -248,10 +248,21 @@ def _compare(args: argparse.Namespace) -> int:
     lines = compare(
         args.device, args.dataset, args.epochs, args.seeds, args.cores, args.out,
         Path(mnist_dir) if mnist_dir else None,
-        show=lambda line: print(line, file=sys.stderr, flush=True), trials=args.trials,
+        show=_show_progress, trials=args.trials,
     )  # fmt: skip
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end the bar's line
     print("\n".join(lines))
     return 0
+
+
+def _show_progress(line: str) -> None:
+    """compare's progress on stderr: on a terminal the bar redraws in place, in a log a line
+    per step."""
+    if sys.stderr.isatty() and line.startswith("progress:"):
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -145,7 +145,17 @@ def profile_config(
     }
 
 
-PROGRESS = re.compile(r"(\d+) of (\d+) steps \((\d+%)\) done")
+PROGRESS = re.compile(r"(\d+) of (\d+) steps \(\d+%\) done")
+BAR_WIDTH = 30
+
+
+def progress_bar(done: int, total: int) -> str:
+    """`progress: [#########.....................] 12 of 40 workflow steps (30%)`; the total
+    grows as the tunings' selections add their final runs."""
+    filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    percent = 100 * done // total if total else 100
+    return f"progress: [{bar}] {done} of {total} workflow steps ({percent}%)"
 
 
 def run_profile(
@@ -187,8 +197,8 @@ def run_profile(
             log.write(line)
             match = PROGRESS.search(line)
             if match:
-                done, total, percent = match.groups()
-                show(f"progress: {done} of {total} workflow steps ({percent})")
+                done, total = match.groups()
+                show(progress_bar(int(done), int(total)))
             elif line.startswith("sbp-bench: error:"):
                 show(line.rstrip())
         code = process.wait()

@@ -145,13 +145,23 @@ def test_a_collapse_names_the_best_epoch_and_a_plateau_is_no_collapse():
     assert collapse(history, ["a", "b"]) is None
 
 
+def test_the_progress_bar_fills_with_the_steps_done():
+    from sbp_core.compare import progress_bar
+
+    assert progress_bar(12, 40) == (
+        f"progress: [{'#' * 9}{'.' * 21}] 12 of 40 workflow steps (30%)"
+    )
+    assert progress_bar(0, 7).startswith(f"progress: [{'.' * 30}] 0 of 7")
+    assert progress_bar(7, 7).endswith(f"[{'#' * 30}] 7 of 7 workflow steps (100%)")
+
+
 @pytest.mark.slow
 def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["compare", "--device", "epiram", "--epochs", "2", "--seeds", "1", "--cores", "2"]
     assert main([*argv, "--trials", "2"]) == 0
     printed, progress = capsys.readouterr()
-    assert "progress:" in progress and "workflow steps (100%)" in progress
+    assert f"progress: [{'#' * 30}] " in progress and "workflow steps (100%)" in progress
     results = tmp_path / "results" / "compare-epiram-digits"
     out = results / "compare"
     assert printed.strip() == (out / "summary.md").read_text().strip()
