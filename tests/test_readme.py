@@ -30,7 +30,7 @@ RUN_HERE = (
 )
 """Commands (their start) this test runs itself, as the README writes them."""
 RUN_ELSEWHERE = {
-    "make run": (".github/workflows/ci.yml", "workflow/profiles/default --cores 2"),
+    "make run": (".github/workflows/ci.yml", "- run: make run"),
     "make test": (".ci/run", "make test"),
     "make paper": (".github/workflows/paper.yml", "make paper"),
     "make lint": (".github/workflows/ci.yml", "ruff format --check"),
