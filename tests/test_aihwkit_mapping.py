@@ -82,3 +82,16 @@ def test_soft_bounds_device_takes_our_steps_between_our_bounds(name):
 def test_devices_without_soft_bounds_say_so(name):
     with pytest.raises(ConfigError, match="do not shrink towards both bounds"):
         soft_bounds_parameters(PRESETS[name])
+
+
+def test_devices_without_an_affine_response_are_refused_in_one_line():
+    """A lookup-table device responds through its tables: there is no affine step to map."""
+    from sbp_core.chip.kinds.lookup_table import LookupTable, TableDeviceParams
+
+    set_knots = np.array([[0.0, 1.0], [0.1, 0.1], [0.0, 0.0]])
+    reset_knots = np.array([[0.0, 1.0], [-0.1, -0.1], [0.0, 0.0]])
+    table = LookupTable.from_knots(("a",), [(0.0, 1.0)], [(set_knots, reset_knots)])
+    device = TableDeviceParams(name="measured", n_states=10, table=table)
+    for mapping in (linear_step_parameters, soft_bounds_parameters):
+        with pytest.raises(ConfigError, match="^device measured: its devices have no affine"):
+            mapping(device)

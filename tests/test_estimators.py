@@ -16,20 +16,9 @@ from sbp_core.errors import ConfigError
 from sbp_core.methods import RULES, learner_class
 from sbp_core.spec import METHOD_FIELDS, RunSpec, SharedSpec
 
-SOFTWARE = {
-    "float": estimators.FloatMLPClassifier,
-    "ste": estimators.STEClassifier,
-    "binarized": estimators.BinarizedClassifier,
-}
-CROSSBAR = {
-    "sbp": estimators.SBPClassifier,
-    "exsitu": estimators.ExSituClassifier,
-    "manhattan": estimators.ManhattanClassifier,
-    "sgd": estimators.OnChipSGDClassifier,
-    "ttv2": estimators.TTv2Classifier,
-    "cttv2": estimators.CTTv2Classifier,
-    "mixed_precision": estimators.MixedPrecisionClassifier,
-}
+# every rule's classifier, from the rule records: a new rule's is checked without an edit here
+SOFTWARE = {m: cls for m, cls in estimators.CLASSIFIERS.items() if not RULES[m].counts_pulses}
+CROSSBAR = {m: cls for m, cls in estimators.CLASSIFIERS.items() if RULES[m].counts_pulses}
 
 
 def _fast(cls, method):

@@ -26,8 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sbp_core.chip.kinds.lookup_table import TableDeviceParams
-from sbp_core.chip.kinds.neurosim import DeviceParams
+from sbp_core.chip.kinds.neurosim import AffineArray, DeviceParams
 from sbp_core.chip.symmetry import nominal_symmetry_point
 from sbp_core.errors import ConfigError
 
@@ -109,12 +108,10 @@ def soft_bounds_parameters(params: DeviceParams) -> SoftBoundsParameters:
 def _nominal(params: DeviceParams) -> tuple[float, ...]:
     """alpha_set, beta_set, alpha_reset, beta_reset, g_lo, g_hi and the symmetry point of a
     nominal device, float64."""
-    if isinstance(params, TableDeviceParams):
-        raise ConfigError(
-            f"device {params.name}: a lookup-table device has no affine response to map"
-        )
     nominal = dataclasses.replace(params, d2d_sigma=0.0, stuck_gmin=0.0, stuck_gmax=0.0)
     devices = nominal.build_array((1,), np.random.default_rng(0), np.float64)
+    if not isinstance(devices, AffineArray):  # the response form, whatever the kind
+        raise ConfigError(f"device {params.name}: its devices have no affine response to map")
     values = [
         float(getattr(devices, name)[0])
         for name in ("alpha_set", "beta_set", "alpha_reset", "beta_reset", "g_lo", "g_hi")
