@@ -278,6 +278,23 @@ def test_the_summarys_saving_is_the_saving_of_the_sbp_setting_it_reports():
     assert "(untuned; chosen on validation), 4x more energy and 2x more area than the" in line
 
 
+def test_a_margin_inside_the_seeds_spread_says_so():
+    from sbp_core.report.names import DIGITS_SHA256
+    from sbp_core.report.summary import summary_lines
+
+    def run(run_id, method, accuracy, seed):
+        spec = RunSpec(method=method, device="pcmo", data_sha256=DIGITS_SHA256, seed=seed)
+        scores = {"final_test_acc": accuracy, "final_val_acc": accuracy, "best_val_acc": accuracy}
+        return {**spec.to_dict(), "run_id": run_id, "sweeps": "devices", **scores}
+
+    runs = pd.DataFrame(
+        [run("a", "sbp", 0.93, 0), run("b", "sbp", 0.91, 1), run("c", "sgd", 0.915, 0)]
+    ).assign(layers="[[65, 8], [9, 10]]")
+    history = pd.DataFrame({"run_id": ["a", "b", "c"], "epoch": [1] * 3, "test_acc": [0.9] * 3})
+    (line,) = [line for line in summary_lines("p", runs, history, None) if "pcmo" in line]
+    assert line.startswith("- **pcmo**: best sbp 92.0 %, 0.5 points ahead of sgd, within the")
+
+
 def test_the_summary_names_an_untuned_collapse_beside_the_tuned_setting():
     """Where a rule has tuned and untuned runs, a collapse names which of them collapsed."""
     from sbp_core.report.names import DIGITS_SHA256

@@ -88,7 +88,7 @@ def device_line(
         margin, second = best["test"] - others["test"].iloc[0], others.iloc[0]
         parts[0] += f", {100 * margin:.1f} points ahead of {others.index[0]}"
         if margin <= max(best["sd"], second["sd"]):  # NaN (one seed) compares False
-            parts[0] += " (within the seeds' spread)"
+            parts[0] += ", within the seeds' spread"
     sbp = means[means["method"] == "sbp"].sort_values("val", ascending=False, kind="stable")
     if not sbp.empty:
         chosen, accuracy = sbp.index[0], sbp["test"].iloc[0]
