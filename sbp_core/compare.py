@@ -393,7 +393,7 @@ def compare_figure(table: pd.DataFrame, title: str, png: Path, pdf: Path) -> Non
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.xaxis.set_major_formatter(EngFormatter(unit="J", places=0, sep=" "))
     ax.set(
-        xlabel="training energy per sample (J)",
+        xlabel="training energy per sample",  # the ticks carry the unit (nJ, µJ)
         ylabel="test accuracy (%)\nmedian, 95 % interval",
         title=title,
     )
