@@ -245,13 +245,15 @@ def _compare(args: argparse.Namespace) -> int:
     from sbp_core.compare import compare
 
     mnist_dir = args.mnist_dir or os.environ.get("SBP_MNIST_DIR")
-    lines = compare(
-        args.device, args.dataset, args.epochs, args.seeds, args.cores, args.out,
-        Path(mnist_dir) if mnist_dir else None,
-        show=_show_progress, trials=args.trials,
-    )  # fmt: skip
-    if sys.stderr.isatty():
-        print(file=sys.stderr)  # end the bar's line
+    try:
+        lines = compare(
+            args.device, args.dataset, args.epochs, args.seeds, args.cores, args.out,
+            Path(mnist_dir) if mnist_dir else None,
+            show=_show_progress, trials=args.trials,
+        )  # fmt: skip
+    finally:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # end the bar's line, before the table or an error
     print("\n".join(lines))
     return 0
 
@@ -259,10 +261,12 @@ def _compare(args: argparse.Namespace) -> int:
 def _show_progress(line: str) -> None:
     """compare's progress on stderr: on a terminal the bar redraws in place, in a log a line
     per step."""
-    if sys.stderr.isatty() and line.startswith("progress:"):
-        print(f"\r{line}", end="", file=sys.stderr, flush=True)
-    else:
+    if not sys.stderr.isatty():
         print(line, file=sys.stderr, flush=True)
+    elif line.startswith("progress:"):
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+    else:  # a workflow error: on a line of its own below the bar
+        print(f"\n{line}", file=sys.stderr, flush=True)
 
 
 def _train(args: argparse.Namespace) -> int:

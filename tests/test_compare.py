@@ -155,6 +155,25 @@ def test_the_progress_bar_fills_with_the_steps_done():
     assert progress_bar(7, 7).endswith(f"[{'#' * 30}] 7 of 7 workflow steps (100%)")
 
 
+def test_on_a_terminal_the_bar_redraws_in_place_and_an_error_gets_its_own_line(monkeypatch, capsys):
+    import sys
+
+    from sbp_core.cli import _show_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    _show_progress("progress: [#.] 1 of 2 workflow steps (50%)")
+    _show_progress("progress: [##] 2 of 2 workflow steps (100%)")
+    _show_progress("sbp-bench: error: x.yaml: epochs must be positive")
+    assert capsys.readouterr().err == (
+        "\rprogress: [#.] 1 of 2 workflow steps (50%)"
+        "\rprogress: [##] 2 of 2 workflow steps (100%)"
+        "\nsbp-bench: error: x.yaml: epochs must be positive\n"
+    )
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log: a line per step
+    _show_progress("progress: [##] 2 of 2 workflow steps (100%)")
+    assert capsys.readouterr().err == "progress: [##] 2 of 2 workflow steps (100%)\n"
+
+
 @pytest.mark.slow
 def test_compare_end_to_end_tunes_every_rule_on_a_tiny_digits_budget(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
