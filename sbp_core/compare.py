@@ -99,6 +99,11 @@ def trial_epochs(epochs: int) -> int:
     return max(1, round(epochs / TRIAL_FRACTION))
 
 
+BATCH_RUNS = 8
+"""Runs per train job, as the paper profile's: one job per run started a process (imports,
+kernels, MNIST decoded) for each of EpiRAM's 133 untuned runs and trials on MNIST."""
+
+
 def profile_config(
     device: str, dataset: str, epochs: int, seeds: int, mnist_dir: Path | None, trials: int
 ) -> dict[str, Any]:
@@ -140,6 +145,7 @@ def profile_config(
         "seeds": list(range(seeds)),
         "mnist_dir": str(mnist_dir.resolve()) if mnist_dir else None,
         "cost_config": str(REPOSITORY / "config" / "cost.yaml"),
+        "train": {"batch_runs": BATCH_RUNS},
         "sweeps": sweeps,
         "tuning": tuning if trials > 0 else None,
     }

@@ -23,6 +23,7 @@ def test_the_generated_profile_tunes_every_on_chip_rule_with_the_same_k():
     assert config["profile"] == "compare-epiram-digits"
     assert config["base"] == {"dataset": "digits", "epochs": 20, "device": "epiram"}
     assert config["seeds"] == [0, 1, 2]
+    assert config["train"] == {"batch_runs": compare.BATCH_RUNS}  # start-ups paid per batch
     on_chip = {name for name, rule in RULES.items() if rule.on_chip}
     assert {"sbp", "sgd", "manhattan"} <= on_chip
     assert set(config["sweeps"]) == {compare.SWEEP}  # no hand reading beside the tuned rules
