@@ -436,3 +436,45 @@ def test_the_figure_draws_each_ramps_fitted_band_and_the_file_records_the_check(
     assert written["check"]["poor"] is False
     assert written["read_noise_of_range"] == pytest.approx(fit.read_noise, rel=1e-3)
     assert written["per_device"][0]["read_sigma"] == pytest.approx(fit.read_noise, rel=1e-3)
+
+
+CROSSSIM = EXAMPLE.parent / "crosssim" / "curves.csv"
+"""A public measured device (examples/crosssim/README.md): 39 SET and 40 RESET ramps."""
+
+
+def test_the_shipped_measured_device_keeps_its_reads():
+    """Its content as converted from CrossSim's set.csv and reset.csv (79 ramps, 13,417 reads,
+    1.6 to 2.5 mS); an edit to the file fails here, not silently in the fits below."""
+    import hashlib
+
+    digest = hashlib.sha256(CROSSSIM.read_bytes()).hexdigest()
+    assert digest == "19c86cb4ae72c0a148b87cebc1c069254ed872d8b140f11661553d5007d516d9"
+    curves = read_curves(CROSSSIM)
+    assert len(curves.devices) == 1
+    assert sum(r.direction == "set" for r in curves.ramps) == 39
+    assert sum(r.direction == "reset" for r in curves.ramps) == 40
+    assert sum(r.pulse.size for r in curves.ramps) == 13_417
+    reads = np.concatenate([r.conductance_s for r in curves.ramps])
+    assert 1.59e-3 < reads.min() < 1.62e-3 and 2.48e-3 < reads.max() < 2.50e-3
+
+
+def test_the_shipped_measured_device_fits_as_the_docs_report():
+    """docs/measured_devices.md, "Public measured curves": the NeuroSim fit of CrossSim's
+    device is accepted (about 204 states, SET labelled -1.6, RESET nearly linear, no
+    significant read noise), and its lookup table is refused for its SET scatter."""
+    curves = read_curves(CROSSSIM)
+    fit = fit_device(curves)
+    params = fit.params
+    assert params.n_states == 204 and params.reset_step_ratio == pytest.approx(1.27, abs=0.01)
+    assert params.nl_ltp == pytest.approx(-1.62, abs=0.01)
+    assert params.nl_ltd == pytest.approx(-0.05, abs=0.01)
+    assert params.on_off == pytest.approx(1.55, abs=0.01)
+    assert params.c2c_sigma == pytest.approx(0.00086, rel=0.01) and fit.read_noise == 0.0
+    assert not fit.check.poor
+    assert fit.check.mean_error["set"] == pytest.approx(0.021, abs=0.001)
+    assert fit.check.mean_error["reset"] == pytest.approx(0.012, abs=0.001)
+    table = fit_device(curves, model="lookup_table")
+    assert table.check.poor == [
+        f"SET scatter {table.check.spread_ratio['set']:.3g} times the fitted device's"
+    ]
+    assert table.check.spread_ratio["set"] == pytest.approx(2.27, abs=0.01)

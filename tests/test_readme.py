@@ -25,7 +25,7 @@ BIN = Path(sys.executable).parent
 RUN_HERE = (
     "sbp-bench train --method sbp --dataset digits --device epiram --epochs 5 --out runs/sbp0",
     "sbp-bench train --help",
-    "sbp-bench fit-device examples/curves.csv --out devices/epiram_fit.yaml",
+    "sbp-bench fit-device examples/crosssim/curves.csv --out devices/crosssim.yaml",
     "sbp-bench fit-device export.tsv --out devices/mine.yaml",
 )
 """Commands (their start) this test runs itself, as the README writes them."""
