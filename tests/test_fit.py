@@ -5,6 +5,7 @@ and its device file, and SBP training on a lookup-table device (compiled equals 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 
 import numpy as np
@@ -445,8 +446,6 @@ CROSSSIM = EXAMPLE.parent / "crosssim" / "curves.csv"
 def test_the_shipped_measured_device_keeps_its_reads():
     """Its content as converted from CrossSim's set.csv and reset.csv (79 ramps, 13,417 reads,
     1.6 to 2.5 mS); an edit to the file fails here, not silently in the fits below."""
-    import hashlib
-
     digest = hashlib.sha256(CROSSSIM.read_bytes()).hexdigest()
     assert digest == "19c86cb4ae72c0a148b87cebc1c069254ed872d8b140f11661553d5007d516d9"
     curves = read_curves(CROSSSIM)
