@@ -17,7 +17,7 @@ from sbp_core.chip.kinds.neurosim import DeviceParams
 from sbp_core.cli import main
 from sbp_core.errors import ConfigError
 from sbp_core.fitting.curves import Curves, Ramp, read_curves, simulate_curves
-from sbp_core.fitting.figure import fit_figure, save_png
+from sbp_core.fitting.figure import RAMPS_DRAWN, drawn_ramps, fit_figure, save_png
 from sbp_core.fitting.fit import (
     curvature_map,
     fit_device,
@@ -418,7 +418,8 @@ def test_a_step_the_neurosim_form_cannot_follow_is_followed_by_the_table():
 
 
 def test_the_figure_draws_each_ramps_fitted_band_and_the_file_records_the_check(noisy_linear):
-    """Measured dots, the fitted mean and its 5-95 % band for every ramp; the check and the read
+    """Measured dots, the fitted mean and its 5-95 % band for RAMPS_DRAWN of each direction's
+    ten ramps, the first and the last among them, said in the title; the check and the read
     noise in the device file's `fit` section."""
     import yaml
     from matplotlib.collections import PolyCollection
@@ -429,7 +430,14 @@ def test_the_figure_draws_each_ramps_fitted_band_and_the_file_records_the_check(
     fit = fit_device(curves)
     figure = fit_figure(fit)
     bands = sum(isinstance(c, PolyCollection) for ax in figure.axes for c in ax.collections)
-    assert bands == len(curves.ramps)
+    assert bands == 2 * RAMPS_DRAWN < len(curves.ramps)
+    assert [ax.get_title().split("\n")[0] for ax in figure.axes] == [
+        f"SET, {RAMPS_DRAWN} of 10 ramps",
+        f"RESET, {RAMPS_DRAWN} of 10 ramps",
+    ]
+    drawn, total = drawn_ramps(fit, "set")
+    sets = [ramp for ramp in curves.ramps if ramp.direction == "set"]
+    assert total == 10 and drawn[0][0] is sets[0] and drawn[-1][0] is sets[-1]
     for ramp, band in zip(curves.ramps, fit.check.bands, strict=True):
         assert np.all(band.low <= band.mean) and np.all(band.mean <= band.high)
         assert band.mean.size == ramp.pulse.size

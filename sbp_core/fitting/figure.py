@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 
@@ -23,6 +24,9 @@ MICRO = 1e6
 """Conductances are drawn in microsiemens."""
 LEGEND_DEVICES = 8
 """Devices named in the legend (more are drawn, in recurring colours)."""
+RAMPS_DRAWN = 6
+"""Ramps drawn per device and direction, evenly spaced from its first to its last: more cover
+each other (the check itself uses every ramp)."""
 
 
 def fit_figure(fit: Fit) -> Figure:
@@ -34,21 +38,22 @@ def fit_figure(fit: Fit) -> Figure:
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     devices = fit.curves.devices
     for ax, direction in zip(axes, DIRECTIONS, strict=True):
-        for ramp, band in zip(fit.curves.ramps, fit.check.bands, strict=True):
-            if ramp.direction != direction:
-                continue
+        drawn, total = drawn_ramps(fit, direction)
+        for ramp, band in drawn:
             colour = colours[devices.index(ramp.device) % len(colours)]
             measured = ramp.conductance_s * MICRO
-            ax.plot(ramp.pulse, measured, ".", color=colour, markersize=2, alpha=0.35)
+            ax.plot(ramp.pulse, measured, ".", color=colour, markersize=2.5, alpha=0.5)
             ax.fill_between(
                 ramp.pulse, band.low * MICRO, band.high * MICRO, color=colour, alpha=0.2, lw=0
             )
-            ax.plot(ramp.pulse, band.mean * MICRO, "-", color=darker(colour), lw=0.9, zorder=3)
+            ax.plot(ramp.pulse, band.mean * MICRO, "-", color=darker(colour), lw=0.6, zorder=3)
         error = 100 * fit.check.mean_error[direction]
         spread = fit.check.spread_ratio[direction]
         verdict = " (poor)" if any(r.startswith(direction.upper()) for r in fit.check.poor) else ""
+        shown = f", {len(drawn)} of {total} ramps" if len(drawn) < total else ""
         ax.set_title(
-            f"{direction.upper()}{verdict}\nmean off {error:.2g} % of range\nscatter x{spread:.2g}",
+            f"{direction.upper()}{verdict}{shown}\nmean off {error:.2g} % of range\n"
+            f"scatter x{spread:.2g}",
             fontsize="small",
         )
         ax.set_xlabel("pulse in ramp (count)")
@@ -65,6 +70,22 @@ def fit_figure(fit: Fit) -> Figure:
         ]
     fig.legend(handles=handles, loc="outside right center", fontsize="small", frameon=False)
     return fig
+
+
+def drawn_ramps(fit: Fit, direction: str) -> tuple[list, int]:
+    """The (ramp, band) pairs of `direction` drawn, at most RAMPS_DRAWN per device spread evenly
+    over its ramps in measured order, and how many ramps the direction has."""
+    pairs = [
+        (ramp, band)
+        for ramp, band in zip(fit.curves.ramps, fit.check.bands, strict=True)
+        if ramp.direction == direction
+    ]
+    drawn = []
+    for device in fit.curves.devices:
+        own = [pair for pair in pairs if pair[0].device == device]
+        picks = np.unique(np.linspace(0, len(own) - 1, min(RAMPS_DRAWN, len(own))).round())
+        drawn += [own[int(k)] for k in picks]
+    return drawn, len(pairs)
 
 
 def darker(colour: str) -> tuple[float, float, float]:
