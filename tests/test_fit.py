@@ -34,6 +34,8 @@ PULSES = 0.10
 """Relative tolerance of the pulses across the range (worst over 20 seeds: 8 %, Ag:a-Si)."""
 SIGMA = 0.03
 """Relative tolerance of the cycle-to-cycle sigma (worst over 20 seeds: 1.5 %)."""
+CROSSSIM = EXAMPLE.parent / "crosssim" / "curves.csv"
+"""A public measured device (examples/crosssim/README.md): 39 SET and 40 RESET ramps."""
 
 
 def one_device(curves: Curves) -> Curves:
@@ -277,8 +279,14 @@ def test_sbp_on_a_lookup_table_device_file_compiled_equals_reference(tmp_path):
     assert not math.isclose(float(np.std(states[0]["G_plus_l1"])), 0.0)
 
 
-def test_the_readme_shows_what_fitting_the_example_gives():
-    """The excerpt of devices/epiram_fit.yaml in docs/measured_devices.md, against a fit of
+@pytest.mark.parametrize(
+    ("curves", "name"),
+    [(CROSSSIM, "crosssim"), (EXAMPLE, "epiram_fit")],
+    ids=["public", "synthetic"],
+)
+def test_the_docs_show_what_fitting_each_example_gives(curves, name):
+    """The excerpts of devices/crosssim.yaml and devices/epiram_fit.yaml in
+    docs/measured_devices.md, against fits of examples/crosssim/curves.csv and
     examples/curves.csv."""
     import re
 
@@ -286,11 +294,11 @@ def test_the_readme_shows_what_fitting_the_example_gives():
 
     from sbp_core.chip.device import device_file_text
 
-    readme = (EXAMPLE.parents[1] / "docs" / "measured_devices.md").read_text()
-    command = "fit-device examples/curves.csv --out devices/epiram_fit.yaml"
-    excerpt = re.search(r"```yaml\n(.*?)```", readme[readme.index(command) :], re.S).group(1)
+    page = (EXAMPLE.parents[1] / "docs" / "measured_devices.md").read_text()
+    command = f"fit-device {curves.relative_to(EXAMPLE.parents[1])} --out devices/{name}.yaml"
+    excerpt = re.search(r"```yaml\n(.*?)```", page[page.index(command) :], re.S).group(1)
     shown = yaml.safe_load(excerpt)
-    fit = fit_device(read_curves(EXAMPLE), name="epiram_fit")
+    fit = fit_device(read_curves(curves), name=name)
     written = yaml.safe_load(device_file_text(fit.params, fit.quality()))
     for key, value in shown.items():
         if key == "fit":
@@ -447,10 +455,6 @@ def test_the_figure_draws_each_ramps_fitted_band_and_the_file_records_the_check(
     assert written["per_device"][0]["read_sigma"] == pytest.approx(fit.read_noise, rel=1e-3)
 
 
-CROSSSIM = EXAMPLE.parent / "crosssim" / "curves.csv"
-"""A public measured device (examples/crosssim/README.md): 39 SET and 40 RESET ramps."""
-
-
 def test_the_shipped_measured_device_keeps_its_reads():
     """Its content as converted from CrossSim's set.csv and reset.csv (79 ramps, 13,417 reads,
     1.6 to 2.5 mS); an edit to the file fails here, not silently in the fits below."""
@@ -465,21 +469,11 @@ def test_the_shipped_measured_device_keeps_its_reads():
     assert 1.59e-3 < reads.min() < 1.62e-3 and 2.48e-3 < reads.max() < 2.50e-3
 
 
-def test_the_shipped_measured_device_fits_as_the_docs_report():
-    """docs/measured_devices.md, "Public measured curves": the NeuroSim fit of CrossSim's
-    device is accepted (about 204 states, SET labelled -1.6, RESET nearly linear, no
-    significant read noise), and its lookup table is refused for its SET scatter."""
+def test_the_shipped_measured_devices_lookup_table_is_refused_for_its_scatter():
+    """docs/measured_devices.md, "Public measured curves": its knots' spread is smaller than
+    the ramp-to-ramp drift of CrossSim's device (its NeuroSim fit, accepted, is the docs'
+    worked example, checked above)."""
     curves = read_curves(CROSSSIM)
-    fit = fit_device(curves)
-    params = fit.params
-    assert params.n_states == 204 and params.reset_step_ratio == pytest.approx(1.27, abs=0.01)
-    assert params.nl_ltp == pytest.approx(-1.62, abs=0.01)
-    assert params.nl_ltd == pytest.approx(-0.05, abs=0.01)
-    assert params.on_off == pytest.approx(1.55, abs=0.01)
-    assert params.c2c_sigma == pytest.approx(0.00086, rel=0.01) and fit.read_noise == 0.0
-    assert not fit.check.poor
-    assert fit.check.mean_error["set"] == pytest.approx(0.021, abs=0.001)
-    assert fit.check.mean_error["reset"] == pytest.approx(0.012, abs=0.001)
     table = fit_device(curves, model="lookup_table")
     assert table.check.poor == [
         f"SET scatter {table.check.spread_ratio['set']:.3g} times the fitted device's"
