@@ -310,6 +310,28 @@ def test_the_performance_profile_counts_the_devices_within_tau_of_the_best():
     assert profile == {"A": [0.5, 0.5, 1.0], "B": [0.5, 1.0, 1.0]}
 
 
+def test_the_table_counts_the_trials_that_learned_beside_k(monkeypatch):
+    """A trial learned when its validation score beats chance (10 %) by more than 10 points: a
+    rule with most of its space at chance had fewer real trials than K, and the table says so."""
+    from sbp_core.tuning import report
+
+    accuracies = {"final0": 0.9, "final1": 0.8, "untuned0": 0.5}
+    monkeypatch.setattr(report, "test_accuracy", lambda runs, run_id: accuracies[run_id])
+    point = {"device": "a"}
+    scores = [0.1, 0.5, 0.19, 0.21, math.nan]
+    selection = {
+        "method": "ttv2", "point": point, "rule": "last_two_val_acc",
+        "trials": [{"score": score} for score in scores],
+        "chosen": {"trial": 1, "score": 0.5, "settings": {"lr": 0.1}},
+        "final_runs": [{"point": point, "run_id": f"final{seed}"} for seed in (0, 1)],
+        "untuned_runs": [{"point": point, "run_ids": ["untuned0"]}],
+    }  # fmt: skip
+    frame = report.table([selection], "runs", {"trial_epochs": 2})
+    assert frame["trials_learned"].tolist() == [2]  # 0.5 and 0.21
+    table = report.markdown(frame, "devices")
+    assert "trials that learned" in table and "| 2/5 |" in table
+
+
 def test_the_performance_profile_legend_sits_beside_the_curves_inside_the_figure():
     from sbp_core.tuning import report
 

@@ -2,8 +2,10 @@
 
 The table holds, per point and method, the tuned final runs' and the untuned runs' test accuracy
 (median [IQR] and the 95 % stratified-bootstrap interval: sbp_core.tuning.stats), the settings
-chosen on validation and the point they were tuned at. The figures: expected best validation
-accuracy against the number of trials, and the performance profile over a sweep's devices.
+chosen on validation, the point they were tuned at, and how many trials learned at all: a rule
+whose search space is mostly at chance had fewer real trials than its K. The figures: expected
+best validation accuracy against the number of trials, and the performance profile over a
+sweep's devices.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sbp_core import runfolder  # noqa: E402
+from sbp_core.data import N_CLASSES  # noqa: E402
 from sbp_core.documents import read_document  # noqa: E402
-from sbp_core.report import page, rule_log  # noqa: E402
+from sbp_core.report import learned, page, rule_log  # noqa: E402
 from sbp_core.report.formats import to_markdown  # noqa: E402
 from sbp_core.tuning import stats  # noqa: E402
 
@@ -73,6 +76,9 @@ def table(
                     **summary(untuned, "untuned"),
                     "tuned_at": point_label(selection["point"]),
                     "trials": len(selection["trials"]),
+                    "trials_learned": sum(
+                        learned(trial["score"], N_CLASSES) for trial in selection["trials"]
+                    ),
                     "trial_epochs": tuning["trial_epochs"],
                     "selection": selection["rule"],
                     "chosen_val_score": chosen["score"],
@@ -107,6 +113,9 @@ def markdown(frame: pd.DataFrame, sweep: str) -> str:
             + "/"
             + frame["untuned_seeds"].astype(str),
             "tuned at": frame["tuned_at"],
+            "trials that learned": frame["trials_learned"].astype(str)
+            + "/"
+            + frame["trials"].astype(str),
             "chosen settings": frame["settings"],
         }
     )
