@@ -255,14 +255,16 @@ class SGDLearner(CrossbarMLP):
         return np.where(delta > 0, n, -n)
 
 
+INIT_SPREAD = Dimension(
+    "init_spread", "initial weights from near zero to NeuroSim's [-1, 1]", "linear", 0.1, 1.0
+)
+"""The initial weights' spread, searched by every rule on sgd's periphery."""
 SEARCH_SPACE = (
     Dimension("lr", "hidden-layer rate around NeuroSim's 0.4", "log", 0.05, 2.0),
     Dimension("lr_out", "output-layer rate around NeuroSim's 0.2", "log", 0.02, 1.0),
-    Dimension(
-        "init_spread", "initial weights from near zero to NeuroSim's [-1, 1]", "linear", 0.1, 1.0
-    ),
+    INIT_SPREAD,
 )
-"""sgd's search space (docs/tuning_protocol.md); the rules on its periphery search it too."""
+"""sgd's search space (docs/tuning_protocol.md); mixed precision searches it too."""
 
 
 METHOD = Method(

@@ -45,8 +45,7 @@ from sbp_core.chip.crossbar import DTYPE, Crossbar
 from sbp_core.chip.symmetry import symmetry_points
 from sbp_core.errors import ConfigError
 from sbp_core.methods.base import EpochStats, Method
-from sbp_core.methods.sgd import SEARCH_SPACE as SGD_SEARCH_SPACE
-from sbp_core.methods.sgd import SGDFields, SGDLearner
+from sbp_core.methods.sgd import INIT_SPREAD, SGDFields, SGDLearner
 from sbp_core.methods.sgd_kernel import ADC, SampleBuffers
 from sbp_core.methods.ttv2_kernel import (
     A_RESET,
@@ -334,7 +333,21 @@ def _fires(p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 SEARCH_SPACE = (
-    *SGD_SEARCH_SPACE,
+    Dimension(
+        "lr",
+        "A's hidden rate, not a weight's: best 0.1-0.4 on PCMO, 5 on the ideal preset, 10 falling",
+        "log",
+        0.05,
+        10.0,
+    ),
+    Dimension(
+        "lr_out",
+        "A's output rate: at chance up to 0.5 on the ideal preset, best from 10 on (30 as 10)",
+        "log",
+        0.1,
+        30.0,
+    ),
+    INIT_SPREAD,
     Dimension(
         "ttv2_transfer_lr",
         "the rate from A into H: 0.01 won on the digits, 0.05 and above collapsed",
@@ -349,8 +362,10 @@ SEARCH_SPACE = (
         choices=(15, 31, 63),
     ),  # fmt: skip
 )
-"""TTv2's search space: sgd's rates and spread (A's rates, C's initial spread) and the
-transfer's (docs/tuning_protocol.md)."""
+"""TTv2's search space, c-TTv2's and AGAD's too: A's rates, C's initial spread and the
+transfer's. A's rates have ranges of their own: sgd's (up to 2 and 1) left TTv2 at chance on
+the ideal preset, where it reaches 93 % at higher rates (MNIST validation, 4 epochs;
+docs/ttv2_and_mixed_precision.md, "A's rates")."""
 
 
 METHOD = Method(
