@@ -310,9 +310,12 @@ def test_the_performance_profile_counts_the_devices_within_tau_of_the_best():
     assert profile == {"A": [0.5, 0.5, 1.0], "B": [0.5, 1.0, 1.0]}
 
 
-def test_the_table_counts_the_trials_that_learned_beside_k(monkeypatch):
+def test_the_table_counts_the_trials_that_learned_and_names_a_choice_at_its_ranges_edge(
+    monkeypatch,
+):
     """A trial learned when its validation score beats chance (10 %) by more than 10 points: a
-    rule with most of its space at chance had fewer real trials than K, and the table says so."""
+    rule with most of its space at chance had fewer real trials than K, and the table says so;
+    a chosen value in the outer tenth of its range hints that the space ends too soon."""
     from sbp_core.tuning import report
 
     accuracies = {"final0": 0.9, "final1": 0.8, "untuned0": 0.5}
@@ -322,7 +325,7 @@ def test_the_table_counts_the_trials_that_learned_beside_k(monkeypatch):
     selection = {
         "method": "ttv2", "point": point, "rule": "last_two_val_acc",
         "trials": [{"score": score} for score in scores],
-        "chosen": {"trial": 1, "score": 0.5, "settings": {"lr": 0.1}},
+        "chosen": {"trial": 1, "score": 0.5, "settings": {"lr": 0.06, "lr_out": 29, "ttv2_bl": 63}},
         "final_runs": [{"point": point, "run_id": f"final{seed}"} for seed in (0, 1)],
         "untuned_runs": [{"point": point, "run_ids": ["untuned0"]}],
     }  # fmt: skip
@@ -330,6 +333,14 @@ def test_the_table_counts_the_trials_that_learned_beside_k(monkeypatch):
     assert frame["trials_learned"].tolist() == [2]  # 0.5 and 0.21
     table = report.markdown(frame, "devices")
     assert "trials that learned" in table and "| 2/5 |" in table
+    # lr 0.06 of [0.05, 10] log sits at 3 % of the range, lr_out 29 of [0.1, 30] at 99 %
+    assert "| lr (bottom), lr_out (top) |" in table
+
+
+def test_a_dimension_places_a_value_in_its_range_by_its_scale():
+    assert Dimension("lr", "why", "log", 0.1, 10.0).position(1.0) == pytest.approx(0.5)
+    assert Dimension("f", "why", "linear", 0.0, 4.0).position(1.0) == 0.25
+    assert Dimension("c", "why", "categorical", choices=(1, 2)).position(2) is None
 
 
 def test_the_performance_profile_legend_sits_beside_the_curves_inside_the_figure():

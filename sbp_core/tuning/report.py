@@ -2,8 +2,9 @@
 
 The table holds, per point and method, the tuned final runs' and the untuned runs' test accuracy
 (median [IQR] and the 95 % stratified-bootstrap interval: sbp_core.tuning.stats), the settings
-chosen on validation, the point they were tuned at, and how many trials learned at all: a rule
-whose search space is mostly at chance had fewer real trials than its K. The figures: expected
+chosen on validation, the point they were tuned at, how many trials learned at all (a rule whose
+search space is mostly at chance had fewer real trials than its K) and which chosen values sit at
+an end of their range (its good region may run past the space). The figures: expected
 best validation accuracy against the number of trials, and the performance profile over a
 sweep's devices.
 """
@@ -24,10 +25,14 @@ import pandas as pd  # noqa: E402
 from sbp_core import runfolder  # noqa: E402
 from sbp_core.data import N_CLASSES  # noqa: E402
 from sbp_core.documents import read_document  # noqa: E402
+from sbp_core.methods.registry import RULES  # noqa: E402
 from sbp_core.report import learned, page, rule_log  # noqa: E402
 from sbp_core.report.formats import to_markdown  # noqa: E402
 from sbp_core.tuning import stats  # noqa: E402
 
+EDGE = 0.1
+"""A chosen value within this fraction of its range's end (by the dimension's scale) is at the
+edge: the rule's good region may run past its declared space (docs/tuning_protocol.md)."""
 TAUS = np.linspace(0.0, 0.5, 501)
 """Accuracy gaps of the performance profile: 0 to 50 points."""
 PANELS_PER_ROW = 3
@@ -42,6 +47,20 @@ def point_label(point: Mapping[str, Any]) -> str:
 def test_accuracy(runs_dir: str | Path, run_id: str) -> float:
     """final_test_acc of a finished, verified run folder."""
     return float(runfolder.verify(Path(runs_dir) / run_id)["final_test_acc"])
+
+
+def at_the_edge(method: str, settings: Mapping[str, Any]) -> str:
+    """The chosen settings at an end of their declared range, `lr_out (top)`, or `-`."""
+    edges = []
+    for dimension in RULES[method].search_space:
+        if dimension.name not in settings:  # a field the trial set leaves out
+            continue
+        position = dimension.position(settings[dimension.name])
+        if position is not None and position <= EDGE:
+            edges.append(f"{dimension.name} (bottom)")
+        elif position is not None and position >= 1 - EDGE:
+            edges.append(f"{dimension.name} (top)")
+    return ", ".join(edges) or "-"
 
 
 def summary(values: Sequence[float], prefix: str) -> dict[str, float]:
@@ -84,6 +103,7 @@ def table(
                     "chosen_val_score": chosen["score"],
                     "chosen_trial": chosen["trial"],
                     "settings": ", ".join(f"{k}={v}" for k, v in chosen["settings"].items()),
+                    "at_the_edge": at_the_edge(selection["method"], chosen["settings"]),
                 }
             )
     return pd.DataFrame(rows)
@@ -117,6 +137,7 @@ def markdown(frame: pd.DataFrame, sweep: str) -> str:
             + "/"
             + frame["trials"].astype(str),
             "chosen settings": frame["settings"],
+            "chosen at a range's edge": frame["at_the_edge"],
         }
     )
     first = frame.iloc[0]

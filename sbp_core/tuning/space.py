@@ -52,6 +52,15 @@ class Dimension:
             exact = self.low + u * (self.high - self.low)
         return _rounded(exact)
 
+    def position(self, value: float) -> float | None:
+        """Where `value` lies in the range by its scale, 0 at low and 1 at high; None for a
+        categorical dimension, whose choices have no order."""
+        if self.scale == "categorical":
+            return None
+        if self.scale == "log":
+            return math.log(value / self.low) / math.log(self.high / self.low)
+        return (value - self.low) / (self.high - self.low)
+
     def describe(self) -> str:
         """The range as the protocol's documents print it: `[0.05, 1] log` or `{pair, set_only}`."""
         if self.scale == "categorical":
