@@ -13,6 +13,7 @@ from sbp_core.data import (
     Dataset,
     binarize,
     centre_crop,
+    digits_arrays,
     load_dataset,
     load_digits_split,
     load_mnist,
@@ -223,6 +224,16 @@ def test_digits_fixed_split():
     assert X_train.shape[1] == 64 and X_train.dtype == np.uint8 and X_train.max() == 16
     counts = np.bincount(np.concatenate([y_train, y_test]))
     np.testing.assert_allclose(np.bincount(y_test), 0.25 * counts, atol=0.5)
+
+
+def test_digits_read_without_scikit_learn_are_its_load_digits():
+    from sklearn.datasets import load_digits
+
+    X, y = digits_arrays()
+    digits = load_digits()
+    assert X.dtype == y.dtype == np.uint8
+    np.testing.assert_array_equal(X, digits.data)
+    np.testing.assert_array_equal(y, digits.target)
 
 
 def test_digits_test_set_is_independent_of_the_run_seed():
