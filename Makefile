@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make run` (the default profile, offline, about 7 minutes) and
+# Two commands on a fresh machine: `make run` (the default profile, offline, about 6 minutes) and
 # `make test`. Both create .venv and install the package into it first.
 PYTHON ?= python3
 VENV := .venv
