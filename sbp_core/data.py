@@ -221,11 +221,10 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     copy it ships (`digits.csv.gz`, which its `load_digits` reads: a row per image, its 64 pixels,
     then its label) without importing scikit-learn: that import takes 1.4 s of CPU, more than a
     digits run's training, in every process of the default profile."""
-    package = importlib.util.find_spec("sklearn")
-    folders = package.submodule_search_locations if package else None
-    path = Path(folders[0] if folders else "sklearn") / "datasets" / "data" / "digits.csv.gz"
+    package = importlib.util.find_spec("sklearn")  # a dependency: found, never imported here
+    path = Path(package.origin).parent / "datasets" / "data" / "digits.csv.gz"
     if not path.is_file():
-        raise DataError(f"{path}: the UCI digits of scikit-learn not found; install scikit-learn")
+        raise DataError(f"{path}: scikit-learn's copy of the UCI digits not found")
     table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
     return table[:, :-1], table[:, -1]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import importlib.machinery
+import importlib.util
 import shutil
 
 import numpy as np
@@ -234,6 +236,16 @@ def test_digits_read_without_scikit_learn_are_its_load_digits():
     assert X.dtype == y.dtype == np.uint8
     np.testing.assert_array_equal(X, digits.data)
     np.testing.assert_array_equal(y, digits.target)
+
+
+def test_digits_file_missing_is_one_line_naming_it(monkeypatch, tmp_path):
+    (tmp_path / "__init__.py").touch()
+    package = importlib.machinery.ModuleSpec("sklearn", None, origin=str(tmp_path / "__init__.py"))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: package)
+    with pytest.raises(DataError) as err:
+        digits_arrays()
+    assert str(tmp_path / "datasets" / "data" / "digits.csv.gz") in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_digits_test_set_is_independent_of_the_run_seed():
