@@ -331,8 +331,15 @@ def test_the_table_counts_the_trials_that_learned_and_names_a_choice_at_its_rang
     }  # fmt: skip
     frame = report.table([selection], "runs", {"trial_epochs": 2})
     assert frame["trials_learned"].tolist() == [2]  # 0.5 and 0.21
+    # the NaN trial scores 0: sorted 0, 0.1, 0.19, 0.21, 0.5; E[best of 2] = sum v_i ((i/5)^2 -
+    # ((i-1)/5)^2) = (0 + 0.3 + 0.95 + 1.47 + 4.5) / 25, E[best of 5] likewise with fifth powers
+    assert frame["expected_best_half_k"].tolist() == pytest.approx([7.22 / 25])
+    assert frame["expected_best_k"].tolist() == pytest.approx(
+        [(0.1 * 31 + 0.19 * 211 + 0.21 * 781 + 0.5 * 2101) / 3125]
+    )
     table = report.markdown(frame, "devices")
     assert "trials that learned" in table and "| 2/5 |" in table
+    assert "| 28.9 → 40.2 |" in table
     # lr 0.06 of [0.05, 10] log sits at 3 % of the range, lr_out 29 of [0.1, 30] at 99 %
     assert "| lr (bottom), lr_out (top) |" in table
 

@@ -3,8 +3,9 @@
 The table holds, per point and method, the tuned final runs' and the untuned runs' test accuracy
 (median [IQR] and the 95 % stratified-bootstrap interval: sbp_core.tuning.stats), the settings
 chosen on validation, the point they were tuned at, how many trials learned at all (a rule whose
-search space is mostly at chance had fewer real trials than its K) and which chosen values sit at
-an end of their range (its good region may run past the space). The figures: expected
+search space is mostly at chance had fewer real trials than its K), the expected best validation
+score of K/2 and of K trials (still rising: K was not enough) and which chosen values sit at an
+end of their range (its good region may run past the space). The figures: expected
 best validation accuracy against the number of trials, and the performance profile over a
 sweep's devices.
 """
@@ -63,6 +64,11 @@ def at_the_edge(method: str, settings: Mapping[str, Any]) -> str:
     return ", ".join(edges) or "-"
 
 
+def trial_scores(selection: Mapping[str, Any]) -> list[float]:
+    """The K trials' validation scores, a trial without one (NaN, never chosen) as 0."""
+    return [np.nan_to_num(trial["score"], nan=0.0) for trial in selection["trials"]]
+
+
 def summary(values: Sequence[float], prefix: str) -> dict[str, float]:
     """Median, quartiles and bootstrap interval of one set of seeds' accuracies."""
     median, q1, q3 = stats.median_iqr(values)
@@ -80,6 +86,7 @@ def table(
     rows = []
     for selection in selections:
         chosen = selection["chosen"]
+        scores = trial_scores(selection)
         for entry in selection["untuned_runs"]:
             tuned = [
                 test_accuracy(runs_dir, run["run_id"])
@@ -95,6 +102,9 @@ def table(
                     **summary(untuned, "untuned"),
                     "tuned_at": point_label(selection["point"]),
                     "trials": len(selection["trials"]),
+                    # still rising from K/2 to K: more trials would have found better settings
+                    "expected_best_half_k": stats.expected_max(scores, len(scores) // 2),
+                    "expected_best_k": stats.expected_max(scores, len(scores)),
                     "trials_learned": sum(
                         learned(trial["score"], N_CLASSES) for trial in selection["trials"]
                     ),
@@ -136,6 +146,12 @@ def markdown(frame: pd.DataFrame, sweep: str) -> str:
             "trials that learned": frame["trials_learned"].astype(str)
             + "/"
             + frame["trials"].astype(str),
+            "expected best val., K/2 → K trials (%)": frame.apply(
+                lambda row: (
+                    f"{100 * row['expected_best_half_k']:.1f} → {100 * row['expected_best_k']:.1f}"
+                ),
+                axis=1,
+            ),
             "chosen settings": frame["settings"],
             "chosen at a range's edge": frame["at_the_edge"],
         }
@@ -161,7 +177,7 @@ def expected_best_figure(selections: Sequence[Mapping[str, Any]]) -> plt.Figure:
     )  # fmt: skip
     for ax, method in zip(axes.flat, methods, strict=False):
         for selection in (s for s in selections if s["method"] == method):
-            scores = [trial["score"] for trial in selection["trials"]]
+            scores = trial_scores(selection)
             n = np.arange(1, len(scores) + 1)
             best = [100 * stats.expected_max(scores, k) for k in n]
             ax.plot(n, best, marker="o", markersize=3, label=point_label(selection["point"]))
