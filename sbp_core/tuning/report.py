@@ -87,6 +87,13 @@ def table(
     for selection in selections:
         chosen = selection["chosen"]
         scores = trial_scores(selection)
+        trials = {
+            "trials": len(scores),
+            # still rising from K/2 to K: more trials would have found better settings
+            "expected_best_half_k": stats.expected_max(scores, len(scores) // 2),
+            "expected_best_k": stats.expected_max(scores, len(scores)),
+            "trials_learned": sum(learned(score, N_CLASSES) for score in scores),
+        }
         for entry in selection["untuned_runs"]:
             tuned = [
                 test_accuracy(runs_dir, run["run_id"])
@@ -101,13 +108,7 @@ def table(
                     **summary(tuned, "tuned"),
                     **summary(untuned, "untuned"),
                     "tuned_at": point_label(selection["point"]),
-                    "trials": len(selection["trials"]),
-                    # still rising from K/2 to K: more trials would have found better settings
-                    "expected_best_half_k": stats.expected_max(scores, len(scores) // 2),
-                    "expected_best_k": stats.expected_max(scores, len(scores)),
-                    "trials_learned": sum(
-                        learned(trial["score"], N_CLASSES) for trial in selection["trials"]
-                    ),
+                    **trials,
                     "trial_epochs": tuning["trial_epochs"],
                     "selection": selection["rule"],
                     "chosen_val_score": chosen["score"],
