@@ -255,7 +255,36 @@ def test_the_summary_skips_tuning_trials_and_names_tuned_final_runs():
     (line,) = [line for line in lines if "pcmo" in line]
     # the margin is over the best other rule, not over the same rule untuned (sbp, 50 %)
     assert line.startswith("- **pcmo**: best sbp (tuned) 70.0 %, 40.0 points ahead of sgd")
-    assert "SBP 70.0 % (tuned; chosen on validation)" in line
+    assert "SBP 70.0 % (tuned; chosen on validation among 2 settings)" in line
+
+
+def test_the_summary_reports_each_rule_at_one_setting_the_validation_split_chose():
+    """Each rule is ranked at the setting its validation accuracy chose, not at its best test
+    accuracy; a tuned rule chooses between its tuned and untuned settings only, so a reading
+    the profile adds for SBP alone (set-only, here the best on test and on validation) gives it
+    no extra try; an untuned rule chooses among all its settings, told apart even where one
+    leaves a field at None (NaN once collected)."""
+    from sbp_core.report.names import DIGITS_SHA256
+    from sbp_core.report.summary import summary_lines
+
+    def run(run_id, method, test, val, sweeps, **fields):
+        spec = RunSpec(method=method, device="pcmo", data_sha256=DIGITS_SHA256, **fields)
+        scores = {"final_test_acc": test, "final_val_acc": val, "best_val_acc": val}
+        return {**spec.to_dict(), "run_id": run_id, "sweeps": sweeps, **scores}
+
+    runs = pd.DataFrame(
+        [
+            run("u", "sbp", 0.40, 0.40, "devices"),
+            run("f", "sbp", 0.60, 0.60, "tuned:devices", pulse_prob=0.5),
+            run("o", "sbp", 0.90, 0.90, "devices_set_only", pulse_scheme="set_only"),
+            run("s", "sgd", 0.70, 0.50, "devices"),  # the best test accuracy of sgd's two
+            run("g", "sgd", 0.55, 0.65, "devices_lr", lr=0.05),
+        ]
+    ).assign(layers="[[65, 8], [9, 10]]")
+    history = pd.DataFrame({"run_id": list("ufosg"), "epoch": [1] * 5, "test_acc": [0.5] * 5})
+    (line,) = [line for line in summary_lines("p", runs, history, None) if "pcmo" in line]
+    assert line.startswith("- **pcmo**: best sbp (tuned) 60.0 %, 5.0 points ahead of sgd (lr")
+    assert "SBP 60.0 % (tuned; chosen on validation among 2 settings)" in line
 
 
 def test_the_summarys_saving_is_the_saving_of_the_sbp_setting_it_reports():
@@ -285,17 +314,19 @@ def test_the_summarys_saving_is_the_saving_of_the_sbp_setting_it_reports():
     )
     (line,) = [line for line in summary_lines("p", runs, history, savings) if "pcmo" in line]
     assert (
-        "SBP 78.0 % (untuned; chosen on validation), 3.1x less energy and 2.99x less area" in line
+        "SBP 78.0 % (untuned; chosen on validation among 2 settings), 3.1x less energy and 2.99x "
+        "less area" in line
     )
     (line,) = [
         line for line in summary_lines("p", runs, history, savings.iloc[1:]) if "pcmo" in line
     ]
     assert (
-        "SBP 78.0 % (untuned; chosen on validation) (no saving: the cost table holds none" in line
+        "SBP 78.0 % (untuned; chosen on validation among 2 settings) (no saving: the cost table "
+        "holds none" in line
     )
     costlier = savings.assign(energy_saving=[0.25, 0.5], area_saving=[0.5, 0.7])
     (line,) = [line for line in summary_lines("p", runs, history, costlier) if "pcmo" in line]
-    assert "(untuned; chosen on validation), 4x more energy and 2x more area than the" in line
+    assert "(untuned; chosen on validation among 2 settings), 4x more energy and 2x more" in line
 
 
 def test_a_margin_inside_the_seeds_spread_says_so():
