@@ -69,7 +69,7 @@ LATER_FIELDS = {
     "device_sha256": None, "pulse_prob_final": None, "refresh_every": 0, "refresh_level": 0.9,
     "evaluate_test": True,
     "r_access_ohm": None, "sigmoid_gain": 1.0, "init_levels": 0, "init_write": "exact",
-    "bias_row": True, "pulse_cast": "exact",
+    "bias_row": True, "pulse_cast": "exact", "pulse_rng": "pair",
 }  # fmt: skip
 """Fields added after runs existed, with the value that reproduces those runs' numbers: while a
 spec holds that value the field stays out of its run id. The value is recorded here, not read from

@@ -58,17 +58,20 @@ def test_compiled_apply_equals_the_numpy_reference(scheme, params):
 
 
 @BOTH
+@pytest.mark.parametrize("per_line", [False, True])
 @pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
-def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(scheme, params):
+def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(
+    scheme, per_line, params
+):
     bars = [crossbar(params, scheme) for _ in range(2)]
     rows = np.array([0, 4, 7, 29])
     direction = np.zeros(20, dtype=np.int8)
     direction[[1, 5, 6, 19]] = [1, -1, -1, 1]
-    bars[0].pulse(rows, direction, np.random.default_rng(5), probability=0.6)
+    bars[0].pulse(rows, direction, np.random.default_rng(5), probability=0.6, per_line=per_line)
     arrays = bars[1].arrays()
     scratch = np.empty(600, dtype=np.int64), np.empty(600, dtype=np.bool_)
     counts = engine.pulse_coincidences(
-        arrays, rows, direction, 0.6, np.random.default_rng(5), *scratch
+        arrays, rows, direction, 0.6, per_line, np.random.default_rng(5), *scratch
     )
     bars[1].count_pulses(*counts)
     assert np.array_equal(bars[0].g_plus, bars[1].g_plus)

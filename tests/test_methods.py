@@ -89,6 +89,7 @@ PINNED_IDS += [
       "init_write": "neurosim"}, "a8213586136b"),
     ({"r_access_ohm": 15000.0}, "7d0d97c821b3"),
     ({"method": "sgd", "r_access_ohm": 0.0}, "49cd7f2ac3e8"),
+    ({"pulse_prob": 0.1, "pulse_rng": "pair"}, "5f9cc88c661d"),  # computed before pulse_rng
 ]  # fmt: skip
 """Run ids with sgd's NeuroSim-compatible fields and the access resistance (issue 23), computed
 when they landed: at the values runs had before, the ids of those runs."""
@@ -153,6 +154,8 @@ KEYS_OF_LATER_RULES = [
 too."""
 SGD_NEUROSIM_KEYS = ["sigmoid_gain", "init_levels", "init_write", "bias_row", "pulse_cast"]
 """sgd's own fields since issue 23 (its NeuroSim-compatible reading)."""
+SBP_LATER_KEYS = ["pulse_rng"]
+"""SBP's own fields added since (its random numbers per line, docs/cost_model.md)."""
 
 
 @pytest.mark.parametrize(("values", "run_id"), PINNED_IDS)
@@ -179,7 +182,7 @@ def test_a_spec_flattens_to_the_same_keys_and_values_as_before():
     flat = spec.to_dict()
     assert set(ADDED_SINCE_243668B) <= set(LATER_FIELDS)
     assert sorted(set(flat) - set(ADDED_SINCE_243668B)) == sorted(
-        SPEC_KEYS_AT_243668B + KEYS_OF_LATER_RULES + SGD_NEUROSIM_KEYS
+        SPEC_KEYS_AT_243668B + KEYS_OF_LATER_RULES + SGD_NEUROSIM_KEYS + SBP_LATER_KEYS
     )
     assert flat["adc_bits"] == 6 and flat["margin_hi"] == 0.5 and flat["program"] == "write_verify"
     assert RunSpec.from_dict(json.loads(json.dumps(flat))) == spec
@@ -209,7 +212,7 @@ def test_the_derived_lists_are_what_they_were_written_as_before():
     assert METHOD_FIELDS["exsitu"] == ("program", "verify_tolerance", "verify_max_pulses")
     assert set(SBP_RULE_FIELDS) == {
         "margin_hi", "margin_lo", "error_threshold", "gate_window", "pulse_prob",
-        "pulse_prob_final", "refresh_every", "refresh_level",
+        "pulse_prob_final", "pulse_rng", "refresh_every", "refresh_level",
     }  # fmt: skip
     assert RunSpec(method="exsitu").offchip_spec().method == "ste"
 

@@ -171,8 +171,16 @@ def digits_inputs(n: int = 400):
             "pulse_prob": 0.5,
             "pulse_prob_final": 0.1,
         },
+        {
+            "device": "ag_si", "c2c_sigma": 0.02, "d2d_sigma": 0.1, "read_noise": 0.02,
+            "pulse_prob": 0.3, "pulse_rng": "line",
+        },
+        {
+            "device": "pcmo", "pulse_scheme": "set_only", "refresh_every": 70, "stuck_gmin": 0.02,
+            "pulse_prob": 0.5, "pulse_prob_final": 0.1, "pulse_rng": "line",
+        },
     ],
-)
+)  # fmt: skip
 def test_compiled_kernel_equals_the_reference_bit_for_bit(overrides):
     """Noise off, and with every noise source on: the kernel draws from the run's Generator in
     the reference's order, so even noisy runs agree to the last bit."""
@@ -287,12 +295,13 @@ NOISY = {
 """Every noise source on, and starting weights large enough that errors reach every layer."""
 
 
+@pytest.mark.parametrize("pulse_rng", ["pair", "line"])
 @pytest.mark.parametrize("widths", [[32, 16], [24, 16, 12]])
-def test_compiled_kernel_equals_the_reference_with_several_hidden_layers(widths):
-    """Two and three hidden layers, every noise source on: the same conductances and pulse
-    counts to the last bit, with every layer pulsed."""
+def test_compiled_kernel_equals_the_reference_with_several_hidden_layers(widths, pulse_rng):
+    """Two and three hidden layers, every noise source on, random numbers drawn per pair or per
+    line: the same conductances and pulse counts to the last bit, with every layer pulsed."""
     X, y = digits_inputs(300)
-    spec = RunSpec(n_hidden=widths, **NOISY)
+    spec = RunSpec(n_hidden=widths, pulse_rng=pulse_rng, **NOISY)
     results = []
     for engine in ("numpy", "numba"):
         rng = np.random.default_rng(7)

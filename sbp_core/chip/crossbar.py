@@ -137,18 +137,25 @@ class Crossbar:
         direction: np.ndarray,
         rng: np.random.Generator,
         probability: float = 1.0,
+        per_line: bool = False,
     ) -> None:
         """One programming pulse at every (row in rows, column with direction != 0), in parallel.
 
         `direction` is ternary per column: +1 raises the weight, -1 lowers it. With
-        `probability` < 1 each coincident pulse fires independently with that probability.
+        `probability` < 1 each coincident pulse fires independently with that probability, or,
+        `per_line`, each row and then each column fires with probability sqrt(probability)
+        and a pair gets its pulse where both did.
         """
         cols = np.flatnonzero(direction)
         if rows.size == 0 or cols.size == 0:
             return
+        if per_line and probability < 1.0:
+            line = np.sqrt(probability)
+            rows = rows[rng.random(rows.size) < line]
+            cols = cols[rng.random(cols.size) < line]
         index = (rows[:, None] * self.shape[1] + cols[None, :]).ravel()
         raise_weight = np.broadcast_to(direction[cols] > 0, (rows.size, cols.size)).ravel()
-        if probability < 1.0:
+        if probability < 1.0 and not per_line:
             fire = rng.random(index.size) < probability
             index, raise_weight = index[fire], raise_weight[fire]
         self.apply(index, raise_weight, rng)

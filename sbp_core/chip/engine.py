@@ -240,20 +240,28 @@ def _add_read_noise(current, power, scale, read_noise, rng):  # pragma: no cover
 
 
 @compiled
-def pulse_coincidences(bar, rows, direction, prob, rng, fired, raise_weight):  # pragma: no cover
+def pulse_coincidences(
+    bar, rows, direction, prob, per_line, rng, fired, raise_weight
+):  # pragma: no cover - compiled
     """One pulse at every (row in `rows`, column with direction != 0), each firing with
-    probability `prob`; returns (SET, RESET) device pulses. As `Crossbar.pulse`: which pulses
-    fire is drawn first, then every G+ response, then every G- response.
+    probability `prob`, or, `per_line`, where its row and its column both fired, each with
+    probability sqrt(prob); returns (SET, RESET) device pulses. As `Crossbar.pulse`: which
+    pulses fire is drawn first (per line: rows, then columns), then every G+ response, then
+    every G- response.
 
     `fired` and `raise_weight` are scratch space of at least n_rows * n_cols entries, for the
     flat index of each fired pair and whether its pulse raises the weight.
     """
     n_cols = direction.size
     columns = np.flatnonzero(direction)
+    per_pair = prob < 1.0 and not per_line
+    if prob < 1.0 and per_line and columns.size > 0:
+        rows = lines_firing(rows, np.sqrt(prob), rng)
+        columns = lines_firing(columns, np.sqrt(prob), rng)
     n_fired = 0
     for r in rows:
         for k in columns:
-            if prob < 1.0 and rng.random() >= prob:
+            if per_pair and rng.random() >= prob:
                 continue
             fired[n_fired] = r * n_cols + k
             raise_weight[n_fired] = direction[k] > 0
@@ -261,6 +269,15 @@ def pulse_coincidences(bar, rows, direction, prob, rng, fired, raise_weight):  #
     counts = apply_pulses(bar, fired[:n_fired], raise_weight[:n_fired], rng)
     refresh_reads(bar, fired[:n_fired])
     return counts
+
+
+@compiled
+def lines_firing(lines, prob, rng):  # pragma: no cover - compiled
+    """The `lines` whose draw fires (one uniform each, in order, as `rng.random(n) < prob`)."""
+    fires = np.empty(lines.size, np.bool_)
+    for i in range(lines.size):
+        fires[i] = rng.random() < prob
+    return lines[fires]
 
 
 @compiled

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from sbp_core.spec import RunSpec
 
 
+PULSE_RNGS = ("pair", "line")
+"""Where SBP's stochastic pulses draw their random numbers (`SBPFields.pulse_rng`)."""
+
+
 @dataclass(frozen=True)
 class SBPFields:
     """The run-spec fields of SBP's own rule (docs/method.md); other methods leave them at
@@ -59,6 +63,12 @@ class SBPFields:
     )
     """Method sbp only: the pulse probability decays geometrically from pulse_prob in the first
     epoch to this in the last (a learning-rate schedule); None: pulse_prob throughout."""
+    pulse_rng: str = fields.choice("pair", PULSE_RNGS)
+    """Method sbp only, with pulse_prob < 1: `pair` draws for every coincident pair on its own
+    (a generator per device, which the cost model does not price); `line` draws once per driven
+    row and once per error column, each firing with probability sqrt(pulse_prob), and pulses a
+    pair where both fired: the LFSR per line that the cost model's `pulse_rng` prices, whose
+    pulses in one row or column fire together (docs/cost_model.md)."""
     refresh_every: int = fields.number(0, low=0, unit="samples")
     """Method sbp only: training samples between pair-refresh cycles (sbp_core.chip.refresh), which
     rewrite each pair whose larger device passed refresh_level onto one device; 0: never."""
@@ -180,7 +190,8 @@ class SBPLearner(CrossbarMLP):
             errors[lowest] = hidden_error
 
         for number in range(len(layers) - 1, lowest - 1, -1):
-            layers[number].pulse(rows[number], errors[number], rng, spec.pulse_prob)
+            per_line = spec.pulse_rng == "line"
+            layers[number].pulse(rows[number], errors[number], rng, spec.pulse_prob, per_line)
 
 
 def output_error(current: np.ndarray, label: int, margin_hi: float, margin_lo: float) -> np.ndarray:

@@ -32,13 +32,15 @@ class SBPSettings(NamedTuple):
     """Hidden error only where |a - theta| is below this; 0 turns the gate off."""
     pulse_prob: float
     """Probability that each coincident pulse fires."""
+    per_line: bool
+    """Draw once per row and column line rather than per pair (`pulse_rng` line)."""
 
     @classmethod
     def from_spec(cls, spec) -> SBPSettings:
         f32 = np.float32
         return cls(
             f32(spec.theta), f32(spec.margin_hi), f32(spec.margin_lo), f32(spec.error_threshold),
-            f32(spec.gate_window), float(spec.pulse_prob),
+            f32(spec.gate_window), float(spec.pulse_prob), spec.pulse_rng == "line",
         )  # fmt: skip
 
 
@@ -134,13 +136,20 @@ def train_epoch(order, indptr, indices, labels, layers, rule, rng):  # pragma: n
         for number in range(top, lowest - 1, -1):
             driven = rows[row_start[number] : row_start[number] + n_driven[number]]
             error, prob = errors[col_start[number] : col_start[number + 1]], rule.pulse_prob
+            line = rule.per_line
             if number == 0:
-                pulsed = engine.pulse_coincidences(first, driven, error, prob, rng, fired, raised)
+                pulsed = engine.pulse_coincidences(
+                    first, driven, error, prob, line, rng, fired, raised
+                )
             elif number == top:
-                pulsed = engine.pulse_coincidences(last, driven, error, prob, rng, fired, raised)
+                pulsed = engine.pulse_coincidences(
+                    last, driven, error, prob, line, rng, fired, raised
+                )
             else:
                 bar = layers[number]
-                pulsed = engine.pulse_coincidences(bar, driven, error, prob, rng, fired, raised)
+                pulsed = engine.pulse_coincidences(
+                    bar, driven, error, prob, line, rng, fired, raised
+                )
             n_set, n_reset = pulsed
             counts[number, SET] += n_set
             counts[number, RESET] += n_reset
