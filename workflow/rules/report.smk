@@ -14,6 +14,9 @@ rule collect:
     params:
         memberships=GRID.memberships,
         runs=lambda wildcards, input: Path(input.runs[0]).parent.parent,
+        # runs.csv has a column per spec field: a field added since it was written (new code,
+        # the same run folders) changes this, and Snakemake collects again
+        columns=list(DEFAULT_SPEC.to_dict()),
     script:
         "../scripts/collect.py"
 
