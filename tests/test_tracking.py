@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from mlflow.tracking import MlflowClient
 from test_report import DATA, EPOCHS, STARTED_AT, SWEEPS, TRAINING_S, synthetic_runs
 
@@ -132,6 +135,18 @@ def test_the_experiment_names_its_profile_config_and_sweeps(store):
     note = client.get_experiment(summary["experiment_id"]).tags[NOTE]
     assert "config_hash `f00d`" in note and "git_commit `abc123`" in note
     assert all(f"**{name}**" in note for name in LOGGED_SWEEPS)
+
+
+def test_a_sqlite_store_is_written_ahead_and_synced_at_checkpoints(store):
+    """The store logged (and closed) is in WAL mode, which sticks to the file; the connection
+    that logs syncs at checkpoints only (synchronous NORMAL = 1)."""
+    uri = store[0]["tracking_uri"]
+    with closing(sqlite3.connect(uri.removeprefix("sqlite:///"))) as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    engine = sqlalchemy.create_engine(uri)
+    with engine.connect() as logging_like:
+        assert logging_like.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    engine.dispose()
 
 
 def test_logging_again_logs_nothing_twice(store):
