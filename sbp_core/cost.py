@@ -36,9 +36,11 @@ write          programming energy of the pulses actually applied, (V^2 G_mid t_w
                bound). The conventional multi-bit update writes row by row: each weight receives a
                pulse train whose length is its quantized update, loaded into a signed counter per
                column (ceil(log2 n_states) + 1 bits), and every pulse charges its column line.
-pulse_rng      SBP with stochastic pulses (pulse_prob < 1): a `stochastic.rng_bits` LFSR per row and
-               column line and a digital compare of its number with the pulse probability, one
-               step per sample (the schedule only changes the threshold it compares with).
+pulse_rng      SBP with stochastic pulses (pulse_prob < 1): a `stochastic.rng_bits` LFSR per row
+               and column line and a digital compare of its number with the pulse probability,
+               one step per sample (the schedule only changes the threshold it compares with).
+               The Manhattan rule's (conventional periphery, rows written one by one): an LFSR
+               and compare per column, one step per row written, a fresh number for every pair.
 refresh        SBP's pair refresh (`refresh_every`): every device read once per cycle, a
                ceil(log2 n_states)-bit ADC conversion per rewritten pair (one shared ADC per
                layer) and a ceil(log2(refresh_every + 1))-bit sample counter; the cycle's erase
@@ -306,7 +308,8 @@ class Layer:
     last: bool
     """Last layer: the output error is formed at its columns."""
     stochastic: bool = False
-    """SBP pulses fire with a probability below 1 (`pulse_prob`): random numbers per line."""
+    """SBP's or the Manhattan rule's pulses fire with a probability below 1 (`pulse_prob`):
+    random numbers per line."""
     refresh_every: int = 0
     """SBP's samples between refresh cycles; 0: no refresh."""
     refresh_reads: float = 0.0
@@ -464,16 +467,17 @@ def sbp_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], ga
         + 2 * lines_charge * v_write**2
     )
     if layer.stochastic:
-        _pulse_rng(cost, layer, c)
+        _pulse_rng(cost, c, lines=layer.rows + layer.cols, steps=1.0)
     if layer.refresh_every:
         _refresh(cost, layer, device, c)
     return cost
 
 
-def _pulse_rng(cost: Cost, layer: Layer, c: Mapping[str, float], steps: float = 1.0) -> None:
-    """An LFSR per line and a compare with the pulse probability, `steps` per sample (SBP: one;
-    TTv2: one per slot of its pulse trains)."""
-    lines, bits = layer.rows + layer.cols, c["stochastic.rng_bits"]
+def _pulse_rng(cost: Cost, c: Mapping[str, float], lines: float, steps: float) -> None:
+    """An LFSR and a compare with the pulse probability per line, `steps` per sample (SBP: every
+    row and column line, one step; TTv2: one per slot of its pulse trains; the Manhattan rule:
+    every column, one step per row written)."""
+    bits = c["stochastic.rng_bits"]
     cost.area_um2["pulse_rng"] = (
         lines * bits * (c["register.area_um2_per_bit"] + c["digital.add_area_um2_per_bit"])
     )
@@ -558,6 +562,9 @@ def conventional_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, f
         + pulses * _column_capacitance(layer, c) * v_write**2
         + active_rows * layer.cols * counter_bits * c["register.energy_J_per_bit"]
     )
+    if layer.stochastic:  # the Manhattan rule's pulse_prob: the rows are written one by one,
+        # so a generator per column stepped once a row draws afresh for every pair, as simulated
+        _pulse_rng(cost, c, lines=layer.cols, steps=active_rows)
     return cost
 
 
@@ -573,7 +580,7 @@ def ttv2_layer_cost(layer: Layer, device: PulseDevice, c: Mapping[str, float], d
         programming_energy(device, layer.fast_set_pulses, layer.fast_reset_pulses)
         + fast_pulses * _column_capacitance(layer, c) * v_write**2
     )
-    _pulse_rng(cost, layer, c, steps=layer.pulse_slots)
+    _pulse_rng(cost, c, lines=layer.rows + layer.cols, steps=layer.pulse_slots)
     per_cell = c["array.read_voltage_V"] ** 2 * device.g_read_s * c["array.read_pulse_s"]
     cells_per_read = c["array.devices_per_weight"] * layer.cols
     cost.energy_J["transfer"] = layer.transfer_reads * cells_per_read * per_cell + (

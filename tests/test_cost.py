@@ -203,6 +203,38 @@ def test_stochastic_pulses_pay_a_random_number_per_line(values):
     assert all(cost_plain.energy_J[c] == cost_stochastic.energy_J[c] for c in others)
 
 
+def test_stochastic_manhattan_pays_a_random_number_per_pair_written_row_by_row(values):
+    """The Manhattan rule at pulse_prob < 1 on the conventional periphery, whose update writes
+    the rows one by one: an LFSR and compare per column (4), stepped once per row written
+    (1 + 0.5 x 9 = 5.5 on average): 16 bits each; nothing else moves. sgd ignores pulse_prob, so
+    its runs never pay it, even where a profile sets the field."""
+    from sbp_core.report.cost_tables import stochastic
+
+    plain, drawn = (
+        cost.make_layers([[10, 4]], [1.0], [1.0], 0.5, 0.5, stochastic=flag)
+        for flag in (False, True)
+    )
+    before, after = (
+        cost.network_cost("conventional", layers, DEVICE, values) for layers in (plain, drawn)
+    )
+    per_bit = values["register.energy_J_per_bit"] + values["digital.add_energy_J_per_bit"]
+    area_per_bit = values["register.area_um2_per_bit"] + values["digital.add_area_um2_per_bit"]
+    assert before.energy_J["pulse_rng"] == 0 and before.area_um2["pulse_rng"] == 0
+    assert after.energy_J["pulse_rng"] == pytest.approx(5.5 * 4 * 16 * per_bit, rel=1e-12)
+    assert after.area_um2["pulse_rng"] == pytest.approx(4 * 16 * area_per_bit, rel=1e-12)
+    others = set(cost.COMPONENTS) - {"pulse_rng"}
+    assert all(before.energy_J[c] == after.energy_J[c] for c in others)
+    assert all(before.area_um2[c] == after.area_um2[c] for c in others)
+
+    def row(method, **fields):
+        return pd.Series(RunSpec(method=method, **fields).to_dict())
+
+    assert stochastic(row("manhattan", pulse_prob=0.5)) and stochastic(row("sbp", pulse_prob=0.5))
+    assert stochastic(row("sbp", pulse_prob_final=0.1))
+    assert not stochastic(row("manhattan")) and not stochastic(row("sbp"))
+    assert not stochastic(row("sgd", pulse_prob=0.5))
+
+
 def test_sbp_is_cheaper_than_conventional_at_default_constants(values):
     layers = mnist_layers(values)
     sbp = cost.network_cost("sbp", layers, DEVICE, values)

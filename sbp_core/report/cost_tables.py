@@ -186,11 +186,18 @@ def _layers(row: pd.Series, values: Mapping[str, float], scale: float) -> list[c
         resets,
         float(row["input_activity"]),
         values["workload.line_activity"],
-        stochastic=float(row["pulse_prob"]) < 1 or pd.notna(row.get("pulse_prob_final")),
+        stochastic=stochastic(row),
         refresh_every=int(_count(row, "refresh_every")),
         pulse_slots=_count(row, "ttv2_bl") if slotted else 0.0,
         **counts,
     )
+
+
+def stochastic(row: pd.Series) -> bool:
+    """Does the run's rule fire its pulses with a probability below 1 (SBP's schedule too)?"""
+    if row["method"] not in PULSE_PROB_RULES:
+        return False
+    return float(row["pulse_prob"]) < 1 or pd.notna(row.get("pulse_prob_final"))
 
 
 def _counter_columns(n_layers: int) -> dict[str, list[str]]:
@@ -550,6 +557,9 @@ def epoch_energies(
 
 ON_CHIP_DESIGNS = {name: rule.cost_design for name, rule in RULES.items() if rule.on_chip}
 """The periphery each on-chip rule needs, from its record (`Method.cost_design`)."""
+PULSE_PROB_RULES = ("sbp", "manhattan")
+"""The rules whose pulses fire with probability `pulse_prob` (other rules ignore the field), so
+that below 1 they pay random numbers per line (`cost.Layer.stochastic`)."""
 PROGRAMMING_ONLY = tuple(
     name for name, rule in RULES.items() if rule.counts_pulses and not rule.on_chip
 )
