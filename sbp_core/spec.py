@@ -203,6 +203,13 @@ class SharedSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def changed(self) -> dict[str, Any]:
+        """The fields that differ from the defaults: `RunSpec(**changed())` is this spec, and a
+        field added later leaves it as it was, so the Snakemake params and batch files written
+        from it do not change with the code."""
+        defaults = default_spec(type(self))
+        return {k: v for k, v in self.to_dict().items() if v != getattr(defaults, k)}
+
     def offchip_spec(self) -> RunSpec:
         """The run (its method's `offchip_twin`: exsitu's `ste`) whose per-epoch weights this
         run writes into its crossbars.
@@ -481,3 +488,9 @@ def _coerce(spec_field: dataclasses.Field, value: Any, source: str) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{source}: {name} must be {_KINDS[base][2]}, got {value!r}") from None
+
+
+@functools.cache
+def default_spec(spec_class: type[RunSpec]) -> RunSpec:
+    """The spec of every default, built once a class."""
+    return spec_class()

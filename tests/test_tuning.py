@@ -149,7 +149,8 @@ def test_the_plan_is_the_same_on_every_build_and_a_larger_k_adds_trials_after_th
 def test_a_field_only_another_rule_reads_leaves_the_trial_set_as_it_was(monkeypatch):
     """A new rule brings its own fields: the trials of the rules already tuned must not move.
     They did once, when the set was seeded by every field of the spec; it is seeded by the
-    point's identity, which leaves other rules' fields out as the run id does."""
+    point's identity, which leaves other rules' fields out as the run id does. Nor may the
+    unit's record: it held every field once, so a new one made Snakemake select again."""
     units = grid_of(TUNED).tuning
     wider = grid_of({**TUNED, "base": {**TUNED["base"], "n_hidden": 17}})
     assert [u.settings for u in wider.tuning] != [u.settings for u in units]  # a field they read
@@ -158,11 +159,16 @@ def test_a_field_only_another_rule_reads_leaves_the_trial_set_as_it_was(monkeypa
         "NewerSpec", [("next_rule_knob", "int", fields.number(3, low=1))], bases=(RunSpec,),
         frozen=True,
     )  # fmt: skip
+    records = [  # the units' records before the field
+        next(t["template"] for t in unit.to_dict()["targets"] if t["point"] == unit.point)
+        for unit in units
+    ]
     monkeypatch.setitem(spec_module.FIELD_METHODS, "next_rule_knob", ("next_rule",))
-    for unit in units:
+    for unit, record in zip(units, records, strict=True):
         template = next(t["template"] for t in unit.targets if t["point"] == unit.point)
         grown = newer(**template.to_dict())
         assert grown.to_dict() != template.to_dict() and grown.identity() == template.identity()
+        assert grown.changed() == record  # nor its record, which its selection job takes as params
         identity = {k: v for k, v in grown.identity().items() if k not in NOT_IN_THE_TRIAL_SET}
         assert unit.sobol_seed == sobol_seed(identity, unit.method, tuning_seed=0)
 

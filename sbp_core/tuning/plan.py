@@ -96,7 +96,7 @@ class Unit:
             "targets": [
                 {
                     "point": target["point"],
-                    "template": target["template"].to_dict(),
+                    "template": target["template"].changed(),
                     "untuned_runs": list(target["untuned_runs"]),
                 }
                 for target in self.targets

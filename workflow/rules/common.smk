@@ -77,11 +77,9 @@ def spec_options(wildcards):
 
     The CLI rebuilds the same RunSpec from them, so its run id is this job's run id.
     """
-    spec = run_spec(wildcards.run_id)
     options = []
-    for field, value in spec.to_dict().items():
-        if value != getattr(DEFAULT_SPEC, field):
-            options += [f"--{field.replace('_', '-')}", option_text(value)]
+    for field, value in run_spec(wildcards.run_id).changed().items():
+        options += [f"--{field.replace('_', '-')}", option_text(value)]
     return options
 
 
@@ -184,12 +182,7 @@ def batch_lines(run_ids):
     from the defaults, each with its run id (checked against them)."""
     lines = []
     for run_id in run_ids:
-        values = run_spec(run_id).to_dict()
-        changed = {
-            key: value
-            for key, value in values.items()
-            if value != getattr(DEFAULT_SPEC, key)
-        }
+        changed = run_spec(run_id).changed()
         lines.append(json.dumps({**changed, "run_id": run_id}, sort_keys=True))
     return "\n".join(lines)
 
