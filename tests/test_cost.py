@@ -752,6 +752,23 @@ def test_the_conventional_design_is_costed_with_the_pulses_of_its_sgd_twin(tmp_p
     assert write["energy_conv_J"].iloc[0] == pytest.approx(expected, rel=1e-9)
 
 
+def test_a_stochastic_sbp_runs_conventional_twin_draws_no_random_numbers(tmp_path):
+    """SBP at pulse_prob 0.5 pays its generators; its conventional twin (sgd, which ignores
+    pulse_prob) costs what it costs beside a deterministic SBP run: no pulse_rng."""
+    from sbp_core.report import cost_tables
+
+    runs_csv, _ = _collected(tmp_path)
+    values = cost.constant_values(cost.load_constants(CONFIG))
+    alone = cost_tables.sbp_runs(pd.read_csv(runs_csv))
+    plain = cost_tables.run_costs(alone.iloc[0], values)
+    drawn = cost_tables.run_costs(alone.assign(pulse_prob=0.5).iloc[0], values)
+    assert drawn["sbp"].area_um2["pulse_rng"] > 0 == plain["sbp"].area_um2["pulse_rng"]
+    assert drawn["conventional"].area_um2["pulse_rng"] == 0
+    assert drawn["conventional"].energy_J["pulse_rng"] == 0
+    assert drawn["conventional"].total_area_um2 == plain["conventional"].total_area_um2
+    assert drawn["conventional"].total_energy_J == plain["conventional"].total_energy_J
+
+
 def test_runs_that_draw_their_epochs_count_the_samples_they_drew(tmp_path):
     """NeuroSim's setting: 8,000 images drawn per epoch from 54,000; pulses per sample divide by
     the draws (here 50 of 100 training images per epoch), not by the training set."""

@@ -258,13 +258,15 @@ def _conventional_layers(
     row: pd.Series, sbp_layers: list[cost.Layer], values: Mapping[str, float]
 ) -> list[cost.Layer]:
     """SBP's layers with the conventional update's pulses per sample: the twin's where it ran,
-    else SBP's own times conventional.update_pulse_ratio."""
+    else SBP's own times conventional.update_pulse_ratio. The twin is `sgd`, which draws no
+    random numbers, whatever SBP's pulse probability."""
+    plain = [dataclasses.replace(layer, stochastic=False) for layer in sbp_layers]
     if not isinstance(row[TWIN_PULSES[0]], str):
-        return cost.scaled_pulses(sbp_layers, values["conventional.update_pulse_ratio"])
+        return cost.scaled_pulses(plain, values["conventional.update_pulse_ratio"])
     sets, resets = (json.loads(row[column]) for column in TWIN_PULSES)
     return [
         dataclasses.replace(layer, set_pulses=s, reset_pulses=r)
-        for layer, s, r in zip(sbp_layers, sets, resets, strict=True)
+        for layer, s, r in zip(plain, sets, resets, strict=True)
     ]
 
 
