@@ -58,6 +58,25 @@ def test_compiled_apply_equals_the_numpy_reference(scheme, params):
 
 
 @BOTH
+@pytest.mark.parametrize("probability", [1.0, 0.6])
+@pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
+def test_compiled_pulses_against_a_gradient_equal_the_numpy_reference(scheme, probability, params):
+    """The Manhattan rule's update: a pulse against the sign of every non-zero gradient entry."""
+    bars = [crossbar(params, scheme) for _ in range(2)]
+    draws = np.random.default_rng(1)
+    gradient = (draws.standard_normal((30, 20)) * (draws.random((30, 20)) < 0.7)).astype(np.float32)
+    bars[0].pulse_against(gradient, np.random.default_rng(4), probability)
+    bars[1].pulse_against_compiled(gradient, np.random.default_rng(4), probability)
+    assert np.array_equal(bars[0].g_plus, bars[1].g_plus)
+    assert np.array_equal(bars[0].g_minus, bars[1].g_minus)
+    counts = bars[0].take_pulse_counts()
+    assert counts == bars[1].take_pulse_counts()
+    pairs = np.count_nonzero(gradient)
+    pulsed = counts[0] + counts[1] if scheme != "pair" else counts[0]
+    assert pulsed == pairs if probability == 1.0 else 0 < pulsed < pairs
+
+
+@BOTH
 @pytest.mark.parametrize("per_line", [False, True])
 @pytest.mark.parametrize("scheme", ["pair", "single", "set_only"])
 def test_pulsed_coincidences_equal_crossbar_pulse_and_keep_the_difference_current(

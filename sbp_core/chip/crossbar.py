@@ -196,6 +196,24 @@ class Crossbar:
         n_set, n_reset = engine.apply_pulses(self.arrays(), index, raise_weight, rng)
         self.count_pulses(n_set, n_reset)
 
+    def pulse_against(
+        self, gradient: np.ndarray, rng: np.random.Generator, probability: float = 1.0
+    ) -> None:
+        """One pulse on every pair whose `gradient` entry is not zero, against its sign (a
+        positive entry lowers the weight); with `probability` < 1 each fires independently with
+        that probability (numpy reference of `pulse_against_compiled`)."""
+        index = np.flatnonzero(gradient)
+        if probability < 1.0:
+            index = index[rng.random(index.size) < probability]
+        self.apply(index, gradient.flat[index] < 0, rng)
+
+    def pulse_against_compiled(
+        self, gradient: np.ndarray, rng: np.random.Generator, probability: float = 1.0
+    ) -> None:
+        """`pulse_against` through the compiled engine: the same draws and pulses, bit for bit."""
+        gradient = np.ascontiguousarray(gradient, dtype=DTYPE)
+        self.count_pulses(*engine.pulse_against(self.arrays(), gradient, probability, rng))
+
     def count_pulses(self, n_set: int, n_reset: int) -> None:
         """Add device pulses applied through the engine to this crossbar's counters."""
         self.set_pulses += int(n_set)
@@ -236,8 +254,9 @@ class Crossbar:
 
 
 def _seen(g, access):
-    """g / (1 + access g): `engine.read_conductance` in numpy (float64 for the scale)."""
-    return g / (1 + access * g)
+    """g / (1 + access g): `engine.read_conductance` in numpy (float64 for the scale); g itself
+    without an access transistor (g / 1 is g, bit for bit, and costs a pass over the array)."""
+    return g / (1 + access * g) if access else g
 
 
 def _sum_rows_in_order(block: np.ndarray) -> np.ndarray:

@@ -299,6 +299,32 @@ def apply_pulses(bar, index, raise_weight, rng):  # pragma: no cover - compiled
 
 
 @compiled
+def pulse_against(bar, gradient, prob, rng):  # pragma: no cover - compiled
+    """One pulse on every pair whose `gradient` entry (float32, as the crossbar's shape) is not
+    zero, lowering its weight where the entry is positive; return (SET, RESET) device pulses. As
+    `Crossbar.pulse_against`: with `prob` < 1 each such pair, in flat order, fires on one uniform
+    drawn before any pulse (`rng.random(n) < prob`). `diff` is left as it was."""
+    flat = gradient.reshape(-1)
+    index = np.empty(flat.size, np.int64)
+    n = 0
+    for p in range(flat.size):
+        if flat[p] != 0:
+            index[n] = p
+            n += 1
+    if prob < 1.0:
+        k = 0
+        for q in range(n):
+            if rng.random() < prob:
+                index[k] = index[q]
+                k += 1
+        n = k
+    raise_weight = np.empty(n, np.bool_)
+    for q in range(n):
+        raise_weight[q] = flat[index[q]] < 0
+    return apply_pulses(bar, index[:n], raise_weight, rng)
+
+
+@compiled
 def pulse_trains(bar, index, n_pulses, rng, fired, raise_weight):  # pragma: no cover - compiled
     """|n_pulses[p]| pulses on the pair at flat index[p], raising its weight where n_pulses[p] > 0;
     returns (SET, RESET) device pulses and refreshes diff. As `Crossbar.pulse_trains`: round r

@@ -61,11 +61,7 @@ class ManhattanLearner(CrossbarMLP):
     ) -> None:
         """One pulse per pair against the sign of its gradient [inputs, 1]^T delta."""
         drive = np.hstack((inputs.astype(DTYPE), np.ones((len(inputs), 1), dtype=DTYPE)))
-        gradient = drive.T @ delta.astype(DTYPE)
-        index = np.flatnonzero(gradient)
-        if self.spec.pulse_prob < 1.0:
-            index = index[rng.random(index.size) < self.spec.pulse_prob]
-        layer.apply_compiled(index, gradient.flat[index] < 0, rng)
+        layer.pulse_against_compiled(drive.T @ delta.astype(DTYPE), rng, self.spec.pulse_prob)
 
 
 METHOD = Method(
