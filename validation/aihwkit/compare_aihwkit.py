@@ -83,20 +83,32 @@ def run_ours(args, device: str, rule: str, seed: int) -> float:
 
 def calibration(args, device: str, rule: str) -> list[str]:
     """Our options that calibrate a rule as aihwkit does: aihwkit counts pulses in its device's
-    dw_min (the step at the weight's zero: A's symmetry point for TTv2, the array's origin for
+    dw_min (for TTv2's A the mean of A's and C's dw_min, `update_granularity`; the array's for
     mixed precision), ours in the nominal step, the mean step of a linear device. Rates scaled by
-    nominal / dw_min give our rule aihwkit's pulse counts, and TTv2's threshold becomes A's
+    nominal / that step give our rule aihwkit's pulse counts, and TTv2's threshold becomes A's
     dw_min (aihwkit's buffer granularity 1)."""
     mapping = json.loads(str(np.load(exported(args, device, 0))["mapping"]))
     fast, slow = devices(mapping, args.single)
     nominal = (1.0 if args.single else PAIR_SCALE) * mapping["nominal_step"]
-    ratio = nominal / (slow.dw_min if rule == "mixed_precision" else fast.dw_min)
+    ratio = nominal / (slow.dw_min if rule == "mixed_precision" else update_granularity(fast, slow))
     if abs(ratio - 1.0) < 1e-9:  # the ideal device: already aihwkit's, and the same run as ours
         return []
     options = ["--lr", f"{HIDDEN_LR * ratio:.6g}", "--lr-out", f"{OUTPUT_LR * ratio:.6g}"]
     return options + (
         [] if rule == "mixed_precision" else ["--ttv2-threshold", f"{fast.dw_min:.6g}"]
     )
+
+
+def update_granularity(fast, slow) -> float:
+    """The step aihwkit's pulsed update of A counts pulses in (TTv2, c-TTv2, AGAD): the transfer
+    compound's weight granularity, which VectorRPUDevice::populate (rpu_vector_device.cpp) sets to
+    the mean of its devices' dw_min, A's and C's, overriding TransferRPUDeviceMetaParameter's
+    calcWeightGranularity (A's only); PulsedRPUWeightUpdater (rpu_weight_updater.cpp) takes BL and
+    the firing probabilities from it. It is A's dw_min only where C's equals it (pairs, the ideal
+    device); with one device per weight C's is taken at our mid-range origin (pcmo: 0.092 against
+    A's 0.050). H's threshold is A's own dw_min (ChoppedTransferRPUDevice reads
+    rpu_device_vec_[0]->getWeightGranularity())."""
+    return (fast.dw_min + slow.dw_min) / 2
 
 
 def suffix(args) -> str:
@@ -379,8 +391,9 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--calibrate",
         action="store_true",
-        help="ours with aihwkit's calibration: rates scaled by our nominal step over aihwkit's "
-        "dw_min, TTv2's threshold A's dw_min (aihwkit's side unchanged)",
+        help="ours with aihwkit's calibration: rates scaled by our nominal step over the step "
+        "aihwkit counts pulses in (TTv2's A: the mean of A's and C's dw_min; mixed precision: "
+        "the array's), TTv2's threshold A's dw_min (aihwkit's side unchanged)",
     )
     args = parser.parse_args(argv)
     if args.command == "export":
