@@ -189,13 +189,6 @@ class Crossbar:
             owed = magnitude >= r
             self.apply(index[owed], n_pulses[owed] > 0, rng)
 
-    def apply_compiled(
-        self, index: np.ndarray, raise_weight: np.ndarray, rng: np.random.Generator
-    ) -> None:
-        """`apply` through the compiled engine: the same arithmetic and draws, bit for bit."""
-        n_set, n_reset = engine.apply_pulses(self.arrays(), index, raise_weight, rng)
-        self.count_pulses(n_set, n_reset)
-
     def pulse_against(
         self, gradient: np.ndarray, rng: np.random.Generator, probability: float = 1.0
     ) -> None:
